@@ -9,6 +9,7 @@ const esmTs = {
 };
 
 export default {
+  globalSetup: '<rootDir>/test/support/global-setup.js',
   projects: [
     { ...esmTs, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts'] },
     {

@@ -1,0 +1,44 @@
+/** Layer rules of sluice (DESIGN.md): `npm run lint` fails when one is broken. */
+module.exports = {
+  forbidden: [
+    {
+      name: 'pure-domain',
+      comment: 'The policy evaluator and the Merkle log are plain TypeScript: no Nest, no database, no other layer.',
+      severity: 'error',
+      from: { path: '^src/(policy|audit)/domain/' },
+      to: { path: '^(src|migrations)/', pathNot: '^src/(policy|audit)/domain/' },
+    },
+    {
+      name: 'domain-no-frameworks',
+      severity: 'error',
+      from: { path: '^src/(policy|audit)/domain/' },
+      to: { path: 'node_modules/(@nestjs|typeorm|better-sqlite3|pg|fastify)/' },
+    },
+    {
+      name: 'platform-is-below-contexts',
+      comment: 'platform/ serves the bounded contexts and must not reach into them (health reads the policy registry only).',
+      severity: 'error',
+      from: { path: '^src/platform/', pathNot: '^src/platform/health/' },
+      to: { path: '^src/(shares|consent|delivery|audit|policy|workplace)/' },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'not-to-test',
+      severity: 'error',
+      from: { pathNot: '^test/' },
+      to: { path: '^test/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+    exclude: { path: '\\.spec\\.ts$' },
+  },
+};

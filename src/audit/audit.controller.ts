@@ -1,0 +1,63 @@
+import { Controller, Get, Header, Inject, Query, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { Readable } from 'node:stream';
+import { DataSource, Between } from 'typeorm';
+import { RequireScope } from '../platform/auth/auth.decorators.js';
+import { InvalidRequestException } from '../platform/http/problem.js';
+import { AuditLogService } from './audit-log.service.js';
+import { AuditEntryEntity } from './infrastructure/audit.entities.js';
+
+const ENTRIES_PAGE = 500;
+
+@Controller('v1/audit')
+export class AuditController {
+  constructor(
+    @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+  ) {}
+
+  /** The latest signed checkpoint, a C2SP signed note. */
+  @Get('checkpoint')
+  @RequireScope('audit:read')
+  @Header('content-type', 'text/plain; charset=utf-8')
+  async checkpoint(): Promise<string> {
+    const latest = await this.auditLog.latestCheckpoint();
+    if (!latest) throw new InvalidRequestException([{ path: '(log)', message: 'the log has no entries yet' }]);
+    return latest.note;
+  }
+
+  @Get('public-key')
+  @RequireScope('audit:read')
+  @Header('content-type', 'text/plain; charset=utf-8')
+  publicKey(): string {
+    return `${this.auditLog.publicVerifierKey()}\n`;
+  }
+
+  /** NDJSON of { index, entry } with entry the exact canonical text that was hashed. */
+  @Get('entries')
+  @RequireScope('audit:read')
+  async entries(@Query('from') fromText: string | undefined, @Query('to') toText: string | undefined, @Res() reply: FastifyReply): Promise<void> {
+    const problems = [];
+    const from = fromText === undefined ? 0 : Number(fromText);
+    const to = toText === undefined ? undefined : Number(toText);
+    if (!Number.isSafeInteger(from) || from < 0) problems.push({ path: 'from', message: 'from must be a non-negative integer' });
+    if (to !== undefined && (!Number.isSafeInteger(to) || to < from)) problems.push({ path: 'to', message: 'to must be an integer not below from' });
+    if (problems.length > 0) throw new InvalidRequestException(problems);
+
+    const size = (await this.auditLog.latestCheckpoint())?.treeSize ?? 0;
+    const end = Math.min(to === undefined ? size : to + 1, size);
+    const repo = this.dataSource.getRepository(AuditEntryEntity);
+    // Streamed page by page, so memory stays flat however long the range.
+    async function* pages(): AsyncGenerator<string> {
+      for (let start = from; start < end; start += ENTRIES_PAGE) {
+        const rows = await repo.find({
+          select: { index: true, entry: true },
+          where: { index: Between(start, Math.min(start + ENTRIES_PAGE, end) - 1) },
+          order: { index: 'ASC' },
+        });
+        yield rows.map((row) => `${JSON.stringify({ index: row.index, entry: row.entry })}\n`).join('');
+      }
+    }
+    void reply.header('content-type', 'application/x-ndjson').send(Readable.from(pages()));
+  }
+}

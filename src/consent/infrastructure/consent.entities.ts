@@ -1,0 +1,26 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { bigintAsNumber, jsonText } from '../../platform/database/column-transformers.js';
+
+/** One change of consent, as it happened: never updated, never deleted. */
+@Entity('consent_events')
+export class ConsentEventEntity {
+  @PrimaryColumn({ type: 'varchar' }) id: string;
+  @Column({ name: 'subject_type', type: 'varchar' }) subjectType: string;
+  @Column({ name: 'subject_id', type: 'varchar' }) subjectId: string;
+  @Column({ type: 'varchar' }) purpose: string;
+  @Column({ type: 'varchar' }) status: 'granted' | 'withdrawn';
+  @Column({ type: 'text', transformer: jsonText }) evidence: Record<string, unknown>;
+  @Column({ name: 'audit_index', type: 'bigint', transformer: bigintAsNumber }) auditIndex: number;
+  @Column({ name: 'recorded_at', type: 'varchar' }) recordedAt: string;
+}
+
+/** Current state per (subject, purpose): a projection of consent_events, read by every decision. */
+@Entity('consent_states')
+export class ConsentStateEntity {
+  @PrimaryColumn({ name: 'subject_type', type: 'varchar' }) subjectType: string;
+  @PrimaryColumn({ name: 'subject_id', type: 'varchar' }) subjectId: string;
+  @PrimaryColumn({ type: 'varchar' }) purpose: string;
+  @Column({ type: 'varchar' }) status: 'granted' | 'withdrawn';
+  @Column({ name: 'event_id', type: 'varchar' }) eventId: string;
+  @Column({ name: 'updated_at', type: 'varchar' }) updatedAt: string;
+}

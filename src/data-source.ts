@@ -1,0 +1,58 @@
+import { DataSource } from 'typeorm';
+import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from '../migrations/index.js';
+import { AuditCheckpointEntity, AuditEntryEntity, AuditSubtreeEntity, SubjectKeyEntity } from './audit/infrastructure/audit.entities.js';
+import { ConsentEventEntity, ConsentStateEntity } from './consent/infrastructure/consent.entities.js';
+import { OutboxMessageEntity, SandboxMessageEntity } from './delivery/infrastructure/delivery.entities.js';
+import type { DatabaseConfig } from './platform/config/config.js';
+import { ApiKeyEntity } from './platform/auth/api-key.entity.js';
+import { PolicyActivationEntity } from './policy/infrastructure/policy-activation.entity.js';
+import { ShareEntity, ShareRecipientEntity } from './shares/infrastructure/share.entities.js';
+
+export const ENTITIES = [
+  ApiKeyEntity,
+  AuditEntryEntity,
+  AuditSubtreeEntity,
+  AuditCheckpointEntity,
+  SubjectKeyEntity,
+  PolicyActivationEntity,
+  ConsentEventEntity,
+  ConsentStateEntity,
+  ShareEntity,
+  ShareRecipientEntity,
+  OutboxMessageEntity,
+  SandboxMessageEntity,
+];
+
+/**
+ * The one data source definition, shared by the server and the CLI. Schema changes only ever
+ * come from migrations (never `synchronize`).
+ */
+export function createDataSource(database: DatabaseConfig): DataSource {
+  if (database.type === 'postgres') {
+    return new DataSource({
+      type: 'postgres',
+      url: database.url,
+      entities: ENTITIES,
+      migrations: POSTGRES_MIGRATIONS,
+      migrationsTableName: 'schema_migrations',
+      synchronize: false,
+      extra: { max: 10 },
+    });
+  }
+  return new DataSource({
+    type: 'better-sqlite3',
+    database: database.path,
+    entities: ENTITIES,
+    migrations: SQLITE_MIGRATIONS,
+    migrationsTableName: 'schema_migrations',
+    synchronize: false,
+    enableWAL: true,
+    prepareDatabase: (db: { pragma(sql: string): unknown }) => {
+      // FULL makes each commit durable before it returns (a decision is in the log before the
+      // response); recursive_triggers makes REPLACE fire the append-only delete triggers too.
+      db.pragma('synchronous = FULL');
+      db.pragma('recursive_triggers = ON');
+      db.pragma('busy_timeout = 5000');
+    },
+  });
+}

@@ -1,0 +1,35 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { bigintAsNumber, jsonText } from '../../platform/database/column-transformers.js';
+import type { WhatsAppMessageRequest } from '../whatsapp-message.js';
+
+export type OutboxState = 'pending' | 'claimed' | 'sent' | 'failed' | 'cancelled';
+
+/** One message to one recipient, written in the share's transaction (transactional outbox). */
+@Entity('outbox_messages')
+export class OutboxMessageEntity {
+  @PrimaryColumn({ type: 'varchar' }) id: string;
+  @Column({ name: 'share_id', type: 'varchar' }) shareId: string;
+  @Column({ name: 'wa_id', type: 'varchar' }) waId: string;
+  @Column({ type: 'varchar' }) purpose: string;
+  /** The exact Cloud API request body to send. */
+  @Column({ type: 'text', transformer: jsonText }) payload: WhatsAppMessageRequest;
+  /** Log index of the share.decided entry that allowed this message. */
+  @Column({ name: 'decision_index', type: 'bigint', transformer: bigintAsNumber }) decisionIndex: number;
+  @Column({ type: 'varchar' }) state: OutboxState;
+  @Column({ type: 'integer' }) attempts: number;
+  @Column({ name: 'claimed_by', type: 'varchar', nullable: true }) claimedBy: string | null;
+  @Column({ name: 'claim_expires_at', type: 'varchar', nullable: true }) claimExpiresAt: string | null;
+  @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
+  @Column({ name: 'updated_at', type: 'varchar' }) updatedAt: string;
+}
+
+@Entity('sandbox_messages')
+export class SandboxMessageEntity {
+  /** A WhatsApp-style message id (wamid...). */
+  @PrimaryColumn({ type: 'varchar' }) id: string;
+  @Column({ name: 'wa_id', type: 'varchar' }) waId: string;
+  @Column({ name: 'outbox_id', type: 'varchar' }) outboxId: string;
+  @Column({ type: 'text', transformer: jsonText }) body: WhatsAppMessageRequest;
+  @Column({ name: 'media_id', type: 'varchar', nullable: true }) mediaId: string | null;
+  @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
+}

@@ -1,0 +1,17 @@
+import { Logger } from '@nestjs/common';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig } from './platform/config/config.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const app = await createApp(config);
+  await app.listen({ port: config.port, host: config.host });
+  new Logger('sluice').log(`listening on http://${config.host}:${config.port}`);
+}
+
+main().catch((error: unknown) => {
+  // Configuration and policy errors are the operator's to fix: their message names file and line.
+  const message = error instanceof ConfigError || (error as Error)?.name === 'PolicyLoadError' ? (error as Error).message : String((error as Error)?.stack ?? error);
+  process.stderr.write(`sluice failed to start:\n${message}\n`);
+  process.exit(1);
+});

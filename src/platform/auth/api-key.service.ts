@@ -1,0 +1,70 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { ApiKeyEntity } from './api-key.entity.js';
+import { SCOPES, type Scope } from './scopes.js';
+
+export interface AuthenticatedKey {
+  id: string;
+  name: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+export function hashApiKey(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+@Injectable()
+export class ApiKeyService {
+  private readonly logger = new Logger('ApiKeys');
+
+  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+
+  /** Creates a key and returns its secret: the only time the secret exists outside the caller. */
+  async create(name: string, scopes: readonly Scope[]): Promise<{ id: string; secret: string }> {
+    const secret = `slk_${randomBytes(32).toString('base64url')}`;
+    const id = await this.store(name, secret, scopes);
+    return { id, secret };
+  }
+
+  async authenticate(secret: string): Promise<AuthenticatedKey | undefined> {
+    const keyHash = hashApiKey(secret);
+    const row = await this.dataSource.getRepository(ApiKeyEntity).findOneBy({ keyHash });
+    // The lookup is by hash, so the comparison below is on hashes of equal length; it guards
+    // against a database collation that compares case-insensitively.
+    if (!row || !timingSafeEqual(Buffer.from(row.keyHash), Buffer.from(keyHash))) return undefined;
+    return { id: row.id, name: row.name, scopes: new Set(row.scopes.split(' ').filter(Boolean) as Scope[]) };
+  }
+
+  /**
+   * Makes sure a usable key exists at start: the bootstrap secret if configured (idempotent), else
+   * on an empty key table a generated development key, printed once.
+   */
+  async ensureStartupKey(bootstrapSecret: string | undefined): Promise<void> {
+    const repo = this.dataSource.getRepository(ApiKeyEntity);
+    if (bootstrapSecret !== undefined) {
+      const keyHash = hashApiKey(bootstrapSecret);
+      const existing = await repo.findOneBy({ keyHash });
+      if (!existing) await this.store('bootstrap', bootstrapSecret, SCOPES);
+      else if (existing.scopes !== SCOPES.join(' ')) await repo.update({ id: existing.id }, { scopes: SCOPES.join(' ') });
+      return;
+    }
+    if ((await repo.count()) > 0) return;
+    const { secret } = await this.create('development', SCOPES);
+    this.logger.warn(
+      `No API key existed, so a development key with every scope was created. It is shown only now: ${secret}`,
+    );
+  }
+
+  private async store(name: string, secret: string, scopes: readonly Scope[]): Promise<string> {
+    const id = `key_${randomUUID().replaceAll('-', '')}`;
+    await this.dataSource.getRepository(ApiKeyEntity).insert({
+      id,
+      name,
+      keyHash: hashApiKey(secret),
+      scopes: scopes.join(' '),
+      createdAt: new Date().toISOString(),
+    });
+    return id;
+  }
+}

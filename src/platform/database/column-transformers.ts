@@ -1,0 +1,13 @@
+import type { ValueTransformer } from 'typeorm';
+
+/** PostgreSQL returns bigint as a string (it may exceed 2^53); log indices stay far below that. */
+export const bigintAsNumber: ValueTransformer = {
+  to: (value: number | null | undefined) => value,
+  from: (value: string | number | null) => (value === null ? null : Number(value)),
+};
+
+/** JSON kept as text, so both dialects store the same bytes. */
+export const jsonText: ValueTransformer = {
+  to: (value: unknown) => (value === undefined ? undefined : JSON.stringify(value)),
+  from: (value: string | null) => (value === null ? null : JSON.parse(value)),
+};

@@ -1,0 +1,109 @@
+import {
+  type ArgumentsHost,
+  BadRequestException,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
+import type { ValidationError } from 'class-validator';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export interface FieldProblem {
+  /** Where in the request: a dotted path into the body, or a header/query name. */
+  path: string;
+  message: string;
+}
+
+/** A 400 that names every problem of the request, not just the first. */
+export class InvalidRequestException extends BadRequestException {
+  constructor(readonly problems: FieldProblem[]) {
+    super('The request is not valid');
+  }
+}
+
+export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  for (const error of errors) {
+    const path = prefix ? `${prefix}.${error.property}` : error.property;
+    for (const message of Object.values(error.constraints ?? {})) {
+      problems.push({ path, message: message.replace(/^property (\S+) /, '$1 ') });
+    }
+    problems.push(...flattenValidationErrors(error.children ?? [], path));
+  }
+  return problems;
+}
+
+/**
+ * Renders every error as RFC 9457 problem+json. Anything that is not an HttpException is a
+ * server fault: its details stay in the log (without request data), the caller gets a bare 500.
+ */
+@Catch()
+export class ProblemDetailsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    const request = host.switchToHttp().getRequest<FastifyRequest>();
+    const { status, body } = toProblem(exception);
+    if (status >= 500) {
+      this.logger.error(
+        `${request.method} ${request.routeOptions?.url ?? 'unknown route'} failed: ${describeFault(exception)}`,
+      );
+    }
+    void reply.status(status).header('content-type', 'application/problem+json').send(body);
+  }
+}
+
+export function toProblem(exception: unknown): { status: number; body: Record<string, unknown> } {
+  if (exception instanceof InvalidRequestException) {
+    return {
+      status: 400,
+      body: {
+        type: 'urn:sluice:problem:invalid-request',
+        title: 'The request is not valid',
+        status: 400,
+        detail: `${exception.problems.length} problem(s): ${exception.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`,
+        errors: exception.problems,
+      },
+    };
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    const detail = typeof response === 'string' ? response : (response as { message?: unknown }).message;
+    return {
+      status,
+      body: {
+        type: 'about:blank',
+        title: HttpStatus[status]?.toString().replaceAll('_', ' ').toLowerCase() ?? 'error',
+        status,
+        ...(typeof detail === 'string' ? { detail } : Array.isArray(detail) ? { detail: detail.join('; ') } : {}),
+      },
+    };
+  }
+  const fastifyStatus = (exception as { statusCode?: unknown })?.statusCode;
+  if (typeof fastifyStatus === 'number' && fastifyStatus >= 400 && fastifyStatus < 500) {
+    // Errors Fastify raises before a route runs: unparsable JSON, body too large, bad media type.
+    return {
+      status: fastifyStatus,
+      body: {
+        type: 'about:blank',
+        title: HttpStatus[fastifyStatus]?.toString().replaceAll('_', ' ').toLowerCase() ?? 'error',
+        status: fastifyStatus,
+        detail: (exception as Error).message,
+      },
+    };
+  }
+  return { status: 500, body: { type: 'about:blank', title: 'internal server error', status: 500 } };
+}
+
+/** Error class and code only: messages of driver errors can quote the personal data of a query. */
+function describeFault(exception: unknown): string {
+  if (exception instanceof Error) {
+    const code = (exception as { code?: unknown }).code;
+    return `${exception.name}${typeof code === 'string' ? ` (${code})` : ''}\n${exception.stack?.split('\n').slice(1, 6).join('\n')}`;
+  }
+  return typeof exception;
+}

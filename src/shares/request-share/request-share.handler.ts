@@ -1,0 +1,214 @@
+import { ConflictException, Inject, Logger } from '@nestjs/common';
+import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
+import { createHash, randomBytes } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { AuditLogService } from '../../audit/audit-log.service.js';
+import { canonicalJson } from '../../audit/domain/canonical-json.js';
+import { SubjectKeyService } from '../../audit/subject-keys.service.js';
+import { ConsentLedger, consentKey } from '../../consent/consent-ledger.js';
+import type { SubjectRef } from '../../consent/subject.js';
+import { OutboxMessageEntity } from '../../delivery/infrastructure/delivery.entities.js';
+import { textMessage } from '../../delivery/whatsapp-message.js';
+import { TransactionRunner } from '../../platform/database/transaction-runner.js';
+import { consentSubjectsFor, evaluateShare, type ShareDecision, type ShareInput } from '../../policy/domain/evaluator.js';
+import { PolicyRegistry } from '../../policy/policy-registry.js';
+import { ShareDecidedEvent } from '../events.js';
+import { ShareEntity, ShareRecipientEntity } from '../infrastructure/share.entities.js';
+import type { ShareDocument } from '../share-document.js';
+import { RequestShareCommand, type ShareRequestResult } from './request-share.command.js';
+
+const SOURCE = 'workplace.post';
+const DESTINATION = 'whatsapp';
+
+/**
+ * Decides one share and records it: the decision, its audit entry and an outbox row per allowed
+ * recipient are written in one transaction, so nothing can be sent that the log does not hold.
+ */
+@CommandHandler(RequestShareCommand)
+export class RequestShareHandler implements ICommandHandler<RequestShareCommand> {
+  private readonly logger = new Logger('RequestShare');
+
+  constructor(
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
+    @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
+    @Inject(ConsentLedger) private readonly consents: ConsentLedger,
+    @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+    @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
+    @Inject(EventBus) private readonly events: EventBus,
+  ) {}
+
+  async execute(command: RequestShareCommand): Promise<ShareRequestResult> {
+    const requestHash = createHash('sha256').update(canonicalJson(command.body)).digest('hex');
+    const earlier = await this.findEarlier(this.transactions.dataSource.manager, command, requestHash);
+    if (earlier) return earlier;
+
+    const decision = await this.decide(command);
+    const result = await this.transactions.run(async (manager) => {
+      // Under the log lock a concurrent request with the same key has either committed or not begun.
+      await this.auditLog.lock(manager);
+      return (await this.findEarlier(manager, command, requestHash)) ?? this.record(manager, command, requestHash, decision);
+    });
+    if (!result.replayed) {
+      this.events.publish(new ShareDecidedEvent(result.document.id, result.document.recipients.filter((r) => r.decision === 'allowed').length));
+    }
+    return result;
+  }
+
+  private async findEarlier(manager: EntityManager, command: RequestShareCommand, requestHash: string): Promise<ShareRequestResult | undefined> {
+    const share = await manager.getRepository(ShareEntity).findOneBy({ apiKeyId: command.apiKeyId, idempotencyKey: command.idempotencyKey });
+    if (!share) return undefined;
+    if (share.requestHash !== requestHash) {
+      throw new ConflictException('This Idempotency-Key was already used with a different request body');
+    }
+    return { document: share.document, replayed: true };
+  }
+
+  /** Evaluates the share; any error on the way denies it (fail closed), and that denial is recorded. */
+  private async decide(command: RequestShareCommand): Promise<ShareDecision> {
+    const { request } = command;
+    const bundle = this.policies.bundle;
+    const input: ShareInput = {
+      purpose: request.purpose,
+      source: SOURCE,
+      destination: DESTINATION,
+      post: command.body.post as Record<string, unknown>,
+      recipients: request.recipients.map((r) => ({ waId: r.waId })),
+    };
+    const policy = bundle.select(request.purpose, SOURCE, DESTINATION);
+    try {
+      const needed = policy ? consentSubjectsFor(policy, input) : [];
+      const known = new Map<string, 'granted' | 'withdrawn' | 'none'>();
+      for (const purpose of new Set(needed.map((n) => n.purpose))) {
+        const subjects = needed.filter((n) => n.purpose === purpose).map((n) => n.subject as SubjectRef);
+        for (const [key, status] of await this.consents.lookup(subjects, purpose)) known.set(`${purpose}|${key}`, status);
+      }
+      return evaluateShare(policy, bundle.hash, input, (subject, purpose) => known.get(`${purpose}|${consentKey(subject as SubjectRef)}`) ?? 'none');
+    } catch (error) {
+      this.logger.error(`decision failed, share denied (fail closed): ${(error as Error).name}`);
+      return failClosed(policy ? { name: policy.name, bundle: bundle.hash } : null, input);
+    }
+  }
+
+  private async record(manager: EntityManager, command: RequestShareCommand, requestHash: string, decision: ShareDecision): Promise<ShareRequestResult> {
+    const id = `shr_${randomBytes(12).toString('base64url')}`;
+    const now = new Date().toISOString();
+    const author: SubjectRef = { type: 'workplace', id: String((command.body.post as { from?: { id?: unknown } }).from?.id ?? '') };
+
+    const pseudonymOf = (subject: SubjectRef) => this.subjectKeys.pseudonym(manager, subject);
+    const [entry] = await this.auditLog.append(manager, [
+      {
+        kind: 'share.decided',
+        body: {
+          share: id,
+          purpose: command.request.purpose,
+          policy: decision.policy ?? { name: null, bundle: this.policies.bundle.hash },
+          lawfulBasis: decision.lawfulBasis ?? null,
+          status: decision.status,
+          reasons: decision.reasons,
+          requestedBy: command.apiKeyId,
+          sharedBy: await pseudonymOf({ type: 'workplace', id: command.request.sharedBy.workplaceUserId }),
+          post: await this.subjectKeys.digest(manager, author, String((command.body.post as { id?: unknown }).id)),
+          recipients: await Promise.all(
+            decision.recipients.map(async (r) => ({ subject: await pseudonymOf({ type: 'whatsapp', id: r.waId }), decision: r.decision, reasons: r.reasons })),
+          ),
+          subjects: await Promise.all(
+            decision.subjects
+              .filter((s) => s.role !== 'recipient')
+              .map(async (s) => ({
+                role: s.role,
+                subject: await pseudonymOf({ type: s.type as SubjectRef['type'], id: s.id }),
+                subjectType: s.type,
+                consent: s.consent,
+                categories: s.categories,
+              })),
+          ),
+          crossing: {
+            fields: decision.crossing.fields,
+            dropped: decision.crossing.dropped.map((d) => ({ path: auditablePath(d.path), reason: d.reason })),
+            redactions: decision.crossing.redactions,
+          },
+          // What crossed, as a digest keyed by the author's key: provable, yet unlinkable after erasure.
+          content: decision.outbound
+            ? { type: decision.outbound.type, digest: await this.subjectKeys.digest(manager, author, decision.outbound.body), length: decision.outbound.body.length }
+            : null,
+        },
+      },
+    ]);
+
+    const document: ShareDocument = {
+      id,
+      status: decision.status,
+      policy: decision.policy ?? { name: null, bundle: this.policies.bundle.hash },
+      reasons: decision.reasons,
+      recipients: decision.recipients.map((r) => ({ waId: r.waId, decision: r.decision, reasons: r.reasons })),
+      crossing: decision.crossing,
+      audit: { entry: entry!.id, index: entry!.index },
+      createdAt: now,
+    };
+    await manager.insert(ShareEntity, {
+      id,
+      apiKeyId: command.apiKeyId,
+      idempotencyKey: command.idempotencyKey,
+      requestHash,
+      status: decision.status,
+      policyName: decision.policy?.name ?? null,
+      bundleHash: document.policy.bundle,
+      document,
+      auditIndex: entry!.index,
+      createdAt: now,
+    });
+    await manager.insert(
+      ShareRecipientEntity,
+      decision.recipients.map((r) => ({
+        shareId: id,
+        waId: r.waId,
+        decision: r.decision,
+        reasons: r.reasons,
+        deliveryState: r.decision === 'allowed' ? ('queued' as const) : null,
+        deliveryUpdatedAt: r.decision === 'allowed' ? now : null,
+      })),
+    );
+    const outbound = decision.outbound;
+    const allowed = decision.recipients.filter((r) => r.decision === 'allowed');
+    if (outbound && allowed.length > 0) {
+      await manager.insert(
+        OutboxMessageEntity,
+        allowed.map((r) => ({
+          id: `out_${randomBytes(12).toString('base64url')}`,
+          shareId: id,
+          waId: r.waId,
+          purpose: command.request.purpose,
+          payload: textMessage(r.waId, outbound.body),
+          decisionIndex: entry!.index,
+          state: 'pending' as const,
+          attempts: 0,
+          claimedBy: null,
+          claimExpiresAt: null,
+          createdAt: now,
+          updatedAt: now,
+        })),
+      );
+    }
+    return { document, replayed: false };
+  }
+}
+
+function failClosed(policy: { name: string; bundle: string } | null, input: ShareInput): ShareDecision {
+  return {
+    status: 'denied',
+    policy,
+    reasons: ['internal.fail_closed'],
+    recipients: input.recipients.map((r) => ({ waId: r.waId, decision: 'denied', reasons: ['internal.fail_closed'] })),
+    crossing: { fields: [], dropped: [], redactions: [] },
+    subjects: [],
+    outbound: null,
+  };
+}
+
+/** Field names come from the caller; one that is not a plain identifier could carry anything. */
+function auditablePath(path: string): string {
+  return path
+    .split('.')
+    .map((part) => (/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(part) || /^\d{1,6}$/.test(part) ? part : '(unnamed)'))
+    .join('.');
+}

@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeEachDatabase } from '../support/databases.js';
+import { SHIPPED_POLICIES, startTestApp } from '../support/test-app.js';
+
+describe('start-up refusals', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses to start on an invalid policy, naming its file and line', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-policies-'));
+    dirs.push(dir);
+    copyFileSync(join(SHIPPED_POLICIES, 'frontline-updates.policy.yaml'), join(dir, 'frontline-updates.policy.yaml'));
+    writeFileSync(
+      join(dir, 'broken.policy.yaml'),
+      ['apiVersion: sluice.policy/v1', 'name: broken', 'purpose: broken', 'lawfulBasis: whim', 'source: workplace.post', 'destination: whatsapp', ''].join('\n'),
+    );
+    await expect(startTestApp('sqlite', { env: { POLICIES_DIR: dir } })).rejects.toThrow(/broken\.policy\.yaml:4/);
+  });
+});
+
+describeEachDatabase('policy bundle activation', (dialect) => {
+  it('records a bundle once, and again only when it changes', async () => {
+    let sluice = await startTestApp(dialect);
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-policies-'));
+    try {
+      const entries = async () =>
+        (await sluice.database.adminQuery<{ entry: string }>(`SELECT entry FROM audit_entries ORDER BY idx`)).map((r) => JSON.parse(r.entry));
+      const bundle = (await sluice.request('GET', '/ready', { key: null })).json.checks.bundle as string;
+      expect(await entries()).toEqual([expect.objectContaining({ kind: 'policy.activated', bundle, index: 0 })]);
+      expect((await entries())[0].policies).toEqual([
+        expect.objectContaining({ name: 'frontline-updates', purpose: 'frontline-updates', lawfulBasis: 'consent' }),
+      ]);
+
+      sluice = await sluice.restart();
+      expect(await entries()).toHaveLength(1);
+
+      // One changed byte is another bundle.
+      const policy = join(dir, 'frontline-updates.policy.yaml');
+      copyFileSync(join(SHIPPED_POLICIES, 'frontline-updates.policy.yaml'), policy);
+      writeFileSync(policy, `${readFileSync(policy, 'utf8')}\n# reviewed again\n`);
+      sluice = await sluice.restart({ POLICIES_DIR: dir });
+      const after = await entries();
+      expect(after).toHaveLength(2);
+      expect(after[1]).toMatchObject({ kind: 'policy.activated', index: 1 });
+      expect(after[1].bundle).not.toBe(bundle);
+    } finally {
+      await sluice.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

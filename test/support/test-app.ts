@@ -1,0 +1,112 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createApp } from '../../src/app.js';
+import { DeliveryWorker } from '../../src/delivery/delivery-worker.js';
+import { loadConfig, type SluiceConfig } from '../../src/platform/config/config.js';
+import { createTestDatabase, type Dialect, type TestDatabase } from './databases.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const SHIPPED_POLICIES = join(REPO_ROOT, 'policies');
+
+export interface RunningApp {
+  app: NestFastifyApplication;
+  baseUrl: string;
+  /** The bootstrap key: every scope. */
+  apiKey: string;
+  config: SluiceConfig;
+  database: TestDatabase;
+  /** Delivers every claimable outbox row now instead of waiting for the poll. */
+  drainOutbox(): Promise<number>;
+  request(method: string, path: string, options?: { body?: unknown; headers?: Record<string, string>; key?: string | null }): Promise<TestResponse>;
+  /** Stops this gateway and starts a new one on the same database, keys and settings. */
+  restart(env?: Record<string, string>): Promise<RunningApp>;
+  close(): Promise<void>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests assert on arbitrary JSON shapes
+}
+
+/**
+ * Starts the real gateway on a random loopback port against a fresh database of the dialect.
+ * The delivery worker polls as in production unless `worker: 'off'` (tests then drain by hand).
+ */
+export async function startTestApp(dialect: Dialect, options: { env?: Record<string, string>; worker?: 'on' | 'off' } = {}): Promise<RunningApp> {
+  const database = await createTestDatabase(dialect);
+  const dataDir = mkdtempSync(join(tmpdir(), 'sluice-data-'));
+  const apiKey = `test-${randomBytes(24).toString('hex')}`;
+  const env: Record<string, string> = {
+    SLUICE_BOOTSTRAP_KEY: apiKey,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    POLICIES_DIR: SHIPPED_POLICIES,
+    DELIVERY_WORKER: options.worker ?? 'off',
+    DELIVERY_POLL_MS: '50',
+    LOG_LEVEL: 'error',
+    AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
+    ...(database.config.type === 'sqlite' ? { SQLITE_PATH: database.config.path } : { DATABASE_URL: database.config.url }),
+    ...options.env,
+  };
+  try {
+    return await launch(env, database, dataDir);
+  } catch (error) {
+    await database.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function launch(env: Record<string, string>, database: TestDatabase, dataDir: string): Promise<RunningApp> {
+  const apiKey = env.SLUICE_BOOTSTRAP_KEY!;
+  const config = loadConfig(env);
+  const app = await createApp(config);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.getHttpServer().address() as { port: number };
+  const baseUrl = `http://127.0.0.1:${address.port}`;
+
+  return {
+    app,
+    baseUrl,
+    apiKey,
+    config,
+    database,
+    drainOutbox: () => app.get(DeliveryWorker).drain(),
+    async request(method, path, { body, headers = {}, key = apiKey } = {}) {
+      const response = await fetch(`${baseUrl}${path}`, {
+        method,
+        headers: {
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(key !== null ? { authorization: `Bearer ${key}` } : {}),
+          ...headers,
+        },
+        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const text = await response.text();
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { status: response.status, headers: response.headers, text, json };
+    },
+    async restart(overrides = {}) {
+      await app.close();
+      return launch({ ...env, ...overrides }, database, dataDir);
+    },
+    async close() {
+      await app.close();
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
