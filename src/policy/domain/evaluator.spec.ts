@@ -1,0 +1,209 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { fileURLToPath } from 'node:url';
+import { type ConsentSnapshot, type ConsentState, consentSubjectsFor, evaluateShare, type ShareInput } from './evaluator.js';
+import { loadPolicyBundle } from './loader.js';
+
+const bundle = loadPolicyBundle(fileURLToPath(new URL('../../../policies', import.meta.url)));
+const policy = bundle.select('frontline-updates', 'workplace.post', 'whatsapp')!;
+const AUTHOR = '100041234567890';
+const TAGGED = '100049999';
+
+function input(post: Record<string, unknown> = {}, recipients = ['31612345678']): ShareInput {
+  return {
+    purpose: 'frontline-updates',
+    source: 'workplace.post',
+    destination: 'whatsapp',
+    post: {
+      id: '1_2',
+      message: 'Pieter Jansen opened the warehouse',
+      from: { id: AUTHOR, name: 'Anna de Vries' },
+      message_tags: [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 0, length: 13 }],
+      place: { name: 'Utrecht' },
+      permalink_url: 'https://example/1',
+      ...post,
+    },
+    recipients: recipients.map((waId) => ({ waId })),
+  };
+}
+
+function consents(states: Record<string, ConsentState>): ConsentSnapshot {
+  return (subject, purpose) => (purpose === 'frontline-updates' ? (states[`${subject.type}:${subject.id}`] ?? 'none') : 'none');
+}
+
+const everyone = consents({ 'whatsapp:31612345678': 'granted', [`workplace:${AUTHOR}`]: 'granted', [`workplace:${TAGGED}`]: 'granted' });
+
+describe('evaluateShare', () => {
+  it('denies by default when no policy names the purpose', () => {
+    const decision = evaluateShare(undefined, bundle.hash, input(), everyone);
+    expect(decision).toMatchObject({ status: 'denied', policy: null, reasons: ['policy.none_matches'], outbound: null });
+    expect(decision.recipients).toEqual([{ waId: '31612345678', decision: 'denied', reasons: ['policy.none_matches'] }]);
+  });
+
+  it('lets the allow-listed fields cross and reports everything else as dropped', () => {
+    const decision = evaluateShare(policy, bundle.hash, input(), everyone);
+    expect(decision.status).toBe('accepted');
+    expect(decision.policy).toEqual({ name: 'frontline-updates', bundle: bundle.hash });
+    expect(decision.lawfulBasis).toBe('consent');
+    expect(decision.outbound).toEqual({ type: 'text', body: 'Anna de Vries:\nPieter Jansen opened the warehouse' });
+    expect(decision.crossing.fields).toEqual([
+      { path: 'message', category: 'user.content', transform: 'none' },
+      { path: 'from.name', category: 'user.name', transform: 'none', subject: 'author' },
+    ]);
+    expect(decision.crossing.dropped).toEqual(
+      expect.arrayContaining([
+        { path: 'id', reason: 'not_allow_listed' },
+        { path: 'from.id', reason: 'not_allow_listed' },
+        { path: 'message_tags', reason: 'not_allow_listed' },
+        { path: 'place', reason: 'not_allow_listed' },
+        { path: 'permalink_url', reason: 'not_allow_listed' },
+      ]),
+    );
+    expect(decision.crossing.redactions).toEqual([]);
+  });
+
+  it.each<[string, ConsentState, string]>([
+    ['no consent', 'none', 'recipient.no_consent'],
+    ['a withdrawn consent', 'withdrawn', 'recipient.consent_withdrawn'],
+  ])('denies a recipient with %s', (_label, state, reason) => {
+    const decision = evaluateShare(policy, bundle.hash, input({}, ['31612345678', '31600000000']), consents({ 'whatsapp:31612345678': 'granted', 'whatsapp:31600000000': state }));
+    expect(decision.status).toBe('partially_accepted');
+    expect(decision.recipients[1]).toEqual({ waId: '31600000000', decision: 'denied', reasons: [reason] });
+    const none = evaluateShare(policy, bundle.hash, input({}, ['31600000000']), consents({ 'whatsapp:31600000000': state }));
+    expect(none).toMatchObject({ status: 'denied', outbound: null });
+  });
+
+  it('drops the author name without the author consent', () => {
+    const decision = evaluateShare(policy, bundle.hash, input(), consents({ 'whatsapp:31612345678': 'granted', [`workplace:${TAGGED}`]: 'granted' }));
+    expect(decision.outbound!.body).toBe('Pieter Jansen opened the warehouse');
+    expect(decision.crossing.dropped).toContainEqual({ path: 'from.name', reason: 'subject.no_consent' });
+    expect(decision.subjects).toContainEqual({ role: 'author', type: 'workplace', id: AUTHOR, consent: 'none', categories: [] });
+  });
+
+  it('replaces a tagged person without consent, at the tag and everywhere else', () => {
+    const message = 'Pieter Jansen opened it. Thanks Pieter Jansen!';
+    const decision = evaluateShare(policy, bundle.hash, input({ message }), consents({ 'whatsapp:31612345678': 'granted', [`workplace:${AUTHOR}`]: 'granted' }));
+    expect(decision.outbound!.body).toBe('Anna de Vries:\n[person] opened it. Thanks [person]!');
+    expect(decision.crossing.redactions).toEqual([{ path: 'message', recogniser: 'mention', count: 2 }]);
+  });
+
+  it('cuts at UTF-16 offsets, so an emoji before the tag does not shift the cut', () => {
+    const message = '🎉🎉 Welcome Piet! Piet is great';
+    const offset = message.indexOf('Piet');
+    expect(offset).toBe(13);
+    const tags = [{ id: TAGGED, name: 'Piet', type: 'user', offset, length: 4 }];
+    const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: tags }), consents({ 'whatsapp:31612345678': 'granted' }));
+    expect(decision.outbound!.body).toBe('🎉🎉 Welcome [person]! [person] is great');
+  });
+
+  it('never lets the name through on a wrong offset', () => {
+    const tags = [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 20, length: 13 }];
+    const decision = evaluateShare(policy, bundle.hash, input({ message_tags: tags }), consents({ 'whatsapp:31612345678': 'granted' }));
+    expect(decision.outbound!.body).toBe('[person] opened the warehouse');
+  });
+
+  it('denies the whole share over the recipient limit', () => {
+    const many = Array.from({ length: 51 }, (_, i) => `316${String(i).padStart(8, '0')}`);
+    const decision = evaluateShare(policy, bundle.hash, input({}, many), () => 'granted');
+    expect(decision).toMatchObject({ status: 'denied', reasons: ['limits.too_many_recipients'], outbound: null });
+  });
+
+  it('denies a share with nothing to send, or too much', () => {
+    const empty = evaluateShare(policy, bundle.hash, input({ message: undefined }), consents({ 'whatsapp:31612345678': 'granted' }));
+    expect(empty).toMatchObject({ status: 'denied', reasons: ['content.empty'] });
+    const long = evaluateShare(policy, bundle.hash, input({ message: 'x'.repeat(4090) }), everyone);
+    expect(long).toMatchObject({ status: 'denied', reasons: ['limits.message_too_long'] });
+  });
+
+  it.each([
+    ['message_tags that is not an array', { message_tags: 'Pieter' }],
+    ['a tag without a name', { message_tags: [{ id: TAGGED, offset: 0, length: 3 }] }],
+    ['a tag with absurd offsets', { message_tags: [{ id: TAGGED, name: 'x', offset: 1e9, length: -5.5 }] }],
+  ])('fails closed on %s', (_label, post) => {
+    const decision = evaluateShare(policy, bundle.hash, input(post), everyone);
+    expect(decision).toMatchObject({ status: 'denied', reasons: ['internal.fail_closed'], outbound: null });
+    expect(decision.recipients.every((r) => r.decision === 'denied')).toBe(true);
+  });
+
+  it('fails closed when the consent store throws', () => {
+    const decision = evaluateShare(policy, bundle.hash, input(), () => {
+      throw new Error('store down');
+    });
+    expect(decision).toMatchObject({ status: 'denied', reasons: ['internal.fail_closed'] });
+  });
+
+  it('drops a non-text value at an allow-listed path instead of printing it', () => {
+    const decision = evaluateShare(policy, bundle.hash, input({ from: { id: AUTHOR, name: { first: 'Anna' } } }), everyone);
+    expect(decision.crossing.dropped).toContainEqual({ path: 'from.name', reason: 'invalid_value' });
+    expect(decision.outbound!.body).not.toContain('Anna');
+  });
+
+  it('asks for exactly the consents it reads', () => {
+    expect(consentSubjectsFor(policy, input({}, ['31612345678', '31600000000']))).toEqual([
+      { subject: { type: 'whatsapp', id: '31612345678' }, purpose: 'frontline-updates' },
+      { subject: { type: 'whatsapp', id: '31600000000' }, purpose: 'frontline-updates' },
+      { subject: { type: 'workplace', id: AUTHOR }, purpose: 'frontline-updates' },
+      { subject: { type: 'workplace', id: TAGGED }, purpose: 'frontline-updates' },
+    ]);
+  });
+});
+
+describe('evaluateShare: no field outside the allow-list ever crosses (property)', () => {
+  const marker = fc.uuid().map((u) => `MARK${u.replaceAll('-', '')}`);
+  const name = fc.stringMatching(/^[A-Z][a-z]{2,8} [A-Z][a-z]{2,8}$/);
+  const extra = fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small' }, marker, fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(fc.stringMatching(/^[a-z_]{1,8}$/), tie('value'), { maxKeys: 3 })),
+  })).value;
+
+  it('keeps every planted value and every non-consenting name out of the message and the decision', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          words: fc.array(fc.stringMatching(/^[a-z]{1,8}$/), { minLength: 1, maxLength: 10 }),
+          author: name,
+          authorConsent: fc.constantFrom<ConsentState>('granted', 'withdrawn', 'none'),
+          tagged: fc.array(fc.record({ name, consent: fc.constantFrom<ConsentState>('granted', 'withdrawn', 'none') }), { maxLength: 3 }),
+          extras: fc.dictionary(fc.stringMatching(/^[a-z_]{1,10}$/).filter((k) => !['message', 'from', 'message_tags'].includes(k)), extra, { maxKeys: 5 }),
+          fromExtras: fc.dictionary(fc.stringMatching(/^[a-z_]{1,10}$/).filter((k) => k !== 'name'), marker, { maxKeys: 3 }),
+          emojiPrefix: fc.constantFrom('', '🎉 ', '👩‍👩‍👧 '),
+        }),
+        (c) => {
+          // Names that contain one another would be redacted together (privacy wins); keep them apart here.
+          const names = [c.author];
+          const tagged = c.tagged.filter((t) => {
+            if (names.some((n) => n.includes(t.name) || t.name.includes(n))) return false;
+            names.push(t.name);
+            return true;
+          });
+          let message = c.emojiPrefix;
+          const tags = tagged.map((t, i) => {
+            const offset = message.length;
+            message += `${t.name} `;
+            return { id: String(500 + i), name: t.name, type: 'user', offset, length: t.name.length };
+          });
+          message += c.words.join(' ');
+          const states: Record<string, ConsentState> = { 'whatsapp:31612345678': 'granted', [`workplace:${AUTHOR}`]: c.authorConsent };
+          tagged.forEach((t, i) => (states[`workplace:${500 + i}`] = t.consent));
+          const post = { ...c.extras, message, message_tags: tags, from: { ...c.fromExtras, id: AUTHOR, name: c.author } };
+          const decision = evaluateShare(policy, bundle.hash, { ...input(), post }, consents(states));
+
+          const { subjects, ...shown } = decision;
+          const visible = JSON.stringify(shown);
+          const body = decision.outbound?.body ?? '';
+          for (const value of JSON.stringify([c.extras, c.fromExtras]).match(/MARK[0-9a-f]{32}/g) ?? []) {
+            expect(visible).not.toContain(value);
+          }
+          expect(visible).not.toContain(AUTHOR);
+          if (c.authorConsent !== 'granted') expect(visible).not.toContain(c.author);
+          for (const t of tagged) {
+            if (t.consent !== 'granted') expect(visible).not.toContain(t.name);
+            else expect(body).toContain(t.name);
+          }
+          expect(body).toContain(c.words.join(' '));
+          expect(subjects.length).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

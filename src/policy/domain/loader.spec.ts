@@ -1,0 +1,116 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadPolicyBundle, PolicyLoadError } from './loader.js';
+
+const SHIPPED = fileURLToPath(new URL('../../../policies', import.meta.url));
+const SHIPPED_FILE = join(SHIPPED, 'frontline-updates.policy.yaml');
+
+describe('loadPolicyBundle', () => {
+  const dirs: string[] = [];
+  const folder = (files: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-policy-'));
+    dirs.push(dir);
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    return dir;
+  };
+  const problemsOf = (dir: string) => {
+    try {
+      loadPolicyBundle(dir);
+    } catch (error) {
+      expect(error).toBeInstanceOf(PolicyLoadError);
+      return (error as PolicyLoadError).problems.map((p) => `${p.file}:${p.line} ${p.message}`);
+    }
+    throw new Error('the bundle loaded');
+  };
+  const shipped = readFileSync(SHIPPED_FILE, 'utf8');
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('loads and compiles the shipped policies', () => {
+    const bundle = loadPolicyBundle(SHIPPED);
+    expect(bundle.hash).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(bundle.policies.map((p) => p.name)).toEqual(['frontline-updates']);
+    const policy = bundle.select('frontline-updates', 'workplace.post', 'whatsapp')!;
+    expect(policy).toMatchObject({
+      lawfulBasis: 'consent',
+      recipientConsent: { purpose: 'frontline-updates' },
+      author: { whenMissing: 'drop' },
+      mentioned: { whenMissing: 'redact' },
+      limits: { recipientsPerShare: 50, messageLength: 4096 },
+    });
+    expect(policy.fields.map((f) => [f.path, f.category])).toEqual([
+      ['message', 'user.content'],
+      ['from.name', 'user.name'],
+    ]);
+  });
+
+  it('selects by purpose, source and destination, and by nothing else', () => {
+    const bundle = loadPolicyBundle(SHIPPED);
+    expect(bundle.select('marketing', 'workplace.post', 'whatsapp')).toBeUndefined();
+    expect(bundle.select('frontline-updates', 'workplace.comment', 'whatsapp')).toBeUndefined();
+    expect(bundle.select('frontline-updates', 'workplace.post', 'sms')).toBeUndefined();
+  });
+
+  it('hashes the bundle stably and changes the hash for any changed byte or file name', () => {
+    const a = loadPolicyBundle(folder({ 'frontline-updates.policy.yaml': shipped }));
+    const b = loadPolicyBundle(folder({ 'frontline-updates.policy.yaml': shipped }));
+    expect(a.hash).toBe(b.hash);
+    expect(loadPolicyBundle(folder({ 'frontline-updates.policy.yaml': `${shipped} ` })).hash).not.toBe(a.hash);
+    expect(loadPolicyBundle(folder({ 'renamed.policy.yaml': shipped })).hash).not.toBe(a.hash);
+  });
+
+  it('ignores files that are not *.policy.yaml', () => {
+    const dir = folder({ 'frontline-updates.policy.yaml': shipped, 'notes.md': 'hello', 'draft.yaml': 'x: [' });
+    expect(loadPolicyBundle(dir).policies).toHaveLength(1);
+  });
+
+  it.each([
+    ['an unknown setting', shipped.replace('lawfulBasis: consent', 'lawfulBasis: consent\nlawfullBasis: consent'), /:\d+ lawfullBasis is not a policy setting/],
+    ['a lawful basis outside GDPR Art. 6(1)', shipped.replace('lawfulBasis: consent ', 'lawfulBasis: whim '), /:12 lawfulBasis must be one of consent, contract/],
+    ['an unknown data category', shipped.replace('category: user.name', 'category: user.nickname'), /:35 unknown data category user.nickname/],
+    ['a field listed twice', shipped.replace('  - path: from.name', '  - path: message'), /:34 field message is listed twice/],
+    ['a placeholder that is not allow-listed', shipped.replace('{from.name}:', '{from.id}:'), /:45 template placeholder \{from.id\} is not an allow-listed field/],
+    ['broken YAML', shipped.replace('fields:', 'fields: [\n'), /:\d+ YAML: /],
+    ['a duplicate key', shipped.replace('purpose: frontline-updates\n', 'purpose: frontline-updates\npurpose: other\n'), /:\d+ YAML: Map keys must be unique/],
+    ['a missing allow-list', shipped.replace(/fields:[\s\S]*?subject: author\n/, ''), /:\d+ \(policy\) is missing fields/],
+  ])('refuses %s with file and line', (_label, text, expected) => {
+    const problems = problemsOf(folder({ 'bad.policy.yaml': text }));
+    expect(problems.join('\n')).toMatch(new RegExp(`bad\\.policy\\.yaml${expected.source}`));
+  });
+
+  it('accepts organisation-prefixed categories', () => {
+    const dir = folder({ 'p.policy.yaml': shipped.replace('category: user.content', 'category: org.acme.shift_notes') });
+    expect(loadPolicyBundle(dir).policies[0]!.fields[0]!.category).toBe('org.acme.shift_notes');
+  });
+
+  it('names every problem of every file at once', () => {
+    const problems = problemsOf(
+      folder({
+        'a.policy.yaml': shipped.replace('category: user.name', 'category: nope'),
+        'b.policy.yaml': shipped.replace('name: frontline-updates\n', 'name: other\n').replace('destination: whatsapp', 'destination: telegram'),
+      }),
+    );
+    expect(problems).toEqual([expect.stringMatching(/^a\.policy\.yaml:35 unknown data category nope/), expect.stringMatching(/^b\.policy\.yaml:14 destination must be whatsapp/)]);
+  });
+
+  it('refuses two policies for the same purpose, source and destination', () => {
+    const problems = problemsOf(folder({ 'a.policy.yaml': shipped, 'b.policy.yaml': shipped.replace('name: frontline-updates\n', 'name: other\n') }));
+    expect(problems.join('\n')).toMatch(/b\.policy\.yaml:1 purpose frontline-updates .* already governed by a\.policy\.yaml/);
+  });
+
+  it('refuses an empty or missing folder', () => {
+    expect(problemsOf(folder({})).join()).toMatch(/no \*\.policy\.yaml files/);
+    expect(() => loadPolicyBundle(join(tmpdir(), 'no-such-sluice-folder'))).toThrow(/does not exist/);
+  });
+
+  it('reads the shipped file from a copy too (no absolute paths inside)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-policy-'));
+    dirs.push(dir);
+    copyFileSync(SHIPPED_FILE, join(dir, 'frontline-updates.policy.yaml'));
+    expect(loadPolicyBundle(dir).hash).toBe(loadPolicyBundle(SHIPPED).hash);
+  });
+});
