@@ -9,6 +9,8 @@ const esmTs = {
 };
 
 export default {
+  // testTimeout is a global option: Jest ignores it inside a project.
+  testTimeout: 60000,
   globalSetup: '<rootDir>/test/support/global-setup.js',
   projects: [
     { ...esmTs, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/unit/**/*.spec.ts'] },
@@ -16,7 +18,6 @@ export default {
       ...esmTs,
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.spec.ts', '<rootDir>/test/e2e/**/*.spec.ts'],
-      testTimeout: 60000,
     },
   ],
 };

@@ -24,6 +24,8 @@ export interface RunningApp {
   request(method: string, path: string, options?: { body?: unknown; headers?: Record<string, string>; key?: string | null }): Promise<TestResponse>;
   /** Stops this gateway and starts a new one on the same database, keys and settings. */
   restart(env?: Record<string, string>): Promise<RunningApp>;
+  /** Starts a second replica on the same database, keys and settings (closing it leaves the database). */
+  startReplica(env?: Record<string, string>): Promise<RunningApp>;
   close(): Promise<void>;
 }
 
@@ -57,7 +59,7 @@ export async function startTestApp(dialect: Dialect, options: { env?: Record<str
     ...options.env,
   };
   try {
-    return await launch(env, database, dataDir);
+    return await launch(env, database, dataDir, true);
   } catch (error) {
     await database.drop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -65,7 +67,7 @@ export async function startTestApp(dialect: Dialect, options: { env?: Record<str
   }
 }
 
-async function launch(env: Record<string, string>, database: TestDatabase, dataDir: string): Promise<RunningApp> {
+async function launch(env: Record<string, string>, database: TestDatabase, dataDir: string, ownsDatabase: boolean): Promise<RunningApp> {
   const apiKey = env.SLUICE_BOOTSTRAP_KEY!;
   const config = loadConfig(env);
   const app = await createApp(config);
@@ -101,10 +103,14 @@ async function launch(env: Record<string, string>, database: TestDatabase, dataD
     },
     async restart(overrides = {}) {
       await app.close();
-      return launch({ ...env, ...overrides }, database, dataDir);
+      return launch({ ...env, ...overrides }, database, dataDir, ownsDatabase);
+    },
+    startReplica(overrides = {}) {
+      return launch({ ...env, ...overrides }, database, dataDir, false);
     },
     async close() {
       await app.close();
+      if (!ownsDatabase) return;
       await database.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
