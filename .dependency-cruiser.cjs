@@ -15,6 +15,20 @@ module.exports = {
       to: { path: 'node_modules/(@nestjs|typeorm|better-sqlite3|pg|fastify)/' },
     },
     {
+      name: 'media-and-policy-cli-stay-plain',
+      comment: 'Media minimisation and the policy CLI (lint, test, diff, explain) run without the server: no Nest, no database.',
+      severity: 'error',
+      from: { path: '^src/policy/(media|cli)/|^src/policy/media-preparation\\.ts$' },
+      to: { path: ['node_modules/(@nestjs|typeorm|better-sqlite3|pg|fastify)/', '^src/(platform|shares|consent|delivery|audit|workplace)/'] },
+    },
+    {
+      name: 'media-is-its-own',
+      comment: 'Media minimisation depends on nothing else of sluice.',
+      severity: 'error',
+      from: { path: '^src/policy/media/' },
+      to: { path: '^src/', pathNot: '^src/policy/media/' },
+    },
+    {
       name: 'platform-is-below-contexts',
       comment: 'platform/ serves the bounded contexts and must not reach into them (health reads the policy registry only).',
       severity: 'error',

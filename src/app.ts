@@ -21,7 +21,8 @@ export async function createApp(config: SluiceConfig, options: { logger?: false 
       abortOnError: false,
     },
   );
-  app.enableShutdownHooks();
+  // Not SIGHUP (Nest's default list has it): SIGHUP reloads the policies.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   await app.init();
   await app.get(ApiKeyService).ensureStartupKey(config.bootstrapKey);
   return app;

@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from '../migrations/index.js';
 import { AuditCheckpointEntity, AuditEntryEntity, AuditSubtreeEntity, SubjectKeyEntity } from './audit/infrastructure/audit.entities.js';
 import { ConsentEventEntity, ConsentStateEntity } from './consent/infrastructure/consent.entities.js';
-import { OutboxMessageEntity, SandboxMessageEntity } from './delivery/infrastructure/delivery.entities.js';
+import { MediaObjectEntity, OutboxMessageEntity, SandboxMediaEntity, SandboxMessageEntity } from './delivery/infrastructure/delivery.entities.js';
 import type { DatabaseConfig } from './platform/config/config.js';
 import { ApiKeyEntity } from './platform/auth/api-key.entity.js';
 import { PolicyActivationEntity } from './policy/infrastructure/policy-activation.entity.js';
@@ -21,6 +21,8 @@ export const ENTITIES = [
   ShareRecipientEntity,
   OutboxMessageEntity,
   SandboxMessageEntity,
+  MediaObjectEntity,
+  SandboxMediaEntity,
 ];
 
 /**

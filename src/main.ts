@@ -6,7 +6,9 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const app = await createApp(config);
   await app.listen({ port: config.port, host: config.host });
-  new Logger('sluice').log(`listening on http://${config.host}:${config.port}`);
+  // The bound port, not the configured one: PORT=0 picks a free port.
+  const { port } = app.getHttpServer().address() as { port: number };
+  new Logger('sluice').log(`listening on http://${config.host}:${port}`);
 }
 
 main().catch((error: unknown) => {

@@ -4,17 +4,20 @@ import { createDataSource } from '../data-source.js';
 import { ApiKeyService } from '../platform/auth/api-key.service.js';
 import { isScope, SCOPES, type Scope } from '../platform/auth/scopes.js';
 import { ConfigError, loadConfig } from '../platform/config/config.js';
+import { POLICY_USAGE, runPolicyCommand } from '../policy/cli/policy-cli.js';
 
 const USAGE = `usage: sluice <command>
 
   db migrate                               apply pending database migrations
   keys create --name <name> --scopes <s,...>  create an API key (scopes: ${SCOPES.join(', ')})
+${POLICY_USAGE}
 
 The database is chosen as for the server: DATABASE_URL, else SQLITE_PATH (default data/sluice.db).
 `;
 
 export async function runCli(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const [group, verb, ...rest] = argv;
+  if (group === 'policy') return runPolicyCommand(verb, rest, process.env, { out, err: process.stderr });
   const config = loadConfig(process.env);
   const dataSource = createDataSource(config.database);
   if (group === 'db' && verb === 'migrate') {

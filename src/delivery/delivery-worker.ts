@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
+import { In } from 'typeorm';
 import { AuditLogService } from '../audit/audit-log.service.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
 import { ConsentLedger, consentKey } from '../consent/consent-ledger.js';
@@ -7,7 +8,7 @@ import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { ShareRecipientEntity } from '../shares/infrastructure/share.entities.js';
 import type { DeliveryState } from '../shares/share-document.js';
-import { OutboxMessageEntity, type OutboxState } from './infrastructure/delivery.entities.js';
+import { MediaObjectEntity, OutboxMessageEntity, type OutboxState } from './infrastructure/delivery.entities.js';
 import { OutboxRepository } from './outbox.repository.js';
 import { WHATSAPP_TRANSPORT, type WhatsAppTransport } from './whatsapp-transport.js';
 
@@ -96,7 +97,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     }
     let messageId: string;
     try {
-      ({ messageId } = await this.transport.send(message.payload, { outboxId: message.id }));
+      const media = await this.mediaFor(message);
+      ({ messageId } = await this.transport.send(message.payload, { outboxId: message.id, ...(media ? { media } : {}) }));
     } catch (error) {
       if (message.attempts >= MAX_ATTEMPTS) {
         await this.finish(message, 'failed', 'failed', 'message.failed', { reason: 'delivery.attempts_exhausted', attempts: message.attempts });
@@ -126,6 +128,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       await manager
         .getRepository(ShareRecipientEntity)
         .update({ shareId: message.shareId, waId: message.waId }, { deliveryState: delivery, deliveryUpdatedAt: now });
+      // The minimised media are kept only until the share's last message is out.
+      const open = await manager.getRepository(OutboxMessageEntity).countBy({ shareId: message.shareId, state: In(['pending', 'claimed']) });
+      if (open === 0) await manager.getRepository(MediaObjectEntity).delete({ shareId: message.shareId });
       await this.auditLog.append(manager, [
         {
           kind,
@@ -139,6 +144,15 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
         },
       ]);
     });
+  }
+
+  private async mediaFor(message: OutboxMessageEntity): Promise<{ bytes: Buffer; mimeType: string } | undefined> {
+    const { payload } = message;
+    const id = payload.type === 'image' ? payload.image.id : payload.type === 'video' ? payload.video.id : undefined;
+    if (id === undefined) return undefined;
+    const media = await this.transactions.dataSource.getRepository(MediaObjectEntity).findOneBy({ id });
+    if (!media) throw new Error('the media of a queued message is gone');
+    return { bytes: media.bytes, mimeType: media.mimeType };
   }
 
   /** Back to pending with a later lease so the next attempt waits a little (bounded backoff). */

@@ -1,32 +1,39 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { DataSource } from 'typeorm';
-import { SandboxMessageEntity } from './infrastructure/delivery.entities.js';
+import type { EntityManager } from 'typeorm';
+import { TransactionRunner } from '../platform/database/transaction-runner.js';
+import { SandboxMediaEntity, SandboxMessageEntity } from './infrastructure/delivery.entities.js';
 import type { WhatsAppMessageRequest } from './whatsapp-message.js';
 import type { SendContext, WhatsAppTransport } from './whatsapp-transport.js';
 
 /**
  * Records each message exactly as the Cloud API would have received it instead of sending it,
- * so anyone can see what would cross (GET /v1/sandbox/messages).
+ * so anyone can see what would cross (GET /v1/sandbox/messages). Media are "uploaded" as the
+ * Cloud API would take them: the recorded request names the uploaded copy's id.
  */
 @Injectable()
 export class SandboxTransport implements WhatsAppTransport {
-  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+  constructor(@Inject(TransactionRunner) private readonly transactions: TransactionRunner) {}
 
   async send(request: WhatsAppMessageRequest, context: SendContext): Promise<{ messageId: string }> {
-    const repo = this.dataSource.getRepository(SandboxMessageEntity);
-    // A retry after an unknown outcome finds the first recording instead of making a second one.
-    const earlier = await repo.findOneBy({ outboxId: context.outboxId });
-    if (earlier) return { messageId: earlier.id };
-    const messageId = `wamid.SANDBOX${randomBytes(18).toString('base64url')}`;
-    await repo.insert({
-      id: messageId,
-      waId: request.to,
-      outboxId: context.outboxId,
-      body: request,
-      mediaId: null,
-      createdAt: new Date().toISOString(),
+    return this.transactions.run(async (manager) => {
+      // A retry after an unknown outcome finds the first recording instead of making a second one.
+      const earlier = await manager.getRepository(SandboxMessageEntity).findOneBy({ outboxId: context.outboxId });
+      if (earlier) return { messageId: earlier.id };
+      const { body, mediaId } = await this.upload(manager, request, context);
+      const messageId = `wamid.SANDBOX${randomBytes(18).toString('base64url')}`;
+      await manager.getRepository(SandboxMessageEntity).insert({ id: messageId, waId: request.to, outboxId: context.outboxId, body, mediaId, createdAt: new Date().toISOString() });
+      return { messageId };
     });
-    return { messageId };
+  }
+
+  private async upload(manager: EntityManager, request: WhatsAppMessageRequest, context: SendContext): Promise<{ body: WhatsAppMessageRequest; mediaId: string | null }> {
+    if (request.type !== 'image' && request.type !== 'video') return { body: request, mediaId: null };
+    if (!context.media) throw new Error('a media message without its media');
+    const id = `sbxmedia_${randomBytes(12).toString('hex')}`;
+    await manager.getRepository(SandboxMediaEntity).insert({ id, outboxId: context.outboxId, mimeType: context.media.mimeType, bytes: context.media.bytes, createdAt: new Date().toISOString() });
+    const body: WhatsAppMessageRequest =
+      request.type === 'image' ? { ...request, image: { ...request.image, id } } : { ...request, video: { ...request.video, id } };
+    return { body, mediaId: id };
   }
 }

@@ -1,13 +1,18 @@
-import { Controller, Get, Inject, Query } from '@nestjs/common';
+import { Controller, Get, Inject, NotFoundException, Param, Query, StreamableFile } from '@nestjs/common';
+import { DataSource } from 'typeorm';
 import { QueryBus } from '@nestjs/cqrs';
 import { SUBJECT_ID_PATTERNS } from '../consent/subject.js';
 import { RequireScope } from '../platform/auth/auth.decorators.js';
 import { InvalidRequestException } from '../platform/http/problem.js';
+import { SandboxMediaEntity } from './infrastructure/delivery.entities.js';
 import { ListSandboxMessagesQuery, type SandboxMessageView } from './list-sandbox-messages/list-sandbox-messages.query.js';
 
 @Controller('v1/sandbox')
 export class SandboxController {
-  constructor(@Inject(QueryBus) private readonly queries: QueryBus) {}
+  constructor(
+    @Inject(QueryBus) private readonly queries: QueryBus,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+  ) {}
 
   @Get('messages')
   @RequireScope('shares:read')
@@ -16,5 +21,14 @@ export class SandboxController {
       throw new InvalidRequestException([{ path: 'waId', message: 'query parameter waId is required: a phone number in international format, digits only' }]);
     }
     return this.queries.execute(new ListSandboxMessagesQuery(waId));
+  }
+
+  /** The exact bytes of a photo or video the sandbox would have uploaded to WhatsApp. */
+  @Get('media/:id')
+  @RequireScope('shares:read')
+  async media(@Param('id') id: string): Promise<StreamableFile> {
+    const media = /^sbxmedia_[0-9a-f]{24}$/.test(id) ? await this.dataSource.getRepository(SandboxMediaEntity).findOneBy({ id }) : null;
+    if (!media) throw new NotFoundException('No such sandbox media');
+    return new StreamableFile(media.bytes, { type: media.mimeType, length: media.bytes.length });
   }
 }

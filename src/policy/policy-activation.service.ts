@@ -1,20 +1,84 @@
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { watch, type FSWatcher } from 'node:fs';
 import { AuditLogService } from '../audit/audit-log.service.js';
+import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
+import type { PolicyBundle } from './domain/loader.js';
 import { PolicyActivationEntity } from './infrastructure/policy-activation.entity.js';
 import { PolicyRegistry } from './policy-registry.js';
 
-/** Records in the audit log each time a different policy bundle starts deciding. */
+export type ReloadOutcome = { status: 'activated' | 'unchanged'; bundle: string } | { status: 'refused'; bundle: string; problems: number };
+
+/**
+ * Records in the audit log each time a different policy bundle starts deciding, at start and on
+ * reload (SIGHUP, or a change in the folder with POLICIES_WATCH=true). A bundle is active only
+ * after its policy.activated entry is committed, so every decision it makes comes after it in
+ * the log. An invalid bundle is refused and the last good one stays.
+ */
 @Injectable()
-export class PolicyActivationService implements OnApplicationBootstrap {
+export class PolicyActivationService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Policies');
+  private readonly onHangup = () => void this.reload();
+  private watcher: FSWatcher | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private reloading: Promise<ReloadOutcome> | undefined;
+
   constructor(
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     @Inject(PolicyRegistry) private readonly registry: PolicyRegistry,
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const bundle = this.registry.bundle;
+    await this.record(this.registry.bundle);
+    process.on('SIGHUP', this.onHangup);
+    if (this.config.policiesWatch) {
+      this.watcher = watch(this.config.policiesDir, () => {
+        clearTimeout(this.debounce);
+        // Editors write a file in several steps: reload once the folder is quiet.
+        this.debounce = setTimeout(() => void this.reload(), 200);
+      });
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    process.off('SIGHUP', this.onHangup);
+    clearTimeout(this.debounce);
+    this.watcher?.close();
+    await this.reloading;
+  }
+
+  /** Loads the folder again and activates it if it is valid and different. Never throws. */
+  reload(): Promise<ReloadOutcome> {
+    // One reload at a time; a signal during a reload waits for it and then reads the folder again.
+    const next = (this.reloading ?? Promise.resolve()).then(() => this.reloadNow());
+    this.reloading = next.finally(() => {
+      if (this.reloading === next) this.reloading = undefined;
+    }) as Promise<ReloadOutcome>;
+    return next;
+  }
+
+  private async reloadNow(): Promise<ReloadOutcome> {
+    const loaded = this.registry.load();
+    if ('problems' in loaded) {
+      for (const p of loaded.problems) this.logger.error(`policy reload refused: ${p.file}:${p.line}:${p.column} ${p.message}`);
+      this.logger.error(`kept the active bundle ${this.registry.bundle.hash}`);
+      return { status: 'refused', bundle: this.registry.bundle.hash, problems: loaded.problems.length };
+    }
+    if (loaded.bundle.hash === this.registry.bundle.hash) return { status: 'unchanged', bundle: loaded.bundle.hash };
+    try {
+      await this.record(loaded.bundle);
+    } catch (error) {
+      this.logger.error(`policy reload refused: the activation could not be recorded (${(error as Error).name})`);
+      return { status: 'refused', bundle: this.registry.bundle.hash, problems: 0 };
+    }
+    this.registry.activate(loaded.bundle);
+    this.logger.log(`activated policy bundle ${loaded.bundle.hash} (${loaded.bundle.policies.length} file(s))`);
+    return { status: 'activated', bundle: loaded.bundle.hash };
+  }
+
+  private async record(bundle: PolicyBundle): Promise<void> {
     await this.transactions.run(async (manager) => {
       const repo = manager.getRepository(PolicyActivationEntity);
       // Replicas starting together: the first to take the lock records the activation, the others see it.

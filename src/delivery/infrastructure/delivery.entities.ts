@@ -2,6 +2,9 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { bigintAsNumber, jsonText } from '../../platform/database/column-transformers.js';
 import type { WhatsAppMessageRequest } from '../whatsapp-message.js';
 
+/** Bytes as base64 text: the same column type on both dialects (at most a few MB per share). */
+const base64Text = { to: (v: Buffer) => v.toString('base64'), from: (v: string) => Buffer.from(v, 'base64') };
+
 export type OutboxState = 'pending' | 'claimed' | 'sent' | 'failed' | 'cancelled';
 
 /** One message to one recipient, written in the share's transaction (transactional outbox). */
@@ -31,5 +34,31 @@ export class SandboxMessageEntity {
   @Column({ name: 'outbox_id', type: 'varchar' }) outboxId: string;
   @Column({ type: 'text', transformer: jsonText }) body: WhatsAppMessageRequest;
   @Column({ name: 'media_id', type: 'varchar', nullable: true }) mediaId: string | null;
+  @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
+}
+
+/**
+ * A minimised photo or video waiting to be sent: the bytes after metadata removal, never the
+ * original. Kept only until every message that carries it has been sent.
+ */
+@Entity('media_objects')
+export class MediaObjectEntity {
+  /** `med_` + the first 32 hex digits of the sha256 of the bytes and the share id. */
+  @PrimaryColumn({ type: 'varchar' }) id: string;
+  @Column({ name: 'share_id', type: 'varchar' }) shareId: string;
+  @Column({ type: 'varchar' }) sha256: string;
+  @Column({ name: 'mime_type', type: 'varchar' }) mimeType: string;
+  @Column({ type: 'integer' }) size: number;
+  @Column({ type: 'text', transformer: base64Text }) bytes: Buffer;
+  @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
+}
+
+/** What the sandbox transport "uploaded": the exact media bytes that would have reached WhatsApp. */
+@Entity('sandbox_media')
+export class SandboxMediaEntity {
+  @PrimaryColumn({ type: 'varchar' }) id: string;
+  @Column({ name: 'outbox_id', type: 'varchar' }) outboxId: string;
+  @Column({ name: 'mime_type', type: 'varchar' }) mimeType: string;
+  @Column({ type: 'text', transformer: base64Text }) bytes: Buffer;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
 }

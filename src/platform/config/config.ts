@@ -11,6 +11,8 @@ export interface SluiceConfig {
   database: DatabaseConfig;
   dataDir: string;
   policiesDir: string;
+  /** Reload the policies when a file in the folder changes (SIGHUP always reloads). */
+  policiesWatch: boolean;
   /** Ed25519 private key that signs checkpoints; undefined means "generate and keep one in dataDir". */
   auditSigningKey: KeyObject | undefined;
   auditLogOrigin: string;
@@ -105,6 +107,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   const worker = env.DELIVERY_WORKER ?? 'on';
   if (worker !== 'on' && worker !== 'off') problems.push('DELIVERY_WORKER must be "on" or "off"');
 
+  const policiesWatch = env.POLICIES_WATCH ?? 'false';
+  if (policiesWatch !== 'true' && policiesWatch !== 'false') problems.push('POLICIES_WATCH must be "true" or "false"');
+
   const logLevel = (env.LOG_LEVEL ?? 'log') as SluiceConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -115,6 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     database,
     dataDir: abs(env.DATA_DIR ?? 'data'),
     policiesDir: abs(env.POLICIES_DIR ?? 'policies'),
+    policiesWatch: policiesWatch === 'true',
     auditSigningKey,
     auditLogOrigin,
     masterKey,

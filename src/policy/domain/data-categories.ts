@@ -1,38 +1,61 @@
-/**
- * Data categories a policy may name: keys of the fideslang taxonomy (the subset that applies to
- * content crossing from Workplace to WhatsApp; the full version-pinned copy is issue "policy
- * language"), or organisation extensions `org.<organisation>.<category>`.
- */
-export const FIDESLANG_USER_CATEGORIES: ReadonlySet<string> = new Set([
-  'user',
-  'user.name',
-  'user.name.first',
-  'user.name.last',
-  'user.contact',
-  'user.contact.email',
-  'user.contact.phone_number',
-  'user.contact.address',
-  'user.content',
-  'user.content.public',
-  'user.content.private',
-  'user.content.self_image',
-  'user.location',
-  'user.location.precise',
-  'user.location.imprecise',
-  'user.unique_id',
-  'user.unique_id.pseudonymous',
-  'user.device',
-  'user.device.ip_address',
-  'user.financial',
-  'user.financial.bank_account',
-  'user.financial.credit_card',
-  'user.government_id',
-  'user.government_id.national_identification_number',
-  'user.authorization.credentials',
-]);
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const ORGANISATION_EXTENSION = /^org\.[a-z0-9_]+(\.[a-z0-9_]+)+$/;
+export interface DataCategory {
+  key: string;
+  name: string;
+  description: string;
+  parent: string | null;
+}
+
+/**
+ * The version-pinned fideslang data categories (schemas/fideslang, CC BY 4.0, see its NOTICE.md),
+ * plus organisation extensions `org.<organisation>.<category>`.
+ */
+export const ORGANISATION_EXTENSION = /^org\.[a-z0-9_]+(\.[a-z0-9_]+)+$/;
+
+/**
+ * GDPR Art. 9 special categories (and Art. 10 criminal data) among the fideslang keys: a policy
+ * letting any of these cross needs an Art. 9(2) exception, so the privacy diff flags them.
+ */
+const SPECIAL_CATEGORY_ROOTS = [
+  'user.biometric',
+  'user.authorization.biometric',
+  'user.health_and_medical',
+  'user.demographic.political_opinion',
+  'user.demographic.race_ethnicity',
+  'user.demographic.religious_belief',
+  'user.demographic.sexual_orientation',
+  'user.criminal_history',
+];
+
+let pinned: { version: string; categories: Map<string, DataCategory> } | undefined;
+
+/** The repository's schemas folder, found from this module whether it runs from src/ or from dist/src/. */
+export function schemasDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'schemas');
+    if (existsSync(join(candidate, 'policy.schema.json'))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('schemas/policy.schema.json not found above the policy module');
+    dir = parent;
+  }
+}
+
+export function fideslangCategories(): { version: string; categories: ReadonlyMap<string, DataCategory> } {
+  if (!pinned) {
+    const file = JSON.parse(readFileSync(join(schemasDir(), 'fideslang', 'data-categories.json'), 'utf8')) as { version: string; categories: DataCategory[] };
+    pinned = { version: file.version, categories: new Map(file.categories.map((c) => [c.key, c])) };
+  }
+  return pinned;
+}
 
 export function isKnownCategory(key: string): boolean {
-  return FIDESLANG_USER_CATEGORIES.has(key) || ORGANISATION_EXTENSION.test(key);
+  return fideslangCategories().categories.has(key) || ORGANISATION_EXTENSION.test(key);
+}
+
+export function isSpecialCategory(key: string): boolean {
+  return SPECIAL_CATEGORY_ROOTS.some((root) => key === root || key.startsWith(`${root}.`));
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { fileURLToPath } from 'node:url';
 import { type ConsentSnapshot, type ConsentState, consentSubjectsFor, evaluateShare, type ShareInput } from './evaluator.js';
-import { loadPolicyBundle } from './loader.js';
+import { compilePolicyBundle, loadPolicyBundle } from './loader.js';
 
 const bundle = loadPolicyBundle(fileURLToPath(new URL('../../../policies', import.meta.url)));
 const policy = bundle.select('frontline-updates', 'workplace.post', 'whatsapp')!;
@@ -47,15 +47,15 @@ describe('evaluateShare', () => {
     expect(decision.lawfulBasis).toBe('consent');
     expect(decision.outbound).toEqual({ type: 'text', body: 'Anna de Vries:\nPieter Jansen opened the warehouse' });
     expect(decision.crossing.fields).toEqual([
-      { path: 'message', category: 'user.content', transform: 'none' },
+      { path: 'message', category: 'user.content', transform: 'redact-pii' },
       { path: 'from.name', category: 'user.name', transform: 'none', subject: 'author' },
     ]);
     expect(decision.crossing.dropped).toEqual(
       expect.arrayContaining([
         { path: 'id', reason: 'not_allow_listed' },
-        { path: 'from.id', reason: 'not_allow_listed' },
+        { path: 'from.id', reason: 'policy.drop' },
+        { path: 'place', reason: 'policy.drop' },
         { path: 'message_tags', reason: 'not_allow_listed' },
-        { path: 'place', reason: 'not_allow_listed' },
         { path: 'permalink_url', reason: 'not_allow_listed' },
       ]),
     );
@@ -75,7 +75,7 @@ describe('evaluateShare', () => {
 
   it('drops the author name without the author consent', () => {
     const decision = evaluateShare(policy, bundle.hash, input(), consents({ 'whatsapp:31612345678': 'granted', [`workplace:${TAGGED}`]: 'granted' }));
-    expect(decision.outbound!.body).toBe('Pieter Jansen opened the warehouse');
+    expect((decision.outbound as { body: string }).body).toBe('Pieter Jansen opened the warehouse');
     expect(decision.crossing.dropped).toContainEqual({ path: 'from.name', reason: 'subject.no_consent' });
     expect(decision.subjects).toContainEqual({ role: 'author', type: 'workplace', id: AUTHOR, consent: 'none', categories: [] });
   });
@@ -83,7 +83,7 @@ describe('evaluateShare', () => {
   it('replaces a tagged person without consent, at the tag and everywhere else', () => {
     const message = 'Pieter Jansen opened it. Thanks Pieter Jansen!';
     const decision = evaluateShare(policy, bundle.hash, input({ message }), consents({ 'whatsapp:31612345678': 'granted', [`workplace:${AUTHOR}`]: 'granted' }));
-    expect(decision.outbound!.body).toBe('Anna de Vries:\n[person] opened it. Thanks [person]!');
+    expect((decision.outbound as { body: string }).body).toBe('Anna de Vries:\n[person] opened it. Thanks [person]!');
     expect(decision.crossing.redactions).toEqual([{ path: 'message', recogniser: 'mention', count: 2 }]);
   });
 
@@ -93,13 +93,13 @@ describe('evaluateShare', () => {
     expect(offset).toBe(13);
     const tags = [{ id: TAGGED, name: 'Piet', type: 'user', offset, length: 4 }];
     const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: tags }), consents({ 'whatsapp:31612345678': 'granted' }));
-    expect(decision.outbound!.body).toBe('🎉🎉 Welcome [person]! [person] is great');
+    expect((decision.outbound as { body: string }).body).toBe('🎉🎉 Welcome [person]! [person] is great');
   });
 
   it('never lets the name through on a wrong offset', () => {
     const tags = [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 20, length: 13 }];
     const decision = evaluateShare(policy, bundle.hash, input({ message_tags: tags }), consents({ 'whatsapp:31612345678': 'granted' }));
-    expect(decision.outbound!.body).toBe('[person] opened the warehouse');
+    expect((decision.outbound as { body: string }).body).toBe('[person] opened the warehouse');
   });
 
   it('denies the whole share over the recipient limit', () => {
@@ -135,7 +135,7 @@ describe('evaluateShare', () => {
   it('drops a non-text value at an allow-listed path instead of printing it', () => {
     const decision = evaluateShare(policy, bundle.hash, input({ from: { id: AUTHOR, name: { first: 'Anna' } } }), everyone);
     expect(decision.crossing.dropped).toContainEqual({ path: 'from.name', reason: 'invalid_value' });
-    expect(decision.outbound!.body).not.toContain('Anna');
+    expect((decision.outbound as { body: string }).body).not.toContain('Anna');
   });
 
   it('asks for exactly the consents it reads', () => {
@@ -189,7 +189,7 @@ describe('evaluateShare: no field outside the allow-list ever crosses (property)
 
           const { subjects, ...shown } = decision;
           const visible = JSON.stringify(shown);
-          const body = decision.outbound?.body ?? '';
+          const body = (decision.outbound as { body?: string } | null)?.body ?? '';
           for (const value of JSON.stringify([c.extras, c.fromExtras]).match(/MARK[0-9a-f]{32}/g) ?? []) {
             expect(visible).not.toContain(value);
           }
@@ -205,5 +205,174 @@ describe('evaluateShare: no field outside the allow-list ever crosses (property)
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+/** A one-file bundle from YAML written in the test. */
+function policyFrom(yaml: string) {
+  const bundle = compilePolicyBundle([{ name: 'test.policy.yaml', bytes: Buffer.from(yaml) }]);
+  return { bundle, policy: bundle.policies[0]! };
+}
+
+const HEADER = `apiVersion: sluice.policy/v1
+name: test
+purpose: frontline-updates
+lawfulBasis: consent
+source: workplace.post
+destination: whatsapp
+recipients:
+  consent: { purpose: frontline-updates }
+`;
+const recipientOnly = consents({ 'whatsapp:31612345678': 'granted' });
+
+describe('evaluateShare: free text', () => {
+  const withFreeText = (freeText: string) =>
+    policyFrom(`${HEADER}fields:
+  - { path: message, category: user.content, transform: redact-pii }
+freeText:
+${freeText}
+delivery: { type: text, template: "{message}" }
+`);
+
+  it('masks what the recognisers find with typed placeholders and counts it, never showing the value', () => {
+    const { bundle, policy } = withFreeText('  recognisers: [email, phone, iban]\n  action: mask');
+    const message = 'Mail jan.jansen@example.com or call +31 6 87654321; IBAN NL91ABNA0417164300.';
+    const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: [] }), recipientOnly);
+    expect((decision.outbound as { body: string }).body).toBe('Mail [email] or call [phone]; IBAN [iban].');
+    expect(decision.crossing.redactions).toEqual([
+      { path: 'message', recogniser: 'email', count: 1 },
+      { path: 'message', recogniser: 'phone', count: 1 },
+      { path: 'message', recogniser: 'iban', count: 1 },
+    ]);
+    expect(JSON.stringify(decision)).not.toMatch(/jansen@|87654321|NL91/);
+  });
+
+  it('redacts without saying what it was', () => {
+    const { bundle, policy } = withFreeText('  recognisers: [email]\n  action: redact');
+    const decision = evaluateShare(policy, bundle.hash, input({ message: 'write to a@example.org', message_tags: [] }), recipientOnly);
+    expect((decision.outbound as { body: string }).body).toBe('write to [redacted]');
+  });
+
+  it('denies the share when a recogniser with action deny finds something, and only then', () => {
+    const { bundle, policy } = withFreeText('  recognisers: [email, bsn]\n  action: mask\n  actions:\n    bsn: deny');
+    const denied = evaluateShare(policy, bundle.hash, input({ message: 'mijn BSN is 111222333', message_tags: [] }), recipientOnly);
+    expect(denied).toMatchObject({ status: 'denied', reasons: ['freetext.denied'], outbound: null });
+    expect(denied.crossing.redactions).toEqual([{ path: 'message', recogniser: 'bsn', count: 1 }]);
+    const masked = evaluateShare(policy, bundle.hash, input({ message: 'mail a@example.org', message_tags: [] }), recipientOnly);
+    expect(masked).toMatchObject({ status: 'accepted', outbound: { body: 'mail [email]' } });
+  });
+
+  it('runs only the recognisers the policy names', () => {
+    const { bundle, policy } = withFreeText('  recognisers: [email]\n  action: mask');
+    const decision = evaluateShare(policy, bundle.hash, input({ message: 'a@example.org 06-12345678', message_tags: [] }), recipientOnly);
+    expect((decision.outbound as { body: string }).body).toBe('[email] 06-12345678');
+  });
+
+  it('replaces tagged names first, at their offsets, then runs the recognisers', () => {
+    const { bundle, policy } = policyFrom(`${HEADER}subjects:
+  mentioned: { consent: { purpose: frontline-updates }, whenMissing: redact }
+fields:
+  - { path: message, category: user.content, transform: redact-pii }
+freeText: { recognisers: [phone], action: mask }
+delivery: { type: text, template: "{message}" }
+`);
+    const message = '👩‍👩‍👧 Pieter Jansen: 06-12345678';
+    const tags = [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: message.indexOf('Pieter'), length: 13 }];
+    const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: tags }), recipientOnly);
+    expect((decision.outbound as { body: string }).body).toBe('👩‍👩‍👧 [person]: [phone]');
+  });
+});
+
+describe('evaluateShare: transforms', () => {
+  const policy = policyFrom(`${HEADER}fields:
+  - { path: message, category: user.content, transform: { truncate: { length: 10 } } }
+  - { path: from.id, category: user.unique_id.pseudonymous, transform: hash }
+  - { path: created_time, category: system.operations, transform: { generalise: { to: month } } }
+  - { path: phone, category: user.contact.phone_number, transform: { mask: { keepLast: 2 } } }
+delivery:
+  type: text
+  template: |-
+    {message}
+    {from.id} {created_time} {phone}
+`);
+  const post = { message: 'A long message about the shift', from: { id: AUTHOR }, created_time: '2026-11-20T23:30:00-0200', phone: '0612345678', message_tags: [] };
+
+  it('applies each field transform and names it in the crossing', () => {
+    const decision = evaluateShare(policy.policy, policy.bundle.hash, input(post), { consents: recipientOnly, keyedHash: (v) => `h(${v.length})` });
+    expect((decision.outbound as { body: string }).body).toBe('A long mes…\nh(15) 2026-11 ********78');
+    expect(decision.crossing.fields.map((f) => f.transform)).toEqual(['truncate(10)', 'hash', 'generalise(month)', 'mask(first=0,last=2)']);
+  });
+
+  it('drops a value the transform cannot read instead of sending it', () => {
+    const decision = evaluateShare(policy.policy, policy.bundle.hash, input({ ...post, created_time: 'yesterday' }), { consents: recipientOnly, keyedHash: (v) => `h(${v.length})` });
+    expect(decision.crossing.dropped).toContainEqual({ path: 'created_time', reason: 'invalid_value' });
+    expect((decision.outbound as { body: string }).body).toBe('A long mes…');
+  });
+
+  it('fails closed when the hash transform has no key', () => {
+    const decision = evaluateShare(policy.policy, policy.bundle.hash, input(post), recipientOnly);
+    expect(decision).toMatchObject({ status: 'denied', reasons: ['internal.fail_closed'] });
+  });
+});
+
+describe('evaluateShare: delivery and lawful bases', () => {
+  it('fills a WhatsApp template, with fallbacks for what did not cross and no newlines in parameters', () => {
+    const { bundle, policy } = policyFrom(`${HEADER}subjects:
+  author: { consent: { purpose: frontline-updates }, whenMissing: drop }
+fields:
+  - { path: message, category: user.content }
+  - { path: from.name, category: user.name, subject: author }
+delivery:
+  type: template
+  name: frontline_update
+  language: nl
+  parameters:
+    - { text: "{from.name}", fallback: "Een collega" }
+    - { text: "{message}", fallback: "-" }
+`);
+    const decision = evaluateShare(policy, bundle.hash, input({ message: 'line one\nline two', message_tags: [] }), recipientOnly);
+    expect(decision.outbound).toEqual({ type: 'template', name: 'frontline_update', language: 'nl', parameters: ['Een collega', 'line one line two'] });
+  });
+
+  it('lets recipients through without a consent rule when the basis is not consent', () => {
+    const { bundle, policy } = policyFrom(`${HEADER.replace('lawfulBasis: consent', 'lawfulBasis: legitimate-interests').replace('recipients:\n  consent: { purpose: frontline-updates }', 'recipients: {}')}fields:
+  - { path: message, category: user.content }
+delivery: { type: text, template: "{message}" }
+`);
+    expect(policy.recipientConsent).toBeUndefined();
+    const decision = evaluateShare(policy, bundle.hash, input({ message_tags: [] }), () => 'none');
+    expect(decision.status).toBe('accepted');
+    expect(consentSubjectsFor(policy, input({ message_tags: [] }))).toEqual([]);
+  });
+});
+
+describe('evaluateShare: media', () => {
+  const photoPost = (n = 1) => ({
+    message_tags: [],
+    attachments: { data: Array.from({ length: n }, () => ({ type: 'photo', media: { image: { src: 'data:image/jpeg;base64,AAAA' } } })) },
+  });
+  const ok = (path: string) => ({ path, ok: true as const, kind: 'photo' as const, type: 'jpeg', mimeType: 'image/jpeg', sha256: 'ab'.repeat(32), bytes: 1000, removed: ['exif', 'gps'] });
+
+  it('sends an allowed photo as an image with the message as caption, and names the crossing', () => {
+    const path = 'attachments.data.0.media.image.src';
+    const decision = evaluateShare(policy, bundle.hash, { ...input(photoPost()), media: [ok(path)] }, everyone);
+    expect(decision.outbound).toEqual({ type: 'image', caption: 'Anna de Vries:\nPieter Jansen opened the warehouse', media: { sha256: 'ab'.repeat(32), mimeType: 'image/jpeg', path } });
+    expect(decision.crossing.fields).toContainEqual({ path, category: 'user.content', transform: 'reencode-without-metadata' });
+    expect(decision.crossing.dropped).not.toContainEqual(expect.objectContaining({ path: 'attachments' }));
+  });
+
+  it.each(['media.unreadable', 'media.too_large', 'media.type_not_allowed'] as const)('denies the share with %s', (reason) => {
+    const path = 'attachments.data.0.media.image.src';
+    const decision = evaluateShare(policy, bundle.hash, { ...input(photoPost()), media: [{ path, ok: false, reason }] }, everyone);
+    expect(decision).toMatchObject({ status: 'denied', reasons: [reason], outbound: null });
+  });
+
+  it('denies more than one photo per share', () => {
+    const media = [ok('attachments.data.0.media.image.src'), ok('attachments.data.1.media.image.src')];
+    expect(evaluateShare(policy, bundle.hash, { ...input(photoPost(2)), media }, everyone)).toMatchObject({ status: 'denied', reasons: ['limits.too_many_media'] });
+  });
+
+  it('fails closed when an attachment was not processed', () => {
+    expect(evaluateShare(policy, bundle.hash, input(photoPost()), everyone)).toMatchObject({ status: 'denied', reasons: ['internal.fail_closed'] });
   });
 });

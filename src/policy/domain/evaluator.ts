@@ -1,8 +1,16 @@
-import type { CompiledField, CompiledPolicy, LawfulBasis } from './policy.js';
+import type { CompiledPolicy, LawfulBasis, TemplateLine, Transform } from './policy.js';
+import { transformLabel } from './policy.js';
+import { findPii, RECOGNISER_PLACEHOLDERS, type RecogniserId } from './recognisers/index.js';
+import { applyTransform } from './transforms.js';
 
 export type SubjectType = 'whatsapp' | 'workplace';
 export type ConsentState = 'granted' | 'withdrawn' | 'none';
 export type ConsentSnapshot = (subject: { type: SubjectType; id: string }, purpose: string) => ConsentState;
+
+/** An attachment of the post after media minimisation (done by the caller, see media/). */
+export type MediaOutcome =
+  | { path: string; ok: true; kind: 'photo' | 'video'; type: string; mimeType: string; sha256: string; bytes: number; removed: string[] }
+  | { path: string; ok: false; reason: 'media.type_not_allowed' | 'media.too_large' | 'media.unreadable' };
 
 export interface ShareInput {
   purpose: string;
@@ -11,9 +19,29 @@ export interface ShareInput {
   /** A Workplace Graph API post object (snake_case); unknown fields are allowed. */
   post: Record<string, unknown>;
   recipients: { waId: string }[];
+  /** One outcome per media attachment of the post (see mediaAttachmentsOf), in the same order. */
+  media?: MediaOutcome[];
+}
+
+export interface EvaluationTools {
+  consents: ConsentSnapshot;
+  /** Keyed pseudonym for the `hash` transform; without it such a field fails the decision closed. */
+  keyedHash?: (value: string) => string;
 }
 
 export type DecisionStatus = 'accepted' | 'partially_accepted' | 'denied';
+
+export interface CrossedField {
+  path: string;
+  category: string;
+  transform: string;
+  subject?: 'author' | 'mentioned';
+}
+
+export type Outbound =
+  | { type: 'text'; body: string }
+  | { type: 'image' | 'video'; caption: string; media: { sha256: string; mimeType: string; path: string } }
+  | { type: 'template'; name: string; language: string; parameters: string[] };
 
 export interface ShareDecision {
   status: DecisionStatus;
@@ -22,18 +50,22 @@ export interface ShareDecision {
   /** Reasons that deny the whole share. */
   reasons: string[];
   recipients: { waId: string; decision: 'allowed' | 'denied'; reasons: string[] }[];
+  /** What crossed, what was dropped and what was redacted: paths, categories and counts, never values. */
   crossing: {
-    fields: { path: string; category: string; transform: string; subject?: 'author' }[];
+    fields: CrossedField[];
     dropped: { path: string; reason: string }[];
     redactions: { path: string; recogniser: string; count: number }[];
   };
   /** The people involved, for the audit log to pseudonymise; never shown or logged as is. */
   subjects: { role: 'author' | 'mentioned' | 'recipient'; type: SubjectType; id: string; consent: ConsentState; categories: string[] }[];
-  /** The exact text that may cross, the same for every allowed recipient; null when nothing is sent. */
-  outbound: { type: 'text'; body: string } | null;
+  /** The exact message that may cross, the same for every allowed recipient; null when nothing is sent. */
+  outbound: Outbound | null;
 }
 
 export const PERSON_PLACEHOLDER = '[person]';
+export const REDACTED_PLACEHOLDER = '[redacted]';
+/** WhatsApp's limit for a media caption (a text body may be 4096). */
+const CAPTION_LIMIT = 1024;
 
 interface Mention {
   id: string;
@@ -42,12 +74,19 @@ interface Mention {
   length: number;
 }
 
+/** A media attachment of a Workplace post: where its bytes are and what the post says it is. */
+export interface MediaAttachment {
+  path: string;
+  declared: 'photo' | 'video';
+  src: string;
+}
+
 /** Every (subject, purpose) whose consent the evaluation reads, so the caller can fetch them in bulk. */
 export function consentSubjectsFor(policy: CompiledPolicy, input: ShareInput): { subject: { type: SubjectType; id: string }; purpose: string }[] {
-  const needed: { subject: { type: SubjectType; id: string }; purpose: string }[] = input.recipients.map((r) => ({
-    subject: { type: 'whatsapp', id: r.waId },
-    purpose: policy.recipientConsent.purpose,
-  }));
+  const needed: { subject: { type: SubjectType; id: string }; purpose: string }[] = [];
+  if (policy.recipientConsent) {
+    for (const r of input.recipients) needed.push({ subject: { type: 'whatsapp', id: r.waId }, purpose: policy.recipientConsent.purpose });
+  }
   const authorId = authorIdOf(input.post);
   if (policy.author && authorId) needed.push({ subject: { type: 'workplace', id: authorId }, purpose: policy.author.consent.purpose });
   if (policy.mentioned) {
@@ -57,22 +96,54 @@ export function consentSubjectsFor(policy: CompiledPolicy, input: ShareInput): {
 }
 
 /**
- * Decides one share: default deny, only allow-listed fields cross, the subject rules applied with
- * consent. Pure: all consent is read from the snapshot. Never throws: an error denies the share
- * (fail closed) with internal.fail_closed.
+ * The photos and videos attached to a post (attachments.data[], albums' subattachments), with the
+ * path of their source. Links and other attachment types are not media: they never cross.
  */
-export function evaluateShare(policy: CompiledPolicy | undefined, bundle: string, input: ShareInput, consents: ConsentSnapshot): ShareDecision {
+export function mediaAttachmentsOf(post: Record<string, unknown>): MediaAttachment[] {
+  const found: MediaAttachment[] = [];
+  const visit = (container: unknown, prefix: string) => {
+    if (container === null || typeof container !== 'object') return;
+    const data = (container as Record<string, unknown>).data;
+    if (!Array.isArray(data)) return;
+    data.forEach((item: unknown, i) => {
+      if (item === null || typeof item !== 'object') return;
+      const attachment = item as Record<string, unknown>;
+      const path = `${prefix}.data.${i}`;
+      const type = typeof attachment.type === 'string' ? attachment.type : '';
+      const media = attachment.media as Record<string, unknown> | undefined;
+      if (type.startsWith('video') && typeof media?.source === 'string') {
+        found.push({ path: `${path}.media.source`, declared: 'video', src: media.source });
+      } else if (media && typeof media === 'object') {
+        const image = media.image as Record<string, unknown> | undefined;
+        if (typeof image?.src === 'string' && type !== 'share') found.push({ path: `${path}.media.image.src`, declared: 'photo', src: image.src });
+      }
+      if (attachment.subattachments) visit(attachment.subattachments, `${path}.subattachments`);
+    });
+  };
+  visit(post.attachments, 'attachments');
+  return found;
+}
+
+/**
+ * Decides one share: default deny, only allow-listed fields cross, each through its transform,
+ * the subject rules applied with consent, free text through the recognisers, media only as the
+ * policy allows and minimised. Pure: all consent is read from the snapshot and media arrive
+ * already processed. Never throws: an error denies the share (fail closed) with internal.fail_closed.
+ */
+export function evaluateShare(policy: CompiledPolicy | undefined, bundle: string, input: ShareInput, tools: EvaluationTools | ConsentSnapshot): ShareDecision {
+  const resolved: EvaluationTools = typeof tools === 'function' ? { consents: tools } : tools;
   try {
     if (!policy) return denyAll(null, input, ['policy.none_matches']);
-    return evaluate(policy, bundle, input, consents);
+    return evaluate(policy, bundle, input, resolved);
   } catch {
     return denyAll(policy ? { name: policy.name, bundle } : null, input, ['internal.fail_closed']);
   }
 }
 
-function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, consents: ConsentSnapshot): ShareDecision {
+function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, tools: EvaluationTools): ShareDecision {
   const named = { name: policy.name, bundle };
   const { post } = input;
+  const { consents } = tools;
   if (input.recipients.length > policy.limits.recipientsPerShare) return denyAll(named, input, ['limits.too_many_recipients'], policy);
 
   const subjects: ShareDecision['subjects'] = [];
@@ -86,8 +157,12 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, con
 
   const crossed = new Map<string, string>();
   for (const field of policy.fields) {
-    const value = valueAt(post, field);
+    const value = valueAt(post, field.segments);
     if (value === undefined || value === null) continue;
+    if (field.transform.kind === 'drop') {
+      crossing.dropped.push({ path: field.path, reason: 'policy.drop' });
+      continue;
+    }
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
       crossing.dropped.push({ path: field.path, reason: 'invalid_value' });
       continue;
@@ -106,26 +181,33 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, con
         continue;
       }
       text = outcome.text;
-      if (outcome.count > 0) crossing.redactions.push({ path: 'message', recogniser: 'mention', count: outcome.count });
+      if (outcome.count > 0) crossing.redactions.push({ path: field.path, recogniser: 'mention', count: outcome.count });
     }
-    crossed.set(field.path, text);
-    crossing.fields.push({ path: field.path, category: field.category, transform: field.transform, ...(field.subject ? { subject: field.subject } : {}) });
+    const transformed = transformValue(text, field.transform, policy, tools);
+    if (transformed === undefined) {
+      crossing.dropped.push({ path: field.path, reason: 'invalid_value' });
+      continue;
+    }
+    if (transformed.denied) shareReasons.push('freetext.denied');
+    for (const [recogniser, count] of Object.entries(transformed.counts)) crossing.redactions.push({ path: field.path, recogniser, count });
+    crossed.set(field.path, transformed.text);
+    crossing.fields.push({ path: field.path, category: field.category, transform: transformLabel(field.transform), ...(field.subject ? { subject: field.subject } : {}) });
     if (field.subject === 'author') authorCategories.push(field.category);
   }
-  crossing.dropped.push(...notAllowListed(post, policy.fields));
+
+  const media = decideMedia(policy, input, crossing, shareReasons);
+  // Allow-listed fields that did not cross were reported above with their reason.
+  crossing.dropped.push(...notAllowListed(post, [...policy.fields.map((f) => f.path), ...media.crossedPaths]));
   if (policy.author && authorId) subjects.unshift({ role: 'author', type: 'workplace', id: authorId, consent: authorConsent, categories: authorCategories });
 
   const recipients = input.recipients.map((r) => {
-    const consent = consents({ type: 'whatsapp', id: r.waId }, policy.recipientConsent.purpose);
+    const consent: ConsentState = policy.recipientConsent ? consents({ type: 'whatsapp', id: r.waId }, policy.recipientConsent.purpose) : 'none';
     subjects.push({ role: 'recipient', type: 'whatsapp', id: r.waId, consent, categories: ['user.contact.phone_number'] });
-    const reasons = consent === 'granted' ? [] : [consent === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent'];
+    const reasons = !policy.recipientConsent || consent === 'granted' ? [] : [consent === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent'];
     return { waId: r.waId, decision: reasons.length === 0 ? ('allowed' as const) : ('denied' as const), reasons };
   });
 
-  const body = render(policy, crossed);
-  if (body.trim() === '') shareReasons.push('content.empty');
-  else if (body.length > policy.limits.messageLength) shareReasons.push('limits.message_too_long');
-
+  const outbound = buildOutbound(policy, crossed, media.outcome, shareReasons);
   const reasons = [...new Set(shareReasons)];
   if (reasons.length > 0) {
     return { ...denyAll(named, input, reasons, policy), crossing, subjects };
@@ -140,8 +222,92 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, con
     recipients,
     crossing,
     subjects,
-    outbound: allowed > 0 ? { type: 'text', body } : null,
+    outbound: allowed > 0 ? outbound : null,
   };
+}
+
+/** A field's value through its transform; undefined when the value does not fit the transform. */
+function transformValue(text: string, transform: Transform, policy: CompiledPolicy, tools: EvaluationTools): { text: string; counts: Record<string, number>; denied: boolean } | undefined {
+  if (transform.kind === 'redact-pii') return redactPii(text, policy);
+  if (transform.kind === 'hash') {
+    if (!tools.keyedHash) throw new Error('the hash transform needs a key');
+    return { text: tools.keyedHash(text), counts: {}, denied: false };
+  }
+  const result = applyTransform(text, transform);
+  return result === undefined ? undefined : { text: result, counts: {}, denied: false };
+}
+
+/** Runs the policy's recognisers over free text and applies each one's action. */
+function redactPii(text: string, policy: CompiledPolicy): { text: string; counts: Record<string, number>; denied: boolean } {
+  const findings = findPii(text, policy.freeText.recognisers);
+  const counts: Partial<Record<RecogniserId, number>> = {};
+  let denied = false;
+  let out = text;
+  for (const finding of [...findings].sort((a, b) => b.start - a.start)) {
+    const action = policy.freeText.actionOf[finding.recogniser];
+    counts[finding.recogniser] = (counts[finding.recogniser] ?? 0) + 1;
+    if (action === 'deny') denied = true;
+    const replacement = action === 'redact' ? REDACTED_PLACEHOLDER : RECOGNISER_PLACEHOLDERS[finding.recogniser];
+    out = out.slice(0, finding.start) + replacement + out.slice(finding.end);
+  }
+  const ordered: Record<string, number> = {};
+  for (const id of policy.freeText.recognisers) if (counts[id]) ordered[id] = counts[id];
+  return { text: out, counts: ordered, denied };
+}
+
+function decideMedia(
+  policy: CompiledPolicy,
+  input: ShareInput,
+  crossing: ShareDecision['crossing'],
+  shareReasons: string[],
+): { outcome: Extract<MediaOutcome, { ok: true }> | undefined; crossedPaths: string[] } {
+  const attachments = mediaAttachmentsOf(input.post);
+  if (attachments.length === 0) return { outcome: undefined, crossedPaths: [] };
+  const outcomes = input.media ?? [];
+  // Every attachment must have been processed, else the caller skipped one: fail closed.
+  if (outcomes.length !== attachments.length || outcomes.some((o, i) => o.path !== attachments[i]!.path)) throw new Error('media outcomes do not match the attachments');
+  for (const outcome of outcomes) {
+    if (!outcome.ok) {
+      shareReasons.push(outcome.reason);
+      crossing.dropped.push({ path: outcome.path, reason: outcome.reason });
+    }
+  }
+  const ok = outcomes.filter((o): o is Extract<MediaOutcome, { ok: true }> => o.ok);
+  if (ok.length > 1) shareReasons.push('limits.too_many_media');
+  const first = ok[0];
+  if (!first || ok.length > 1 || outcomes.some((o) => !o.ok)) return { outcome: undefined, crossedPaths: [] };
+  const rule = first.kind === 'photo' ? policy.media.photos : policy.media.videos;
+  crossing.fields.push({ path: first.path, category: rule.category, transform: first.kind === 'photo' ? 'reencode-without-metadata' : 'strip-container-metadata' });
+  return { outcome: first, crossedPaths: [first.path] };
+}
+
+function buildOutbound(policy: CompiledPolicy, crossed: Map<string, string>, media: Extract<MediaOutcome, { ok: true }> | undefined, shareReasons: string[]): Outbound | null {
+  const delivery = policy.delivery;
+  if (delivery.type === 'template') {
+    // Template parameters may not hold newlines or tabs (Cloud API): they become spaces.
+    const parameters = delivery.parameters.map((p) => (lineCrossed(p.text, crossed) ? renderLine(p.text, crossed).replace(/[\n\t]+/g, ' ').replace(/ {4,}/g, '   ') : p.fallback));
+    if (parameters.join('').length > policy.limits.messageLength) shareReasons.push('limits.message_too_long');
+    return { type: 'template', name: delivery.name, language: delivery.language, parameters };
+  }
+  const body = delivery.body
+    .filter((line) => lineCrossed(line, crossed))
+    .map((line) => renderLine(line, crossed))
+    .join('\n');
+  if (media) {
+    if (body.length > Math.min(policy.limits.messageLength, CAPTION_LIMIT)) shareReasons.push('limits.message_too_long');
+    return { type: media.kind === 'photo' ? 'image' : 'video', caption: body, media: { sha256: media.sha256, mimeType: media.mimeType, path: media.path } };
+  }
+  if (body.trim() === '') shareReasons.push('content.empty');
+  else if (body.length > policy.limits.messageLength) shareReasons.push('limits.message_too_long');
+  return { type: 'text', body };
+}
+
+function lineCrossed(line: TemplateLine, crossed: Map<string, string>): boolean {
+  return line.every((part) => !('field' in part) || crossed.has(part.field));
+}
+
+function renderLine(line: TemplateLine, crossed: Map<string, string>): string {
+  return line.map((part) => ('field' in part ? crossed.get(part.field)! : part.text)).join('');
 }
 
 function denyAll(policy: ShareDecision['policy'], input: ShareInput, reasons: string[], compiled?: CompiledPolicy): ShareDecision {
@@ -222,26 +388,26 @@ function applyMentionRule(
   return { text, count, deny: false, drop: false };
 }
 
-function valueAt(post: Record<string, unknown>, field: CompiledField): unknown {
+function valueAt(post: Record<string, unknown>, segments: string[]): unknown {
   let value: unknown = post;
-  for (const segment of field.segments) {
-    if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, segment)) return undefined;
+  for (const segment of segments) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, segment)) return undefined;
     value = (value as Record<string, unknown>)[segment];
   }
   return value;
 }
 
-/** Every part of the post outside the allow-list, reported at the shallowest path that says it. */
-function notAllowListed(post: Record<string, unknown>, fields: CompiledField[]): { path: string; reason: string }[] {
+/** Every part of the post outside the allow-list and the crossed media, at the shallowest path that says it. */
+function notAllowListed(post: Record<string, unknown>, crossedPaths: string[]): { path: string; reason: string }[] {
   const dropped: { path: string; reason: string }[] = [];
   const walk = (value: Record<string, unknown>, prefix: string[]) => {
     for (const key of Object.keys(value)) {
       const path = [...prefix, key];
       const dotted = path.join('.');
-      if (fields.some((f) => f.path === dotted)) continue;
-      const partly = fields.some((f) => f.path.startsWith(`${dotted}.`));
+      if (crossedPaths.includes(dotted)) continue;
+      const partly = crossedPaths.some((p) => p.startsWith(`${dotted}.`));
       const child = value[key];
-      if (partly && child !== null && typeof child === 'object' && !Array.isArray(child)) walk(child as Record<string, unknown>, path);
+      if (partly && child !== null && typeof child === 'object') walk(child as Record<string, unknown>, path);
       else dropped.push({ path: dotted, reason: 'not_allow_listed' });
     }
   };
@@ -249,9 +415,3 @@ function notAllowListed(post: Record<string, unknown>, fields: CompiledField[]):
   return dropped;
 }
 
-function render(policy: CompiledPolicy, crossed: Map<string, string>): string {
-  return policy.template
-    .filter((line) => line.every((part) => !('field' in part) || crossed.has(part.field)))
-    .map((line) => line.map((part) => ('field' in part ? crossed.get(part.field)! : part.text)).join(''))
-    .join('\n');
-}

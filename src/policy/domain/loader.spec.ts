@@ -7,6 +7,7 @@ import { loadPolicyBundle, PolicyLoadError } from './loader.js';
 
 const SHIPPED = fileURLToPath(new URL('../../../policies', import.meta.url));
 const SHIPPED_FILE = join(SHIPPED, 'frontline-updates.policy.yaml');
+const BROKEN = fileURLToPath(new URL('../../../test/fixtures/policies/broken', import.meta.url));
 
 describe('loadPolicyBundle', () => {
   const dirs: string[] = [];
@@ -42,10 +43,15 @@ describe('loadPolicyBundle', () => {
       mentioned: { whenMissing: 'redact' },
       limits: { recipientsPerShare: 50, messageLength: 4096 },
     });
-    expect(policy.fields.map((f) => [f.path, f.category])).toEqual([
-      ['message', 'user.content'],
-      ['from.name', 'user.name'],
+    expect(policy.fields.map((f) => [f.path, f.category, f.transform.kind])).toEqual([
+      ['message', 'user.content', 'redact-pii'],
+      ['from.name', 'user.name', 'none'],
+      ['place', 'user.location.precise', 'drop'],
+      ['from.id', 'user.unique_id', 'drop'],
     ]);
+    expect(policy.freeText.recognisers).toEqual(['email', 'phone', 'iban', 'bsn', 'payment_card', 'ip_address', 'credential_url']);
+    expect(policy.media).toMatchObject({ photos: { allow: true }, videos: { allow: false } });
+    expect(policy.delivery.type).toBe('text');
   });
 
   it('selects by purpose, source and destination, and by nothing else', () => {
@@ -71,12 +77,14 @@ describe('loadPolicyBundle', () => {
   it.each([
     ['an unknown setting', shipped.replace('lawfulBasis: consent', 'lawfulBasis: consent\nlawfullBasis: consent'), /:\d+ lawfullBasis is not a policy setting/],
     ['a lawful basis outside GDPR Art. 6(1)', shipped.replace('lawfulBasis: consent ', 'lawfulBasis: whim '), /:12 lawfulBasis must be one of consent, contract/],
-    ['an unknown data category', shipped.replace('category: user.name', 'category: user.nickname'), /:35 unknown data category user.nickname/],
-    ['a field listed twice', shipped.replace('  - path: from.name', '  - path: message'), /:34 field message is listed twice/],
-    ['a placeholder that is not allow-listed', shipped.replace('{from.name}:', '{from.id}:'), /:45 template placeholder \{from.id\} is not an allow-listed field/],
+    ['an unknown data category', shipped.replace('category: user.name', 'category: user.nickname'), /:36 unknown data category "user.nickname"/],
+    ['a field listed twice', shipped.replace('  - path: from.name', '  - path: message'), /:35 field message is listed twice/],
+    ['a placeholder naming a dropped field', shipped.replace('{from.name}:', '{from.id}:'), /:70 unreachable rule: template placeholder \{from.id\} names a dropped field/],
+    ['a placeholder that is not allow-listed', shipped.replace('{from.name}:', '{permalink_url}:'), /:70 template placeholder \{permalink_url\} is not an allow-listed field/],
+    ['a transform that does not exist', shipped.replace('transform: redact-pii', 'transform: scramble'), /:34 fields.0.transform must be none, drop, hash, redact-pii/],
     ['broken YAML', shipped.replace('fields:', 'fields: [\n'), /:\d+ YAML: /],
     ['a duplicate key', shipped.replace('purpose: frontline-updates\n', 'purpose: frontline-updates\npurpose: other\n'), /:\d+ YAML: Map keys must be unique/],
-    ['a missing allow-list', shipped.replace(/fields:[\s\S]*?subject: author\n/, ''), /:\d+ \(policy\) is missing fields/],
+    ['a missing allow-list', shipped.replace(/fields:[\s\S]*?(?=# Found in the message)/, ''), /:\d+ \(policy\) is missing fields/],
   ])('refuses %s with file and line', (_label, text, expected) => {
     const problems = problemsOf(folder({ 'bad.policy.yaml': text }));
     expect(problems.join('\n')).toMatch(new RegExp(`bad\\.policy\\.yaml${expected.source}`));
@@ -94,7 +102,7 @@ describe('loadPolicyBundle', () => {
         'b.policy.yaml': shipped.replace('name: frontline-updates\n', 'name: other\n').replace('destination: whatsapp', 'destination: telegram'),
       }),
     );
-    expect(problems).toEqual([expect.stringMatching(/^a\.policy\.yaml:35 unknown data category nope/), expect.stringMatching(/^b\.policy\.yaml:14 destination must be whatsapp/)]);
+    expect(problems).toEqual([expect.stringMatching(/^a\.policy\.yaml:36 unknown data category "nope"/), expect.stringMatching(/^b\.policy\.yaml:14 destination must be whatsapp/)]);
   });
 
   it('refuses two policies for the same purpose, source and destination', () => {
@@ -112,5 +120,28 @@ describe('loadPolicyBundle', () => {
     dirs.push(dir);
     copyFileSync(SHIPPED_FILE, join(dir, 'frontline-updates.policy.yaml'));
     expect(loadPolicyBundle(dir).hash).toBe(loadPolicyBundle(SHIPPED).hash);
+  });
+
+  it('checks the semantics the schema cannot express', () => {
+    const problems = problemsOf(BROKEN);
+    const lineIn = (file: string) => {
+      const text = readFileSync(join(BROKEN, file), 'utf8').split('\n');
+      return (needle: string) => text.findIndex((l) => l.includes(needle)) + 1;
+    };
+    const lineOf = lineIn('semantics.policy.yaml');
+    const schemaLine = lineIn('schema.policy.yaml');
+    expect(problems.sort()).toEqual(
+      [
+        `schema.policy.yaml:${schemaLine('lawfulBasis')} lawfulBasis must be one of consent, contract, legal-obligation, vital-interests, public-task, legitimate-interests`,
+        `schema.policy.yaml:${schemaLine('user.nickname')} unknown data category "user.nickname" (a fideslang key or org.<organisation>.<name>)`,
+        `schema.policy.yaml:${schemaLine('scramble')} fields.0.transform must be none, drop, hash, redact-pii, {mask: {keepFirst, keepLast}}, {truncate: {length}} or {generalise: {to: day|month}}`,
+        `semantics.policy.yaml:${lineOf('lawfulBasis')} lawful basis consent needs a consent rule: recipients.consent names the purpose each recipient must have consented to`,
+        `semantics.policy.yaml:${lineOf('path: place.name')} field place.name is both allowed and dropped (through place)`,
+        `semantics.policy.yaml:${lineOf('author:')} unreachable rule: subjects.author applies to no field (no allowed field has subject: author)`,
+        `semantics.policy.yaml:${lineOf('freeText:')} unreachable rule: freeText applies to no field (no field has transform: redact-pii)`,
+        `semantics.policy.yaml:${lineOf('iban: deny')} unreachable rule: iban is not among freeText.recognisers`,
+        `semantics.policy.yaml:${lineOf('template:')} template placeholder {permalink_url} is not an allow-listed field`,
+      ].sort(),
+    );
   });
 });

@@ -1,11 +1,11 @@
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
-import { isKnownCategory } from './data-categories.js';
-import type { CompiledField, CompiledPolicy, PolicyDocument, TemplateLine } from './policy.js';
+import { isKnownCategory, schemasDir } from './data-categories.js';
+import type { CompiledDelivery, CompiledField, CompiledFreeText, CompiledPolicy, PolicyDocument, TemplateLine, Transform, TransformSpec } from './policy.js';
+import { RECOGNISER_IDS, type RecogniserId } from './recognisers/index.js';
 
 export interface PolicyProblem {
   file: string;
@@ -31,16 +31,23 @@ export interface PolicyBundle {
 
 export const POLICY_FILE_SUFFIX = '.policy.yaml';
 
-/** The repository's schema, found from this module whether it runs from src/ or from dist/src/. */
 export function defaultSchemaPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'schemas', 'policy.schema.json');
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('schemas/policy.schema.json not found above the policy module');
-    dir = parent;
-  }
+  return join(schemasDir(), 'policy.schema.json');
+}
+
+export interface PolicySourceFile {
+  name: string;
+  bytes: Buffer;
+}
+
+/** Every `*.policy.yaml` of a folder, sorted by name. */
+export function readPolicyFiles(dir: string): PolicySourceFile[] {
+  const folder = resolve(dir);
+  if (!existsSync(folder)) throw new PolicyLoadError([{ file: folder, line: 0, column: 0, message: 'the policies folder does not exist' }]);
+  return readdirSync(folder)
+    .filter((f) => f.endsWith(POLICY_FILE_SUFFIX))
+    .sort()
+    .map((name) => ({ name, bytes: readFileSync(join(folder, name)) }));
 }
 
 /**
@@ -48,18 +55,19 @@ export function defaultSchemaPath(): string {
  * every problem with its file and line; a bundle is returned only if all of it is valid.
  */
 export function loadPolicyBundle(dir: string, schemaPath = defaultSchemaPath()): PolicyBundle {
-  const folder = resolve(dir);
-  if (!existsSync(folder)) throw new PolicyLoadError([{ file: folder, line: 0, column: 0, message: 'the policies folder does not exist' }]);
-  const files = readdirSync(folder).filter((f) => f.endsWith(POLICY_FILE_SUFFIX)).sort();
-  const validate = new Ajv2020({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync(schemaPath, 'utf8')));
+  const files = readPolicyFiles(dir);
+  if (files.length === 0) throw new PolicyLoadError([{ file: resolve(dir), line: 0, column: 0, message: `no *${POLICY_FILE_SUFFIX} files` }]);
+  return compilePolicyBundle(files, schemaPath);
+}
 
+/** The same from files in memory (a git revision's policies for `sluice policy diff`). */
+export function compilePolicyBundle(files: PolicySourceFile[], schemaPath = defaultSchemaPath()): PolicyBundle {
+  const validate = new Ajv2020({ allErrors: true, strict: true, discriminator: true }).compile(JSON.parse(readFileSync(schemaPath, 'utf8')));
   const problems: PolicyProblem[] = [];
   const policies: CompiledPolicy[] = [];
   const bundleHash = createHash('sha256');
-  if (files.length === 0) problems.push({ file: folder, line: 0, column: 0, message: `no *${POLICY_FILE_SUFFIX} files` });
 
-  for (const file of files) {
-    const bytes = readFileSync(join(folder, file));
+  for (const { name: file, bytes } of [...files].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))) {
     bundleHash.update(`${Buffer.byteLength(file)}:${file}${bytes.length}:`).update(bytes);
     const lineCounter = new LineCounter();
     const doc = parseDocument(bytes.toString('utf8'), { lineCounter, uniqueKeys: true, prettyErrors: false });
@@ -73,7 +81,7 @@ export function loadPolicyBundle(dir: string, schemaPath = defaultSchemaPath()):
     }
     const value = doc.toJS() as unknown;
     if (!validate(value)) {
-      for (const error of validate.errors ?? []) at(schemaErrorPath(error), schemaErrorMessage(error));
+      for (const error of simplifySchemaErrors(validate.errors ?? [])) at(schemaErrorPath(error), schemaErrorMessage(error, value));
       continue;
     }
     const policy = compile(value as PolicyDocument, file, createHash('sha256').update(bytes).digest('hex'), at);
@@ -106,39 +114,86 @@ export function loadPolicyBundle(dir: string, schemaPath = defaultSchemaPath()):
 
 type Report = (path: (string | number)[], message: string) => void;
 
-/** Semantic checks the schema cannot express, then the compiled form. */
+const DEFAULT_MEDIA_BYTES = 5 * 1024 * 1024;
+
+/** Semantic checks the schema cannot express (the same ones `sluice policy lint` reports), then the compiled form. */
 function compile(doc: PolicyDocument, file: string, fileHash: string, at: Report): CompiledPolicy | undefined {
   let valid = true;
   const fail: Report = (path, message) => {
     valid = false;
     at(path, message);
   };
-  const paths = new Set<string>();
-  doc.fields.forEach((field, i) => {
-    if (!isKnownCategory(field.category)) fail(['fields', i, 'category'], `unknown data category ${field.category} (a fideslang key or org.<organisation>.<name>)`);
-    if (paths.has(field.path)) fail(['fields', i, 'path'], `field ${field.path} is listed twice`);
-    for (const other of paths) {
-      if (field.path.startsWith(`${other}.`) || other.startsWith(`${field.path}.`)) fail(['fields', i, 'path'], `field ${field.path} overlaps ${other}`);
-    }
-    paths.add(field.path);
-    if (field.subject === 'author' && !doc.subjects?.author) fail(['fields', i, 'subject'], 'subject author has no rule under subjects.author');
-  });
+  if (doc.lawfulBasis === 'consent' && !doc.recipients.consent) {
+    fail(['lawfulBasis'], 'lawful basis consent needs a consent rule: recipients.consent names the purpose each recipient must have consented to');
+  }
 
-  const template = parseTemplate(doc.delivery.template);
-  template.forEach((line) =>
-    line.forEach((part) => {
-      if ('field' in part && !paths.has(part.field)) fail(['delivery', 'template'], `template placeholder {${part.field}} is not an allow-listed field`);
-    }),
-  );
+  const fields = doc.fields.map((f) => ({ ...f, transform: compileTransform(f.transform ?? 'none') }));
+  fields.forEach((field, i) => {
+    if (!isKnownCategory(field.category)) fail(['fields', i, 'category'], `unknown data category ${field.category} (a fideslang key or org.<organisation>.<name>)`);
+    fields.slice(0, i).forEach((other) => {
+      const dropped = (field.transform.kind === 'drop') !== (other.transform.kind === 'drop');
+      if (field.path === other.path) {
+        fail(['fields', i, 'path'], dropped ? `field ${field.path} is both allowed and dropped` : `field ${field.path} is listed twice`);
+      } else if (field.path.startsWith(`${other.path}.`) || other.path.startsWith(`${field.path}.`)) {
+        fail(['fields', i, 'path'], dropped ? `field ${field.path} is both allowed and dropped (through ${other.path})` : `field ${field.path} overlaps ${other.path}`);
+      }
+    });
+    if (field.subject === 'author' && !doc.subjects?.author) fail(['fields', i, 'subject'], 'subject author has no rule under subjects.author');
+    if (field.transform.kind === 'redact-pii' && !doc.freeText) fail(['fields', i, 'transform'], 'redact-pii needs a freeText section naming the recognisers');
+  });
+  const crossing = fields.filter((f) => f.transform.kind !== 'drop');
+
+  // Rules that can never apply are mistakes a reviewer would otherwise have to spot.
+  if (doc.subjects?.author && !crossing.some((f) => f.subject === 'author')) {
+    fail(['subjects', 'author'], 'unreachable rule: subjects.author applies to no field (no allowed field has subject: author)');
+  }
+  if (doc.subjects?.mentioned && !crossing.some((f) => f.path === 'message')) {
+    fail(['subjects', 'mentioned'], 'unreachable rule: subjects.mentioned applies to the message, which does not cross');
+  }
+  if (doc.freeText && !crossing.some((f) => f.transform.kind === 'redact-pii')) {
+    fail(['freeText'], 'unreachable rule: freeText applies to no field (no field has transform: redact-pii)');
+  }
+  for (const recogniser of Object.keys(doc.freeText?.actions ?? {}) as RecogniserId[]) {
+    if (!doc.freeText!.recognisers.includes(recogniser)) fail(['freeText', 'actions', recogniser], `unreachable rule: ${recogniser} is not among freeText.recognisers`);
+  }
+  for (const kind of ['photos', 'videos'] as const) {
+    const category = doc.media?.[kind]?.category;
+    if (category && !isKnownCategory(category)) fail(['media', kind, 'category'], `unknown data category ${category}`);
+  }
+  const mediaAllowed = Boolean(doc.media?.photos?.allow || doc.media?.videos?.allow);
+  if (mediaAllowed && doc.delivery.type === 'template') fail(['delivery', 'type'], 'a template message cannot carry the photos or videos that media allows: deliver as text');
+
+  const allowed = new Set(crossing.map((f) => f.path));
+  const placeholders = (template: string, path: (string | number)[]) => {
+    const lines = parseTemplate(template);
+    for (const line of lines) {
+      for (const part of line) {
+        if ('field' in part && !allowed.has(part.field)) {
+          fail(path, fields.some((f) => f.path === part.field) ? `unreachable rule: template placeholder {${part.field}} names a dropped field` : `template placeholder {${part.field}} is not an allow-listed field`);
+        }
+      }
+    }
+    return lines;
+  };
+  let delivery: CompiledDelivery;
+  if (doc.delivery.type === 'text') {
+    delivery = { type: 'text', body: placeholders(doc.delivery.template, ['delivery', 'template']) };
+  } else {
+    const { name, language, parameters } = doc.delivery;
+    delivery = {
+      type: 'template',
+      name,
+      language,
+      parameters: parameters.map((p, i) => {
+        const lines = placeholders(p.text, ['delivery', 'parameters', i, 'text']);
+        if (lines.length > 1) fail(['delivery', 'parameters', i, 'text'], 'a template parameter is one line');
+        return { text: lines[0]!, fallback: p.fallback };
+      }),
+    };
+  }
   if (!valid) return undefined;
 
-  const fields: CompiledField[] = doc.fields.map((f) => ({
-    path: f.path,
-    segments: f.path.split('.'),
-    category: f.category,
-    transform: f.transform ?? 'none',
-    ...(f.subject ? { subject: f.subject } : {}),
-  }));
+  const freeTextAction = doc.freeText?.action ?? 'mask';
   return {
     name: doc.name,
     purpose: doc.purpose,
@@ -147,14 +202,52 @@ function compile(doc: PolicyDocument, file: string, fileHash: string, at: Report
     destination: doc.destination,
     file,
     fileHash,
-    recipientConsent: doc.recipients.consent,
+    ...(doc.recipients.consent ? { recipientConsent: doc.recipients.consent } : {}),
     ...(doc.subjects?.author ? { author: doc.subjects.author } : {}),
     ...(doc.subjects?.mentioned ? { mentioned: doc.subjects.mentioned } : {}),
-    fields,
-    limits: { recipientsPerShare: doc.limits?.recipientsPerShare ?? 50, messageLength: doc.limits?.messageLength ?? 4096 },
-    template,
+    fields: fields.map(
+      (f): CompiledField => ({
+        path: f.path,
+        segments: f.path.split('.'),
+        category: f.category,
+        transform: f.transform,
+        ...(f.subject ? { subject: f.subject } : {}),
+        ...(f.reason ? { reason: f.reason } : {}),
+      }),
+    ),
+    freeText: {
+      recognisers: doc.freeText?.recognisers ?? [],
+      actionOf: Object.fromEntries(RECOGNISER_IDS.map((id: RecogniserId) => [id, doc.freeText?.actions?.[id] ?? freeTextAction])) as CompiledFreeText['actionOf'],
+    },
+    media: {
+      photos: {
+        allow: doc.media?.photos?.allow ?? false,
+        category: doc.media?.photos?.category ?? 'user.content',
+        types: doc.media?.photos?.types ?? ['jpeg', 'png', 'heic', 'webp'],
+        maxPixels: doc.media?.photos?.maxPixels ?? 40_000_000,
+        maxDimension: doc.media?.photos?.maxDimension ?? 10_000,
+      },
+      videos: {
+        allow: doc.media?.videos?.allow ?? false,
+        category: doc.media?.videos?.category ?? 'user.content',
+        types: doc.media?.videos?.types ?? ['mp4', 'quicktime'],
+      },
+    },
+    limits: {
+      recipientsPerShare: doc.limits?.recipientsPerShare ?? 50,
+      messageLength: doc.limits?.messageLength ?? 4096,
+      mediaBytes: doc.limits?.mediaBytes ?? DEFAULT_MEDIA_BYTES,
+    },
+    delivery,
     ...(doc.audit?.retention ? { retention: doc.audit.retention } : {}),
   };
+}
+
+function compileTransform(spec: TransformSpec): Transform {
+  if (typeof spec === 'string') return { kind: spec };
+  if ('mask' in spec) return { kind: 'mask', keepFirst: spec.mask.keepFirst ?? 0, keepLast: spec.mask.keepLast ?? 0 };
+  if ('truncate' in spec) return { kind: 'truncate', length: spec.truncate.length };
+  return { kind: 'generalise', to: spec.generalise.to };
 }
 
 export function parseTemplate(template: string): TemplateLine[] {
@@ -181,8 +274,26 @@ function schemaErrorPath(error: ErrorObject): (string | number)[] {
   return path;
 }
 
-function schemaErrorMessage(error: ErrorObject): string {
+/**
+ * A value that matches none of a oneOf/anyOf's alternatives makes ajv report every alternative's
+ * complaint; one message about the value says it better.
+ */
+function simplifySchemaErrors(errors: ErrorObject[]): ErrorObject[] {
+  const alternatives = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf');
+  return errors.filter((e) => {
+    if (e.keyword === 'oneOf' || e.keyword === 'anyOf') return !alternatives.some((o) => o !== e && e.schemaPath.startsWith(`${o.schemaPath}/`));
+    return !alternatives.some((o) => e.schemaPath.startsWith(`${o.schemaPath}/`) && (e.instancePath === o.instancePath || e.instancePath.startsWith(`${o.instancePath}/`)));
+  });
+}
+
+function schemaErrorMessage(error: ErrorObject, document: unknown): string {
   const where = error.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : '(policy)';
+  if (error.keyword === 'oneOf' || error.keyword === 'anyOf') {
+    const value = error.instancePath.split('/').slice(1).reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), document);
+    if (/category$/.test(error.instancePath)) return `unknown data category ${JSON.stringify(value)} (a fideslang key or org.<organisation>.<name>)`;
+    if (/transform$/.test(error.instancePath)) return `${where} must be none, drop, hash, redact-pii, {mask: {keepFirst, keepLast}}, {truncate: {length}} or {generalise: {to: day|month}}`;
+    return `${where} matches none of its allowed forms`;
+  }
   switch (error.keyword) {
     case 'additionalProperties':
       return `${where === '(policy)' ? '' : `${where}.`}${String(error.params.additionalProperty)} is not a policy setting`;

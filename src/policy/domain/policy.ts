@@ -1,3 +1,5 @@
+import type { RecogniserId } from './recognisers/index.js';
+
 /** A policy file as written (after schema validation), camelCase as in the YAML. */
 export interface PolicyDocument {
   apiVersion: 'sluice.policy/v1';
@@ -7,11 +9,13 @@ export interface PolicyDocument {
   lawfulBasis: LawfulBasis;
   source: 'workplace.post';
   destination: 'whatsapp';
-  recipients: { consent: ConsentRule };
+  recipients: { consent?: ConsentRule };
   subjects?: { author?: SubjectRule; mentioned?: SubjectRule };
   fields: FieldRule[];
-  limits?: { recipientsPerShare?: number; messageLength?: number };
-  delivery: { type: 'text'; template: string };
+  freeText?: FreeTextRule;
+  media?: MediaRule;
+  limits?: { recipientsPerShare?: number; messageLength?: number; mediaBytes?: number };
+  delivery: DeliveryRule;
   audit?: { retention?: string };
 }
 
@@ -21,19 +25,53 @@ export interface ConsentRule {
   purpose: string;
 }
 
+export type WhenConsentMissing = 'drop' | 'redact' | 'deny';
+
 export interface SubjectRule {
   consent: ConsentRule;
-  whenMissing: 'drop' | 'redact' | 'deny';
+  whenMissing: WhenConsentMissing;
 }
+
+export type TransformSpec =
+  | 'none'
+  | 'drop'
+  | 'hash'
+  | 'redact-pii'
+  | { mask: { keepLast?: number; keepFirst?: number } }
+  | { truncate: { length: number } }
+  | { generalise: { to: 'day' | 'month' } };
 
 export interface FieldRule {
   path: string;
   category: string;
-  transform?: 'none';
+  transform?: TransformSpec;
   subject?: 'author';
+  /** Why a dropped field is listed, for reviewers. */
+  reason?: string;
 }
 
-/** A policy ready to evaluate: defaults filled in, the template parsed. */
+export type FreeTextAction = 'mask' | 'redact' | 'deny';
+
+export interface FreeTextRule {
+  recognisers: RecogniserId[];
+  action: FreeTextAction;
+  /** A different action for some recognisers, e.g. deny the share on a BSN. */
+  actions?: Partial<Record<RecogniserId, FreeTextAction>>;
+}
+
+export type PhotoType = 'jpeg' | 'png' | 'heic' | 'webp';
+export type VideoType = 'mp4' | 'quicktime';
+
+export interface MediaRule {
+  photos?: { allow: boolean; category?: string; types?: PhotoType[]; maxPixels?: number; maxDimension?: number };
+  videos?: { allow: boolean; category?: string; types?: VideoType[] };
+}
+
+export type DeliveryRule =
+  | { type: 'text'; template: string }
+  | { type: 'template'; name: string; language: string; parameters: { text: string; fallback: string }[] };
+
+/** A policy ready to evaluate: defaults filled in, templates parsed. */
 export interface CompiledPolicy {
   name: string;
   purpose: string;
@@ -43,22 +81,62 @@ export interface CompiledPolicy {
   file: string;
   /** sha256 hex of the file's bytes. */
   fileHash: string;
-  recipientConsent: ConsentRule;
+  recipientConsent?: ConsentRule;
   author?: SubjectRule;
   mentioned?: SubjectRule;
   fields: CompiledField[];
-  limits: { recipientsPerShare: number; messageLength: number };
-  template: TemplateLine[];
+  freeText: CompiledFreeText;
+  media: CompiledMediaRules;
+  limits: { recipientsPerShare: number; messageLength: number; mediaBytes: number };
+  delivery: CompiledDelivery;
   retention?: string;
 }
+
+export type Transform =
+  | { kind: 'none' }
+  | { kind: 'drop' }
+  | { kind: 'hash' }
+  | { kind: 'redact-pii' }
+  | { kind: 'mask'; keepFirst: number; keepLast: number }
+  | { kind: 'truncate'; length: number }
+  | { kind: 'generalise'; to: 'day' | 'month' };
 
 export interface CompiledField {
   path: string;
   segments: string[];
   category: string;
-  transform: 'none';
+  transform: Transform;
   subject?: 'author';
+  reason?: string;
 }
+
+export interface CompiledFreeText {
+  recognisers: RecogniserId[];
+  actionOf: Record<RecogniserId, FreeTextAction>;
+}
+
+export interface CompiledMediaRules {
+  photos: { allow: boolean; category: string; types: PhotoType[]; maxPixels: number; maxDimension: number };
+  videos: { allow: boolean; category: string; types: VideoType[] };
+}
+
+export type CompiledDelivery =
+  | { type: 'text'; body: TemplateLine[] }
+  | { type: 'template'; name: string; language: string; parameters: { text: TemplateLine; fallback: string }[] };
 
 /** A template line: literal text and {path} placeholders, left out unless every placeholder crossed. */
 export type TemplateLine = ({ text: string } | { field: string })[];
+
+/** How a transform is named in the crossing manifest and the audit log. */
+export function transformLabel(transform: Transform): string {
+  switch (transform.kind) {
+    case 'mask':
+      return `mask(first=${transform.keepFirst},last=${transform.keepLast})`;
+    case 'truncate':
+      return `truncate(${transform.length})`;
+    case 'generalise':
+      return `generalise(${transform.to})`;
+    default:
+      return transform.kind;
+  }
+}

@@ -1,16 +1,18 @@
 import { ConflictException, Inject, Logger } from '@nestjs/common';
 import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { AuditLogService } from '../../audit/audit-log.service.js';
 import { canonicalJson } from '../../audit/domain/canonical-json.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { ConsentLedger, consentKey } from '../../consent/consent-ledger.js';
 import type { SubjectRef } from '../../consent/subject.js';
-import { OutboxMessageEntity } from '../../delivery/infrastructure/delivery.entities.js';
-import { textMessage } from '../../delivery/whatsapp-message.js';
+import { MediaObjectEntity, OutboxMessageEntity } from '../../delivery/infrastructure/delivery.entities.js';
+import { mediaMessage, templateMessage, textMessage, type WhatsAppMessageRequest } from '../../delivery/whatsapp-message.js';
+import { KEY_MATERIAL, type KeyMaterial } from '../../platform/crypto/key-material.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
-import { consentSubjectsFor, evaluateShare, type ShareDecision, type ShareInput } from '../../policy/domain/evaluator.js';
+import { consentSubjectsFor, evaluateShare, type Outbound, type ShareDecision, type ShareInput } from '../../policy/domain/evaluator.js';
+import { prepareMedia, type PreparedMedia } from '../../policy/media-preparation.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { ShareDecidedEvent } from '../events.js';
 import { ShareEntity, ShareRecipientEntity } from '../infrastructure/share.entities.js';
@@ -27,6 +29,7 @@ const DESTINATION = 'whatsapp';
 @CommandHandler(RequestShareCommand)
 export class RequestShareHandler implements ICommandHandler<RequestShareCommand> {
   private readonly logger = new Logger('RequestShare');
+  private readonly fieldHashKey: Buffer;
 
   constructor(
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
@@ -35,18 +38,21 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
     @Inject(EventBus) private readonly events: EventBus,
-  ) {}
+    @Inject(KEY_MATERIAL) keys: KeyMaterial,
+  ) {
+    this.fieldHashKey = Buffer.from(hkdfSync('sha256', keys.masterKey, Buffer.alloc(0), 'sluice field hash v1', 32));
+  }
 
   async execute(command: RequestShareCommand): Promise<ShareRequestResult> {
     const requestHash = createHash('sha256').update(canonicalJson(command.body)).digest('hex');
     const earlier = await this.findEarlier(this.transactions.dataSource.manager, command, requestHash);
     if (earlier) return earlier;
 
-    const decision = await this.decide(command);
+    const { decision, media } = await this.decide(command);
     const result = await this.transactions.run(async (manager) => {
       // Under the log lock a concurrent request with the same key has either committed or not begun.
       await this.auditLog.lock(manager);
-      return (await this.findEarlier(manager, command, requestHash)) ?? this.record(manager, command, requestHash, decision);
+      return (await this.findEarlier(manager, command, requestHash)) ?? this.record(manager, command, requestHash, decision, media);
     });
     if (!result.replayed) {
       this.events.publish(new ShareDecidedEvent(result.document.id, result.document.recipients.filter((r) => r.decision === 'allowed').length));
@@ -64,7 +70,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
   }
 
   /** Evaluates the share; any error on the way denies it (fail closed), and that denial is recorded. */
-  private async decide(command: RequestShareCommand): Promise<ShareDecision> {
+  private async decide(command: RequestShareCommand): Promise<{ decision: ShareDecision; media: PreparedMedia['minimised'] }> {
     const { request } = command;
     const bundle = this.policies.bundle;
     const input: ShareInput = {
@@ -82,14 +88,25 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
         const subjects = needed.filter((n) => n.purpose === purpose).map((n) => n.subject as SubjectRef);
         for (const [key, status] of await this.consents.lookup(subjects, purpose)) known.set(`${purpose}|${key}`, status);
       }
-      return evaluateShare(policy, bundle.hash, input, (subject, purpose) => known.get(`${purpose}|${consentKey(subject as SubjectRef)}`) ?? 'none');
+      const prepared = policy ? await prepareMedia(policy, input.post) : { outcomes: [], minimised: new Map() };
+      const decision = evaluateShare(policy, bundle.hash, { ...input, media: prepared.outcomes }, {
+        consents: (subject, purpose) => known.get(`${purpose}|${consentKey(subject as SubjectRef)}`) ?? 'none',
+        keyedHash: (value) => `h_${createHmac('sha256', this.fieldHashKey).update(value).digest('base64url').slice(0, 22)}`,
+      });
+      return { decision, media: prepared.minimised };
     } catch (error) {
       this.logger.error(`decision failed, share denied (fail closed): ${(error as Error).name}`);
-      return failClosed(policy ? { name: policy.name, bundle: bundle.hash } : null, input);
+      return { decision: failClosed(policy ? { name: policy.name, bundle: bundle.hash } : null, input), media: new Map() };
     }
   }
 
-  private async record(manager: EntityManager, command: RequestShareCommand, requestHash: string, decision: ShareDecision): Promise<ShareRequestResult> {
+  private async record(
+    manager: EntityManager,
+    command: RequestShareCommand,
+    requestHash: string,
+    decision: ShareDecision,
+    media: PreparedMedia['minimised'],
+  ): Promise<ShareRequestResult> {
     const id = `shr_${randomBytes(12).toString('base64url')}`;
     const now = new Date().toISOString();
     const author: SubjectRef = { type: 'workplace', id: String((command.body.post as { from?: { id?: unknown } }).from?.id ?? '') };
@@ -123,14 +140,18 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
               })),
           ),
           crossing: {
-            fields: decision.crossing.fields,
+            fields: await Promise.all(
+              decision.crossing.fields.map(async (f) => ({
+                path: auditablePath(f.path),
+                category: f.category,
+                transform: f.transform,
+                ...(f.subject === 'author' ? { subject: await pseudonymOf(author) } : {}),
+              })),
+            ),
             dropped: decision.crossing.dropped.map((d) => ({ path: auditablePath(d.path), reason: d.reason })),
             redactions: decision.crossing.redactions,
           },
-          // What crossed, as a digest keyed by the author's key: provable, yet unlinkable after erasure.
-          content: decision.outbound
-            ? { type: decision.outbound.type, digest: await this.subjectKeys.digest(manager, author, decision.outbound.body), length: decision.outbound.body.length }
-            : null,
+          content: decision.outbound ? await this.contentDigest(manager, author, decision.outbound) : null,
         },
       },
     ]);
@@ -171,6 +192,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     const outbound = decision.outbound;
     const allowed = decision.recipients.filter((r) => r.decision === 'allowed');
     if (outbound && allowed.length > 0) {
+      const mediaId = outbound.type === 'image' || outbound.type === 'video' ? await this.storeMedia(manager, id, outbound, media, now) : undefined;
       await manager.insert(
         OutboxMessageEntity,
         allowed.map((r) => ({
@@ -178,7 +200,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
           shareId: id,
           waId: r.waId,
           purpose: command.request.purpose,
-          payload: textMessage(r.waId, outbound.body),
+          payload: whatsAppRequest(r.waId, outbound, mediaId),
           decisionIndex: entry!.index,
           state: 'pending' as const,
           attempts: 0,
@@ -190,6 +212,43 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
       );
     }
     return { document, replayed: false };
+  }
+
+  /** What crossed, as digests keyed by the author's key: provable, yet unlinkable after erasure. */
+  private async contentDigest(manager: EntityManager, author: SubjectRef, outbound: Outbound): Promise<Record<string, unknown>> {
+    const digest = (value: string) => this.subjectKeys.digest(manager, author, value);
+    switch (outbound.type) {
+      case 'text':
+        return { type: 'text', digest: await digest(outbound.body), length: outbound.body.length };
+      case 'template':
+        return { type: 'template', template: outbound.name, digest: await digest(canonicalJson(outbound.parameters)), parameters: outbound.parameters.length };
+      default:
+        return {
+          type: outbound.type,
+          digest: await digest(outbound.caption),
+          length: outbound.caption.length,
+          media: { digest: await digest(outbound.media.sha256), mimeType: outbound.media.mimeType },
+        };
+    }
+  }
+
+  private async storeMedia(manager: EntityManager, shareId: string, outbound: Extract<Outbound, { media: unknown }>, media: PreparedMedia['minimised'], now: string): Promise<string> {
+    const minimised = media.get(outbound.media.path);
+    if (!minimised || minimised.sha256 !== outbound.media.sha256) throw new Error('the decided media is missing');
+    const id = `med_${createHash('sha256').update(shareId).update(minimised.sha256).digest('hex').slice(0, 32)}`;
+    await manager.insert(MediaObjectEntity, { id, shareId, sha256: minimised.sha256, mimeType: minimised.mimeType, size: minimised.bytes.length, bytes: minimised.bytes, createdAt: now });
+    return id;
+  }
+}
+
+function whatsAppRequest(to: string, outbound: Outbound, mediaId: string | undefined): WhatsAppMessageRequest {
+  switch (outbound.type) {
+    case 'text':
+      return textMessage(to, outbound.body);
+    case 'template':
+      return templateMessage(to, outbound.name, outbound.language, outbound.parameters);
+    default:
+      return mediaMessage(to, outbound.type, mediaId!, outbound.caption);
   }
 }
 

@@ -1,0 +1,194 @@
+import { isSpecialCategory } from '../domain/data-categories.js';
+import type { PolicyBundle } from '../domain/loader.js';
+import { type CompiledPolicy, transformLabel } from '../domain/policy.js';
+
+/** What of whom a policy lets cross, in the terms a privacy reviewer compares. */
+interface PrivacyProfile {
+  file: string;
+  purpose: string;
+  lawfulBasis: string;
+  recipientConsent: string | null;
+  author: string | null;
+  mentioned: string | null;
+  fields: Map<string, { category: string; transform: string; subject: string | null }>;
+  recognisers: Set<string>;
+  freeTextActions: Map<string, string>;
+  photos: boolean;
+  videos: boolean;
+  delivery: string;
+  retention: string | null;
+}
+
+function profileOf(policy: CompiledPolicy): PrivacyProfile {
+  const crossing = policy.fields.filter((f) => f.transform.kind !== 'drop');
+  const freeTextUsed = crossing.some((f) => f.transform.kind === 'redact-pii');
+  const recognisers = freeTextUsed ? policy.freeText.recognisers : [];
+  return {
+    file: policy.file,
+    purpose: policy.purpose,
+    lawfulBasis: policy.lawfulBasis,
+    recipientConsent: policy.recipientConsent?.purpose ?? null,
+    author: policy.author ? `consent ${policy.author.consent.purpose}, else ${policy.author.whenMissing}` : null,
+    mentioned: policy.mentioned ? `consent ${policy.mentioned.consent.purpose}, else ${policy.mentioned.whenMissing}` : null,
+    fields: new Map(crossing.map((f) => [f.path, { category: f.category, transform: transformLabel(f.transform), subject: f.subject ?? null }])),
+    recognisers: new Set(recognisers),
+    freeTextActions: new Map(recognisers.map((r) => [r, policy.freeText.actionOf[r]])),
+    photos: policy.media.photos.allow,
+    videos: policy.media.videos.allow,
+    delivery: policy.delivery.type === 'text' ? 'text' : `template ${policy.delivery.name}`,
+    retention: policy.retention ?? null,
+  };
+}
+
+const FREE_TEXT_CATEGORY = /^user\.content(\.|$)/;
+
+/** Free text that crosses without any recogniser looking at it. */
+function unscreenedFreeText(profile: PrivacyProfile): string[] {
+  return [...profile.fields].filter(([, f]) => FREE_TEXT_CATEGORY.test(f.category) && f.transform !== 'redact-pii' && f.transform !== 'hash').map(([path]) => path);
+}
+
+function riskFlags(base: PrivacyProfile | undefined, head: PrivacyProfile): string[] {
+  const flags: string[] = [];
+  const before = base ?? emptyProfile();
+  const categoriesBefore = new Set([...before.fields.values()].map((f) => f.category));
+  for (const [path, field] of head.fields) {
+    if (isSpecialCategory(field.category) && !categoriesBefore.has(field.category)) {
+      flags.push(`GDPR Art. 9/10 special category \`${field.category}\` newly crosses (\`${path}\`): needs an Art. 9(2) exception`);
+    }
+  }
+  if (base) {
+    if (base.recipientConsent && !head.recipientConsent) flags.push('consent requirement removed: recipients no longer need consent');
+    if (base.author && !head.author) flags.push('consent requirement removed: the author rule is gone');
+    if (base.mentioned && !head.mentioned) flags.push('consent requirement removed: the rule for mentioned people is gone');
+    for (const [path, field] of head.fields) {
+      const was = base.fields.get(path);
+      if (was?.subject && !field.subject) flags.push(`consent requirement removed: \`${path}\` no longer needs its subject's consent`);
+    }
+    for (const recogniser of base.recognisers) {
+      if (!head.recognisers.has(recogniser)) flags.push(`recogniser \`${recogniser}\` no longer screens the free text`);
+    }
+    if (base.lawfulBasis !== head.lawfulBasis) flags.push(`lawful basis changed: ${base.lawfulBasis} → ${head.lawfulBasis}`);
+  }
+  const unscreenedBefore = new Set(unscreenedFreeText(before));
+  for (const path of unscreenedFreeText(head)) {
+    if (!unscreenedBefore.has(path)) flags.push(`free text without recognisers: \`${path}\` crosses with transform ${head.fields.get(path)!.transform}`);
+  }
+  if (head.photos && !before.photos) flags.push('media newly allowed: photos');
+  if (head.videos && !before.videos) flags.push('media newly allowed: videos');
+  return flags;
+}
+
+function emptyProfile(): PrivacyProfile {
+  return {
+    file: '',
+    purpose: '',
+    lawfulBasis: '',
+    recipientConsent: null,
+    author: null,
+    mentioned: null,
+    fields: new Map(),
+    recognisers: new Set(),
+    freeTextActions: new Map(),
+    photos: false,
+    videos: false,
+    delivery: '',
+    retention: null,
+  };
+}
+
+const cell = (value: string | null) => (value === null || value === '' ? '—' : `\`${value.replaceAll('|', '\\|')}\``);
+
+function fieldTable(base: PrivacyProfile, head: PrivacyProfile): string[] {
+  const rows: string[] = [];
+  for (const [path, field] of head.fields) {
+    const was = base.fields.get(path);
+    if (!was) rows.push(`| newly crosses | ${cell(path)} | ${cell(field.category)} | ${cell(field.transform)} | ${cell(field.subject)} |`);
+    else if (was.category !== field.category || was.transform !== field.transform || was.subject !== field.subject) {
+      const change = (a: string | null, b: string | null) => (a === b ? cell(b) : `${cell(a)} → ${cell(b)}`);
+      rows.push(`| changed | ${cell(path)} | ${change(was.category, field.category)} | ${change(was.transform, field.transform)} | ${change(was.subject, field.subject)} |`);
+    }
+  }
+  for (const [path, field] of base.fields) {
+    if (!head.fields.has(path)) rows.push(`| no longer crosses | ${cell(path)} | ${cell(field.category)} | ${cell(field.transform)} | ${cell(field.subject)} |`);
+  }
+  return rows.length === 0 ? [] : ['| | Field | Category | Transform | Subject |', '|---|---|---|---|---|', ...rows];
+}
+
+function setChanges(label: string, before: Set<string>, after: Set<string>): string[] {
+  const added = [...after].filter((x) => !before.has(x));
+  const removed = [...before].filter((x) => !after.has(x));
+  const lines: string[] = [];
+  if (added.length) lines.push(`- ${label} newly crossing: ${added.map((x) => cell(x)).join(', ')}`);
+  if (removed.length) lines.push(`- ${label} no longer crossing: ${removed.map((x) => cell(x)).join(', ')}`);
+  return lines;
+}
+
+function settingChanges(base: PrivacyProfile, head: PrivacyProfile): string[] {
+  const lines: string[] = [];
+  const compare = (label: string, a: string | null, b: string | null) => {
+    if (a !== b) lines.push(`- ${label}: ${cell(a)} → ${cell(b)}`);
+  };
+  compare('Lawful basis', base.lawfulBasis, head.lawfulBasis);
+  compare("Recipients' consent rule", base.recipientConsent, head.recipientConsent);
+  compare('Author rule', base.author, head.author);
+  compare('Mentioned people rule', base.mentioned, head.mentioned);
+  lines.push(...setChanges('Recognisers', base.recognisers, head.recognisers).map((l) => l.replace('newly crossing', 'newly applied').replace('no longer crossing', 'no longer applied')));
+  for (const [recogniser, action] of head.freeTextActions) {
+    const was = base.freeTextActions.get(recogniser);
+    if (was && was !== action) lines.push(`- Recogniser ${cell(recogniser)} action: ${cell(was)} → ${cell(action)}`);
+  }
+  compare('Photos allowed', String(base.photos), String(head.photos));
+  compare('Videos allowed', String(base.videos), String(head.videos));
+  compare('Delivery', base.delivery, head.delivery);
+  compare('Audit retention', base.retention, head.retention);
+  return lines;
+}
+
+/**
+ * The Markdown privacy diff of two policy bundles, per policy: what newly crosses or stops
+ * crossing (fields, categories, subjects, consent rules, lawful basis, recognisers, media), with
+ * risk flags first. Meant to be posted on the pull request that changes the policies.
+ */
+export function privacyDiff(base: PolicyBundle | undefined, head: PolicyBundle, baseLabel: string, baseProblems: string[] = []): string {
+  const out = [`## Privacy diff of \`policies/\` against \`${baseLabel}\``, ''];
+  if (base) out.push(`Bundle: \`${base.hash}\` → \`${head.hash}\``, '');
+  if (baseProblems.length > 0) out.push(`The base revision's policies did not load (${baseProblems.length} problem(s)); everything below is compared with nothing.`, '');
+  const before = new Map((base?.policies ?? []).map((p) => [p.name, profileOf(p)]));
+  const after = new Map(head.policies.map((p) => [p.name, profileOf(p)]));
+  let changed = 0;
+
+  for (const [name, profile] of after) {
+    const was = before.get(name);
+    const flags = riskFlags(was, profile);
+    const details = [
+      ...fieldTable(was ?? emptyProfile(), profile),
+      ...setChanges('Categories', new Set([...(was ?? emptyProfile()).fields.values()].map((f) => f.category)), new Set([...profile.fields.values()].map((f) => f.category))),
+      ...setChanges('Subjects', subjectsOf(was ?? emptyProfile()), subjectsOf(profile)),
+      ...settingChanges(was ?? emptyProfile(), profile),
+    ];
+    if (was && flags.length === 0 && details.length === 0) continue;
+    changed++;
+    out.push(`### ${was ? '' : 'New policy: '}\`${name}\` (\`${profile.file}\`, purpose \`${profile.purpose}\`)`, '');
+    if (flags.length) out.push('**Risk flags**', '', ...flags.map((f) => `- ⚠️ ${f}`), '');
+    const table = details.filter((l) => l.startsWith('|'));
+    const bullets = details.filter((l) => !l.startsWith('|'));
+    if (table.length) out.push(...table, '');
+    if (bullets.length) out.push(...bullets, '');
+  }
+  for (const [name, profile] of before) {
+    if (after.has(name)) continue;
+    changed++;
+    out.push(`### Removed policy: \`${name}\` (\`${profile.file}\`)`, '', `Nothing crosses for purpose \`${profile.purpose}\` any more (default deny).`, '');
+  }
+  if (changed === 0) out.push('No privacy-relevant change: the same fields, categories, subjects, consent rules, lawful bases, recognisers and media cross as before.', '');
+  return out.join('\n');
+}
+
+function subjectsOf(profile: PrivacyProfile): Set<string> {
+  const subjects = new Set<string>();
+  if (profile.recipientConsent !== null || profile.fields.size > 0) subjects.add('recipients');
+  if ([...profile.fields.values()].some((f) => f.subject === 'author')) subjects.add('author');
+  if (profile.mentioned && profile.fields.has('message')) subjects.add('mentioned people');
+  if (profile.fields.size === 0) subjects.clear();
+  return subjects;
+}

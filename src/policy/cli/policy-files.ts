@@ -1,0 +1,34 @@
+import { execFileSync } from 'node:child_process';
+import { relative, resolve } from 'node:path';
+import { compilePolicyBundle, POLICY_FILE_SUFFIX, PolicyLoadError, type PolicyBundle, type PolicyProblem, type PolicySourceFile } from '../domain/loader.js';
+
+/** Formats loader problems the way editors and CI annotate them: file:line:column message. */
+export function formatProblems(dir: string, problems: PolicyProblem[]): string {
+  return problems.map((p) => `${p.line > 0 ? `${resolve(dir, p.file)}:${p.line}:${p.column}` : p.file}: ${p.message}`).join('\n');
+}
+
+/** The policy bundle, or the problems that keep it from loading. */
+export function tryCompile(files: PolicySourceFile[]): { bundle: PolicyBundle } | { problems: PolicyProblem[] } {
+  try {
+    return { bundle: compilePolicyBundle(files) };
+  } catch (error) {
+    if (error instanceof PolicyLoadError) return { problems: error.problems };
+    throw error;
+  }
+}
+
+/** The policy files of `dir` as they were at a git revision (for the privacy diff of a pull request). */
+export function policyFilesAtRevision(dir: string, revision: string): PolicySourceFile[] {
+  const gitIn = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  const top = gitIn(resolve(dir), 'rev-parse', '--show-toplevel').toString('utf8').trim();
+  // From the top level: in a subfolder, ls-tree prints names relative to it.
+  const git = (...args: string[]) => gitIn(top, ...args);
+  const folder = relative(top, resolve(dir)).split('\\').join('/');
+  const prefix = folder === '' ? '' : `${folder}/`;
+  const listing = git('ls-tree', '--name-only', `${revision}:${folder}`).toString('utf8');
+  return listing
+    .split('\n')
+    .filter((name) => name.endsWith(POLICY_FILE_SUFFIX))
+    .sort()
+    .map((name) => ({ name, bytes: git('show', `${revision}:${prefix}${name}`) }));
+}

@@ -1,0 +1,54 @@
+import { contextBefore, continuesAsNumber, digitsOf, type ContextWords, type Recogniser, type Span } from './context.js';
+
+const BSN_CONTEXT: ContextWords = {
+  supporting: [
+    'bsn', 'burgerservice', 'sofinummer', 'sofi-nummer', 'sofi nummer', 'persoonsnummer', 'citizen service', 'social security', 'fiscaal nummer',
+    'fiscal number', 'national id',
+  ],
+  opposing: [
+    '€', '$', '£', 'euro', ' eur ', ' eur.', 'bedrag', 'amount', 'budget', 'kosten', 'cost', 'omzet', 'revenue', 'prijs', 'price', 'totaal', 'total',
+    'order', 'bestel', 'factuur', 'invoice', 'klantnummer', 'customer', 'ticket', 'tracking', 'referentie', 'reference', 'kenmerk',
+    'dossier', 'kvk', 'btw', 'vat number', 'telefoon', 'phone', 'artikel', 'serienummer', 'serial', 'personeelsnummer', 'medewerkernummer',
+    'employee',
+  ],
+};
+
+/**
+ * Nine digits (eight with the leading zero dropped) compact, or grouped 3-3-3 or 4-2-3 with dots or
+ * spaces. Group 1 is set for the 4-2-3 form, group 2 for the dotted 3-3-3 form.
+ */
+const BSN_CANDIDATE = /(?<![\p{L}\p{N}_.,/+-])(?:(\d{4}([. ])\d{2}\2\d{3})|(\d{3}\.\d{3}\.\d{3})|\d{3} \d{3} \d{3}|\d{8,9})(?![\p{L}\p{N}_])/gu;
+
+const MONEY_AFTER = /^\s?(?:euro|eur\b|dollar|usd|gbp|pond|pound)/i;
+
+/**
+ * Dutch citizen service numbers passing the 11-proof. Nine digits pass it by chance one time in
+ * eleven, so a compact number needs a BSN context word; the 4-2-3 grouping printed on ID documents
+ * and the dotted 3-3-3 grouping are taken as BSN unless money or a reference number is spoken of.
+ */
+export const bsnRecogniser: Recogniser = {
+  minDigits: 8,
+  find(text) {
+    const spans: Span[] = [];
+    for (const match of text.matchAll(BSN_CANDIDATE)) {
+      const start = match.index;
+      const end = start + match[0].length;
+      if (continuesAsNumber(text, end) || !passesElevenProof(digitsOf(match[0]))) continue;
+      const context = contextBefore(text, start, BSN_CONTEXT);
+      if (context === 'opposing') continue;
+      const typicalFormat = match[1] !== undefined || (match[3] !== undefined && !MONEY_AFTER.test(text.slice(end, end + 8)));
+      if (context === 'supporting' || typicalFormat) spans.push({ start, end });
+    }
+    return spans;
+  },
+};
+
+/** The BSN 11-proof: 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is a multiple of 11 (and not all zeros). */
+export function passesElevenProof(digits: string): boolean {
+  const nine = digits.length === 8 ? `0${digits}` : digits;
+  if (nine.length !== 9 || /^0+$/.test(nine)) return false;
+  let sum = 0;
+  for (let i = 0; i < 8; i++) sum += (nine.charCodeAt(i) - 0x30) * (9 - i);
+  sum -= nine.charCodeAt(8) - 0x30;
+  return sum % 11 === 0;
+}

@@ -1,0 +1,116 @@
+import { bsnRecogniser } from './bsn.js';
+import { countDigits, type Recogniser } from './context.js';
+import { credentialUrlRecogniser } from './credential-url.js';
+import { emailRecogniser } from './email.js';
+import { ibanRecogniser } from './iban.js';
+import { ipAddressRecogniser } from './ip-address.js';
+import { paymentCardRecogniser } from './payment-card.js';
+import { phoneRecogniser } from './phone.js';
+
+export const RECOGNISER_IDS = ['email', 'phone', 'iban', 'bsn', 'payment_card', 'ip_address', 'credential_url'] as const;
+export type RecogniserId = (typeof RECOGNISER_IDS)[number];
+
+/** fideslang data category of what each recogniser finds */
+export const RECOGNISER_CATEGORIES: Readonly<Record<RecogniserId, string>> = {
+  email: 'user.contact.email',
+  phone: 'user.contact.phone_number',
+  iban: 'user.financial.bank_account',
+  bsn: 'user.government_id.national_identification_number',
+  payment_card: 'user.financial.credit_card',
+  ip_address: 'user.device.ip_address',
+  credential_url: 'user.authorization.credentials',
+};
+
+/** Typed placeholder that replaces a finding when the action is mask. */
+export const RECOGNISER_PLACEHOLDERS: Readonly<Record<RecogniserId, string>> = {
+  email: '[email]',
+  phone: '[phone]',
+  iban: '[iban]',
+  bsn: '[bsn]',
+  payment_card: '[card]',
+  ip_address: '[ip]',
+  credential_url: '[url]',
+};
+
+const REDACTED = '[redacted]';
+
+/** A finding: UTF-16 code unit offsets into the text, half-open. */
+export interface PiiFinding {
+  recogniser: RecogniserId;
+  start: number;
+  end: number;
+}
+
+const RECOGNISERS: Readonly<Record<RecogniserId, Recogniser>> = {
+  email: emailRecogniser,
+  phone: phoneRecogniser,
+  iban: ibanRecogniser,
+  bsn: bsnRecogniser,
+  payment_card: paymentCardRecogniser,
+  ip_address: ipAddressRecogniser,
+  credential_url: credentialUrlRecogniser,
+};
+
+/**
+ * Which finding wins an overlap of equal length: the more specific shape first. A URL contains the
+ * "pass@host" of its credentials, an IBAN contains digit runs that may pass the Luhn check.
+ */
+const SPECIFICITY: Readonly<Record<RecogniserId, number>> = {
+  credential_url: 0,
+  email: 1,
+  iban: 2,
+  payment_card: 3,
+  bsn: 4,
+  phone: 5,
+  ip_address: 6,
+};
+
+/**
+ * Every finding of the enabled recognisers, sorted by start, non-overlapping (on overlap the
+ * longer/more specific one wins). Never throws on any string input.
+ */
+export function findPii(text: string, recognisers: readonly RecogniserId[] = RECOGNISER_IDS): PiiFinding[] {
+  if (text.length === 0) return [];
+  const digits = countDigits(text);
+  const candidates: PiiFinding[] = [];
+  for (const id of new Set(recognisers)) {
+    const recogniser = RECOGNISERS[id];
+    if (digits < recogniser.minDigits) continue;
+    for (const span of recogniser.find(text)) candidates.push({ recogniser: id, start: span.start, end: span.end });
+  }
+  return withoutOverlaps(candidates);
+}
+
+/** Keeps the longest (then most specific) finding of each overlapping group, in text order. */
+function withoutOverlaps(candidates: PiiFinding[]): PiiFinding[] {
+  if (candidates.length < 2) return candidates;
+  const byPriority = [...candidates].sort((a, b) => b.end - b.start - (a.end - a.start) || SPECIFICITY[a.recogniser] - SPECIFICITY[b.recogniser] || a.start - b.start);
+  const kept: PiiFinding[] = [];
+  for (const candidate of byPriority) {
+    if (!kept.some((k) => candidate.start < k.end && k.start < candidate.end)) kept.push(candidate);
+  }
+  return kept.sort((a, b) => a.start - b.start);
+}
+
+/**
+ * Replaces each finding: 'mask' -> its typed placeholder, 'redact' -> '[redacted]'. Returns the new
+ * text and a count per recogniser. Findings out of the text's range or overlapping an earlier one
+ * are ignored, so what comes back always reads left to right.
+ */
+export function replaceFindings(
+  text: string,
+  findings: readonly PiiFinding[],
+  action: 'mask' | 'redact',
+): { text: string; counts: Partial<Record<RecogniserId, number>> } {
+  const counts: Partial<Record<RecogniserId, number>> = {};
+  const parts: string[] = [];
+  let copiedTo = 0;
+  for (const finding of [...findings].sort((a, b) => a.start - b.start)) {
+    if (finding.start < copiedTo || finding.end <= finding.start || finding.end > text.length) continue;
+    parts.push(text.slice(copiedTo, finding.start), action === 'mask' ? RECOGNISER_PLACEHOLDERS[finding.recogniser] : REDACTED);
+    copiedTo = finding.end;
+    counts[finding.recogniser] = (counts[finding.recogniser] ?? 0) + 1;
+  }
+  parts.push(text.slice(copiedTo));
+  return { text: parts.join(''), counts };
+}

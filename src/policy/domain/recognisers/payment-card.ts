@@ -1,0 +1,71 @@
+import { continuesAsNumber, digitsOf, type Recogniser, type Span } from './context.js';
+
+const FROM_13_TO_19 = [13, 14, 15, 16, 17, 18, 19];
+const FROM_14_TO_19 = [14, 15, 16, 17, 18, 19];
+const FROM_16_TO_19 = [16, 17, 18, 19];
+
+/** Issuer ranges: the number's first `digits` digits lie in [from, to] and its length is one of `lengths`. */
+const ISSUER_RANGES: readonly { digits: number; from: number; to: number; lengths: readonly number[] }[] = [
+  { digits: 1, from: 4, to: 4, lengths: [13, 16, 19] }, // Visa
+  { digits: 2, from: 51, to: 55, lengths: [16] }, // Mastercard
+  { digits: 4, from: 2221, to: 2720, lengths: [16] }, // Mastercard 2-series
+  { digits: 2, from: 34, to: 34, lengths: [15] }, // American Express
+  { digits: 2, from: 37, to: 37, lengths: [15] }, // American Express
+  { digits: 3, from: 300, to: 305, lengths: FROM_14_TO_19 }, // Diners Club
+  { digits: 2, from: 36, to: 36, lengths: FROM_14_TO_19 }, // Diners Club
+  { digits: 2, from: 38, to: 39, lengths: FROM_14_TO_19 }, // Diners Club
+  { digits: 4, from: 3528, to: 3589, lengths: FROM_16_TO_19 }, // JCB
+  { digits: 4, from: 2200, to: 2204, lengths: FROM_16_TO_19 }, // Mir
+  { digits: 2, from: 50, to: 50, lengths: FROM_13_TO_19 }, // Maestro
+  // Maestro, Discover (6011, 644-649, 65), UnionPay (62) and the other debit schemes of 56-69.
+  { digits: 2, from: 56, to: 69, lengths: FROM_13_TO_19 },
+];
+
+/** 13-19 digits, compact or in groups (the first of four digits) joined by one kind of separator. */
+const CARD_CANDIDATE = /(?<![\p{L}\p{N}_.,/+-])\d{4}(?:([ -])\d{1,6}(?:\1\d{1,6}){1,4}|\d{9,15})(?![\p{L}\p{N}_])/gu;
+
+/** Payment card numbers: Luhn-valid, 13-19 digits, with a known issuer prefix for that length. */
+export const paymentCardRecogniser: Recogniser = {
+  minDigits: 13,
+  find(text) {
+    const spans: Span[] = [];
+    for (const match of text.matchAll(CARD_CANDIDATE)) {
+      const start = match.index;
+      const separator = match[1];
+      let candidate = match[0];
+      // The last group may belong to what follows (an expiry date, a year): then try without it.
+      let runsOn = continuesAsNumber(text, start + candidate.length);
+      for (let digits = digitsOf(candidate); digits.length >= 13; digits = digitsOf(candidate)) {
+        if (!runsOn && hasIssuerPrefix(digits) && passesLuhn(digits)) {
+          spans.push({ start, end: start + candidate.length });
+          break;
+        }
+        const lastSeparator = separator === undefined ? -1 : candidate.lastIndexOf(separator);
+        if (lastSeparator < 0) break;
+        candidate = candidate.slice(0, lastSeparator);
+        runsOn = false;
+      }
+    }
+    return spans;
+  },
+};
+
+export function hasIssuerPrefix(digits: string): boolean {
+  return ISSUER_RANGES.some((range) => {
+    const prefix = Number(digits.slice(0, range.digits));
+    return prefix >= range.from && prefix <= range.to && range.lengths.includes(digits.length);
+  });
+}
+
+export function passesLuhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let digit = digits.charCodeAt(digits.length - 1 - i) - 0x30;
+    if (i % 2 === 1) {
+      digit *= 2;
+      if (digit > 9) digit -= 9;
+    }
+    sum += digit;
+  }
+  return sum % 10 === 0;
+}

@@ -1,0 +1,63 @@
+/**
+ * Media type detection from content alone. A file name or a declared MIME type is whatever the
+ * sender chose to call the file; the bytes are what a decoder will actually read.
+ */
+
+export type PhotoType = 'jpeg' | 'png' | 'heic' | 'webp';
+export type VideoType = 'mp4' | 'quicktime';
+export type MediaType = PhotoType | VideoType;
+
+const PHOTO_TYPES: ReadonlySet<MediaType> = new Set<PhotoType>(['jpeg', 'png', 'heic', 'webp']);
+
+export function isPhotoType(type: MediaType): type is PhotoType {
+  return PHOTO_TYPES.has(type);
+}
+
+const JPEG_SIGNATURE = [0xff, 0xd8, 0xff];
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * HEIF still-image brands (ISO/IEC 23008-12). AVIF is the same container with AV1-coded images
+ * and is decoded and re-encoded the same way, so it counts as 'heic' too.
+ */
+const HEIF_IMAGE_BRANDS = new Set(['heic', 'heix', 'heim', 'heis', 'mif1', 'mif2', 'avif']);
+const MP4_BRANDS = new Set(['isom', 'iso2', 'iso3', 'iso4', 'iso5', 'iso6', 'mp41', 'mp42', 'avc1', 'M4V ']);
+const QUICKTIME_BRAND = 'qt  ';
+
+function startsWith(bytes: Uint8Array, signature: readonly number[]): boolean {
+  return bytes.length >= signature.length && signature.every((byte, i) => bytes[i] === byte);
+}
+
+function ascii(bytes: Uint8Array, start: number, end: number): string {
+  return String.fromCharCode(...bytes.subarray(start, end));
+}
+
+function typeOfBrand(brand: string): MediaType | undefined {
+  if (HEIF_IMAGE_BRANDS.has(brand)) return 'heic';
+  if (brand === QUICKTIME_BRAND) return 'quicktime';
+  if (MP4_BRANDS.has(brand)) return 'mp4';
+  return undefined;
+}
+
+/** An ISO base media file opens with an ftyp box: major brand, minor version, compatible brands. */
+function sniffFileTypeBox(bytes: Uint8Array): MediaType | undefined {
+  if (bytes.length < 16 || ascii(bytes, 4, 8) !== 'ftyp') return undefined;
+  const declaredSize = ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
+  if (declaredSize < 16) return undefined;
+  const major = typeOfBrand(ascii(bytes, 8, 12));
+  if (major) return major;
+  const end = Math.min(declaredSize, bytes.length);
+  for (let at = 16; at + 4 <= end; at += 4) {
+    const compatible = typeOfBrand(ascii(bytes, at, at + 4));
+    if (compatible) return compatible;
+  }
+  return undefined;
+}
+
+/** Sniffs the type from the bytes (magic numbers / ftyp brands), never from a name; undefined when unknown. */
+export function sniffMediaType(bytes: Uint8Array): MediaType | undefined {
+  if (startsWith(bytes, JPEG_SIGNATURE)) return 'jpeg';
+  if (startsWith(bytes, PNG_SIGNATURE)) return 'png';
+  if (bytes.length >= 12 && ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP') return 'webp';
+  return sniffFileTypeBox(bytes);
+}
