@@ -1,6 +1,7 @@
 import type { MediaOutcome } from './domain/evaluator.js';
 import { mediaAttachmentsOf } from './domain/evaluator.js';
 import type { CompiledPolicy } from './domain/policy.js';
+import type { FetchedMedia } from './media-fetcher.js';
 import { minimiseMedia, type MediaRules } from './media/index.js';
 
 export interface PreparedMedia {
@@ -11,11 +12,16 @@ export interface PreparedMedia {
 }
 
 /**
- * Decodes and minimises the post's photos and videos as the policy's media rules say, before the
- * decision. Media the policy does not allow are never decoded. Nothing here throws for bad
+ * Decodes (inline data: URLs) or fetches (https URLs, when a fetcher is given) and minimises the
+ * post's photos and videos as the policy's media rules say, before the decision. Media the
+ * policy does not allow are never decoded or fetched. Nothing here throws for bad
  * media: each attachment gets an outcome the evaluator turns into a reason.
  */
-export async function prepareMedia(policy: CompiledPolicy, post: Record<string, unknown>): Promise<PreparedMedia> {
+export async function prepareMedia(
+  policy: CompiledPolicy,
+  post: Record<string, unknown>,
+  options: { fetchRemote?: (url: string, maxBytes: number) => Promise<FetchedMedia> } = {},
+): Promise<PreparedMedia> {
   const outcomes: MediaOutcome[] = [];
   const minimised: PreparedMedia['minimised'] = new Map();
   const rules: MediaRules = {
@@ -28,7 +34,11 @@ export async function prepareMedia(policy: CompiledPolicy, post: Record<string, 
       outcomes.push({ path, ok: false, reason: 'media.type_not_allowed' });
       continue;
     }
-    const decoded = decodeDataUrl(attachment.src, policy.limits.mediaBytes);
+    const decoded = attachment.src.startsWith('data:')
+      ? decodeDataUrl(attachment.src, policy.limits.mediaBytes)
+      : options.fetchRemote
+        ? await options.fetchRemote(attachment.src, policy.limits.mediaBytes)
+        : ({ ok: false, reason: 'media.unreadable' } as const);
     if (!decoded.ok) {
       outcomes.push({ path, ok: false, reason: decoded.reason });
       continue;

@@ -77,7 +77,7 @@ describeEachDatabase('photos over HTTP', (dialect) => {
     ['a truncated JPEG', 'TRUNCATED', 'media.unreadable'],
     ['a video', `data:video/mp4;base64,${Buffer.from('\0\0\0\x18ftypmp42\0\0\0\0mp42isom').toString('base64')}`, 'media.type_not_allowed'],
     ['a photo over the size limit', `data:image/jpeg;base64,${'A'.repeat(7_100_000)}`, 'media.too_large'],
-    ['a remote URL', 'https://scontent.example.com/photo.jpg', 'media.unreadable'],
+    ['a URL on a host media are not fetched from', 'https://scontent.example.com/photo.jpg', 'media.unreadable'],
   ])('denies a share with %s, and sends nothing', async (_label, src, reason) => {
     const source = src === 'TRUNCATED' ? `data:image/jpeg;base64,${jpeg.subarray(0, jpeg.length >> 1).toString('base64')}` : src;
     const response = await sluice.request('POST', '/v1/shares', { body: withPhoto(source), headers: idempotencyKey() });

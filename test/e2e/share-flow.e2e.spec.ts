@@ -243,6 +243,34 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
       }
     });
 
+    it('records the crossing manifest: fields with category, transform and subject pseudonym, drops with reasons, redaction counts', async () => {
+      await grant('whatsapp', RECIPIENT);
+      await grant('workplace', AUTHOR_ID);
+      const post = workplacePost({ message: 'Pieter Jansen: bel 06-12345678 of mail p.jansen@example.nl' });
+      const response = await share(shareRequest({ post }));
+      const entries = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((l) => JSON.parse(JSON.parse(l).entry));
+      const entry = entries.find((e) => e.share === response.json.id);
+      const author = entry.subjects.find((s: { role: string }) => s.role === 'author').subject as string;
+      expect(author).toMatch(/^ps_/);
+      expect(entry.crossing.fields).toEqual([
+        { path: 'message', category: 'user.content', transform: 'redact-pii' },
+        { path: 'from.name', category: 'user.name', transform: 'none', subject: author },
+      ]);
+      expect(entry.crossing.dropped).toEqual(
+        expect.arrayContaining([
+          { path: 'place', reason: 'policy.drop' },
+          { path: 'from.id', reason: 'policy.drop' },
+          { path: 'permalink_url', reason: 'not_allow_listed' },
+        ]),
+      );
+      expect(entry.crossing.redactions).toEqual([
+        { path: 'message', recogniser: 'mention', count: 1 },
+        { path: 'message', recogniser: 'email', count: 1 },
+        { path: 'message', recogniser: 'phone', count: 1 },
+      ]);
+      expect(JSON.stringify(entry)).not.toMatch(/12345678|jansen@|Pieter/);
+    });
+
     it('holds no plain personal data', async () => {
       const log = (await sluice.request('GET', '/v1/audit/entries')).text;
       for (const value of [RECIPIENT, OTHER_RECIPIENT, AUTHOR_ID, TAGGED_ID, 'Anna', 'Pieter', 'warehouse', 'Utrecht', '1234567890_987654321', 'notice v3']) {

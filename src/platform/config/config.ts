@@ -1,4 +1,5 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 
 export type DatabaseConfig =
@@ -23,6 +24,8 @@ export interface SluiceConfig {
   deliveryPollMs: number;
   deliveryWorkerEnabled: boolean;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+  /** Where media given by https URL may be fetched from (see policy/media-fetcher.ts). */
+  mediaFetch: { hosts: string[]; allowPrivateAddresses: boolean; extraCa: string | undefined; timeoutMs: number };
 }
 
 export class ConfigError extends Error {
@@ -113,6 +116,25 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   const logLevel = (env.LOG_LEVEL ?? 'log') as SluiceConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
+  const mediaHosts = (env.MEDIA_FETCH_HOSTS ?? 'fbcdn.net,fbsbx.com')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  if (mediaHosts.some((h) => !/^[a-z0-9.-]+$/.test(h) || h.startsWith('.'))) problems.push('MEDIA_FETCH_HOSTS must be host names separated by commas, e.g. fbcdn.net,fbsbx.com');
+  const allowPrivate = env.MEDIA_FETCH_ALLOW_PRIVATE ?? 'false';
+  if (allowPrivate !== 'true' && allowPrivate !== 'false') problems.push('MEDIA_FETCH_ALLOW_PRIVATE must be "true" or "false"');
+  const fetchTimeoutMs = integerIn(env.MEDIA_FETCH_TIMEOUT_MS ?? '10000', 100, 120000);
+  if (fetchTimeoutMs === undefined) problems.push('MEDIA_FETCH_TIMEOUT_MS must be an integer from 100 to 120000');
+  let extraCa: string | undefined;
+  if (env.MEDIA_FETCH_CA_FILE) {
+    try {
+      extraCa = readFileSync(abs(env.MEDIA_FETCH_CA_FILE), 'utf8');
+      if (!extraCa.includes('-----BEGIN CERTIFICATE-----')) problems.push('MEDIA_FETCH_CA_FILE must hold PEM certificates');
+    } catch {
+      problems.push(`MEDIA_FETCH_CA_FILE cannot be read: ${env.MEDIA_FETCH_CA_FILE}`);
+    }
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port: port!,
@@ -129,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     deliveryPollMs: deliveryPollMs!,
     deliveryWorkerEnabled: worker === 'on',
     logLevel,
+    mediaFetch: { hosts: mediaHosts, allowPrivateAddresses: allowPrivate === 'true', extraCa, timeoutMs: fetchTimeoutMs! },
   };
 }
 

@@ -9,9 +9,11 @@ import { ConsentLedger, consentKey } from '../../consent/consent-ledger.js';
 import type { SubjectRef } from '../../consent/subject.js';
 import { MediaObjectEntity, OutboxMessageEntity } from '../../delivery/infrastructure/delivery.entities.js';
 import { mediaMessage, templateMessage, textMessage, type WhatsAppMessageRequest } from '../../delivery/whatsapp-message.js';
+import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
 import { KEY_MATERIAL, type KeyMaterial } from '../../platform/crypto/key-material.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { consentSubjectsFor, evaluateShare, type Outbound, type ShareDecision, type ShareInput } from '../../policy/domain/evaluator.js';
+import { fetchMedia } from '../../policy/media-fetcher.js';
 import { prepareMedia, type PreparedMedia } from '../../policy/media-preparation.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { ShareDecidedEvent } from '../events.js';
@@ -39,6 +41,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
     @Inject(EventBus) private readonly events: EventBus,
     @Inject(KEY_MATERIAL) keys: KeyMaterial,
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
   ) {
     this.fieldHashKey = Buffer.from(hkdfSync('sha256', keys.masterKey, Buffer.alloc(0), 'sluice field hash v1', 32));
   }
@@ -88,7 +91,9 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
         const subjects = needed.filter((n) => n.purpose === purpose).map((n) => n.subject as SubjectRef);
         for (const [key, status] of await this.consents.lookup(subjects, purpose)) known.set(`${purpose}|${key}`, status);
       }
-      const prepared = policy ? await prepareMedia(policy, input.post) : { outcomes: [], minimised: new Map() };
+      const prepared = policy
+        ? await prepareMedia(policy, input.post, { fetchRemote: (url, maxBytes) => fetchMedia(url, maxBytes, this.config.mediaFetch) })
+        : { outcomes: [], minimised: new Map() };
       const decision = evaluateShare(policy, bundle.hash, { ...input, media: prepared.outcomes }, {
         consents: (subject, purpose) => known.get(`${purpose}|${consentKey(subject as SubjectRef)}`) ?? 'none',
         keyedHash: (value) => `h_${createHmac('sha256', this.fieldHashKey).update(value).digest('base64url').slice(0, 22)}`,

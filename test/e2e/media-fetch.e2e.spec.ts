@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import exifr from 'exifr';
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { isPrivateAddress } from '../../src/policy/media-fetcher.js';
+import { describeEachDatabase } from '../support/databases.js';
+import { AUTHOR_ID, consent, idempotencyKey, RECIPIENT, shareRequest, workplacePost } from '../support/fixtures.js';
+import { type RunningApp, startTestApp } from '../support/test-app.js';
+
+/**
+ * Media given by https URL, fetched from a real TLS server on loopback (a CDN stand-in with a
+ * certificate made for the test), with the host allow-list, size limit and redirects enforced.
+ */
+describeEachDatabase('photos fetched by https URL', (dialect) => {
+  let sluice: RunningApp;
+  let cdn: Server;
+  let base: string;
+  let photo: Buffer;
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-cdn-'));
+
+  beforeAll(async () => {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    ], { stdio: 'pipe' });
+    photo = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#3366cc' } })
+      .jpeg()
+      .withExif({ IFD0: { Make: 'CDNCam' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '52/1 5/1 24/1', GPSLongitudeRef: 'E', GPSLongitude: '5/1 7/1 12/1' } })
+      .toBuffer();
+    cdn = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+      if (req.url === '/photo.jpg') return res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo);
+      if (req.url === '/huge.jpg') {
+        // No content-length: the limit must hold while streaming.
+        res.writeHead(200, { 'content-type': 'image/jpeg' });
+        const chunk = Buffer.alloc(1 << 20, 0xff);
+        for (let i = 0; i < 8; i++) res.write(chunk);
+        return res.end();
+      }
+      if (req.url === '/redirect.jpg') return res.writeHead(302, { location: '/photo.jpg' }).end();
+      res.writeHead(404).end();
+    });
+    cdn.listen(0, '127.0.0.1');
+    await once(cdn, 'listening');
+    base = `https://localhost:${(cdn.address() as { port: number }).port}`;
+    sluice = await startTestApp(dialect, {
+      env: { MEDIA_FETCH_HOSTS: 'localhost', MEDIA_FETCH_ALLOW_PRIVATE: 'true', MEDIA_FETCH_CA_FILE: join(dir, 'cert.pem'), MEDIA_FETCH_TIMEOUT_MS: '5000' },
+    });
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', RECIPIENT) });
+    await sluice.request('POST', '/v1/consents', { body: consent('workplace', AUTHOR_ID) });
+  });
+  afterAll(async () => {
+    await sluice?.close();
+    cdn?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const share = (src: string) =>
+    sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ attachments: { data: [{ type: 'photo', media: { image: { src } } }] } }) }), headers: idempotencyKey() });
+
+  it('fetches, minimises and sends a photo from an allowed host', async () => {
+    const response = await share(`${base}/photo.jpg`);
+    expect(response.json.status).toBe('accepted');
+    await sluice.drainOutbox();
+    const [message] = (await sluice.request('GET', `/v1/sandbox/messages?waId=${RECIPIENT}`)).json as { mediaId: string }[];
+    const sent = Buffer.from(await (await fetch(`${sluice.baseUrl}/v1/sandbox/media/${message!.mediaId}`, { headers: { authorization: `Bearer ${sluice.apiKey}` } })).arrayBuffer());
+    expect((await sharp(sent).metadata()).width).toBe(64);
+    expect(await exifr.gps(sent)).toBeUndefined();
+    expect(sent.includes(Buffer.from('CDNCam'))).toBe(false);
+  });
+
+  it.each([
+    ['a download over the size limit', '/huge.jpg', 'media.too_large'],
+    ['a redirect', '/redirect.jpg', 'media.unreadable'],
+    ['a missing file', '/gone.jpg', 'media.unreadable'],
+  ])('denies %s', async (_label, path, reason) => {
+    expect((await share(`${base}${path}`)).json).toMatchObject({ status: 'denied', reasons: [reason] });
+  });
+
+  it.each([
+    ['a host that is not allowed', () => 'https://example.org/photo.jpg'],
+    ['plain http', () => base.replace('https:', 'http:') + '/photo.jpg'],
+    ['credentials in the URL', () => base.replace('https://', 'https://user:pw@') + '/photo.jpg'],
+  ])('refuses %s without fetching', async (_label, url) => {
+    expect((await share(url())).json).toMatchObject({ status: 'denied', reasons: ['media.unreadable'] });
+  });
+});
+
+it('treats loopback, private, link-local and mapped addresses as private', () => {
+  for (const address of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '0.0.0.0', 'not-an-ip']) {
+    expect(isPrivateAddress(address)).toBe(true);
+  }
+  for (const address of ['157.240.1.35', '::ffff:157.240.1.35', '2a03:2880:f12f:83:face:b00c:0:25de']) expect(isPrivateAddress(address)).toBe(false);
+});
