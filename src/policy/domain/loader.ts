@@ -230,7 +230,7 @@ function compile(doc: PolicyDocument, file: string, fileHash: string, at: Report
       videos: {
         allow: doc.media?.videos?.allow ?? false,
         category: doc.media?.videos?.category ?? 'user.content',
-        types: doc.media?.videos?.types ?? ['mp4', 'quicktime'],
+        types: doc.media?.videos?.types ?? ['mp4'],
       },
     },
     limits: {

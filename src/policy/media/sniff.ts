@@ -23,6 +23,8 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const HEIF_IMAGE_BRANDS = new Set(['heic', 'heix', 'heim', 'heis', 'mif1', 'mif2', 'avif']);
 const MP4_BRANDS = new Set(['isom', 'iso2', 'iso3', 'iso4', 'iso5', 'iso6', 'mp41', 'mp42', 'avc1', 'M4V ']);
 const QUICKTIME_BRAND = 'qt  ';
+/** QuickTime files written before ftyp existed open straight with one of these atoms. */
+const LEGACY_QUICKTIME_FIRST_ATOMS = new Set(['moov', 'mdat', 'wide', 'free', 'skip', 'pnot']);
 
 function startsWith(bytes: Uint8Array, signature: readonly number[]): boolean {
   return bytes.length >= signature.length && signature.every((byte, i) => bytes[i] === byte);
@@ -39,11 +41,16 @@ function typeOfBrand(brand: string): MediaType | undefined {
   return undefined;
 }
 
-/** An ISO base media file opens with an ftyp box: major brand, minor version, compatible brands. */
-function sniffFileTypeBox(bytes: Uint8Array): MediaType | undefined {
-  if (bytes.length < 16 || ascii(bytes, 4, 8) !== 'ftyp') return undefined;
+/**
+ * An ISO base media file opens with an ftyp box: major brand, minor version, compatible brands.
+ * Older QuickTime files have no ftyp and open with a movie, media data or padding atom.
+ */
+function sniffBoxFile(bytes: Uint8Array): MediaType | undefined {
+  if (bytes.length < 16) return undefined;
   const declaredSize = ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) | bytes[3]!) >>> 0;
-  if (declaredSize < 16) return undefined;
+  const firstBox = ascii(bytes, 4, 8);
+  if (LEGACY_QUICKTIME_FIRST_ATOMS.has(firstBox)) return declaredSize === 1 || declaredSize >= 8 ? 'quicktime' : undefined;
+  if (firstBox !== 'ftyp' || declaredSize < 16) return undefined;
   const major = typeOfBrand(ascii(bytes, 8, 12));
   if (major) return major;
   const end = Math.min(declaredSize, bytes.length);
@@ -59,5 +66,5 @@ export function sniffMediaType(bytes: Uint8Array): MediaType | undefined {
   if (startsWith(bytes, JPEG_SIGNATURE)) return 'jpeg';
   if (startsWith(bytes, PNG_SIGNATURE)) return 'png';
   if (bytes.length >= 12 && ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP') return 'webp';
-  return sniffFileTypeBox(bytes);
+  return sniffBoxFile(bytes);
 }

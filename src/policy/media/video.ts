@@ -40,6 +40,8 @@ const REFUSED: ReadonlyMap<string, string> = new Map([
 
 const KEPT_HANDLERS = new Set(['vide', 'soun']);
 const XMP_UUID = 'be7acfcb97a942e89c71999491e3be7c';
+/** The record of what was removed stays short even for a hostile file; everything goes regardless. */
+const MAX_RECORDED_REMOVALS = 64;
 
 interface Track {
   box: Box;
@@ -66,7 +68,7 @@ function onlyChild(parent: Box, type: string): Box {
   return found[0]!;
 }
 
-/** The payload of a full box, after checking it holds at least `minLength` bytes. */
+/** The payload of a box, after checking it holds at least `minLength` bytes. */
 function payload(file: Buffer, box: Box, minLength: number): Buffer {
   const bytes = file.subarray(payloadStart(box), box.end);
   if (bytes.length < minLength) throw new Mp4FormatError(`'${printableType(box.type)}' at offset ${box.start} is too short`);
@@ -82,11 +84,15 @@ function userDataItems(file: Buffer, udta: Box): string[] {
   }
 }
 
+function recordRemoval(rewrite: Rewrite, name: string): void {
+  if (rewrite.removed.size < MAX_RECORDED_REMOVALS) rewrite.removed.add(name);
+}
+
 function removeBox(file: Buffer, box: Box, rewrite: Rewrite): void {
   rewrite.cuts.push({ start: box.start, end: box.end });
-  if (box.type === 'uuid') rewrite.removed.add(box.userType === XMP_UUID ? 'xmp' : 'uuid');
-  else rewrite.removed.add(printableType(box.type));
-  if (box.type === 'udta') for (const item of userDataItems(file, box)) rewrite.removed.add(item);
+  if (box.type === 'uuid') recordRemoval(rewrite, box.userType === XMP_UUID ? 'xmp' : 'uuid');
+  else recordRemoval(rewrite, printableType(box.type));
+  if (box.type === 'udta') for (const item of userDataItems(file, box)) recordRemoval(rewrite, item);
 }
 
 function sweep(file: Buffer, boxes: readonly Box[], kept: ReadonlySet<string>, rewrite: Rewrite): void {
@@ -195,7 +201,7 @@ function zeroCaptureTimes(file: Buffer, header: Box, rewrite: Rewrite): void {
   const times = payload(file, header, 4 + timesLength).subarray(4, 4 + timesLength);
   if (times.every((byte) => byte === 0)) return;
   rewrite.patches.push({ at: payloadStart(header) + 4, bytes: new Uint8Array(timesLength) });
-  rewrite.removed.add('creation_time');
+  recordRemoval(rewrite, 'creation_time');
 }
 
 /** Display size from a video track header: 16.16 fixed-point, swapped when the matrix turns the picture a quarter. */
@@ -209,8 +215,17 @@ function displaySize(file: Buffer, tkhd: Box): { width: number; height: number }
   return quarterTurn ? { width: height, height: width } : { width, height };
 }
 
-function within(inner: ByteRange, outer: ByteRange): boolean {
-  return inner.start >= outer.start && inner.end <= outer.end;
+/** Whether a range lies inside one of the sorted, disjoint ranges. */
+function insideOneOf(range: ByteRange, sorted: readonly ByteRange[]): boolean {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (sorted[mid]!.start <= range.start) low = mid + 1;
+    else high = mid;
+  }
+  const candidate = sorted[low - 1];
+  return candidate !== undefined && range.end <= candidate.end;
 }
 
 function chunkOffsetsPatch(track: Track, cuts: ByteCuts): Patch {
@@ -235,17 +250,19 @@ function rewriteMovie(file: Buffer): { bytes: Buffer; width?: number; height?: n
   const mediaData = top.filter((box) => box.type === 'mdat').map((mdat) => ({ start: payloadStart(mdat), end: mdat.end }));
   const tracks = childrenOfType(moov, 'trak').map((trak) => readTrack(file, trak));
   const kept = tracks.filter((track) => KEPT_HANDLERS.has(track.handler));
+  const dropped = tracks.filter((track) => !KEPT_HANDLERS.has(track.handler));
   const video = kept.find((track) => track.handler === 'vide');
   if (!video) throw new Mp4FormatError('the file has no video track');
 
   for (const track of tracks) {
-    if (track.chunks.some((chunk) => !mediaData.some((data) => within(chunk, data)))) {
+    if (track.chunks.some((chunk) => !insideOneOf(chunk, mediaData))) {
       throw new Mp4FormatError(`a chunk of a '${printableType(track.handler)}' track lies outside the media data`);
     }
   }
-  for (const track of tracks.filter((t) => !kept.includes(t))) {
-    rewrite.cuts.push({ start: track.box.start, end: track.box.end }, ...track.chunks);
-    rewrite.removed.add(`trak:${printableType(track.handler)}`);
+  for (const track of dropped) {
+    rewrite.cuts.push({ start: track.box.start, end: track.box.end });
+    for (const chunk of track.chunks) rewrite.cuts.push(chunk);
+    recordRemoval(rewrite, `trak:${printableType(track.handler)}`);
   }
   const cuts = new ByteCuts(rewrite.cuts);
   for (const track of kept) {

@@ -31,6 +31,14 @@ describe('sniffMediaType', () => {
     expect(sniffMediaType(fileTypeBox('XAVC', 'XAVC', 'mp42', 'iso2'))).toBe('mp4');
   });
 
+  it('recognises QuickTime written before ftyp existed by its first atom', () => {
+    const atom = (type: string) => Buffer.concat([Buffer.from([0, 0, 0, 16]), Buffer.from(type, 'latin1'), Buffer.alloc(8)]);
+    expect(sniffMediaType(atom('moov'))).toBe('quicktime');
+    expect(sniffMediaType(atom('wide'))).toBe('quicktime');
+    expect(sniffMediaType(atom('mdat'))).toBe('quicktime');
+    expect(sniffMediaType(atom('trak'))).toBeUndefined();
+  });
+
   it('reads bytes only: PNG bytes meant to be "photo.jpg" are PNG, and the function takes no name at all', async () => {
     const png = await pixels().png().toBuffer();
     expect(sniffMediaType.length).toBe(1);
