@@ -2,10 +2,12 @@ import { InitialSchemaPostgres1764028800000 } from './postgres/1764028800000-Ini
 import { InitialSchemaSqlite1764028800000 } from './sqlite/1764028800000-InitialSchema.js';
 import { MediaObjectsPostgres1764547200000 } from './postgres/1764547200000-MediaObjects.js';
 import { MediaObjectsSqlite1764547200000 } from './sqlite/1764547200000-MediaObjects.js';
+import { AuditSequencerPostgres1764633600000 } from './postgres/1764633600000-AuditSequencer.js';
+import { AuditSequencerSqlite1764633600000 } from './sqlite/1764633600000-AuditSequencer.js';
 
 /**
  * Migrations are listed as classes, not globs, so the same list loads under tsc output, jest and
  * the CLI. One set per dialect: each uses its database's own trigger language.
  */
-export const SQLITE_MIGRATIONS = [InitialSchemaSqlite1764028800000, MediaObjectsSqlite1764547200000];
-export const POSTGRES_MIGRATIONS = [InitialSchemaPostgres1764028800000, MediaObjectsPostgres1764547200000];
+export const SQLITE_MIGRATIONS = [InitialSchemaSqlite1764028800000, MediaObjectsSqlite1764547200000, AuditSequencerSqlite1764633600000];
+export const POSTGRES_MIGRATIONS = [InitialSchemaPostgres1764028800000, MediaObjectsPostgres1764547200000, AuditSequencerPostgres1764633600000];

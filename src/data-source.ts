@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from '../migrations/index.js';
-import { AuditCheckpointEntity, AuditEntryEntity, AuditSubtreeEntity, SubjectKeyEntity } from './audit/infrastructure/audit.entities.js';
+import { AuditCheckpointEntity, AuditEntryEntity, AuditQueueEntity, AuditSubtreeEntity, SubjectKeyEntity } from './audit/infrastructure/audit.entities.js';
 import { ConsentEventEntity, ConsentStateEntity } from './consent/infrastructure/consent.entities.js';
 import { MediaObjectEntity, OutboxMessageEntity, SandboxMediaEntity, SandboxMessageEntity } from './delivery/infrastructure/delivery.entities.js';
 import type { DatabaseConfig } from './platform/config/config.js';
@@ -13,6 +13,7 @@ export const ENTITIES = [
   AuditEntryEntity,
   AuditSubtreeEntity,
   AuditCheckpointEntity,
+  AuditQueueEntity,
   SubjectKeyEntity,
   PolicyActivationEntity,
   ConsentEventEntity,

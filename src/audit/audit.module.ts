@@ -1,11 +1,12 @@
 import { Module } from '@nestjs/common';
 import { AuditLogService } from './audit-log.service.js';
+import { AuditSequencer } from './audit-sequencer.js';
 import { AuditController } from './audit.controller.js';
 import { SubjectKeyService } from './subject-keys.service.js';
 
 @Module({
   controllers: [AuditController],
-  providers: [AuditLogService, SubjectKeyService],
-  exports: [AuditLogService, SubjectKeyService],
+  providers: [AuditLogService, AuditSequencer, SubjectKeyService],
+  exports: [AuditLogService, AuditSequencer, SubjectKeyService],
 })
 export class AuditModule {}

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource, type EntityManager, In } from 'typeorm';
-import { AuditLogService, type AppendedEntry } from '../audit/audit-log.service.js';
+import { AuditLogService, type QueuedEntry } from '../audit/audit-log.service.js';
 import { canonicalJson } from '../audit/domain/canonical-json.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
 import { ConsentEventEntity, ConsentStateEntity } from './infrastructure/consent.entities.js';
@@ -29,7 +29,7 @@ export class ConsentLedger {
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
   ) {}
 
-  async record(manager: EntityManager, change: ConsentChange): Promise<{ eventId: string; audit: AppendedEntry }> {
+  async record(manager: EntityManager, change: ConsentChange): Promise<{ eventId: string; audit: QueuedEntry }> {
     const eventId = `cns_${randomBytes(12).toString('base64url')}`;
     const now = new Date().toISOString();
     const [audit] = await this.auditLog.append(manager, [
@@ -55,7 +55,7 @@ export class ConsentLedger {
       purpose: change.purpose,
       status: change.status,
       evidence: change.evidence,
-      auditIndex: audit!.index,
+      auditEntry: audit!.id,
       recordedAt: now,
     });
     await manager
@@ -85,7 +85,7 @@ export class ConsentLedger {
     const where = { subjectType: subject.type, subjectId: subject.id };
     const [current, events] = await Promise.all([
       this.dataSource.getRepository(ConsentStateEntity).find({ where, order: { purpose: 'ASC' } }),
-      this.dataSource.getRepository(ConsentEventEntity).find({ where, order: { recordedAt: 'ASC', auditIndex: 'ASC' } }),
+      this.dataSource.getRepository(ConsentEventEntity).find({ where, order: { recordedAt: 'ASC', id: 'ASC' } }),
     ]);
     return { current, events };
   }

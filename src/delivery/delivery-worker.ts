@@ -137,7 +137,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
           body: {
             share: message.shareId,
             outbox: message.id,
-            decision: message.decisionIndex,
+            decision: message.decisionEntry,
             recipient: await this.subjectKeys.pseudonym(manager, { type: 'whatsapp', id: message.waId }),
             ...details,
           },

@@ -21,7 +21,7 @@ export class OutboxRepository {
     const p = (n: number) => (postgres ? `$${n}` : '?');
     const candidates = `SELECT o.id FROM outbox_messages o
       WHERE (o.state = 'pending' OR (o.state = 'claimed' AND o.claim_expires_at < ${p(4)}))
-        AND EXISTS (SELECT 1 FROM audit_entries a WHERE a.idx = o.decision_index)
+        AND EXISTS (SELECT 1 FROM audit_entries a WHERE a.id = o.decision_entry)
       ORDER BY o.created_at, o.id
       LIMIT ${limit}${postgres ? ' FOR UPDATE OF o SKIP LOCKED' : ''}`;
     const rows: Record<string, unknown>[] = await manager.query(

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { watch, type FSWatcher } from 'node:fs';
 import { AuditLogService } from '../audit/audit-log.service.js';
+import { AuditSequencer } from '../audit/audit-sequencer.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import type { PolicyBundle } from './domain/loader.js';
@@ -28,6 +29,7 @@ export class PolicyActivationService implements OnApplicationBootstrap, OnApplic
     @Inject(PolicyRegistry) private readonly registry: PolicyRegistry,
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+    @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -78,13 +80,14 @@ export class PolicyActivationService implements OnApplicationBootstrap, OnApplic
     return { status: 'activated', bundle: loaded.bundle.hash };
   }
 
+  /** Records the activation and waits until it is in the log, so no decision of the bundle precedes it. */
   private async record(bundle: PolicyBundle): Promise<void> {
-    await this.transactions.run(async (manager) => {
+    const entryId = await this.transactions.run(async (manager) => {
       const repo = manager.getRepository(PolicyActivationEntity);
       // Replicas starting together: the first to take the lock records the activation, the others see it.
-      await this.auditLog.lock(manager);
-      const latest = await repo.findOne({ where: {}, order: { auditIndex: 'DESC' } });
-      if (latest?.bundleHash === bundle.hash) return;
+      await this.transactions.exclusive(manager, 'sluice:policy-activation');
+      const latest = await repo.findOne({ where: {}, order: { activatedAt: 'DESC', entryId: 'DESC' } });
+      if (latest?.bundleHash === bundle.hash) return latest.entryId;
       const [entry] = await this.auditLog.append(manager, [
         {
           kind: 'policy.activated',
@@ -100,7 +103,9 @@ export class PolicyActivationService implements OnApplicationBootstrap, OnApplic
           },
         },
       ]);
-      await repo.insert({ entryId: entry!.id, bundleHash: bundle.hash, auditIndex: entry!.index, activatedAt: new Date().toISOString() });
+      await repo.insert({ entryId: entry!.id, bundleHash: bundle.hash, activatedAt: new Date().toISOString() });
+      return entry!.id;
     });
+    await this.sequencer.awaitIndices([entryId]);
   }
 }

@@ -13,6 +13,7 @@ export interface ShareDocument {
     dropped: { path: string; reason: string }[];
     redactions: { path: string; recogniser: string; count: number }[];
   };
-  audit: { entry: string; index: number };
+  /** The share.decided entry; its index is null only between the decision and its sequencing. */
+  audit: { entry: string; index: number | null };
   createdAt: string;
 }

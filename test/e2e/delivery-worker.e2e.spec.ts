@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, RECIPIENT, shareRequest, TAGGED_ID } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
@@ -43,6 +44,7 @@ describeEachDatabase('delivery worker running in the gateway', (dialect) => {
     const messages = (await sluice.request('GET', `/v1/sandbox/messages?waId=${RECIPIENT}`)).json as { request: { to: string } }[];
     expect(messages).toHaveLength(1);
     expect(messages[0]!.request.to).toBe(RECIPIENT);
+    await sluice.app.get(AuditSequencer).sequenceNow();
     const sentEntries = await sluice.database.adminQuery<{ n: string | number }>(`SELECT count(*) AS n FROM audit_entries WHERE kind = 'message.sent'`);
     expect(Number(sentEntries[0]!.n)).toBe(1);
   });
@@ -76,6 +78,8 @@ describe('replicas draining one outbox [postgres]', () => {
 
     const handled = await Promise.all(replicas.map((replica) => replica.drainOutbox()));
     expect(handled.reduce((a, b) => a + b, 0)).toBe(expected);
+    // The outcomes are queued in the log; sequence what is left of them.
+    await first.app.get(AuditSequencer).sequenceNow();
 
     const outcomes = await first.database.adminQuery<{ outbox: string; n: string }>(
       `SELECT entry::json->>'outbox' AS outbox, count(*) AS n FROM audit_entries WHERE kind = 'message.sent' GROUP BY 1`,

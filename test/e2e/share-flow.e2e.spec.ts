@@ -280,12 +280,13 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
 
     it('sends a message only for a decision already in the log', async () => {
       const entries = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((l) => JSON.parse(JSON.parse(l).entry));
-      const decided = new Map(entries.filter((e) => e.kind === 'share.decided').map((e) => [e.share, e.index]));
+      const decided = new Map(entries.filter((e) => e.kind === 'share.decided').map((e) => [e.share, e]));
       const sent = entries.filter((e) => e.kind === 'message.sent');
       expect(sent.length).toBeGreaterThan(0);
       for (const s of sent) {
-        expect(decided.get(s.share)).toBe(s.decision);
-        expect(s.decision).toBeLessThan(s.index);
+        const decision = decided.get(s.share);
+        expect(decision.id).toBe(s.decision);
+        expect(decision.index).toBeLessThan(s.index);
       }
     });
   });

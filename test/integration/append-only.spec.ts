@@ -40,7 +40,7 @@ describeEachDatabase('append-only log tables', (dialect) => {
       ['INSERT OR REPLACE over an entry', `INSERT OR REPLACE INTO audit_entries (idx, id, kind, entry, leaf_hash, created_at) VALUES (0, 'ent_forged', 'x', '{}', '${'0'.repeat(64)}', 'now')`],
       ['REPLACE INTO a subtree', `REPLACE INTO audit_subtrees (level, idx, hash) VALUES (0, 0, '${'f'.repeat(64)}')`],
       ['INSERT OR REPLACE over a checkpoint', `INSERT OR REPLACE INTO audit_checkpoints (tree_size, root_hash, note, created_at) VALUES (1, 'x', 'forged', 'now')`],
-      ['upsert a consent event', `INSERT INTO consent_events (id, subject_type, subject_id, purpose, status, evidence, audit_index, recorded_at) SELECT id, subject_type, subject_id, purpose, 'granted', '{}', 0, 'now' FROM consent_events LIMIT 1 ON CONFLICT (id) DO UPDATE SET status = 'granted'`],
+      ['upsert a consent event', `INSERT INTO consent_events (id, subject_type, subject_id, purpose, status, evidence, audit_entry, recorded_at) SELECT id, subject_type, subject_id, purpose, 'granted', '{}', audit_entry, 'now' FROM consent_events LIMIT 1 ON CONFLICT (id) DO UPDATE SET status = 'granted'`],
     );
   } else {
     attempts.push(

@@ -1,4 +1,4 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 import { bigintAsNumber } from '../../platform/database/column-transformers.js';
 
 @Entity('audit_entries')
@@ -38,4 +38,16 @@ export class SubjectKeyEntity {
   @Column({ name: 'wrapped_key', type: 'text', nullable: true }) wrappedKey: string | null;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
   @Column({ name: 'destroyed_at', type: 'varchar', nullable: true }) destroyedAt: string | null;
+}
+
+/** An entry recorded in its writer's transaction, waiting for the sequencer to give it a log index. */
+@Entity('audit_queue')
+export class AuditQueueEntity {
+  /** Queue order (bigserial/autoincrement); PostgreSQL returns it as a string. */
+  @PrimaryGeneratedColumn('increment', { type: 'bigint' }) seq: string;
+  @Column({ type: 'varchar' }) id: string;
+  @Column({ type: 'varchar' }) kind: string;
+  /** The canonical JSON of the caller's body; the sequencer adds v, kind, id, index and time. */
+  @Column({ type: 'text' }) body: string;
+  @Column({ name: 'queued_at', type: 'varchar' }) queuedAt: string;
 }

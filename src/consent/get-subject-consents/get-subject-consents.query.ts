@@ -1,5 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
+import { AuditLogService } from '../../audit/audit-log.service.js';
 import { ConsentLedger } from '../consent-ledger.js';
 import type { SubjectRef } from '../subject.js';
 
@@ -12,7 +13,7 @@ export interface SubjectConsents {
     status: 'granted' | 'withdrawn';
     evidence: Record<string, unknown>;
     recordedAt: string;
-    audit: { index: number };
+    audit: { entry: string; index: number | null };
   }[];
 }
 
@@ -24,10 +25,14 @@ export class GetSubjectConsentsQuery extends Query<SubjectConsents> {
 
 @QueryHandler(GetSubjectConsentsQuery)
 export class GetSubjectConsentsHandler implements IQueryHandler<GetSubjectConsentsQuery> {
-  constructor(@Inject(ConsentLedger) private readonly ledger: ConsentLedger) {}
+  constructor(
+    @Inject(ConsentLedger) private readonly ledger: ConsentLedger,
+    @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+  ) {}
 
   async execute({ subject }: GetSubjectConsentsQuery): Promise<SubjectConsents> {
     const { current, events } = await this.ledger.history(subject);
+    const indices = await this.auditLog.indicesOf(events.map((e) => e.auditEntry));
     return {
       subject,
       current: current.map((s) => ({ purpose: s.purpose, status: s.status, since: s.updatedAt, event: s.eventId })),
@@ -37,7 +42,8 @@ export class GetSubjectConsentsHandler implements IQueryHandler<GetSubjectConsen
         status: e.status,
         evidence: e.evidence,
         recordedAt: e.recordedAt,
-        audit: { index: e.auditIndex },
+        // null only in the moment between the change and its sequencing.
+        audit: { entry: e.auditEntry, index: indices.get(e.auditEntry) ?? null },
       })),
     };
   }

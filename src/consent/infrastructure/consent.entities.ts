@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { bigintAsNumber, jsonText } from '../../platform/database/column-transformers.js';
+import { jsonText } from '../../platform/database/column-transformers.js';
 
 /** One change of consent, as it happened: never updated, never deleted. */
 @Entity('consent_events')
@@ -10,7 +10,8 @@ export class ConsentEventEntity {
   @Column({ type: 'varchar' }) purpose: string;
   @Column({ type: 'varchar' }) status: 'granted' | 'withdrawn';
   @Column({ type: 'text', transformer: jsonText }) evidence: Record<string, unknown>;
-  @Column({ name: 'audit_index', type: 'bigint', transformer: bigintAsNumber }) auditIndex: number;
+  /** The consent.granted/withdrawn entry that records this change. */
+  @Column({ name: 'audit_entry', type: 'varchar' }) auditEntry: string;
   @Column({ name: 'recorded_at', type: 'varchar' }) recordedAt: string;
 }
 

@@ -1,5 +1,6 @@
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { Inject } from '@nestjs/common';
+import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { ConsentLedger, type ConsentChange } from '../consent-ledger.js';
 
@@ -22,16 +23,19 @@ export class RecordConsentHandler implements ICommandHandler<RecordConsentComman
   constructor(
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(ConsentLedger) private readonly ledger: ConsentLedger,
+    @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
   ) {}
 
   async execute({ change }: RecordConsentCommand): Promise<ConsentRecorded> {
     const { eventId, audit } = await this.transactions.run((manager) => this.ledger.record(manager, change));
+    // The answer names the change's place in the log, so it waits for the sequencer.
+    const index = (await this.sequencer.awaitIndices([audit.id])).get(audit.id)!;
     return {
       id: eventId,
       subject: change.subject,
       purpose: change.purpose,
       status: change.status,
-      audit: { entry: audit.id, index: audit.index },
+      audit: { entry: audit.id, index },
     };
   }
 }

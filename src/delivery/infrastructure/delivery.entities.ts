@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { bigintAsNumber, jsonText } from '../../platform/database/column-transformers.js';
+import { jsonText } from '../../platform/database/column-transformers.js';
 import type { WhatsAppMessageRequest } from '../whatsapp-message.js';
 
 /** Bytes as base64 text: the same column type on both dialects (at most a few MB per share). */
@@ -16,8 +16,8 @@ export class OutboxMessageEntity {
   @Column({ type: 'varchar' }) purpose: string;
   /** The exact Cloud API request body to send. */
   @Column({ type: 'text', transformer: jsonText }) payload: WhatsAppMessageRequest;
-  /** Log index of the share.decided entry that allowed this message. */
-  @Column({ name: 'decision_index', type: 'bigint', transformer: bigintAsNumber }) decisionIndex: number;
+  /** The share.decided entry that allowed this message: claimable only once it has a log index. */
+  @Column({ name: 'decision_entry', type: 'varchar' }) decisionEntry: string;
   @Column({ type: 'varchar' }) state: OutboxState;
   @Column({ type: 'integer' }) attempts: number;
   @Column({ name: 'claimed_by', type: 'varchar', nullable: true }) claimedBy: string | null;

@@ -23,6 +23,8 @@ export interface SluiceConfig {
   whatsappTransport: 'sandbox';
   deliveryPollMs: number;
   deliveryWorkerEnabled: boolean;
+  /** How often the audit sequencer looks for entries nobody waited for (ms). */
+  auditSequencePollMs: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   /** Where media given by https URL may be fetched from (see policy/media-fetcher.ts). */
   mediaFetch: { hosts: string[]; allowPrivateAddresses: boolean; extraCa: string | undefined; timeoutMs: number };
@@ -107,6 +109,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   const deliveryPollMs = integerIn(env.DELIVERY_POLL_MS ?? '250', 10, 60000);
   if (deliveryPollMs === undefined) problems.push('DELIVERY_POLL_MS must be an integer from 10 to 60000');
 
+  const auditSequencePollMs = integerIn(env.AUDIT_SEQUENCE_POLL_MS ?? '100', 5, 60000);
+  if (auditSequencePollMs === undefined) problems.push('AUDIT_SEQUENCE_POLL_MS must be an integer from 5 to 60000');
+
   const worker = env.DELIVERY_WORKER ?? 'on';
   if (worker !== 'on' && worker !== 'off') problems.push('DELIVERY_WORKER must be "on" or "off"');
 
@@ -150,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     whatsappTransport: 'sandbox',
     deliveryPollMs: deliveryPollMs!,
     deliveryWorkerEnabled: worker === 'on',
+    auditSequencePollMs: auditSequencePollMs!,
     logLevel,
     mediaFetch: { hosts: mediaHosts, allowPrivateAddresses: allowPrivate === 'true', extraCa, timeoutMs: fetchTimeoutMs! },
   };

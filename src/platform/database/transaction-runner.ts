@@ -20,4 +20,13 @@ export class TransactionRunner {
     this.sqliteQueue = result.catch(() => undefined);
     return result;
   }
+
+  /**
+   * Holds a named lock until the transaction ends, across replicas (PostgreSQL advisory lock on
+   * the name's hash; SQLite transactions are one at a time already). For read-then-write steps
+   * that must not interleave, e.g. two requests with one idempotency key.
+   */
+  async exclusive(manager: EntityManager, name: string): Promise<void> {
+    if (this.dialect === 'postgres') await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [name]);
+  }
 }

@@ -1,6 +1,7 @@
 import { Inject, NotFoundException } from '@nestjs/common';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { DataSource } from 'typeorm';
+import { AuditLogService } from '../../audit/audit-log.service.js';
 import { ShareEntity, ShareRecipientEntity } from '../infrastructure/share.entities.js';
 import type { ShareDocument } from '../share-document.js';
 
@@ -12,7 +13,10 @@ export class GetShareQuery extends Query<ShareDocument> {
 
 @QueryHandler(GetShareQuery)
 export class GetShareHandler implements IQueryHandler<GetShareQuery> {
-  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+  ) {}
 
   /** The decision document plus each recipient's delivery state as it is now. */
   async execute({ shareId }: GetShareQuery): Promise<ShareDocument> {
@@ -21,8 +25,10 @@ export class GetShareHandler implements IQueryHandler<GetShareQuery> {
     const states = new Map(
       (await this.dataSource.getRepository(ShareRecipientEntity).findBy({ shareId })).map((r) => [r.waId, r.deliveryState]),
     );
+    const index = (await this.auditLog.indicesOf([share.auditEntry])).get(share.auditEntry) ?? null;
     return {
       ...share.document,
+      audit: { entry: share.auditEntry, index },
       recipients: share.document.recipients.map((r) => ({ ...r, delivery: states.get(r.waId) ?? null })),
     };
   }

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { bigintAsNumber, jsonText } from '../../platform/database/column-transformers.js';
+import { jsonText } from '../../platform/database/column-transformers.js';
 import type { DeliveryState, ShareDocument } from '../share-document.js';
 
 @Entity('shares')
@@ -14,7 +14,8 @@ export class ShareEntity {
   @Column({ name: 'bundle_hash', type: 'varchar' }) bundleHash: string;
   /** The decision document returned to the caller (and replayed on a repeated request). */
   @Column({ type: 'text', transformer: jsonText }) document: ShareDocument;
-  @Column({ name: 'audit_index', type: 'bigint', transformer: bigintAsNumber }) auditIndex: number;
+  /** The share.decided entry (its log index comes from the sequencer, after this row commits). */
+  @Column({ name: 'audit_entry', type: 'varchar' }) auditEntry: string;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
 }
 

@@ -3,6 +3,7 @@ import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
 import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { AuditLogService } from '../../audit/audit-log.service.js';
+import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { canonicalJson } from '../../audit/domain/canonical-json.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { ConsentLedger, consentKey } from '../../consent/consent-ledger.js';
@@ -38,6 +39,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
     @Inject(ConsentLedger) private readonly consents: ConsentLedger,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+    @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
     @Inject(EventBus) private readonly events: EventBus,
     @Inject(KEY_MATERIAL) keys: KeyMaterial,
@@ -53,11 +55,15 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
 
     const { decision, media } = await this.decide(command);
     const result = await this.transactions.run(async (manager) => {
-      // Under the log lock a concurrent request with the same key has either committed or not begun.
-      await this.auditLog.lock(manager);
+      // Under this lock a concurrent request with the same key has either committed or not begun.
+      await this.transactions.exclusive(manager, `sluice:idempotency:${command.apiKeyId}:${command.idempotencyKey}`);
       return (await this.findEarlier(manager, command, requestHash)) ?? this.record(manager, command, requestHash, decision, media);
     });
     if (!result.replayed) {
+      // The answer names the decision's place in the log: wait for the sequencer (it batches
+      // concurrent decisions into one signed checkpoint). Delivery waits for it too (outbox claim).
+      const index = (await this.sequencer.awaitIndices([result.document.audit.entry])).get(result.document.audit.entry)!;
+      result.document = { ...result.document, audit: { entry: result.document.audit.entry, index } };
       this.events.publish(new ShareDecidedEvent(result.document.id, result.document.recipients.filter((r) => r.decision === 'allowed').length));
     }
     return result;
@@ -69,7 +75,8 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     if (share.requestHash !== requestHash) {
       throw new ConflictException('This Idempotency-Key was already used with a different request body');
     }
-    return { document: share.document, replayed: true };
+    const index = (await this.auditLog.indicesOf([share.auditEntry], manager)).get(share.auditEntry) ?? null;
+    return { document: { ...share.document, audit: { entry: share.auditEntry, index } }, replayed: true };
   }
 
   /** Evaluates the share; any error on the way denies it (fail closed), and that denial is recorded. */
@@ -168,7 +175,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
       reasons: decision.reasons,
       recipients: decision.recipients.map((r) => ({ waId: r.waId, decision: r.decision, reasons: r.reasons })),
       crossing: decision.crossing,
-      audit: { entry: entry!.id, index: entry!.index },
+      audit: { entry: entry!.id, index: null },
       createdAt: now,
     };
     await manager.insert(ShareEntity, {
@@ -180,7 +187,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
       policyName: decision.policy?.name ?? null,
       bundleHash: document.policy.bundle,
       document,
-      auditIndex: entry!.index,
+      auditEntry: entry!.id,
       createdAt: now,
     });
     await manager.insert(
@@ -206,7 +213,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
           waId: r.waId,
           purpose: command.request.purpose,
           payload: whatsAppRequest(r.waId, outbound, mediaId),
-          decisionIndex: entry!.index,
+          decisionEntry: entry!.id,
           state: 'pending' as const,
           attempts: 0,
           claimedBy: null,
