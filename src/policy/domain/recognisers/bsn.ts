@@ -1,6 +1,6 @@
-import { contextBefore, continuesAsNumber, digitsOf, type ContextWords, type Recogniser, type Span } from './context.js';
+import { contextBefore, contextPattern, continuesAsNumber, digitsOf, type Recogniser, type Span } from './context.js';
 
-const BSN_CONTEXT: ContextWords = {
+const BSN_CONTEXT = contextPattern({
   supporting: [
     'bsn', 'burgerservice', 'sofinummer', 'sofi-nummer', 'sofi nummer', 'persoonsnummer', 'citizen service', 'social security', 'fiscaal nummer',
     'fiscal number', 'national id',
@@ -11,11 +11,11 @@ const BSN_CONTEXT: ContextWords = {
     'dossier', 'kvk', 'btw', 'vat number', 'telefoon', 'phone', 'artikel', 'serienummer', 'serial', 'personeelsnummer', 'medewerkernummer',
     'employee',
   ],
-};
+});
 
 /**
  * Nine digits (eight with the leading zero dropped) compact, or grouped 3-3-3 or 4-2-3 with dots or
- * spaces. Group 1 is set for the 4-2-3 form, group 2 for the dotted 3-3-3 form.
+ * spaces. Group 1 is set for the 4-2-3 form (group 2 is its separator), group 3 for the dotted 3-3-3 form.
  */
 const BSN_CANDIDATE = /(?<![\p{L}\p{N}_.,/+-])(?:(\d{4}([. ])\d{2}\2\d{3})|(\d{3}\.\d{3}\.\d{3})|\d{3} \d{3} \d{3}|\d{8,9})(?![\p{L}\p{N}_])/gu;
 
@@ -30,21 +30,28 @@ export const bsnRecogniser: Recogniser = {
   minDigits: 8,
   find(text) {
     const spans: Span[] = [];
-    for (const match of text.matchAll(BSN_CANDIDATE)) {
+    BSN_CANDIDATE.lastIndex = 0;
+    for (let match = BSN_CANDIDATE.exec(text); match; match = BSN_CANDIDATE.exec(text)) {
       const start = match.index;
       const end = start + match[0].length;
-      if (continuesAsNumber(text, end) || !passesElevenProof(digitsOf(match[0]))) continue;
-      const context = contextBefore(text, start, BSN_CONTEXT);
-      if (context === 'opposing') continue;
-      const typicalFormat = match[1] !== undefined || (match[3] !== undefined && !MONEY_AFTER.test(text.slice(end, end + 8)));
-      if (context === 'supporting' || typicalFormat) spans.push({ start, end });
+      if (isBsn(text, match, end)) spans.push({ start, end });
+      // Go on inside the candidate: a BSN may start there ("0000 00 000.000.061").
+      BSN_CANDIDATE.lastIndex = start + 1;
     }
     return spans;
   },
 };
 
+function isBsn(text: string, match: RegExpExecArray, end: number): boolean {
+  if (continuesAsNumber(text, end) || !passesElevenProof(digitsOf(match[0]))) return false;
+  const context = contextBefore(text, match.index, BSN_CONTEXT);
+  if (context === 'opposing') return false;
+  const typicalFormat = match[1] !== undefined || (match[3] !== undefined && !MONEY_AFTER.test(text.slice(end, end + 8)));
+  return context === 'supporting' || typicalFormat;
+}
+
 /** The BSN 11-proof: 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is a multiple of 11 (and not all zeros). */
-export function passesElevenProof(digits: string): boolean {
+function passesElevenProof(digits: string): boolean {
   const nine = digits.length === 8 ? `0${digits}` : digits;
   if (nine.length !== 9 || /^0+$/.test(nine)) return false;
   let sum = 0;

@@ -5,7 +5,7 @@ export interface Span {
 }
 
 /** How far before a candidate the context words are looked for, in UTF-16 code units. */
-export const CONTEXT_WINDOW = 48;
+const CONTEXT_WINDOW = 48;
 
 export type ContextVerdict = 'supporting' | 'opposing' | 'none';
 
@@ -19,31 +19,47 @@ export interface ContextWords {
   opposing?: readonly string[];
 }
 
-/** Which kind of context word occurs nearest before `start`, within `window` code units. */
-export function contextBefore(text: string, start: number, words: ContextWords, window = CONTEXT_WINDOW): ContextVerdict {
-  // Lowercasing only the window keeps this cheap; a length change from lowercasing (e.g. U+0130)
-  // would only shift positions inside the window, which are compared with each other, not with text.
-  const before = text.slice(Math.max(0, start - window), start).toLowerCase();
-  const supporting = lastIndexOfAny(before, words.supporting);
-  const opposing = words.opposing ? lastIndexOfAny(before, words.opposing) : -1;
-  if (supporting < 0 && opposing < 0) return 'none';
-  return supporting >= opposing ? 'supporting' : 'opposing';
-}
-
-function lastIndexOfAny(haystack: string, needles: readonly string[]): number {
-  let last = -1;
-  for (const needle of needles) last = Math.max(last, lastOccurrence(haystack, needle));
-  return last;
+/** Context words compiled into one regex: group 1 is a supporting word, group 2 an opposing one. */
+export interface ContextPattern {
+  pattern: RegExp;
 }
 
 /** Words of five or more letters count anywhere (compounds); shorter ones only at a word start ("bel", not "hotel"). */
 const MIN_INNER_WORD_LENGTH = 5;
 
-function lastOccurrence(haystack: string, needle: string): number {
-  let at = haystack.lastIndexOf(needle);
-  if (needle.length >= MIN_INNER_WORD_LENGTH) return at;
-  while (at > 0 && isWordCharAt(haystack, at - 1)) at = haystack.lastIndexOf(needle, at - 1);
-  return at;
+export function contextPattern(words: ContextWords): ContextPattern {
+  const alternatives = (list: readonly string[]) =>
+    [...list]
+      // Longest first, so that at one position "telefoon" wins over "tel ".
+      .sort((a, b) => b.length - a.length)
+      .map((word) => (word.length < MIN_INNER_WORD_LENGTH ? String.raw`(?<![\p{L}\p{N}_])` : '') + word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('|');
+  const opposing = words.opposing?.length ? `|(${alternatives(words.opposing)})` : '';
+  return { pattern: new RegExp(`(${alternatives(words.supporting)})${opposing}`, 'gu') };
+}
+
+/** Which kind of context word occurs nearest before `start`, within `window` code units. */
+export function contextBefore(text: string, start: number, words: ContextPattern, window = CONTEXT_WINDOW): ContextVerdict {
+  // Lowercasing only the window keeps this cheap; the matches are not mapped back into the text.
+  const before = text.slice(Math.max(0, start - window), start).toLowerCase();
+  let verdict: ContextVerdict = 'none';
+  // Matches come left to right and do not overlap ("bestel" hides its "tel"): the last one is the nearest.
+  for (const match of allMatches(words.pattern, before)) verdict = match[1] === undefined ? 'opposing' : 'supporting';
+  return verdict;
+}
+
+/**
+ * Every match of a global regex, as String.prototype.matchAll gives them but without its iterator
+ * and copy of the regex, which cost more than the matching itself on a short post.
+ */
+export function allMatches(pattern: RegExp, text: string): RegExpExecArray[] {
+  const matches: RegExpExecArray[] = [];
+  pattern.lastIndex = 0;
+  for (let match = pattern.exec(text); match; match = pattern.exec(text)) {
+    matches.push(match);
+    if (match[0] === '') pattern.lastIndex++;
+  }
+  return matches;
 }
 
 const LETTER_OR_DIGIT = /[\p{L}\p{N}_]/u;
@@ -62,7 +78,7 @@ function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
 
-export function isDigitCode(code: number): boolean {
+function isDigitCode(code: number): boolean {
   return code >= 0x30 && code <= 0x39;
 }
 
@@ -91,5 +107,9 @@ export function countDigits(text: string): number {
 export interface Recogniser {
   /** With fewer ASCII digits than this in the whole text the scan cannot find anything and is skipped. */
   minDigits: number;
-  find(text: string): Span[];
+  /**
+   * Spans may overlap, also those of other recognisers: findPii keeps the longest. `earlier` holds
+   * what the recognisers run before found; a costly scan may skip candidates that start inside them.
+   */
+  find(text: string, earlier: readonly Span[]): Span[];
 }

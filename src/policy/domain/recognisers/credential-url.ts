@@ -1,4 +1,4 @@
-import type { Recogniser, Span } from './context.js';
+import { allMatches, type Recogniser, type Span } from './context.js';
 
 /** Query and fragment parameters whose value is a secret (compared in lowercase, after URL decoding). */
 const SECRET_PARAMETERS: ReadonlySet<string> = new Set([
@@ -21,7 +21,7 @@ export const credentialUrlRecogniser: Recogniser = {
   find(text) {
     if (!text.includes('://') && !text.includes('www.')) return [];
     const spans: Span[] = [];
-    for (const match of text.matchAll(URL_CANDIDATE)) {
+    for (const match of allMatches(URL_CANDIDATE, text)) {
       const url = withoutTrailingPunctuation(match[0]);
       if (carriesCredentials(url)) spans.push({ start: match.index, end: match.index + url.length });
     }
@@ -48,7 +48,7 @@ function count(text: string, char: string, end: number): number {
   return n;
 }
 
-export function carriesCredentials(url: string): boolean {
+function carriesCredentials(url: string): boolean {
   const afterScheme = url.indexOf('://');
   const authorityStart = afterScheme < 0 ? 0 : afterScheme + 3;
   const authorityEnd = firstIndexOf(url, '/?#', authorityStart);

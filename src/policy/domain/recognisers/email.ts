@@ -31,16 +31,17 @@ export const emailRecogniser: Recogniser = {
   },
 };
 
-/** Start of the local part ending at `at`, or undefined when there is none or it is malformed. */
+/** Start of the local part ending at `at`, or undefined when there is none or it is too long. */
 function localPartStart(text: string, at: number): number | undefined {
   let start = at;
   while (start > 0 && isLocalPartChar(text, start - 1)) {
     start--;
     if (at - start > MAX_LOCAL_PART) return undefined;
   }
-  // Dots before the address are punctuation ("see...jan@example.nl"), not part of it.
+  // Dots before the address are punctuation ("zie: ...jan@example.nl"), not part of it.
   while (start < at && text.charCodeAt(start) === 0x2e) start++;
-  if (start === at || text.charCodeAt(at - 1) === 0x2e || text.slice(start, at).includes('..')) return undefined;
+  // A mistyped address ("jan..piet@…") is still someone's address: no check for double dots.
+  if (start === at || text.charCodeAt(at - 1) === 0x2e) return undefined;
   return start;
 }
 

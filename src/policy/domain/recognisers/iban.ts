@@ -1,4 +1,4 @@
-import { isWordCharAt, type Recogniser, type Span } from './context.js';
+import { allMatches, isWordCharAt, type Recogniser, type Span } from './context.js';
 
 /** IBAN length per country, from the SWIFT IBAN registry (ISO 13616). */
 const IBAN_LENGTHS: Readonly<Record<string, number>> = {
@@ -9,8 +9,8 @@ const IBAN_LENGTHS: Readonly<Record<string, number>> = {
   PT: 25, QA: 29, RO: 24, RS: 22, SA: 24, SE: 24, SI: 19, SK: 24, SM: 27, TN: 24, TR: 26, UA: 29, VA: 22, XK: 20,
 };
 
-/** Country code and check digits at the start of a word; the rest is read up to the country's length. */
-const IBAN_START = /(?<![\p{L}\p{N}_])[A-Za-z]{2}\d{2}/gu;
+/** Country code and check digits (sometimes printed "NL 91") at the start of a word; the rest is read up to the country's length. */
+const IBAN_START = /(?<![\p{L}\p{N}_])[A-Za-z]{2} ?\d{2}/gu;
 
 /** IBANs printed compact or in groups (single spaces), valid by length and the mod-97 check. */
 export const ibanRecogniser: Recogniser = {
@@ -18,7 +18,7 @@ export const ibanRecogniser: Recogniser = {
   find(text) {
     const spans: Span[] = [];
     let scannedTo = 0;
-    for (const match of text.matchAll(IBAN_START)) {
+    for (const match of allMatches(IBAN_START, text)) {
       const start = match.index;
       if (start < scannedTo) continue;
       const length = IBAN_LENGTHS[match[0].slice(0, 2).toUpperCase()];
@@ -32,7 +32,11 @@ export const ibanRecogniser: Recogniser = {
   },
 };
 
-/** Reads `length` letters and digits from `start`, allowing single spaces between them. */
+/**
+ * Reads `length` letters and digits from `start`. Single spaces are allowed where IBANs are printed
+ * with them: after each group of four and after the country code, so the read never runs on into
+ * the words of the sentence.
+ */
 function readIban(text: string, start: number, length: number): { compact: string; end: number } | undefined {
   let compact = '';
   let i = start;
@@ -41,7 +45,7 @@ function readIban(text: string, start: number, length: number): { compact: strin
     if (isAsciiAlphanumeric(code)) {
       compact += text[i]!.toUpperCase();
       i++;
-    } else if ((code === 0x20 || code === 0xa0) && isAsciiAlphanumeric(text.charCodeAt(i + 1))) {
+    } else if ((code === 0x20 || code === 0xa0) && (compact.length % 4 === 0 || compact.length === 2) && isAsciiAlphanumeric(text.charCodeAt(i + 1))) {
       i++;
     } else {
       break;
@@ -53,7 +57,7 @@ function readIban(text: string, start: number, length: number): { compact: strin
 }
 
 /** ISO 7064 MOD 97-10 over the IBAN with its first four characters moved to the end. */
-export function isValidIban(compact: string): boolean {
+function isValidIban(compact: string): boolean {
   const checkDigits = compact.slice(2, 4);
   if (checkDigits === '00' || checkDigits === '01' || checkDigits === '99') return false;
   const rearranged = compact.slice(4) + compact.slice(0, 4);

@@ -52,8 +52,8 @@ const RECOGNISERS: Readonly<Record<RecogniserId, Recogniser>> = {
 };
 
 /**
- * Which finding wins an overlap of equal length: the more specific shape first. A URL contains the
- * "pass@host" of its credentials, an IBAN contains digit runs that may pass the Luhn check.
+ * On overlap the longer finding wins (a URL contains the "pass@host" of its credentials, an IBAN
+ * digit runs that may pass the Luhn check); at equal length the more specific shape, first here.
  */
 const SPECIFICITY: Readonly<Record<RecogniserId, number>> = {
   credential_url: 0,
@@ -65,18 +65,22 @@ const SPECIFICITY: Readonly<Record<RecogniserId, number>> = {
   ip_address: 6,
 };
 
+/** The phone scan (libphonenumber) is the costly one: it runs last and skips what the others found. */
+const SCAN_ORDER: readonly RecogniserId[] = [...RECOGNISER_IDS.filter((id) => id !== 'phone'), 'phone'];
+
 /**
  * Every finding of the enabled recognisers, sorted by start, non-overlapping (on overlap the
  * longer/more specific one wins). Never throws on any string input.
  */
 export function findPii(text: string, recognisers: readonly RecogniserId[] = RECOGNISER_IDS): PiiFinding[] {
   if (text.length === 0) return [];
+  const enabled = new Set(recognisers);
   const digits = countDigits(text);
   const candidates: PiiFinding[] = [];
-  for (const id of new Set(recognisers)) {
+  for (const id of SCAN_ORDER) {
     const recogniser = RECOGNISERS[id];
-    if (digits < recogniser.minDigits) continue;
-    for (const span of recogniser.find(text)) candidates.push({ recogniser: id, start: span.start, end: span.end });
+    if (!enabled.has(id) || digits < recogniser.minDigits) continue;
+    for (const span of recogniser.find(text, candidates)) candidates.push({ recogniser: id, start: span.start, end: span.end });
   }
   return withoutOverlaps(candidates);
 }
@@ -85,11 +89,26 @@ export function findPii(text: string, recognisers: readonly RecogniserId[] = REC
 function withoutOverlaps(candidates: PiiFinding[]): PiiFinding[] {
   if (candidates.length < 2) return candidates;
   const byPriority = [...candidates].sort((a, b) => b.end - b.start - (a.end - a.start) || SPECIFICITY[a.recogniser] - SPECIFICITY[b.recogniser] || a.start - b.start);
+  // Kept in text order and disjoint, so their ends are ordered too and a binary search finds the
+  // one neighbour that could overlap: this stays fast on texts with thousands of candidates.
   const kept: PiiFinding[] = [];
   for (const candidate of byPriority) {
-    if (!kept.some((k) => candidate.start < k.end && k.start < candidate.end)) kept.push(candidate);
+    const next = firstEndingAfter(kept, candidate.start);
+    if (next < kept.length && kept[next]!.start < candidate.end) continue;
+    kept.splice(next, 0, candidate);
   }
-  return kept.sort((a, b) => a.start - b.start);
+  return kept;
+}
+
+function firstEndingAfter(kept: readonly PiiFinding[], position: number): number {
+  let low = 0;
+  let high = kept.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (kept[middle]!.end <= position) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /**

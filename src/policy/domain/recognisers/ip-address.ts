@@ -1,20 +1,20 @@
 import { isIP } from 'node:net';
-import { contextBefore, isWordCharAt, type ContextWords, type Recogniser, type Span } from './context.js';
+import { allMatches, contextBefore, contextPattern, isWordCharAt, type Recogniser, type Span } from './context.js';
 
 /** A dotted quad after these words is a version or section number, not an address. */
-const VERSION_CONTEXT: ContextWords = {
+const VERSION_CONTEXT = contextPattern({
   supporting: ['versie', 'version', 'release', 'build', 'firmware', 'update', 'artikel', 'article', 'paragraaf', 'section', 'hoofdstuk', 'chapter'],
-};
+});
 const VERSION_WINDOW = 20;
 
 /** Four dot-separated groups of one to three digits, not inside a longer dotted number; a port or prefix length may follow. */
-const IPV4_CANDIDATE = /(?<![\p{L}\p{N}_.]|\p{N}[,-])\d{1,3}(?:\.\d{1,3}){3}(?![\p{L}\p{N}_]|\.\d)/gu;
+const IPV4_CANDIDATE = /(?<![\p{L}\p{N}_.]|\p{N},)\d{1,3}(?:\.\d{1,3}){3}(?![\p{L}\p{N}_]|\.\d)/gu;
 
 /**
- * Hex groups with at least two colons, optionally ending in an embedded IPv4 address. Each group
- * ends at a colon, so the split is unique; validity (one "::", eight groups) is left to node:net.
+ * Two colons with at most four hex digits between them: every IPv6 address has them and prose rarely
+ * does. Scanning for this literal first is cheap; the address is then read outwards from it.
  */
-const IPV6_CANDIDATE = /(?<![\p{L}\p{N}_:.])[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}/giu;
+const IPV6_HINT = /:[0-9a-f]{0,4}:/gi;
 const MIN_IPV6_GROUPS = 2;
 
 /** IPv4 addresses (octets 0-255, no leading zeros) and IPv6 addresses, including the compressed "::" forms. */
@@ -23,27 +23,48 @@ export const ipAddressRecogniser: Recogniser = {
   find(text) {
     const spans: Span[] = [];
     if (text.includes('.')) {
-      for (const match of text.matchAll(IPV4_CANDIDATE)) {
+      for (const match of allMatches(IPV4_CANDIDATE, text)) {
         if (isIP(match[0]) !== 4 || contextBefore(text, match.index, VERSION_CONTEXT, VERSION_WINDOW) === 'supporting') continue;
         spans.push({ start: match.index, end: match.index + match[0].length });
       }
     }
-    if (text.includes(':')) {
-      for (const match of text.matchAll(IPV6_CANDIDATE)) {
-        const span = ipv6Span(text, match.index, match[0]);
-        if (span) spans.push(span);
-      }
+    let scannedTo = 0;
+    for (const hint of text.includes(':') ? allMatches(IPV6_HINT, text) : []) {
+      if (hint.index < scannedTo) continue;
+      const run = ipv6Run(text, hint.index);
+      scannedTo = run.end;
+      const span = ipv6Span(text, run);
+      if (span) spans.push(span);
     }
     return spans;
   },
 };
 
-function ipv6Span(text: string, start: number, candidate: string): Span | undefined {
-  // A colon right after the address ends a sentence clause ("het adres is fe80::1: ..."), it is not part of it.
-  const address = candidate.endsWith(':') && !candidate.endsWith('::') ? candidate.slice(0, -1) : candidate;
-  const end = start + address.length;
-  if (isWordCharAt(text, end) || isIP(address) !== 6) return undefined;
+/** The run of hex digits, colons and dots (an embedded IPv4 address) around `at`. */
+function ipv6Run(text: string, at: number): Span {
+  let start = at;
+  while (start > 0 && isIpv6Char(text.charCodeAt(start - 1))) start--;
+  let end = at;
+  while (end < text.length && isIpv6Char(text.charCodeAt(end))) end++;
+  return { start, end };
+}
+
+function ipv6Span(text: string, run: Span): Span | undefined {
+  let { start, end } = run;
+  while (text.charCodeAt(start) === 0x2e) start++;
+  while (text.charCodeAt(end - 1) === 0x2e) end--;
+  // A colon right after the address ends a clause ("het adres is fe80::1: ..."), it is not part of it.
+  if (text.charCodeAt(end - 1) === 0x3a && text.charCodeAt(end - 2) !== 0x3a) end--;
+  // Hex letters glued to other letters are a word, not an address ("cafe:babe::" in "decafe:babe::").
+  if (isWordCharAt(text, start - 1) || isWordCharAt(text, end)) return undefined;
+  const address = text.slice(start, end);
+  if (isIP(address) !== 6) return undefined;
   // "::" or "::1" alone carry no address worth hiding and read too easily as punctuation.
   if (address.split(':').filter((group) => group !== '').length < MIN_IPV6_GROUPS) return undefined;
   return { start, end };
+}
+
+function isIpv6Char(code: number): boolean {
+  // 0-9 : . A-F a-f
+  return (code >= 0x30 && code <= 0x3a) || code === 0x2e || (code >= 0x41 && code <= 0x46) || (code >= 0x61 && code <= 0x66);
 }

@@ -29,35 +29,39 @@ export const paymentCardRecogniser: Recogniser = {
   minDigits: 13,
   find(text) {
     const spans: Span[] = [];
-    for (const match of text.matchAll(CARD_CANDIDATE)) {
+    CARD_CANDIDATE.lastIndex = 0;
+    for (let match = CARD_CANDIDATE.exec(text); match; match = CARD_CANDIDATE.exec(text)) {
       const start = match.index;
-      const separator = match[1];
-      let candidate = match[0];
-      // The last group may belong to what follows (an expiry date, a year): then try without it.
-      let runsOn = continuesAsNumber(text, start + candidate.length);
-      for (let digits = digitsOf(candidate); digits.length >= 13; digits = digitsOf(candidate)) {
-        if (!runsOn && hasIssuerPrefix(digits) && passesLuhn(digits)) {
-          spans.push({ start, end: start + candidate.length });
-          break;
-        }
-        const lastSeparator = separator === undefined ? -1 : candidate.lastIndexOf(separator);
-        if (lastSeparator < 0) break;
-        candidate = candidate.slice(0, lastSeparator);
-        runsOn = false;
-      }
+      const length = cardLength(text, start, match[0], match[1]);
+      if (length !== undefined) spans.push({ start, end: start + length });
+      // Go on inside the candidate: a card may start there, also when this one will lose an overlap.
+      CARD_CANDIDATE.lastIndex = start + 1;
     }
     return spans;
   },
 };
 
-export function hasIssuerPrefix(digits: string): boolean {
+/** Length of the card number at the start of the candidate; its last groups may belong to what follows (an expiry date, a year). */
+function cardLength(text: string, start: number, candidate: string, separator: string | undefined): number | undefined {
+  let runsOn = continuesAsNumber(text, start + candidate.length);
+  for (let part = candidate, digits = digitsOf(part); digits.length >= 13; digits = digitsOf(part)) {
+    if (!runsOn && hasIssuerPrefix(digits) && passesLuhn(digits)) return part.length;
+    const lastSeparator = separator === undefined ? -1 : part.lastIndexOf(separator);
+    if (lastSeparator < 0) return undefined;
+    part = part.slice(0, lastSeparator);
+    runsOn = false;
+  }
+  return undefined;
+}
+
+function hasIssuerPrefix(digits: string): boolean {
   return ISSUER_RANGES.some((range) => {
     const prefix = Number(digits.slice(0, range.digits));
     return prefix >= range.from && prefix <= range.to && range.lengths.includes(digits.length);
   });
 }
 
-export function passesLuhn(digits: string): boolean {
+function passesLuhn(digits: string): boolean {
   let sum = 0;
   for (let i = 0; i < digits.length; i++) {
     let digit = digits.charCodeAt(digits.length - 1 - i) - 0x30;

@@ -1,7 +1,9 @@
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { contextBefore, continuesAsNumber, digitsOf, isWordCharAt, type ContextWords, type Recogniser, type Span } from './context.js';
+import { parsePhoneNumberFromString, PhoneNumber, type CountryCode } from 'libphonenumber-js/core';
+// The full metadata (number ranges per country), as a JS module: no JSON import needed.
+import metadata from 'libphonenumber-js/max/metadata';
+import { contextBefore, contextPattern, continuesAsNumber, digitsOf, isWordCharAt, type ContextVerdict, type Recogniser, type Span } from './context.js';
 
-const PHONE_CONTEXT: ContextWords = {
+const PHONE_CONTEXT = contextPattern({
   supporting: [
     'tel:', 'tel.', 'tel ', 'telnr', 'telefoon', 'telephone', 'telefonisch', 'phone', 'bel ', 'belt ', 'bellen', 'gebeld', 'call', 'mobiel',
     'mobile', 'gsm', 'whatsapp', 'app ', 'sms', 'text me', 'fax', 'bereikbaar', 'reach', 'contact', 'cell', 'ring', 'mijn nummer',
@@ -11,7 +13,7 @@ const PHONE_CONTEXT: ContextWords = {
     'order', 'bestel', 'factuur', 'invoice', 'klantnummer', 'customer', 'ticket', 'tracking', 'zending', 'pakket', 'parcel', 'referentie',
     'reference', 'ref ', 'ref.', 'kenmerk', 'dossier', 'artikel', 'article', 'serienummer', 'serial', 'kvk', 'btw', 'bedrag', 'amount', '€',
   ],
-};
+});
 
 const SPACE = String.raw`[ \u00a0]`;
 /** Between digit groups: one space, or a dash (also U+2010-2013), dot or slash with optional spaces around it. */
@@ -19,76 +21,145 @@ const SEPARATOR = String.raw`(?:${SPACE}?[-\u2010-\u2013./]${SPACE}?|${SPACE})`;
 /** A digit group, an area code in brackets, or the "(0)" of "+31 (0)6" with what follows it. */
 const GROUP = String.raw`(?:\(0\)${SPACE}?\d+|\(\d{1,5}\)|\d+)`;
 /**
- * A phone-shaped run: international with "+", or national (and "00" international) starting with
- * 0 or a bracket, then groups joined by single separators. It does not start inside another number
- * (after a digit, or after a digit and a separator) nor on a date such as 06-11-2026 (three parts,
- * one separator; 06.12.34.56.78 goes on and is a number). Groups must be separated, so a run of
- * digits splits into groups in only one way: no catastrophic backtracking.
+ * A phone-shaped run: international with "+" or "(+31)", or national (and "00" international)
+ * starting with 0 or a bracket, then groups joined by single separators. It does not start inside
+ * another number (after a digit, or after a digit and a separator) nor on a date such as 06-11-2026
+ * (three parts, one separator; 06.12.34.56.78 goes on and is a number). Groups must be separated,
+ * so a run of digits splits into groups in only one way: no catastrophic backtracking. The leading
+ * lookahead lets the engine skip cheaply to a possible first character before the costlier lookbehind.
  */
 const PHONE_CANDIDATE = new RegExp(
-  String.raw`(?<![\p{L}\p{N}_+]|\p{N}[.,/-])(?:\+${SPACE}?|(?=[0(])(?!\d{1,2}([-./])\d{1,2}\1\d{2,4}(?!\d|[-./]\d)))${GROUP}(?:${SEPARATOR}${GROUP}){0,8}`,
+  String.raw`(?=[+(0])(?<![\p{L}\p{N}_+]|\p{N}[.,/-])(?:\+${SPACE}?${GROUP}|\(\+\d{1,3}\)|(?=[0(])(?!\d{1,2}([-./])\d{1,2}\1\d{2,4}(?!\d|[-./]\d))${GROUP})(?:${SEPARATOR}${GROUP}){0,8}`,
   'gu',
 );
 
-/** Tries of a candidate: whole, then cut at its last spaces (a time or count may follow the number). */
-const MAX_TRIES = 3;
-const NATIONAL_DIGITS = { min: 8, max: 12 };
-const INTERNATIONAL_DIGITS = { min: 8, max: 17 };
+const NATIONAL = { min: 8, max: 12, start: /^(?:0[1-9]|[2-9])/ };
+const INTERNATIONAL = { min: 8, max: 17, start: /^(?:00)?[1-9]/ };
+const INTERNATIONAL_PREFIX = /^\(?\+/;
 const DUTCH_MOBILE = /^06\d{8}$/;
 /** "09.00-11.30": eight digits that make a valid 0900 number, but read as opening hours. */
 const TIME_RANGE = /^(?:[01]?\d|2[0-3])[.:][0-5]\d\s?[-\u2013]\s?(?:[01]?\d|2[0-3])[.:][0-5]\d$/u;
 const SEPARATORS_AT_END = /[\s\-\u2010-\u2013./]+$/u;
 
 /**
+ * Where English-speaking colleagues write their numbers nationally ("07911 123456", "(415) 555-2671").
+ * Tried only after a phone word, and not for German or French numbers: their ranges are so wide that
+ * most Dutch-looking digit runs would pass.
+ */
+const FOREIGN_COUNTRIES: readonly CountryCode[] = ['GB', 'US'];
+const NETHERLANDS: readonly CountryCode[] = ['NL'];
+
+/** A candidate, or a shorter part of it, that has the digits of a phone number. */
+interface Variant {
+  text: string;
+  digits: string;
+  /** What is handed to libphonenumber: the digits, after a "+" for international numbers. */
+  dialable: string;
+  international: boolean;
+}
+
+/** Validity per variant and country, kept for one scan only: digit soup repeats the same variants. */
+type ValidityCache = Map<string, boolean>;
+
+/**
  * Phone numbers valid for libphonenumber (full metadata, default country NL). International numbers
  * ("+" or "00") need no context. National numbers lose to a nearer reference-number word (order,
  * invoice); written as one block of digits they also need a phone word, except a Dutch mobile number.
+ * A national number that is not Dutch is taken only after a phone word ("call (415) 555-2671").
  */
 export const phoneRecogniser: Recogniser = {
   minDigits: 7,
-  find(text) {
+  find(text, earlier) {
     const spans: Span[] = [];
+    const validity: ValidityCache = new Map();
     PHONE_CANDIDATE.lastIndex = 0;
     for (let match = PHONE_CANDIDATE.exec(text); match; match = PHONE_CANDIDATE.exec(text)) {
       const start = match.index;
-      const length = validLength(text, start, match[0]);
+      // Digits inside an IBAN, card or BSN found before are not parsed as a phone number.
+      const length = earlier.some((span) => start >= span.start && start < span.end) ? undefined : validLength(text, start, match[0], validity);
       if (length !== undefined) spans.push({ start, end: start + length });
-      // After a failed candidate go on after its first group, where a number may still start.
-      PHONE_CANDIDATE.lastIndex = start + (length ?? firstGroupLength(match[0]));
+      // Go on inside the candidate: a number may start there ("0 06 12345678"), also when this one
+      // will lose an overlap ("0300 0009 06" inside the card 4000 0000 0300 0009).
+      PHONE_CANDIDATE.lastIndex = start + 1;
     }
     return spans;
   },
 };
 
 /** Length of the longest valid phone number at the start of the candidate, if any. */
-function validLength(text: string, start: number, candidate: string): number | undefined {
-  let variant = candidate;
-  for (let tries = 0; tries < MAX_TRIES; tries++) {
-    const end = start + variant.length;
-    if (!isWordCharAt(text, end) && !continuesAsNumber(text, end) && isPhoneNumber(text, start, variant)) return variant.length;
-    const lastSpace = Math.max(variant.lastIndexOf(' '), variant.lastIndexOf('\u00a0'));
-    if (lastSpace <= 0) return undefined;
-    variant = variant.slice(0, lastSpace).replace(SEPARATORS_AT_END, '');
-  }
-  return undefined;
+function validLength(text: string, start: number, candidate: string, validity: ValidityCache): number | undefined {
+  const variants = variantsOf(text, start, candidate);
+  if (variants.length === 0) return undefined;
+  const context = contextBefore(text, start, PHONE_CONTEXT);
+  // Dutch first for every variant, so that "06 12345678 2" is not taken as a longer foreign number.
+  const dutch = variants.find((variant) => isPhoneNumber(variant, context, NETHERLANDS, validity));
+  if (dutch) return dutch.text.length;
+  if (context !== 'supporting') return undefined;
+  return variants.find((variant) => isPhoneNumber(variant, context, FOREIGN_COUNTRIES, validity))?.text.length;
 }
 
-function isPhoneNumber(text: string, start: number, candidate: string): boolean {
-  const digits = digitsOf(candidate);
-  const international = candidate.startsWith('+') || digits.startsWith('00');
-  const allowed = international ? INTERNATIONAL_DIGITS : NATIONAL_DIGITS;
-  if (digits.length < allowed.min || digits.length > allowed.max || TIME_RANGE.test(candidate)) return false;
-  if (!international) {
-    const context = contextBefore(text, start, PHONE_CONTEXT);
-    if (context === 'opposing') return false;
-    const needsPhoneWord = candidate === digits && !DUTCH_MOBILE.test(digits);
-    if (needsPhoneWord && context !== 'supporting') return false;
+/**
+ * The candidate and its parts ending before a space, longest first (a time, a count or the next
+ * number may follow a number), keeping only those with the digits of a phone number. A candidate
+ * has at most nine groups, which bounds the number of (costly) parses per candidate.
+ */
+function variantsOf(text: string, start: number, candidate: string): Variant[] {
+  const end = start + candidate.length;
+  const parts = isWordCharAt(text, end) || continuesAsNumber(text, end) ? [] : [candidate];
+  for (let cut = lastSpaceBefore(candidate, candidate.length); cut > 0; cut = lastSpaceBefore(candidate, cut)) {
+    parts.push(candidate.slice(0, cut).replace(SEPARATORS_AT_END, ''));
   }
+  const variants: Variant[] = [];
+  for (const part of parts) {
+    const variant = phoneShaped(part);
+    if (variant) variants.push(variant);
+  }
+  return variants;
+}
+
+function lastSpaceBefore(candidate: string, end: number): number {
+  return Math.max(candidate.lastIndexOf(' ', end - 1), candidate.lastIndexOf('\u00a0', end - 1));
+}
+
+function phoneShaped(text: string): Variant | undefined {
+  const digits = digitsOf(text);
+  const plus = INTERNATIONAL_PREFIX.test(text);
+  const international = plus || digits.startsWith('00');
+  const shape = international ? INTERNATIONAL : NATIONAL;
+  if (digits.length < shape.min || digits.length > shape.max || !shape.start.test(digits) || TIME_RANGE.test(text)) return undefined;
+  // libphonenumber parses plain digits faster than formatted text; the "(0)" of "+31 (0)6" is not dialled.
+  const dialable = international ? `${plus ? '+' : ''}${digitsOf(text.replace('(0)', ''))}` : digits;
+  return { text, digits, dialable, international };
+}
+
+function isPhoneNumber(variant: Variant, context: ContextVerdict, countries: readonly CountryCode[], validity: ValidityCache): boolean {
+  // The country only matters for national numbers: an international one is checked once, as Dutch.
+  if (variant.international) return countries === NETHERLANDS && isValidIn(variant.dialable, 'NL', validity);
+  if (context === 'opposing') return false;
+  if (variant.text === variant.digits && !DUTCH_MOBILE.test(variant.digits) && context !== 'supporting') return false;
   // The costly check last: parsing with the full metadata validates number ranges per country.
-  return parsePhoneNumberFromString(candidate, 'NL')?.isValid() ?? false;
+  return countries.some((country) => isValidIn(variant.dialable, country, validity));
 }
 
-function firstGroupLength(candidate: string): number {
-  const separator = candidate.slice(1).search(/[ \u00a0\-\u2010-\u2013./]/u);
-  return separator < 0 ? candidate.length : separator + 1;
+function isValidIn(dialable: string, country: CountryCode, validity: ValidityCache): boolean {
+  const key = `${country} ${dialable}`;
+  let valid = validity.get(key);
+  if (valid === undefined) {
+    const e164 = dutchE164(dialable, country);
+    valid = (e164 ? new PhoneNumber(e164, metadata).isValid() : parsePhoneNumberFromString(dialable, country, metadata)?.isValid()) ?? false;
+    validity.set(key, valid);
+  }
+  return valid;
+}
+
+/**
+ * A Dutch number in E.164, when that is plain to see: national with one trunk 0, or +31. Built
+ * directly, it skips libphonenumber's text parsing, which costs twice its validation; +31 belongs
+ * to the Netherlands alone, so the result is the same.
+ */
+function dutchE164(dialable: string, country: CountryCode): string | undefined {
+  if (country !== 'NL') return undefined;
+  if (/^0[1-9]\d{8}$/.test(dialable)) return `+31${dialable.slice(1)}`;
+  if (/^\+31[1-9]\d{8}$/.test(dialable)) return dialable;
+  return undefined;
 }
