@@ -29,6 +29,14 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/policy/media/' },
     },
     {
+      name: 'audit-verifier-ships-alone',
+      comment:
+        'The offline verifier (npx sluice audit verify) depends on nothing of the server: only the audit domain (Merkle tree, checkpoints, canonical JSON), node built-ins and ajv, so a DPO can be given it alone.',
+      severity: 'error',
+      from: { path: '^src/audit/verifier/' },
+      to: { pathNot: ['^src/audit/(verifier|domain)/', '^node_modules/ajv/'], dependencyTypesNot: ['core'] },
+    },
+    {
       name: 'platform-is-below-contexts',
       comment: 'platform/ serves the bounded contexts and must not reach into them (health reads the policy registry only).',
       severity: 'error',

@@ -41,8 +41,8 @@ export function machine(): string {
   return `${cpus().length} x ${cpu?.model ?? 'unknown CPU'}, Node ${process.version}, ${process.platform}/${process.arch}`;
 }
 
-export function table(rows: Measurement[], baseline: Measurement): string {
-  const lines = ['| Measurement | per second (one core) | µs each | vs. baseline |', '|---|---:|---:|---:|'];
+export function table(rows: Measurement[], baseline: Measurement, rate = 'per second (one core)'): string {
+  const lines = [`| Measurement | ${rate} | µs each | vs. baseline |`, '|---|---:|---:|---:|'];
   for (const row of rows) {
     lines.push(`| ${row.name} | ${Math.round(row.perSecond).toLocaleString('en-US')} | ${row.microseconds.toFixed(1)} | ${(row.perSecond / baseline.perSecond).toFixed(3)}x |`);
   }

@@ -4,10 +4,14 @@ import { MediaObjectsPostgres1764547200000 } from './postgres/1764547200000-Medi
 import { MediaObjectsSqlite1764547200000 } from './sqlite/1764547200000-MediaObjects.js';
 import { AuditSequencerPostgres1764633600000 } from './postgres/1764633600000-AuditSequencer.js';
 import { AuditSequencerSqlite1764633600000 } from './sqlite/1764633600000-AuditSequencer.js';
+import { SubjectKeyUsePostgres1764640000000 } from './postgres/1764640000000-SubjectKeyUse.js';
+import { SubjectKeyUseSqlite1764640000000 } from './sqlite/1764640000000-SubjectKeyUse.js';
+import { WhatsAppDeliveryPostgres1764720000000 } from './postgres/1764720000000-WhatsAppDelivery.js';
+import { WhatsAppDeliverySqlite1764720000000 } from './sqlite/1764720000000-WhatsAppDelivery.js';
 
 /**
  * Migrations are listed as classes, not globs, so the same list loads under tsc output, jest and
  * the CLI. One set per dialect: each uses its database's own trigger language.
  */
-export const SQLITE_MIGRATIONS = [InitialSchemaSqlite1764028800000, MediaObjectsSqlite1764547200000, AuditSequencerSqlite1764633600000];
-export const POSTGRES_MIGRATIONS = [InitialSchemaPostgres1764028800000, MediaObjectsPostgres1764547200000, AuditSequencerPostgres1764633600000];
+export const SQLITE_MIGRATIONS = [InitialSchemaSqlite1764028800000, MediaObjectsSqlite1764547200000, AuditSequencerSqlite1764633600000, SubjectKeyUseSqlite1764640000000, WhatsAppDeliverySqlite1764720000000];
+export const POSTGRES_MIGRATIONS = [InitialSchemaPostgres1764028800000, MediaObjectsPostgres1764547200000, AuditSequencerPostgres1764633600000, SubjectKeyUsePostgres1764640000000, WhatsAppDeliveryPostgres1764720000000];

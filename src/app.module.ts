@@ -14,6 +14,7 @@ import { ProblemDetailsFilter } from './platform/http/problem.js';
 import { DtoValidationPipe } from './platform/http/validation.js';
 import { PolicyModule } from './policy/policy.module.js';
 import { SharesModule } from './shares/shares.module.js';
+import { SubjectsModule } from './subjects/subjects.module.js';
 
 @Global()
 @Module({})
@@ -45,6 +46,7 @@ export class AppModule {
         ConsentModule,
         SharesModule,
         DeliveryModule,
+        SubjectsModule,
       ],
       controllers: [HealthController],
       providers: [

@@ -19,6 +19,8 @@ export async function createApp(config: SluiceConfig, options: { logger?: false 
     {
       logger: options.logger === false ? false : LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1),
       abortOnError: false,
+      // WhatsApp's webhook signature covers the exact bytes received (request.rawBody).
+      rawBody: true,
     },
   );
   // Not SIGHUP (Nest's default list has it): SIGHUP reloads the policies.

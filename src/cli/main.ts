@@ -4,13 +4,21 @@ import { createDataSource } from '../data-source.js';
 import { ApiKeyService } from '../platform/auth/api-key.service.js';
 import { isScope, SCOPES, type Scope } from '../platform/auth/scopes.js';
 import { ConfigError, loadConfig } from '../platform/config/config.js';
+import { AUDIT_USAGE, runAuditCommand } from '../audit/cli/audit-cli.js';
 import { POLICY_USAGE, runPolicyCommand } from '../policy/cli/policy-cli.js';
+import { loadPolicyBundle } from '../policy/domain/loader.js';
+import { countProcessing } from '../subjects/processing-counts.js';
+import { recordsOfProcessing, recordsOfProcessingMarkdown } from '../subjects/records-of-processing.js';
 
 const USAGE = `usage: sluice <command>
 
   db migrate                               apply pending database migrations
   keys create --name <name> --scopes <s,...>  create an API key (scopes: ${SCOPES.join(', ')})
 ${POLICY_USAGE}
+${AUDIT_USAGE}
+  report ropa [--since <date>] [--until <date>] [--format md|json] [--controller <name>]
+                                           records of processing (GDPR Art. 30) from the active
+                                           policies, with the log's counts for the period
 
 The database is chosen as for the server: DATABASE_URL, else SQLITE_PATH (default data/sluice.db).
 `;
@@ -18,6 +26,7 @@ The database is chosen as for the server: DATABASE_URL, else SQLITE_PATH (defaul
 export async function runCli(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const [group, verb, ...rest] = argv;
   if (group === 'policy') return runPolicyCommand(verb, rest, process.env, { out, err: process.stderr });
+  if (group === 'audit') return runAuditCommand(verb, rest, process.env, { out, err: process.stderr });
   const config = loadConfig(process.env);
   const dataSource = createDataSource(config.database);
   if (group === 'db' && verb === 'migrate') {
@@ -25,6 +34,27 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
     try {
       const applied = await dataSource.runMigrations({ transaction: 'each' });
       out.write(applied.length ? `applied: ${applied.map((m) => m.name).join(', ')}\n` : 'the schema is up to date\n');
+      return 0;
+    } finally {
+      await dataSource.destroy();
+    }
+  }
+  if (group === 'report' && verb === 'ropa') {
+    const { values } = parseArgs({ args: rest, options: { since: { type: 'string' }, until: { type: 'string' }, format: { type: 'string' }, controller: { type: 'string' } } });
+    const until = values.until ? new Date(values.until) : new Date();
+    const since = values.since ? new Date(values.since) : new Date(until.getTime() - 365 * 86_400_000);
+    const format = values.format ?? 'md';
+    if (Number.isNaN(since.getTime()) || Number.isNaN(until.getTime()) || since >= until || (format !== 'md' && format !== 'json')) {
+      process.stderr.write('report ropa: --since and --until must be dates with since before until; --format md or json\n');
+      return 2;
+    }
+    const bundle = loadPolicyBundle(config.policiesDir);
+    await dataSource.initialize();
+    try {
+      const counts = await countProcessing(dataSource, since, until);
+      const records = recordsOfProcessing(bundle, counts);
+      const controller = values.controller ?? '(name and contact details of the controller)';
+      out.write(format === 'json' ? `${JSON.stringify({ controller, bundle: bundle.hash, period: { since: counts.since, until: counts.until }, records, outsidePolicies: { denialsWithoutPolicy: counts.denialsWithoutPolicy, erasures: counts.erasures } }, null, 2)}\n` : recordsOfProcessingMarkdown(records, counts, controller, bundle.hash));
       return 0;
     } finally {
       await dataSource.destroy();

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { DataSource, type EntityManager, In } from 'typeorm';
 import { AuditLogService, type QueuedEntry } from '../audit/audit-log.service.js';
 import { canonicalJson } from '../audit/domain/canonical-json.js';
+import { openSealedField, subjectPseudonym } from '../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
 import { ConsentEventEntity, ConsentStateEntity } from './infrastructure/consent.entities.js';
 import type { SubjectRef } from './subject.js';
@@ -32,12 +33,13 @@ export class ConsentLedger {
   async record(manager: EntityManager, change: ConsentChange): Promise<{ eventId: string; audit: QueuedEntry }> {
     const eventId = `cns_${randomBytes(12).toString('base64url')}`;
     const now = new Date().toISOString();
+    const pseudonym = await this.subjectKeys.pseudonym(manager, change.subject);
     const [audit] = await this.auditLog.append(manager, [
       {
         kind: change.status === 'granted' ? 'consent.granted' : 'consent.withdrawn',
         body: {
           consent: eventId,
-          subject: await this.subjectKeys.pseudonym(manager, change.subject),
+          subject: pseudonym,
           subjectType: change.subject.type,
           purpose: change.purpose,
           // The evidence may quote the person; the log keeps its method and a keyed digest only.
@@ -48,13 +50,15 @@ export class ConsentLedger {
         },
       },
     ]);
+    // The ledger keeps the proof of consent (Art. 7(1)) under the person's key: the pseudonym and
+    // the sealed evidence become unlinkable when the key is destroyed (erasure).
     await manager.insert(ConsentEventEntity, {
       id: eventId,
       subjectType: change.subject.type,
-      subjectId: change.subject.id,
+      subjectId: pseudonym,
       purpose: change.purpose,
       status: change.status,
-      evidence: change.evidence,
+      evidence: { sealed: await this.subjectKeys.seal(manager, change.subject, canonicalJson(change.evidence), `consent ${eventId}`) },
       auditEntry: audit!.id,
       recordedAt: now,
     });
@@ -66,6 +70,19 @@ export class ConsentLedger {
       .orUpdate(['status', 'event_id', 'updated_at'], ['subject_type', 'subject_id', 'purpose'])
       .execute();
     return { eventId, audit: audit! };
+  }
+
+  /**
+   * Withdraws every purpose the subject has granted, each as a withdrawal recorded and audited
+   * like any other (an opt-out such as a WhatsApp STOP). Returns the purposes withdrawn: none when
+   * nothing was granted, so a repeated opt-out records nothing twice.
+   */
+  async withdrawAll(manager: EntityManager, subject: SubjectRef, evidence: ConsentChange['evidence']): Promise<string[]> {
+    const granted = await manager
+      .getRepository(ConsentStateEntity)
+      .find({ where: { subjectType: subject.type, subjectId: subject.id, status: 'granted' }, order: { purpose: 'ASC' } });
+    for (const { purpose } of granted) await this.record(manager, { subject, purpose, status: 'withdrawn', evidence });
+    return granted.map((state) => state.purpose);
   }
 
   /** Current consent of each subject for one purpose, in one query. */
@@ -81,13 +98,25 @@ export class ConsentLedger {
     return result;
   }
 
-  async history(subject: SubjectRef): Promise<{ current: ConsentStateEntity[]; events: ConsentEventEntity[] }> {
-    const where = { subjectType: subject.type, subjectId: subject.id };
-    const [current, events] = await Promise.all([
-      this.dataSource.getRepository(ConsentStateEntity).find({ where, order: { purpose: 'ASC' } }),
-      this.dataSource.getRepository(ConsentEventEntity).find({ where, order: { recordedAt: 'ASC', id: 'ASC' } }),
-    ]);
+  /** The subject's current consents and their history, evidence opened with the subject's key. */
+  async history(subject: SubjectRef): Promise<{ current: ConsentStateEntity[]; events: (ConsentEventEntity & { evidence: Record<string, unknown> })[] }> {
+    const manager = this.dataSource.manager;
+    const current = await manager.getRepository(ConsentStateEntity).find({ where: { subjectType: subject.type, subjectId: subject.id }, order: { purpose: 'ASC' } });
+    const key = await this.subjectKeys.existingKey(manager, subject);
+    if (!key) return { current, events: [] };
+    const rows = await manager
+      .getRepository(ConsentEventEntity)
+      .find({ where: { subjectType: subject.type, subjectId: subjectPseudonym(key, subject) }, order: { recordedAt: 'ASC', id: 'ASC' } });
+    const events = rows.map((row) => {
+      const opened = openSealedField(key, String(row.evidence.sealed ?? ''), `consent ${row.id}`);
+      return Object.assign(row, { evidence: opened === undefined ? {} : (JSON.parse(opened) as Record<string, unknown>) });
+    });
     return { current, events };
+  }
+
+  /** Removes the subject from the current-state projection (erasure); the sealed history stays, unlinkable. */
+  async forget(manager: EntityManager, subject: SubjectRef): Promise<void> {
+    await manager.getRepository(ConsentStateEntity).delete({ subjectType: subject.type, subjectId: subject.id });
   }
 }
 

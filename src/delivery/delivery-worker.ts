@@ -1,25 +1,62 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { In } from 'typeorm';
-import { AuditLogService } from '../audit/audit-log.service.js';
-import { SubjectKeyService } from '../audit/subject-keys.service.js';
-import { ConsentLedger, consentKey } from '../consent/consent-ledger.js';
+import { performance } from 'node:perf_hooks';
+import { type EntityManager, In } from 'typeorm';
+import { AuditLogService, type AuditDraft } from '../audit/audit-log.service.js';
+import { ConsentLedger, consentKey, type ConsentLookup } from '../consent/consent-ledger.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
-import { ShareRecipientEntity } from '../shares/infrastructure/share.entities.js';
-import type { DeliveryState } from '../shares/share-document.js';
-import { MediaObjectEntity, OutboxMessageEntity, type OutboxState } from './infrastructure/delivery.entities.js';
-import { OutboxRepository } from './outbox.repository.js';
-import { WHATSAPP_TRANSPORT, type WhatsAppTransport } from './whatsapp-transport.js';
+import { DeliveryRecords } from './delivery-records.js';
+import { MediaObjectEntity, OutboxMessageEntity } from './infrastructure/delivery.entities.js';
+import { OutboxRepository, type Settlement } from './outbox.repository.js';
+import type { SendSlot } from './send-pacer.js';
+import { ServiceWindows } from './service-windows.js';
+import type { WhatsAppMessageRequest } from './whatsapp-message.js';
+import { WHATSAPP_TRANSPORT, type SendContext, type SendOutcome, type WhatsAppTransport } from './whatsapp-transport.js';
 
-const BATCH = 50;
-const LEASE_MS = 30_000;
-const MAX_ATTEMPTS = 5;
+const MAX_BATCH = 200;
+const BATCHES_IN_FLIGHT = 2;
+const RETRY_CAP_MS = 60 * 60 * 1000;
+/** Time to record an attempt's outcome after its last request ended: a claim covers it too. */
+const RECORDING_MARGIN_MS = 1000;
+/** How long an outcome may wait for others to share its transaction (one commit, one fsync). */
+const RECORDING_LINGER_MS = 10;
+
+/** Exponential backoff with equal jitter: at least half of base x 2^(attempt-1), so a burst of retries spreads out yet still backs off. */
+export function retryDelayMs(attempt: number, baseMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(RETRY_CAP_MS, baseMs * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+type MessageKind = 'message.sent' | 'message.failed' | 'message.cancelled';
+
+/** How a message leaves this worker's hands, with the audit entries that say so. */
+interface Ending {
+  message: OutboxMessageEntity;
+  settlement: Settlement;
+  entries: { kind: MessageKind; details: Record<string, unknown> }[];
+}
+
+interface StartedBatch {
+  claimed: number;
+  started: OutboxMessageEntity[];
+  /** Past this moment (performance.now()) an attempt may not start: its claim would not outlive it. */
+  latestStart: number;
+}
+
+interface AttemptResult {
+  message: OutboxMessageEntity;
+  outcome: SendOutcome;
+}
 
 /**
- * Drains the outbox: claims rows, re-checks consent just before sending (a withdrawal wins over
- * a queued message), sends through the configured transport and records the outcome with its
- * audit entry in one transaction.
+ * Drains the outbox. Per batch, one transaction claims messages, re-checks consent (a
+ * withdrawal wins over a queued message) and the 24-hour window, records what a crashed worker
+ * left unknown, and marks the attempts started; then the messages go out concurrently within the
+ * send rate, and their outcomes are recorded, with their audit entries, as they come back. A
+ * crash between the start and the record of an attempt leaves its outcome unknown: the next
+ * worker records it so and sends again (at-least-once toward WhatsApp), unless a status webhook
+ * proved meanwhile that WhatsApp accepted it.
  */
 @Injectable()
 export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -36,7 +73,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(ConsentLedger) private readonly consents: ConsentLedger,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
-    @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
+    @Inject(DeliveryRecords) private readonly records: DeliveryRecords,
+    @Inject(ServiceWindows) private readonly windows: ServiceWindows,
     @Inject(WHATSAPP_TRANSPORT) private readonly transport: WhatsAppTransport,
   ) {}
 
@@ -61,15 +99,34 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     this.schedule(0);
   }
 
-  /** Delivers everything claimable now; returns how many rows it handled. Tests call it directly. */
+  /**
+   * Delivers everything claimable now; returns how many rows it handled. Tests call it directly.
+   * The next batch is claimed while the previous one is still sending and being recorded (two at
+   * most), so the database and WhatsApp are busy at the same time.
+   */
   async drain(): Promise<number> {
     let handled = 0;
-    for (;;) {
-      const claimed = await this.transactions.run((m) => this.outbox.claim(m, this.workerId, BATCH, LEASE_MS));
-      if (claimed.length === 0) return handled;
-      for (const message of claimed) await this.deliver(message);
-      handled += claimed.length;
+    let failure: unknown;
+    const sending: Promise<void>[] = [];
+    try {
+      for (;;) {
+        const batch = await this.transactions.run((m) => this.claimAndBegin(m));
+        if (batch.claimed === 0) break;
+        handled += batch.claimed;
+        sending.push(this.send(batch).catch((error: unknown) => void (failure ??= error)));
+        if (sending.length >= BATCHES_IN_FLIGHT) await sending.shift();
+      }
+    } finally {
+      await Promise.all(sending);
     }
+    if (failure !== undefined) throw failure;
+    return handled;
+  }
+
+  /** A paced batch spans at most about a second of the send rate, so its claims stay short. */
+  private batchSize(): number {
+    const cloudApi = this.config.whatsapp.cloudApi;
+    return this.transport.pacer && cloudApi ? Math.min(MAX_BATCH, cloudApi.sendRate) : MAX_BATCH;
   }
 
   private schedule(delayMs: number): void {
@@ -88,78 +145,235 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     }, delayMs);
   }
 
-  private async deliver(message: OutboxMessageEntity): Promise<void> {
-    const recipient = { type: 'whatsapp' as const, id: message.waId };
-    const consent = (await this.consents.lookup([recipient], message.purpose)).get(consentKey(recipient));
-    if (consent !== 'granted') {
-      await this.finish(message, 'cancelled', 'cancelled', 'message.cancelled', { reason: consent === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent' });
-      return;
-    }
-    let messageId: string;
-    try {
-      const media = await this.mediaFor(message);
-      ({ messageId } = await this.transport.send(message.payload, { outboxId: message.id, ...(media ? { media } : {}) }));
-    } catch (error) {
-      if (message.attempts >= MAX_ATTEMPTS) {
-        await this.finish(message, 'failed', 'failed', 'message.failed', { reason: 'delivery.attempts_exhausted', attempts: message.attempts });
-      } else {
-        await this.release(message);
+  private async claimAndBegin(manager: EntityManager): Promise<StartedBatch> {
+    const claimed = await this.outbox.claim(manager, this.workerId, this.batchSize(), this.config.deliveryLeaseMs);
+    if (claimed.length === 0) return { claimed: 0, started: [], latestStart: 0 };
+    const consent = await this.consentOf(manager, claimed);
+    const openWindows = this.transport.reachesWhatsApp
+      ? await this.windows.openAmong(manager, claimed.filter((m) => needsServiceWindow(m.payload)).map((m) => m.waId), new Date())
+      : undefined;
+    const drafts: AuditDraft[] = [];
+    const endings: Ending[] = [];
+    const ready: OutboxMessageEntity[] = [];
+    for (const message of claimed) {
+      if (message.messageId !== null) {
+        // A status webhook has shown that WhatsApp accepted an earlier attempt's copy, whose
+        // outcome sluice had not heard (an unfinished attempt: this one) or counted as unknown.
+        const attempt = message.attemptStartedAt !== null ? { attempt: message.attempts } : {};
+        const details = { ...attempt, whatsappMessage: message.messageId, confirmedBy: 'status_webhook' };
+        endings.push({ message, settlement: { state: 'sent', messageId: message.messageId }, entries: [{ kind: 'message.sent', details }] });
+        continue;
       }
-      this.logger.warn(`send attempt ${message.attempts} for ${message.id} failed: ${(error as Error).name}`);
+      if (message.attemptStartedAt !== null) {
+        // The worker of the previous attempt died or lost its claim before recording the outcome.
+        const unknown = { attempt: message.attempts, delivered: 'unknown', error: 'delivery.outcome_unknown' };
+        if (message.attempts >= this.config.deliveryMaxAttempts) {
+          const details = { ...unknown, final: true, reason: 'delivery.attempts_exhausted' };
+          endings.push({ message, settlement: { state: 'failed', errorCode: 'delivery.outcome_unknown' }, entries: [{ kind: 'message.failed', details }] });
+          continue;
+        }
+        drafts.push(await this.records.entry(manager, 'message.failed', message, { ...unknown, final: false }));
+      }
+      const status = consent.get(`${message.purpose}|${consentKey({ type: 'whatsapp', id: message.waId })}`);
+      if (status !== 'granted') {
+        const reason = status === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent';
+        endings.push({ message, settlement: { state: 'cancelled' }, entries: [{ kind: 'message.cancelled', details: { reason } }] });
+      } else if (openWindows && needsServiceWindow(message.payload) && !openWindows.has(message.waId)) {
+        // WhatsApp would refuse it (131047): only a template may open a conversation. See docs/delivery.md.
+        const error = 'delivery.outside_service_window';
+        endings.push({ message, settlement: { state: 'failed', errorCode: error }, entries: [{ kind: 'message.failed', details: { final: true, delivered: 'no', error } }] });
+      } else {
+        ready.push(message);
+      }
+    }
+    drafts.push(...(await this.end(manager, endings)));
+    const startedAt = new Date();
+    const startedIds = await this.outbox.startAttempts(manager, this.workerId, ready.map((m) => m.id), startedAt.toISOString(), new Date(startedAt.getTime() + this.config.deliveryLeaseMs).toISOString());
+    await this.auditLog.append(manager, drafts);
+    const requestsMs = this.config.whatsapp.cloudApi ? 2 * this.config.whatsapp.cloudApi.timeoutMs : 0;
+    return {
+      claimed: claimed.length,
+      started: ready.filter((m) => startedIds.has(m.id)).map((m) => ({ ...m, attempts: m.attempts + 1, attemptStartedAt: startedAt.toISOString() })),
+      latestStart: performance.now() + this.config.deliveryLeaseMs - requestsMs - RECORDING_MARGIN_MS,
+    };
+  }
+
+  /** Sends a started batch concurrently, each message in its send slot, recording outcomes as they come. */
+  private async send({ started, latestStart }: StartedBatch): Promise<void> {
+    if (started.length === 0) return;
+    const slots = this.transport.pacer ? await this.transport.pacer.reserve(started.length) : undefined;
+    const media = new Map<string, Promise<MediaObjectEntity | null>>();
+    const pseudonyms = this.records.pseudonymsOf(started.map((m) => m.waId));
+    // Awaited by the first write; until then a failed lookup must not count as unhandled.
+    pseudonyms.catch(() => undefined);
+    const recorder = new OutcomeRecorder(started.length, async (results) => {
+      const known = await pseudonyms;
+      await this.transactions.run((m) => this.recordOutcomes(m, results, known));
+    });
+    await Promise.all(
+      started.map(async (message, i) => {
+        const slot = slots ? { ...slots[i]!, latestStart } : undefined;
+        recorder.add({ message, outcome: await this.attempt(message, slot, media) });
+      }),
+    );
+    await recorder.settled();
+  }
+
+  private async consentOf(manager: EntityManager, messages: OutboxMessageEntity[]): Promise<Map<string, ConsentLookup>> {
+    const result = new Map<string, ConsentLookup>();
+    for (const purpose of new Set(messages.map((m) => m.purpose))) {
+      const subjects = messages.filter((m) => m.purpose === purpose).map((m) => ({ type: 'whatsapp' as const, id: m.waId }));
+      for (const [key, status] of await this.consents.lookup(subjects, purpose, manager)) result.set(`${purpose}|${key}`, status);
+    }
+    return result;
+  }
+
+  private async attempt(message: OutboxMessageEntity, slot: SendSlot | undefined, media: Map<string, Promise<MediaObjectEntity | null>>): Promise<SendOutcome> {
+    try {
+      let context: SendContext = { outboxId: message.id, ...(slot ? { slot } : {}) };
+      const mediaObjectId = mediaObjectOf(message.payload);
+      if (mediaObjectId !== undefined) {
+        // One read serves every recipient of the share in this batch.
+        if (!media.has(mediaObjectId)) media.set(mediaObjectId, this.transactions.dataSource.getRepository(MediaObjectEntity).findOneBy({ id: mediaObjectId }));
+        const object = await media.get(mediaObjectId)!;
+        if (!object) return { ok: false, failure: { code: 'delivery.media_missing', retryable: false, delivered: 'no' } };
+        context = { ...context, media: { objectId: object.id, bytes: object.bytes, mimeType: object.mimeType } };
+      }
+      return await this.transport.send(message.payload, context);
+    } catch (error) {
+      this.logger.error(`attempt ${message.attempts} of ${message.id} failed inside sluice: ${(error as Error).name}`);
+      return { ok: false, failure: { code: 'delivery.internal_error', retryable: true, delivered: 'unknown' } };
+    }
+  }
+
+  private async recordOutcomes(manager: EntityManager, results: AttemptResult[], pseudonyms: Map<string, string>): Promise<void> {
+    // A status webhook may meanwhile have brought the message id of an earlier attempt's copy.
+    const knownIds = new Map(
+      (await manager.getRepository(OutboxMessageEntity).find({ select: { id: true, messageId: true }, where: { id: In(results.map((r) => r.message.id)) } })).map((r) => [r.id, r.messageId]),
+    );
+    const endings = results.map(({ message, outcome }): Ending => {
+      const attempt = message.attempts;
+      if (outcome.ok) {
+        return { message, settlement: { state: 'sent', messageId: outcome.messageId }, entries: [{ kind: 'message.sent', details: { attempt, whatsappMessage: outcome.messageId } }] };
+      }
+      const { failure } = outcome;
+      const details = {
+        attempt,
+        delivered: failure.delivered,
+        error: failure.code,
+        ...(failure.subcode !== undefined ? { errorSubcode: failure.subcode } : {}),
+        ...(failure.fbtraceId ? { fbtrace: failure.fbtraceId } : {}),
+      };
+      const earlierCopy = knownIds.get(message.id);
+      if (earlierCopy) {
+        // No answer (or an error) to this attempt, but a status webhook showed that a copy got
+        // through (this attempt's or an earlier one's; they all carry the outbox id): the message is out.
+        return {
+          message,
+          settlement: { state: 'sent', messageId: earlierCopy },
+          entries: [
+            { kind: 'message.failed', details: { ...details, final: false } },
+            { kind: 'message.sent', details: { whatsappMessage: earlierCopy, confirmedBy: 'status_webhook' } },
+          ],
+        };
+      }
+      if (!failure.retryable || attempt >= this.config.deliveryMaxAttempts) {
+        const reason = failure.retryable ? { reason: 'delivery.attempts_exhausted' } : {};
+        return { message, settlement: { state: 'failed', errorCode: failure.code }, entries: [{ kind: 'message.failed', details: { ...details, final: true, ...reason } }] };
+      }
+      const nextAttemptAt = new Date(Date.now() + retryDelayMs(attempt, this.config.deliveryRetryBaseMs)).toISOString();
+      return { message, settlement: { state: 'pending', notBefore: nextAttemptAt }, entries: [{ kind: 'message.failed', details: { ...details, final: false, nextAttemptAt } }] };
+    });
+    await this.auditLog.append(manager, await this.end(manager, endings, pseudonyms));
+  }
+
+  /**
+   * Ends this worker's claims (set-based), moves the recipients' states and returns the audit
+   * entries of the endings that took: a claim lost to another worker is left to it, and that
+   * worker records this attempt as unknown.
+   */
+  private async end(manager: EntityManager, endings: Ending[], pseudonyms?: Map<string, string>): Promise<AuditDraft[]> {
+    if (endings.length === 0) return [];
+    const settled = await this.outbox.settleAll(manager, this.workerId, endings.map((e) => ({ id: e.message.id, settlement: e.settlement })));
+    const taken = endings.filter((e) => settled.has(e.message.id));
+    for (const lost of endings.filter((e) => !settled.has(e.message.id))) this.logger.warn(`lost the claim on ${lost.message.id} during attempt ${lost.message.attempts}`);
+    for (const state of ['sent', 'failed', 'cancelled'] as const) {
+      await this.records.advanceRecipients(manager, taken.filter((e) => e.settlement.state === state).map((e) => e.message), state);
+    }
+    await this.records.releaseFinishedMedia(manager, taken.filter((e) => mediaObjectOf(e.message.payload) !== undefined).map((e) => e.message.shareId));
+    const drafts: AuditDraft[] = [];
+    for (const { message, entries } of taken) {
+      for (const { kind, details } of entries) drafts.push(await this.records.entry(manager, kind, message, details, pseudonyms));
+    }
+    return drafts;
+  }
+}
+
+/** Template messages may open a conversation; everything else needs the contact's 24-hour window. */
+function needsServiceWindow(payload: WhatsAppMessageRequest): boolean {
+  return payload.type !== 'template';
+}
+
+function mediaObjectOf(payload: WhatsAppMessageRequest): string | undefined {
+  return payload.type === 'image' ? payload.image.id : payload.type === 'video' ? payload.video.id : undefined;
+}
+
+/**
+ * Records a batch's outcomes as they come back, several per transaction (group commit): an
+ * outcome waits at most RECORDING_LINGER_MS for others, or for none once the batch is complete,
+ * so a slow request does not hold back the others' records and a burst costs few commits.
+ */
+class OutcomeRecorder {
+  private readonly queue: AttemptResult[] = [];
+  private writing = false;
+  private timer: NodeJS.Timeout | undefined;
+  private failure: unknown;
+  private resolveDone!: () => void;
+  private readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
+
+  constructor(
+    private outstanding: number,
+    private readonly write: (results: AttemptResult[]) => Promise<void>,
+  ) {}
+
+  add(result: AttemptResult): void {
+    this.queue.push(result);
+    this.outstanding--;
+    this.schedule();
+  }
+
+  /** Resolves once every outcome is written; rejects if a write failed (those attempts stay unknown until taken over). */
+  async settled(): Promise<void> {
+    await this.done;
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private schedule(): void {
+    if (this.writing) return;
+    if (this.queue.length === 0) {
+      if (this.outstanding === 0) this.resolveDone();
       return;
     }
-    await this.finish(message, 'sent', 'sent', 'message.sent', { messageId, attempts: message.attempts });
+    if (this.outstanding === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      void this.writeQueued();
+    } else {
+      this.timer ??= setTimeout(() => {
+        this.timer = undefined;
+        if (!this.writing) void this.writeQueued();
+      }, RECORDING_LINGER_MS);
+    }
   }
 
-  private async finish(
-    message: OutboxMessageEntity,
-    state: OutboxState,
-    delivery: DeliveryState,
-    kind: 'message.sent' | 'message.cancelled' | 'message.failed',
-    details: Record<string, unknown>,
-  ): Promise<void> {
-    await this.transactions.run(async (manager) => {
-      const now = new Date().toISOString();
-      // Only the worker that still holds the claim records the outcome: one entry per attempt's end.
-      const { affected } = await manager
-        .getRepository(OutboxMessageEntity)
-        .update({ id: message.id, state: 'claimed', claimedBy: this.workerId }, { state, claimedBy: null, claimExpiresAt: null, updatedAt: now });
-      if (affected !== 1) return;
-      await manager
-        .getRepository(ShareRecipientEntity)
-        .update({ shareId: message.shareId, waId: message.waId }, { deliveryState: delivery, deliveryUpdatedAt: now });
-      // The minimised media are kept only until the share's last message is out.
-      const open = await manager.getRepository(OutboxMessageEntity).countBy({ shareId: message.shareId, state: In(['pending', 'claimed']) });
-      if (open === 0) await manager.getRepository(MediaObjectEntity).delete({ shareId: message.shareId });
-      await this.auditLog.append(manager, [
-        {
-          kind,
-          body: {
-            share: message.shareId,
-            outbox: message.id,
-            decision: message.decisionEntry,
-            recipient: await this.subjectKeys.pseudonym(manager, { type: 'whatsapp', id: message.waId }),
-            ...details,
-          },
-        },
-      ]);
-    });
-  }
-
-  private async mediaFor(message: OutboxMessageEntity): Promise<{ bytes: Buffer; mimeType: string } | undefined> {
-    const { payload } = message;
-    const id = payload.type === 'image' ? payload.image.id : payload.type === 'video' ? payload.video.id : undefined;
-    if (id === undefined) return undefined;
-    const media = await this.transactions.dataSource.getRepository(MediaObjectEntity).findOneBy({ id });
-    if (!media) throw new Error('the media of a queued message is gone');
-    return { bytes: media.bytes, mimeType: media.mimeType };
-  }
-
-  /** Back to pending with a later lease so the next attempt waits a little (bounded backoff). */
-  private async release(message: OutboxMessageEntity): Promise<void> {
-    const retryAt = new Date(Date.now() + Math.min(60_000, 500 * 2 ** message.attempts)).toISOString();
-    await this.transactions.run((manager) =>
-      manager.getRepository(OutboxMessageEntity).update({ id: message.id, claimedBy: this.workerId }, { claimExpiresAt: retryAt, updatedAt: new Date().toISOString() }),
-    );
+  private async writeQueued(): Promise<void> {
+    this.writing = true;
+    try {
+      await this.write(this.queue.splice(0));
+    } catch (error) {
+      this.failure ??= error;
+    }
+    this.writing = false;
+    this.schedule();
   }
 }

@@ -4,7 +4,7 @@ import type { EntityManager } from 'typeorm';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { SandboxMediaEntity, SandboxMessageEntity } from './infrastructure/delivery.entities.js';
 import type { WhatsAppMessageRequest } from './whatsapp-message.js';
-import type { SendContext, WhatsAppTransport } from './whatsapp-transport.js';
+import type { SendContext, SendOutcome, WhatsAppTransport } from './whatsapp-transport.js';
 
 /**
  * Records each message exactly as the Cloud API would have received it instead of sending it,
@@ -13,17 +13,19 @@ import type { SendContext, WhatsAppTransport } from './whatsapp-transport.js';
  */
 @Injectable()
 export class SandboxTransport implements WhatsAppTransport {
+  readonly reachesWhatsApp = false;
+
   constructor(@Inject(TransactionRunner) private readonly transactions: TransactionRunner) {}
 
-  async send(request: WhatsAppMessageRequest, context: SendContext): Promise<{ messageId: string }> {
+  async send(request: WhatsAppMessageRequest, context: SendContext): Promise<SendOutcome> {
     return this.transactions.run(async (manager) => {
       // A retry after an unknown outcome finds the first recording instead of making a second one.
       const earlier = await manager.getRepository(SandboxMessageEntity).findOneBy({ outboxId: context.outboxId });
-      if (earlier) return { messageId: earlier.id };
+      if (earlier) return { ok: true, messageId: earlier.id };
       const { body, mediaId } = await this.upload(manager, request, context);
       const messageId = `wamid.SANDBOX${randomBytes(18).toString('base64url')}`;
       await manager.getRepository(SandboxMessageEntity).insert({ id: messageId, waId: request.to, outboxId: context.outboxId, body, mediaId, createdAt: new Date().toISOString() });
-      return { messageId };
+      return { ok: true, messageId };
     });
   }
 

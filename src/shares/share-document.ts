@@ -7,7 +7,14 @@ export interface ShareDocument {
   status: ShareStatus;
   policy: { name: string | null; bundle: string };
   reasons: string[];
-  recipients: { waId: string; decision: 'allowed' | 'denied'; reasons: string[]; delivery?: DeliveryState | null }[];
+  recipients: {
+    waId: string;
+    decision: 'allowed' | 'denied';
+    reasons: string[];
+    delivery?: DeliveryState | null;
+    /** Why a failed delivery failed: a stable code such as whatsapp.131026 or delivery.outside_service_window. */
+    deliveryError?: string;
+  }[];
   crossing: {
     fields: { path: string; category: string; transform: string; subject?: string }[];
     dropped: { path: string; reason: string }[];

@@ -38,7 +38,9 @@ export class SharesController {
     }
     let dto: RequestShareDto | undefined;
     try {
-      dto = await validateDto(RequestShareDto, body);
+      // The post is checked on its own below, where its unknown fields are allowed.
+      const post = (body as { post?: unknown } | null)?.post;
+      dto = await validateDto(RequestShareDto, isPlainObject(post) ? { ...(body as object), post: {} } : body);
     } catch (error) {
       if (!(error instanceof InvalidRequestException)) throw error;
       problems.push(...error.problems);
@@ -60,6 +62,10 @@ export class SharesController {
   get(@Param('id') id: string): Promise<ShareDocument> {
     return this.queries.execute(new GetShareQuery(id));
   }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function jsonDepth(value: unknown, depth = 0): number {

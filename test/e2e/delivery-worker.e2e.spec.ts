@@ -78,8 +78,13 @@ describe('replicas draining one outbox [postgres]', () => {
 
     const handled = await Promise.all(replicas.map((replica) => replica.drainOutbox()));
     expect(handled.reduce((a, b) => a + b, 0)).toBe(expected);
-    // The outcomes are queued in the log; sequence what is left of them.
-    await first.app.get(AuditSequencer).sequenceNow();
+    // The outcomes are queued in the log; wait until a sequencer (any replica's) has them all.
+    const deadline = Date.now() + 15_000;
+    while (Number((await first.database.adminQuery<{ n: string }>(`SELECT count(*) AS n FROM audit_queue`))[0]!.n) > 0) {
+      if (Date.now() > deadline) throw new Error('the audit queue did not drain');
+      await first.app.get(AuditSequencer).sequenceNow();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
 
     const outcomes = await first.database.adminQuery<{ outbox: string; n: string }>(
       `SELECT entry::json->>'outbox' AS outbox, count(*) AS n FROM audit_entries WHERE kind = 'message.sent' GROUP BY 1`,

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { ApiKeyService } from '../../src/platform/auth/api-key.service.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, OTHER_RECIPIENT, RECIPIENT, shareRequest, TAGGED_ID, workplacePost } from '../support/fixtures.js';
@@ -55,6 +56,37 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
   });
 
   describe('malformed requests', () => {
+    it('takes a post whose unknown fields are named like Object.prototype members, and never sends them', async () => {
+      const waId = '31600000077';
+      await grant('whatsapp', waId);
+      const raw = `{"purpose":"frontline-updates","sharedBy":{"workplaceUserId":"${AUTHOR_ID}"},"recipients":[{"waId":"${waId}"}],
+        "post":{"id":"1_77","message":"Hello","from":{"id":"${AUTHOR_ID}","name":"Anna de Vries","constructor":"proto-marker-1"},
+        "constructor":"proto-marker-2","prototype":{"constructor":"proto-marker-3"},"x":{"prototype":"proto-marker-4"},
+        "attachments":{"data":[{"type":"share","constructor":"proto-marker-5"}]}}}`;
+      const response = await share(raw);
+      expect(response.json.errors).toBeUndefined();
+      expect(response.status).toBe(201);
+      expect(response.json.crossing.dropped).toEqual(expect.arrayContaining([{ path: 'constructor', reason: 'not_allow_listed' }, { path: 'prototype', reason: 'not_allow_listed' }]));
+      await sluice.drainOutbox();
+      const sent = JSON.stringify((await sandbox(waId)).at(-1));
+      expect(sent).not.toContain('proto-marker');
+    });
+
+    it('refuses prototype poisoning with a 400 problem', async () => {
+      const response = await share(`{"purpose":"frontline-updates","__proto__":{"polluted":true}}`);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('content-type')).toContain('application/problem+json');
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
+    it('names a prototype-member key in a strict body as a problem instead of failing', async () => {
+      const response = await sluice.request('POST', '/v1/consents', {
+        body: '{"subject":{"type":"whatsapp","id":"31612345678"},"purpose":"frontline-updates","status":"granted","evidence":{"method":"form","constructor":"x"}}',
+      });
+      expect(response.status).toBe(400);
+      expect(response.json.errors).toEqual([expect.objectContaining({ path: 'evidence.constructor' })]);
+    });
+
     it('lists every problem of a bad request in one 400', async () => {
       const response = await sluice.request('POST', '/v1/shares', {
         body: { purpose: 'Frontline Updates!', sharedBy: {}, post: { id: 'x', from: { id: 'abc' }, message_tags: [{ offset: -1 }] }, recipients: [{ waId: '+31 6 1234' }], extra: 1 },
@@ -100,6 +132,8 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
     });
 
     it('writes nothing for a rejected request', async () => {
+      // Settle what earlier tests left for the background sequencer first.
+      await sluice.app.get(AuditSequencer).sequenceNow();
       const before = (await sluice.request('GET', '/v1/audit/entries')).text;
       await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [] }), headers: idempotencyKey() });
       expect((await sluice.request('GET', '/v1/audit/entries')).text).toBe(before);

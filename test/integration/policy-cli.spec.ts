@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureBuilt } from '../support/build.js';
 import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
 
 const FIXTURES = join(REPO_ROOT, 'test', 'fixtures', 'policies');
@@ -19,7 +20,7 @@ function tempDir(): string {
 
 describe('npx sluice policy', () => {
   beforeAll(() => {
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'pipe' });
+    ensureBuilt();
   }, 120_000);
 
   describe('lint', () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PolicyActivationService } from '../../src/policy/policy-activation.service.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
 import { consent, idempotencyKey, RECIPIENT, shareRequest } from '../support/fixtures.js';
+import { ensureBuilt } from '../support/build.js';
 import { REPO_ROOT, SHIPPED_POLICIES, type RunningApp, startTestApp } from '../support/test-app.js';
 
 async function eventually<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
@@ -92,7 +93,7 @@ describeEachDatabase('SIGHUP to a running server', (dialect) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-data-'));
 
   beforeAll(() => {
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'pipe' });
+    ensureBuilt();
   }, 120_000);
   afterAll(async () => {
     server?.kill('SIGTERM');

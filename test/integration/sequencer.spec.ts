@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { parseVerifierKey, verifyCheckpoint } from '../../src/audit/domain/check
 import { checkConsistency, InMemoryMerkleLog, leafHash } from '../../src/audit/domain/merkle.js';
 import { createTestDatabase, type TestDatabase } from '../support/databases.js';
 import { consent, shareRequest } from '../support/fixtures.js';
+import { ensureBuilt } from '../support/build.js';
 import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
 
 /**
@@ -24,7 +25,7 @@ describe('two gateway processes on one PostgreSQL log', () => {
   let database: TestDatabase | undefined;
 
   beforeAll(() => {
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'pipe' });
+    ensureBuilt();
   }, 120_000);
   afterAll(async () => {
     for (const server of servers) {

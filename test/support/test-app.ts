@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createApp } from '../../src/app.js';
 import { DeliveryWorker } from '../../src/delivery/delivery-worker.js';
 import { loadConfig, type SluiceConfig } from '../../src/platform/config/config.js';
+import type { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { createTestDatabase, type Dialect, type TestDatabase } from './databases.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -36,11 +37,18 @@ export interface TestResponse {
   json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests assert on arbitrary JSON shapes
 }
 
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  worker?: 'on' | 'off';
+  /** Sends through this Cloud API simulator (WHATSAPP_TRANSPORT=cloud-api) and points its webhooks at the gateway. */
+  cloudApi?: CloudApiSimulator;
+}
+
 /**
  * Starts the real gateway on a random loopback port against a fresh database of the dialect.
  * The delivery worker polls as in production unless `worker: 'off'` (tests then drain by hand).
  */
-export async function startTestApp(dialect: Dialect, options: { env?: Record<string, string>; worker?: 'on' | 'off' } = {}): Promise<RunningApp> {
+export async function startTestApp(dialect: Dialect, options: TestAppOptions = {}): Promise<RunningApp> {
   const database = await createTestDatabase(dialect);
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-data-'));
   const apiKey = `test-${randomBytes(24).toString('hex')}`;
@@ -56,10 +64,11 @@ export async function startTestApp(dialect: Dialect, options: { env?: Record<str
     AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
     ...(database.config.type === 'sqlite' ? { SQLITE_PATH: database.config.path } : { DATABASE_URL: database.config.url }),
+    ...options.cloudApi?.sluiceEnv(),
     ...options.env,
   };
   try {
-    return await launch(env, database, dataDir, true);
+    return await launch(env, database, dataDir, true, options.cloudApi);
   } catch (error) {
     await database.drop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -67,13 +76,14 @@ export async function startTestApp(dialect: Dialect, options: { env?: Record<str
   }
 }
 
-async function launch(env: Record<string, string>, database: TestDatabase, dataDir: string, ownsDatabase: boolean): Promise<RunningApp> {
+async function launch(env: Record<string, string>, database: TestDatabase, dataDir: string, ownsDatabase: boolean, cloudApi?: CloudApiSimulator): Promise<RunningApp> {
   const apiKey = env.SLUICE_BOOTSTRAP_KEY!;
   const config = loadConfig(env);
   const app = await createApp(config);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.getHttpServer().address() as { port: number };
   const baseUrl = `http://127.0.0.1:${address.port}`;
+  if (cloudApi && ownsDatabase) cloudApi.webhookUrl = `${baseUrl}/v1/webhooks/whatsapp`;
 
   return {
     app,
@@ -103,10 +113,10 @@ async function launch(env: Record<string, string>, database: TestDatabase, dataD
     },
     async restart(overrides = {}) {
       await app.close();
-      return launch({ ...env, ...overrides }, database, dataDir, ownsDatabase);
+      return launch({ ...env, ...overrides }, database, dataDir, ownsDatabase, cloudApi);
     },
     startReplica(overrides = {}) {
-      return launch({ ...env, ...overrides }, database, dataDir, false);
+      return launch({ ...env, ...overrides }, database, dataDir, false, cloudApi);
     },
     async close() {
       await app.close();

@@ -1,17 +1,24 @@
-import { describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import {
   appendLeaves,
   checkConsistency,
   checkInclusion,
+  checkRange,
+  CompactRange,
   consistencyProof,
   consistencyProofCoordinates,
+  createLeafHasher,
   EMPTY_ROOT,
   frontierCoordinates,
+  HASH_SIZE,
   inclusionProofCoordinates,
   InMemoryMerkleLog,
   leafHash,
+  rangeCoordinates,
+  rangeProof,
+  rangeProofCoordinates,
   rootAt,
   verifyConsistency,
   verifyInclusion,
@@ -65,6 +72,33 @@ function flipBit(hash: Uint8Array, bit: number): Uint8Array {
   const copy = Buffer.from(hash);
   copy[bit >> 3]! ^= 1 << (bit & 7);
   return copy;
+}
+
+function flipByte(hash: Uint8Array, byte: number): Uint8Array {
+  const copy = Buffer.from(hash);
+  copy[byte]! ^= 0xff;
+  return copy;
+}
+
+/**
+ * Every way to spoil a proof short of forging a hash: one byte of each node flipped (a different
+ * byte for each node and proof, so every byte position is hit across the sizes), a node dropped
+ * at either end, one added at either end, one repeated, two swapped, and nodes of 31 and 33 bytes.
+ */
+function corruptedVariants(proof: Uint8Array[], seed: number): [string, Uint8Array[]][] {
+  const variants: [string, Uint8Array[]][] = proof.map((_, i) => [`byte of node ${i} flipped`, proof.map((h, j) => (j === i ? flipByte(h, (seed + 7 * i) % HASH_SIZE) : h))]);
+  variants.push(['a node added at the end', [...proof, EMPTY_ROOT]], ['a node added at the start', [EMPTY_ROOT, ...proof]]);
+  if (proof.length > 0) {
+    variants.push(
+      ['the first node dropped', proof.slice(1)],
+      ['the last node dropped', proof.slice(0, -1)],
+      ['a node repeated', [proof[0]!, ...proof]],
+      ['a node of 31 bytes', proof.map((h, j) => (j === proof.length - 1 ? h.subarray(0, 31) : h))],
+      ['a node of 33 bytes', proof.map((h, j) => (j === 0 ? Buffer.concat([h, Buffer.alloc(1)]) : h))],
+    );
+  }
+  if (proof.length > 1 && hex(proof[0]!) !== hex(proof[1]!)) variants.push(['two nodes swapped', [proof[1]!, proof[0]!, ...proof.slice(2)]]);
+  return variants;
 }
 
 describe('Merkle log: RFC 6962 test vectors', () => {
@@ -121,39 +155,57 @@ describe('Merkle log: RFC 6962 test vectors', () => {
   });
 });
 
-describe('Merkle log: every proof up to 64 leaves', () => {
-  const { log, leaves } = logOf(64);
-  const roots = Array.from({ length: 65 }, (_, size) => referenceRoot(leaves.slice(0, size)));
+describe('Merkle log: every proof up to 256 leaves', () => {
+  const MAX = 256;
+  const { log, leaves } = logOf(MAX);
+  const roots = Array.from({ length: MAX + 1 }, (_, size) => referenceRoot(leaves.slice(0, size)));
+  const leafHashes = leaves.map(leafHash);
+  const forged = leafHash(Buffer.from('forged'));
+  // Every proof of every tree, generated once for the tests below (about 66,000 of them).
+  const inclusion = Array.from({ length: MAX + 1 }, (_, size) => Array.from({ length: size }, (_, index) => log.inclusionProof(index, size)));
+  const consistency = Array.from({ length: MAX + 1 }, (_, to) => Array.from({ length: to + 1 }, (_, from) => (from === 0 ? [] : log.consistencyProof(from, to))));
+  // Failures are collected and asserted once: an expect() per proof would cost more than the proofs.
+  let failures: string[];
+  beforeEach(() => {
+    failures = [];
+  });
+  const must = (condition: boolean, what: () => string) => {
+    if (!condition) failures.push(what());
+  };
 
   it('matches the reference root at every size', () => {
-    for (let size = 0; size <= 64; size++) expect(hex(log.root(size))).toBe(hex(roots[size]!));
+    for (let size = 0; size <= MAX; size++) must(hex(log.root(size)) === hex(roots[size]!), () => `root of ${size}`);
+    expect(failures).toEqual([]);
   });
 
   it('verifies every inclusion proof and rejects it for any other leaf or index', () => {
-    for (let size = 1; size <= 64; size++) {
+    for (let size = 1; size <= MAX; size++) {
       for (let index = 0; index < size; index++) {
-        const proof = log.inclusionProof(index, size);
-        expect(inclusionProofCoordinates(index, size).length).toBeGreaterThanOrEqual(proof.length);
-        const leaf = leafHash(leaves[index]!);
-        expect(checkInclusion(leaf, index, size, proof, roots[size]!)).toEqual({ ok: true });
-        expect(verifyInclusion(leafHash(Buffer.from('forged')), index, size, proof, roots[size]!)).toBe(false);
-        if (size > 1) expect(verifyInclusion(leaf, (index + 1) % size, size, proof, roots[size]!)).toBe(false);
+        const proof = inclusion[size]![index]!;
+        const at = () => `leaf ${index} of ${size}`;
+        must(inclusionProofCoordinates(index, size).length >= proof.length, at);
+        must(checkInclusion(leafHashes[index]!, index, size, proof, roots[size]!).ok, at);
+        must(!verifyInclusion(forged, index, size, proof, roots[size]!), at);
+        if (size > 1) must(!verifyInclusion(leafHashes[index]!, (index + 1) % size, size, proof, roots[size]!), at);
       }
     }
+    expect(failures).toEqual([]);
   });
 
   it('verifies every consistency proof and rejects it against other roots', () => {
-    for (let to = 1; to <= 64; to++) {
+    for (let to = 1; to <= MAX; to++) {
       for (let from = 1; from <= to; from++) {
-        const proof = log.consistencyProof(from, to);
-        expect(consistencyProofCoordinates(from, to).length).toBeGreaterThanOrEqual(proof.length);
-        expect(checkConsistency(from, to, proof, roots[from]!, roots[to]!)).toEqual({ ok: true });
+        const proof = consistency[to]![from]!;
+        const at = () => `${from} -> ${to}`;
+        must(consistencyProofCoordinates(from, to).length >= proof.length, at);
+        must(checkConsistency(from, to, proof, roots[from]!, roots[to]!).ok, at);
         if (from < to) {
-          expect(verifyConsistency(from, to, proof, roots[from - 1 || 1]!, roots[to]!)).toBe(from === 1);
-          expect(verifyConsistency(from, to, proof, roots[from]!, roots[to - 1]!)).toBe(from === to - 1 && proof.length === 0);
+          must(verifyConsistency(from, to, proof, roots[from - 1 || 1]!, roots[to]!) === (from === 1), at);
+          must(verifyConsistency(from, to, proof, roots[from]!, roots[to - 1]!) === (from === to - 1 && proof.length === 0), at);
         }
       }
     }
+    expect(failures).toEqual([]);
   });
 
   it('detects any single flipped bit, a dropped or an extra proof hash', () => {
@@ -201,6 +253,41 @@ describe('Merkle log: every proof up to 64 leaves', () => {
     expect(checkConsistency(3, 10, log.consistencyProof(3, 10).map((h) => h.subarray(1)), roots[3]!, roots[10]!).ok).toBe(false);
     expect(() => log.inclusionProof(10, 10)).toThrow(RangeError);
     expect(() => log.consistencyProof(0, 10)).toThrow(RangeError);
+  });
+
+  /** Every leaf (every first size) of trees up to 64 leaves; beyond, the first two, a middle and the last. */
+  const corruptedSample = (size: number) => (size <= 64 ? Array.from({ length: size }, (_, i) => i) : [...new Set([0, 1, size >> 1, size - 1])]);
+
+  it('rejects every corrupted variant of the proofs of every tree: all of them up to 64 leaves', () => {
+    for (let size = 1; size <= MAX; size++) {
+      for (const index of corruptedSample(size)) {
+        for (const [variant, corrupted] of corruptedVariants(inclusion[size]![index]!, size + index)) {
+          must(!checkInclusion(leafHashes[index]!, index, size, corrupted, roots[size]!).ok, () => `inclusion of ${index} in ${size}: ${variant}`);
+        }
+        const from = index + 1;
+        for (const [variant, corrupted] of corruptedVariants(consistency[size]![from]!, size + from)) {
+          must(!checkConsistency(from, size, corrupted, roots[from]!, roots[size]!).ok, () => `consistency ${from} -> ${size}: ${variant}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('rejects every flipped byte of every node of a proof of every tree', () => {
+    const everyByteFlipped = (proof: Uint8Array[], verifies: (corrupted: Uint8Array[]) => boolean, at: string) =>
+      proof.forEach((node, i) => {
+        for (let byte = 0; byte < HASH_SIZE; byte++) {
+          must(!verifies(proof.map((h, j) => (j === i ? flipByte(node, byte) : h))), () => `${at}: byte ${byte} of node ${i}`);
+        }
+      });
+    for (let size = 1; size <= MAX; size++) {
+      // The first, second, middle or last leaf in turn, so every shape of path comes up.
+      const index = [0, 1, size >> 1, size - 1][size % 4]! % size;
+      everyByteFlipped(inclusion[size]![index]!, (p) => verifyInclusion(leafHashes[index]!, index, size, p, roots[size]!), `inclusion of ${index} in ${size}`);
+      const from = index + 1;
+      everyByteFlipped(consistency[size]![from]!, (p) => verifyConsistency(from, size, p, roots[from]!, roots[size]!), `consistency ${from} -> ${size}`);
+    }
+    expect(failures).toEqual([]);
   });
 });
 
@@ -259,5 +346,104 @@ describe('Merkle log: properties', () => {
   it('computes consistency proofs from stored subtrees only', () => {
     const { log } = logOf(20);
     expect(consistencyProof(5, 20, log.lookup).map(hex)).toEqual(log.consistencyProof(5, 20).map(hex));
+  });
+});
+
+describe('Merkle log: ranges of leaves (export bundles)', () => {
+  const MAX = 32;
+  const { log, leaves } = logOf(MAX);
+  const leafHashes = leaves.map(leafHash);
+  const roots = Array.from({ length: MAX + 1 }, (_, size) => referenceRoot(leaves.slice(0, size)));
+
+  it('ties every range of every tree up to 32 leaves to its root, from the stored subtrees alone', () => {
+    const failures: string[] = [];
+    for (let size = 1; size <= MAX; size++) {
+      for (let start = 0; start < size; start++) {
+        for (let end = start + 1; end <= size; end++) {
+          const proof = rangeProof(start, end, size, log.lookup);
+          const coordinates = rangeProofCoordinates(start, end, size);
+          if (proof.left.length !== coordinates.left.length || proof.right.length !== coordinates.right.length) failures.push(`[${start}, ${end}) of ${size}: counts`);
+          if (!checkRange(start, leafHashes.slice(start, end), size, proof, roots[size]!).ok) failures.push(`[${start}, ${end}) of ${size}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('rejects a range proof with any node, leaf or count changed', () => {
+    const failures: string[] = [];
+    for (const [start, end, size] of [[0, 32, 32], [5, 6, 32], [3, 17, 29], [16, 31, 31], [0, 1, 1], [7, 9, 20]] as const) {
+      const proof = rangeProof(start, end, size, log.lookup);
+      const range = leafHashes.slice(start, end);
+      const root = roots[size]!;
+      const variants: [string, number, Uint8Array[], { left: Uint8Array[]; right: Uint8Array[] }][] = [];
+      for (const side of ['left', 'right'] as const) {
+        proof[side].forEach((node, i) => {
+          for (let byte = 0; byte < HASH_SIZE; byte++) {
+            variants.push([`byte ${byte} of ${side} ${i}`, start, range, { ...proof, [side]: proof[side].map((h, j) => (j === i ? flipByte(node, byte) : h)) }]);
+          }
+        });
+        variants.push([`a ${side} node added`, start, range, { ...proof, [side]: [...proof[side], EMPTY_ROOT] }]);
+        if (proof[side].length > 0) {
+          variants.push([`a ${side} node dropped`, start, range, { ...proof, [side]: proof[side].slice(1) }]);
+          variants.push([`a ${side} node of 31 bytes`, start, range, { ...proof, [side]: proof[side].map((h) => h.subarray(1)) }]);
+        }
+      }
+      range.forEach((leaf, i) => variants.push([`leaf ${start + i} changed`, start, range.map((h, j) => (j === i ? flipBit(leaf, 0) : h)), proof]));
+      variants.push(['a leaf missing', start, range.slice(1), proof], ['a leaf added', start, [...range, leafHashes[0]!], proof]);
+      variants.push(['the range moved', start + 1, range, proof], ['the leaves reversed', start, [...range].reverse(), proof]);
+      for (const [variant, at, leavesOfRange, corrupted] of variants) {
+        if (variant === 'the leaves reversed' && range.length === 1) continue;
+        if (checkRange(at, leavesOfRange, size, corrupted, root).ok) failures.push(`[${start}, ${end}) of ${size}: ${variant}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('refuses malformed ranges without throwing', () => {
+    const proof = rangeProof(2, 5, 9, log.lookup);
+    const range = leafHashes.slice(2, 5);
+    expect(checkRange(2, [], 9, proof, roots[9]!)).toEqual({ ok: false, reason: 'the range has no leaves' });
+    expect(checkRange(2, range, 9, proof, roots[9]!.subarray(1)).ok).toBe(false);
+    expect(checkRange(2, [range[0]!, Buffer.alloc(33)], 9, proof, roots[9]!).ok).toBe(false);
+    expect(checkRange(-1, range, 9, proof, roots[9]!).ok).toBe(false);
+    expect(checkRange(7, range, 9, proof, roots[9]!).ok).toBe(false);
+    expect(checkRange(2.5, range, 9, proof, roots[9]!).ok).toBe(false);
+    expect(checkRange(2, range, 9, { left: proof.left } as never, roots[9]!).ok).toBe(false);
+    expect(() => rangeProofCoordinates(3, 3, 9)).toThrow(RangeError);
+    expect(() => rangeProofCoordinates(3, 10, 9)).toThrow(RangeError);
+    expect(() => CompactRange.ofPrefix(5, [])).toThrow(RangeError);
+    expect(() => CompactRange.startingAt(3).root()).toThrow(RangeError);
+    expect(() => CompactRange.startingAt(3).appendSubtree(1, EMPTY_ROOT)).toThrow(RangeError);
+  });
+
+  it('builds the complete subtrees of any range apart, and ranges appended in order give the root', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 200 }).chain((size) => fc.tuple(fc.constant(size), fc.uniqueArray(fc.integer({ min: 1, max: size - 1 }), { maxLength: 6 }))), ([size, cuts]) => {
+        const { log: big, leaves: bigLeaves } = logOf(size);
+        const hashes = bigLeaves.map(leafHash);
+        const bounds = [0, ...cuts.sort((a, b) => a - b), size];
+        const whole = CompactRange.ofPrefix(0, []);
+        for (let i = 0; i + 1 < bounds.length; i++) {
+          const part = CompactRange.startingAt(bounds[i]!);
+          hashes.slice(bounds[i], bounds[i + 1]).forEach((h) => part.appendLeafHash(h));
+          const nodes = part.nodes();
+          expect(nodes.map(({ level, index }) => ({ level, index }))).toEqual(rangeCoordinates(bounds[i]!, bounds[i + 1]!));
+          nodes.forEach((n) => expect(hex(n.hash)).toBe(hex(big.lookup(n.level, n.index)!)));
+          nodes.forEach((n) => whole.appendSubtree(n.level, n.hash));
+        }
+        expect(hex(whole.root())).toBe(hex(big.root()));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('hashes leaves with a reused buffer exactly as leafHash does', () => {
+    const hashLeaf = createLeafHasher();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 10_000 }), (leaf) => {
+        expect(hex(hashLeaf(leaf))).toBe(hex(leafHash(leaf)));
+      }),
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 /**
  * Keyed pseudonyms and digests for the audit log. Both are HMAC-SHA256 under the person's own key
@@ -11,4 +11,38 @@ export function subjectPseudonym(subjectKey: Uint8Array, subject: { type: string
 
 export function keyedDigest(subjectKey: Uint8Array, value: string): string {
   return `hd_${createHmac('sha256', subjectKey).update(`sluice digest v1\n${value}`).digest('base64url')}`;
+}
+
+const SEALED_PREFIX = 'sealed:v1:';
+
+/**
+ * Seals a personal value the audit keeps (AES-256-GCM under a key derived from the person's key),
+ * bound to the entry it belongs to by the associated data: destroying the person's key makes it
+ * unreadable, and it cannot be moved to another entry unnoticed.
+ */
+export function sealField(subjectKey: Uint8Array, plaintext: string, context: string): string {
+  const nonce = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealingKey(subjectKey), nonce);
+  cipher.setAAD(Buffer.from(`sluice sealed v1\n${context}`));
+  const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return `${SEALED_PREFIX}${Buffer.concat([nonce, cipher.getAuthTag(), ciphertext]).toString('base64url')}`;
+}
+
+/** The sealed value, or undefined when it is not one, was sealed for another context or key, or was altered. */
+export function openSealedField(subjectKey: Uint8Array, sealed: string, context: string): string | undefined {
+  if (!sealed.startsWith(SEALED_PREFIX)) return undefined;
+  const bytes = Buffer.from(sealed.slice(SEALED_PREFIX.length), 'base64url');
+  if (bytes.length < 28) return undefined;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', sealingKey(subjectKey), bytes.subarray(0, 12));
+    decipher.setAAD(Buffer.from(`sluice sealed v1\n${context}`));
+    decipher.setAuthTag(bytes.subarray(12, 28));
+    return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function sealingKey(subjectKey: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', subjectKey, Buffer.alloc(0), 'sluice sealing key v1', 32));
 }

@@ -38,6 +38,8 @@ export class SubjectKeyEntity {
   @Column({ name: 'wrapped_key', type: 'text', nullable: true }) wrappedKey: string | null;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
   @Column({ name: 'destroyed_at', type: 'varchar', nullable: true }) destroyedAt: string | null;
+  /** Updated at most once a day: audit retention destroys keys unused for longer than it. */
+  @Column({ name: 'last_used_at', type: 'varchar', nullable: true }) lastUsedAt: string | null;
 }
 
 /** An entry recorded in its writer's transaction, waiting for the sequencer to give it a log index. */

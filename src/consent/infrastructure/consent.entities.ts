@@ -6,9 +6,11 @@ import { jsonText } from '../../platform/database/column-transformers.js';
 export class ConsentEventEntity {
   @PrimaryColumn({ type: 'varchar' }) id: string;
   @Column({ name: 'subject_type', type: 'varchar' }) subjectType: string;
+  /** The subject's pseudonym (ps_...), keyed by their own key: unlinkable once it is destroyed. */
   @Column({ name: 'subject_id', type: 'varchar' }) subjectId: string;
   @Column({ type: 'varchar' }) purpose: string;
   @Column({ type: 'varchar' }) status: 'granted' | 'withdrawn';
+  /** `{ sealed }`: the evidence, sealed under the subject's key with the event id as context. */
   @Column({ type: 'text', transformer: jsonText }) evidence: Record<string, unknown>;
   /** The consent.granted/withdrawn entry that records this change. */
   @Column({ name: 'audit_entry', type: 'varchar' }) auditEntry: string;

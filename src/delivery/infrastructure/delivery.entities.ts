@@ -19,9 +19,21 @@ export class OutboxMessageEntity {
   /** The share.decided entry that allowed this message: claimable only once it has a log index. */
   @Column({ name: 'decision_entry', type: 'varchar' }) decisionEntry: string;
   @Column({ type: 'varchar' }) state: OutboxState;
+  /** Attempts started so far (each one is audited). */
   @Column({ type: 'integer' }) attempts: number;
   @Column({ name: 'claimed_by', type: 'varchar', nullable: true }) claimedBy: string | null;
   @Column({ name: 'claim_expires_at', type: 'varchar', nullable: true }) claimExpiresAt: string | null;
+  /** A pending message waiting for its retry is not claimed before this time. */
+  @Column({ name: 'not_before', type: 'varchar', nullable: true }) notBefore: string | null;
+  /**
+   * Set while an attempt is in flight and cleared when its outcome is recorded: found set on a
+   * message a worker takes over, it means that attempt's outcome is unknown (the worker died).
+   */
+  @Column({ name: 'attempt_started_at', type: 'varchar', nullable: true }) attemptStartedAt: string | null;
+  /** WhatsApp's message id (wamid), from the send response or from a status webhook. */
+  @Column({ name: 'message_id', type: 'varchar', nullable: true }) messageId: string | null;
+  /** Why the message failed, as a stable code (e.g. whatsapp.131026, delivery.outside_service_window). */
+  @Column({ name: 'error_code', type: 'varchar', nullable: true }) errorCode: string | null;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
   @Column({ name: 'updated_at', type: 'varchar' }) updatedAt: string;
 }

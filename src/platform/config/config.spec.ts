@@ -53,6 +53,61 @@ describe('loadConfig', () => {
     }
   });
 
+  describe('WhatsApp Cloud API', () => {
+    const cloudApi = {
+      WHATSAPP_TRANSPORT: 'cloud-api',
+      WHATSAPP_PHONE_NUMBER_ID: '106540352242922',
+      WHATSAPP_ACCESS_TOKEN: 'EAAG0123456789abcdefghij',
+      WHATSAPP_APP_SECRET: '0123456789abcdef0123',
+      WHATSAPP_VERIFY_TOKEN: 'verify-me-please',
+    };
+
+    it('needs no WhatsApp settings with the sandbox transport', () => {
+      expect(loadConfig({}).whatsapp).toEqual({ cloudApi: undefined, appSecret: undefined, verifyToken: undefined });
+    });
+
+    it('reads the Cloud API settings with their defaults', () => {
+      const config = loadConfig(cloudApi);
+      expect(config.whatsappTransport).toBe('cloud-api');
+      expect(config.whatsapp).toEqual({
+        cloudApi: {
+          apiBase: 'https://graph.facebook.com',
+          apiVersion: 'v23.0',
+          phoneNumberId: '106540352242922',
+          accessToken: 'EAAG0123456789abcdefghij',
+          sendRate: 80,
+          timeoutMs: 10000,
+        },
+        appSecret: '0123456789abcdef0123',
+        verifyToken: 'verify-me-please',
+      });
+      expect(config).toMatchObject({ deliveryMaxAttempts: 6, deliveryRetryBaseMs: 2000, deliveryLeaseMs: 30000 });
+    });
+
+    it('names every missing Cloud API setting at once', () => {
+      expect(() => loadConfig({ WHATSAPP_TRANSPORT: 'cloud-api' })).toThrow(
+        /WHATSAPP_PHONE_NUMBER_ID is required[\s\S]*WHATSAPP_ACCESS_TOKEN is required[\s\S]*WHATSAPP_APP_SECRET is required[\s\S]*WHATSAPP_VERIFY_TOKEN is required/,
+      );
+    });
+
+    it.each([
+      [{ WHATSAPP_API_BASE: 'http://graph.example.com' }, /WHATSAPP_API_BASE must use https/],
+      [{ WHATSAPP_API_BASE: 'not a url' }, /WHATSAPP_API_BASE is not a URL/],
+      [{ WHATSAPP_API_VERSION: '23' }, /WHATSAPP_API_VERSION must look like v23.0/],
+      [{ WHATSAPP_PHONE_NUMBER_ID: '+31 6 1234' }, /WHATSAPP_PHONE_NUMBER_ID must be the numeric id/],
+      [{ WHATSAPP_SEND_RATE: '0' }, /WHATSAPP_SEND_RATE must be an integer from 1 to 100000/],
+      [{ WHATSAPP_APP_SECRET: 'short' }, /WHATSAPP_APP_SECRET must be at least 16/],
+      [{ WHATSAPP_TIMEOUT_MS: '20000', DELIVERY_LEASE_MS: '30000' }, /DELIVERY_LEASE_MS must be at least 2 x WHATSAPP_TIMEOUT_MS \+ 3000 \(43000\)/],
+      [{ DELIVERY_MAX_ATTEMPTS: '0' }, /DELIVERY_MAX_ATTEMPTS must be an integer from 1 to 50/],
+    ])('refuses %j', (env, message) => {
+      expect(() => loadConfig({ ...cloudApi, ...env })).toThrow(message);
+    });
+
+    it('lets plain HTTP reach a simulator on this machine only', () => {
+      expect(loadConfig({ ...cloudApi, WHATSAPP_API_BASE: 'http://127.0.0.1:8089/' }).whatsapp.cloudApi?.apiBase).toBe('http://127.0.0.1:8089');
+    });
+  });
+
   it('rejects a signing key that is not PEM', () => {
     expect(() => loadConfig({ AUDIT_SIGNING_KEY: 'not a key' })).toThrow(/AUDIT_SIGNING_KEY is not a PEM/);
   });

@@ -20,14 +20,46 @@ export interface SluiceConfig {
   /** 32-byte key that wraps per-subject keys; undefined means "generate and keep one in dataDir". */
   masterKey: Buffer | undefined;
   bootstrapKey: string | undefined;
-  whatsappTransport: 'sandbox';
+  whatsappTransport: WhatsAppTransportName;
+  whatsapp: WhatsAppConfig;
   deliveryPollMs: number;
   deliveryWorkerEnabled: boolean;
+  /** Attempts per message before it ends as failed (retryable errors only; a final error ends it at once). */
+  deliveryMaxAttempts: number;
+  /** First retry delay; each further retry doubles it (with jitter, capped at an hour). */
+  deliveryRetryBaseMs: number;
+  /** How long a worker holds a claimed message; a dead worker's messages are taken over after it. */
+  deliveryLeaseMs: number;
   /** How often the audit sequencer looks for entries nobody waited for (ms). */
   auditSequencePollMs: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   /** Where media given by https URL may be fetched from (see policy/media-fetcher.ts). */
   mediaFetch: { hosts: string[]; allowPrivateAddresses: boolean; extraCa: string | undefined; timeoutMs: number };
+}
+
+export type WhatsAppTransportName = 'sandbox' | 'cloud-api';
+
+/** The WhatsApp Business Platform (Cloud API) account sluice sends from. */
+export interface CloudApiConfig {
+  /** e.g. https://graph.facebook.com (no trailing slash). */
+  apiBase: string;
+  /** Graph API version, e.g. v23.0. */
+  apiVersion: string;
+  phoneNumberId: string;
+  accessToken: string;
+  /** Messages per second for this phone number, across all replicas. */
+  sendRate: number;
+  /** The longest one request (media upload or message) may take before its outcome counts as unknown. */
+  timeoutMs: number;
+}
+
+export interface WhatsAppConfig {
+  /** Present exactly when WHATSAPP_TRANSPORT=cloud-api. */
+  cloudApi: CloudApiConfig | undefined;
+  /** Signs webhook deliveries (X-Hub-Signature-256); without it every webhook POST is refused. */
+  appSecret: string | undefined;
+  /** Answers the webhook verification handshake; without it every handshake is refused. */
+  verifyToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -102,15 +134,29 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   }
 
   const transport = env.WHATSAPP_TRANSPORT ?? 'sandbox';
-  if (transport !== 'sandbox') {
-    problems.push(`WHATSAPP_TRANSPORT "${transport}" is not available in this build; use "sandbox"`);
+  if (transport !== 'sandbox' && transport !== 'cloud-api') {
+    problems.push(`WHATSAPP_TRANSPORT must be "sandbox" or "cloud-api", got "${transport}"`);
   }
+  const whatsapp = whatsAppConfig(env, transport === 'cloud-api', problems);
 
   const deliveryPollMs = integerIn(env.DELIVERY_POLL_MS ?? '250', 10, 60000);
   if (deliveryPollMs === undefined) problems.push('DELIVERY_POLL_MS must be an integer from 10 to 60000');
 
   const auditSequencePollMs = integerIn(env.AUDIT_SEQUENCE_POLL_MS ?? '100', 5, 60000);
   if (auditSequencePollMs === undefined) problems.push('AUDIT_SEQUENCE_POLL_MS must be an integer from 5 to 60000');
+
+  const maxAttempts = integerIn(env.DELIVERY_MAX_ATTEMPTS ?? '6', 1, 50);
+  if (maxAttempts === undefined) problems.push('DELIVERY_MAX_ATTEMPTS must be an integer from 1 to 50');
+  const retryBaseMs = integerIn(env.DELIVERY_RETRY_BASE_MS ?? '2000', 10, 3_600_000);
+  if (retryBaseMs === undefined) problems.push('DELIVERY_RETRY_BASE_MS must be an integer from 10 to 3600000');
+  const leaseMs = integerIn(env.DELIVERY_LEASE_MS ?? '30000', 1000, 3_600_000);
+  if (leaseMs === undefined) problems.push('DELIVERY_LEASE_MS must be an integer from 1000 to 3600000');
+  // A claim must outlive the slowest attempt (pacing, media upload, message), or a second worker
+  // could take over a message that is still being sent and send it again.
+  const slowestAttemptMs = whatsapp.cloudApi ? 2 * whatsapp.cloudApi.timeoutMs + 3000 : 0;
+  if (leaseMs !== undefined && leaseMs < slowestAttemptMs) {
+    problems.push(`DELIVERY_LEASE_MS must be at least 2 x WHATSAPP_TIMEOUT_MS + 3000 (${slowestAttemptMs}), so a claim outlives the slowest attempt`);
+  }
 
   const worker = env.DELIVERY_WORKER ?? 'on';
   if (worker !== 'on' && worker !== 'off') problems.push('DELIVERY_WORKER must be "on" or "off"');
@@ -152,12 +198,60 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     auditLogOrigin,
     masterKey,
     bootstrapKey,
-    whatsappTransport: 'sandbox',
+    whatsappTransport: transport as WhatsAppTransportName,
+    whatsapp,
     deliveryPollMs: deliveryPollMs!,
     deliveryWorkerEnabled: worker === 'on',
+    deliveryMaxAttempts: maxAttempts!,
+    deliveryRetryBaseMs: retryBaseMs!,
+    deliveryLeaseMs: leaseMs!,
     auditSequencePollMs: auditSequencePollMs!,
     logLevel,
     mediaFetch: { hosts: mediaHosts, allowPrivateAddresses: allowPrivate === 'true', extraCa, timeoutMs: fetchTimeoutMs! },
+  };
+}
+
+/** The Cloud API settings are required with the cloud-api transport and ignored otherwise; the webhook secrets work with either. */
+function whatsAppConfig(env: NodeJS.ProcessEnv, cloudApi: boolean, problems: string[]): WhatsAppConfig {
+  const appSecret = env.WHATSAPP_APP_SECRET || undefined;
+  const verifyToken = env.WHATSAPP_VERIFY_TOKEN || undefined;
+  if (appSecret !== undefined && appSecret.length < 16) problems.push('WHATSAPP_APP_SECRET must be at least 16 characters (the Meta app secret)');
+  if (verifyToken !== undefined && !/^[\x21-\x7e]{8,256}$/.test(verifyToken)) {
+    problems.push('WHATSAPP_VERIFY_TOKEN must be 8 to 256 visible ASCII characters');
+  }
+  if (!cloudApi) return { cloudApi: undefined, appSecret, verifyToken };
+
+  const required = 'is required with WHATSAPP_TRANSPORT=cloud-api';
+  const apiBase = (env.WHATSAPP_API_BASE ?? 'https://graph.facebook.com').replace(/\/+$/, '');
+  let base: URL | undefined;
+  try {
+    base = new URL(apiBase);
+  } catch {
+    problems.push(`WHATSAPP_API_BASE is not a URL: "${apiBase}"`);
+  }
+  // The access token travels with every request: plain HTTP only to this machine (a simulator).
+  if (base && base.protocol !== 'https:' && !(base.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(base.hostname))) {
+    problems.push('WHATSAPP_API_BASE must use https:// (http:// only for 127.0.0.1, [::1] or localhost)');
+  }
+  if (base && (base.search !== '' || base.hash !== '' || base.username !== '')) problems.push('WHATSAPP_API_BASE must not carry a query, fragment or credentials');
+  const apiVersion = env.WHATSAPP_API_VERSION ?? 'v23.0';
+  if (!/^v\d{1,3}\.\d{1,3}$/.test(apiVersion)) problems.push(`WHATSAPP_API_VERSION must look like v23.0, got "${apiVersion}"`);
+  const phoneNumberId = env.WHATSAPP_PHONE_NUMBER_ID ?? '';
+  if (phoneNumberId === '') problems.push(`WHATSAPP_PHONE_NUMBER_ID ${required} (the id of the sending phone number)`);
+  else if (!/^\d{1,30}$/.test(phoneNumberId)) problems.push('WHATSAPP_PHONE_NUMBER_ID must be the numeric id of the phone number (not the number itself)');
+  const accessToken = env.WHATSAPP_ACCESS_TOKEN ?? '';
+  if (accessToken === '') problems.push(`WHATSAPP_ACCESS_TOKEN ${required}`);
+  else if (!/^[\x21-\x7e]{16,2048}$/.test(accessToken)) problems.push('WHATSAPP_ACCESS_TOKEN must be 16 to 2048 visible ASCII characters');
+  if (appSecret === undefined) problems.push(`WHATSAPP_APP_SECRET ${required} (webhook signatures)`);
+  if (verifyToken === undefined) problems.push(`WHATSAPP_VERIFY_TOKEN ${required} (webhook verification handshake)`);
+  const sendRate = integerIn(env.WHATSAPP_SEND_RATE ?? '80', 1, 100_000);
+  if (sendRate === undefined) problems.push('WHATSAPP_SEND_RATE must be an integer from 1 to 100000 (messages per second for the phone number)');
+  const timeoutMs = integerIn(env.WHATSAPP_TIMEOUT_MS ?? '10000', 100, 120_000);
+  if (timeoutMs === undefined) problems.push('WHATSAPP_TIMEOUT_MS must be an integer from 100 to 120000');
+  return {
+    cloudApi: { apiBase, apiVersion, phoneNumberId, accessToken, sendRate: sendRate ?? 80, timeoutMs: timeoutMs ?? 10000 },
+    appSecret,
+    verifyToken,
   };
 }
 

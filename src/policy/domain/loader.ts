@@ -196,6 +196,7 @@ function compile(doc: PolicyDocument, file: string, fileHash: string, at: Report
   const freeTextAction = doc.freeText?.action ?? 'mask';
   return {
     name: doc.name,
+    ...(doc.description ? { description: doc.description } : {}),
     purpose: doc.purpose,
     lawfulBasis: doc.lawfulBasis,
     source: doc.source,

@@ -74,6 +74,7 @@ export type DeliveryRule =
 /** A policy ready to evaluate: defaults filled in, templates parsed. */
 export interface CompiledPolicy {
   name: string;
+  description?: string;
   purpose: string;
   lawfulBasis: LawfulBasis;
   source: string;

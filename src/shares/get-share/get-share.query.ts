@@ -2,6 +2,7 @@ import { Inject, NotFoundException } from '@nestjs/common';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { DataSource } from 'typeorm';
 import { AuditLogService } from '../../audit/audit-log.service.js';
+import { OutboxMessageEntity } from '../../delivery/infrastructure/delivery.entities.js';
 import { ShareEntity, ShareRecipientEntity } from '../infrastructure/share.entities.js';
 import type { ShareDocument } from '../share-document.js';
 
@@ -18,18 +19,25 @@ export class GetShareHandler implements IQueryHandler<GetShareQuery> {
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
   ) {}
 
-  /** The decision document plus each recipient's delivery state as it is now. */
+  /** The decision document plus each recipient's delivery state as it is now, and why a failed delivery failed. */
   async execute({ shareId }: GetShareQuery): Promise<ShareDocument> {
     const share = await this.dataSource.getRepository(ShareEntity).findOneBy({ id: shareId });
     if (!share) throw new NotFoundException(`No share ${shareId}`);
     const states = new Map(
       (await this.dataSource.getRepository(ShareRecipientEntity).findBy({ shareId })).map((r) => [r.waId, r.deliveryState]),
     );
+    const errors = new Map(
+      (await this.dataSource.getRepository(OutboxMessageEntity).find({ select: { waId: true, errorCode: true }, where: { shareId } })).map((m) => [m.waId, m.errorCode]),
+    );
     const index = (await this.auditLog.indicesOf([share.auditEntry])).get(share.auditEntry) ?? null;
     return {
       ...share.document,
       audit: { entry: share.auditEntry, index },
-      recipients: share.document.recipients.map((r) => ({ ...r, delivery: states.get(r.waId) ?? null })),
+      recipients: share.document.recipients.map((r) => {
+        const delivery = states.get(r.waId) ?? null;
+        const deliveryError = delivery === 'failed' ? errors.get(r.waId) : null;
+        return { ...r, delivery, ...(deliveryError ? { deliveryError } : {}) };
+      }),
     };
   }
 }

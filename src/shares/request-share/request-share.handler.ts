@@ -163,7 +163,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
             dropped: decision.crossing.dropped.map((d) => ({ path: auditablePath(d.path), reason: d.reason })),
             redactions: decision.crossing.redactions,
           },
-          content: decision.outbound ? await this.contentDigest(manager, author, decision.outbound) : null,
+          content: decision.outbound ? await this.contentRecord(manager, author, decision.outbound, id) : null,
         },
       },
     ]);
@@ -226,19 +226,25 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     return { document, replayed: false };
   }
 
-  /** What crossed, as digests keyed by the author's key: provable, yet unlinkable after erasure. */
-  private async contentDigest(manager: EntityManager, author: SubjectRef, outbound: Outbound): Promise<Record<string, unknown>> {
+  /**
+   * What crossed: digests keyed by the author's key (provable), and the text itself sealed under
+   * it, so the author's subject access report can show it; both unlinkable after erasure.
+   */
+  private async contentRecord(manager: EntityManager, author: SubjectRef, outbound: Outbound, shareId: string): Promise<Record<string, unknown>> {
     const digest = (value: string) => this.subjectKeys.digest(manager, author, value);
+    const text = outbound.type === 'text' ? outbound.body : outbound.type === 'template' ? outbound.parameters.join('\n') : outbound.caption;
+    const sealed = await this.subjectKeys.seal(manager, author, text, `share ${shareId}`);
     switch (outbound.type) {
       case 'text':
-        return { type: 'text', digest: await digest(outbound.body), length: outbound.body.length };
+        return { type: 'text', digest: await digest(outbound.body), length: outbound.body.length, sealed };
       case 'template':
-        return { type: 'template', template: outbound.name, digest: await digest(canonicalJson(outbound.parameters)), parameters: outbound.parameters.length };
+        return { type: 'template', template: outbound.name, digest: await digest(canonicalJson(outbound.parameters)), parameters: outbound.parameters.length, sealed };
       default:
         return {
           type: outbound.type,
           digest: await digest(outbound.caption),
           length: outbound.caption.length,
+          sealed,
           media: { digest: await digest(outbound.media.sha256), mimeType: outbound.media.mimeType },
         };
     }

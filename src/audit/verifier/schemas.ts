@@ -1,0 +1,55 @@
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ENTRY_SCHEMA = 'audit-entry.schema.json';
+const EXPORT_SCHEMA = 'audit-export.schema.json';
+
+/**
+ * The schemas folder, found upwards from this module (src/ under tests, dist/src/ when built, or
+ * wherever the verifier is shipped with a schemas/ folder next to it).
+ */
+function schemasDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'schemas', ENTRY_SCHEMA))) return join(dir, 'schemas');
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`schemas/${ENTRY_SCHEMA} not found above the verifier`);
+    dir = parent;
+  }
+}
+
+export interface BundleSchemas {
+  entry: ValidateFunction;
+  header: ValidateFunction;
+}
+
+let compiled: BundleSchemas | undefined;
+
+/** The entry and bundle-header validators, compiled once per process. */
+export function bundleSchemas(): BundleSchemas {
+  if (!compiled) {
+    const dir = schemasDir();
+    const read = (name: string) => JSON.parse(readFileSync(join(dir, name), 'utf8')) as object;
+    // discriminator: each entry is checked against its kind's schema only, with that kind's errors;
+    // plain regular expressions (the patterns are ASCII) cost less per entry than unicode ones.
+    const ajv = new Ajv2020({ allErrors: false, discriminator: true, strict: true, strictRequired: false, unicodeRegExp: false });
+    ajv.addSchema(read(ENTRY_SCHEMA));
+    ajv.addSchema(read(EXPORT_SCHEMA));
+    compiled = {
+      entry: ajv.getSchema(`https://sluice.local/schemas/${ENTRY_SCHEMA}`)!,
+      header: ajv.getSchema(`https://sluice.local/schemas/${EXPORT_SCHEMA}`)!,
+    };
+  }
+  return compiled;
+}
+
+/** The first schema error as `<path>: <message>` ("(entry)" for the whole object). */
+export function describeSchemaError(errors: ErrorObject[] | null | undefined): string {
+  const error = errors?.[0];
+  if (!error) return 'does not match the schema';
+  const where = error.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
+  const extra = error.keyword === 'additionalProperties' ? ` (${String((error.params as { additionalProperty?: string }).additionalProperty)})` : '';
+  return `${where} ${error.message ?? 'is not valid'}${extra}`;
+}

@@ -1,0 +1,71 @@
+import type { SendFailure } from '../whatsapp-transport.js';
+
+/**
+ * Cloud API error codes worth another attempt: rate limits (the throughput limit, the per-pair
+ * limit, the app and account limits) and WhatsApp's own temporary trouble. Any other error
+ * code is final for the message: invalid parameter (100), unsupported type (131051), outside
+ * the 24-hour window (131047), undeliverable (131026), template problems (132xxx), an expired
+ * or invalid access token (190), a blocked or locked account (368, 131031), ... A retry would
+ * be refused the same way.
+ */
+export const RETRYABLE_ERROR_CODES: ReadonlyMap<number, string> = new Map([
+  [1, 'API unknown error'],
+  [2, 'API service temporarily unavailable'],
+  [4, 'app API rate limit'],
+  [80007, 'WhatsApp Business Account rate limit'],
+  [130429, 'throughput rate limit'],
+  [131000, 'something went wrong'],
+  [131016, 'service unavailable'],
+  [131056, 'business/consumer pair rate limit'],
+  [131057, 'account in maintenance mode'],
+]);
+
+export interface GraphError {
+  code: number;
+  subcode?: number;
+  fbtraceId?: string;
+}
+
+/** The `error` object of a Graph API error response, when the body is one. */
+export function graphError(body: unknown): GraphError | undefined {
+  const error = (body as { error?: unknown } | null)?.error as Record<string, unknown> | undefined;
+  if (typeof error !== 'object' || error === null || !Number.isInteger(error.code)) return undefined;
+  return {
+    code: error.code as number,
+    ...(Number.isInteger(error.error_subcode) ? { subcode: error.error_subcode as number } : {}),
+    ...(typeof error.fbtrace_id === 'string' && /^[\w-]{1,64}$/.test(error.fbtrace_id) ? { fbtraceId: error.fbtrace_id } : {}),
+  };
+}
+
+/**
+ * Maps a non-2xx answer to a failure. WhatsApp answered, so this copy of the message was not
+ * accepted (`delivered: no`). A known error code decides; otherwise (an unknown code, or no
+ * Graph error body at all: a proxy's page) the HTTP status does: 429 and 5xx are worth
+ * retrying, other statuses are not.
+ */
+export function failureOfErrorResponse(status: number, body: unknown): SendFailure {
+  const error = graphError(body);
+  if (!error) return { code: `http.${status}`, retryable: status === 429 || status >= 500, delivered: 'no' };
+  return {
+    code: `whatsapp.${error.code}`,
+    retryable: RETRYABLE_ERROR_CODES.has(error.code) || status === 429 || status >= 500,
+    delivered: 'no',
+    ...(error.subcode !== undefined ? { subcode: error.subcode } : {}),
+    ...(error.fbtraceId ? { fbtraceId: error.fbtraceId } : {}),
+  };
+}
+
+/** Connection-level codes that mean the request never reached WhatsApp. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Maps a request that got no answer. A timeout or a connection lost mid-request may have been
+ * processed by WhatsApp: its outcome is unknown, and retrying it may send a second copy
+ * (at-least-once; WhatsApp has no idempotency key).
+ */
+export function failureOfTransportError(error: unknown): SendFailure {
+  if ((error as Error | undefined)?.name === 'TimeoutError') return { code: 'transport.timeout', retryable: true, delivered: 'unknown' };
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && NOT_SENT_CODES.has(code)) return { code: 'transport.unreachable', retryable: true, delivered: 'no' };
+  return { code: 'transport.connection_lost', retryable: true, delivered: 'unknown' };
+}

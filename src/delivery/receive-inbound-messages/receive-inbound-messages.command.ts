@@ -1,0 +1,79 @@
+import { Inject, Logger } from '@nestjs/common';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
+import { ConsentLedger } from '../../consent/consent-ledger.js';
+import { TransactionRunner } from '../../platform/database/transaction-runner.js';
+import { DeliveryRecords } from '../delivery-records.js';
+import { OutboxRepository } from '../outbox.repository.js';
+import { ServiceWindows } from '../service-windows.js';
+import { InboundMessageLog } from '../webhooks/inbound-message-log.js';
+import { isOptOut, type InboundMessage } from '../webhooks/whatsapp-notification.js';
+
+export interface InboundMessagesReceived {
+  /** Messages seen for the first time (not a repeated webhook delivery). */
+  received: number;
+  optOuts: number;
+}
+
+export class ReceiveInboundMessagesCommand extends Command<InboundMessagesReceived> {
+  constructor(readonly messages: InboundMessage[]) {
+    super();
+  }
+}
+
+/**
+ * Contacts' messages to the business number. Each opens (or extends) the contact's 24-hour
+ * customer service window. An opt-out (STOP, afmelden, unsubscribe) withdraws the contact's
+ * consent for every purpose through the consent ledger and cancels the contact's queued
+ * messages, all audited, in one transaction. A message delivered twice is handled once.
+ */
+@CommandHandler(ReceiveInboundMessagesCommand)
+export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInboundMessagesCommand> {
+  private readonly logger = new Logger('InboundMessages');
+
+  constructor(
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
+    @Inject(InboundMessageLog) private readonly inbound: InboundMessageLog,
+    @Inject(ServiceWindows) private readonly windows: ServiceWindows,
+    @Inject(ConsentLedger) private readonly consents: ConsentLedger,
+    @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
+    @Inject(DeliveryRecords) private readonly records: DeliveryRecords,
+    @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+  ) {}
+
+  async execute({ messages }: ReceiveInboundMessagesCommand): Promise<InboundMessagesReceived> {
+    if (messages.length === 0) return { received: 0, optOuts: 0 };
+    const result = await this.transactions.run(async (manager) => {
+      const now = new Date();
+      const drafts: AuditDraft[] = [];
+      const touched = new Set<string>();
+      let received = 0;
+      let optOuts = 0;
+      for (const message of messages) {
+        if (!(await this.inbound.firstSighting(manager, message.id, now))) continue;
+        received++;
+        await this.windows.recordInbound(manager, message.from, message.sentAt);
+        if (message.text === undefined || !isOptOut(message.text)) continue;
+        optOuts++;
+        await this.consents.withdrawAll(manager, { type: 'whatsapp', id: message.from }, {
+          method: 'whatsapp-opt-out',
+          text: `"${message.text.trim()}" in WhatsApp message ${message.id}`,
+          capturedAt: message.sentAt.toISOString(),
+        });
+        // Messages already being sent are left to the worker: its consent check before each attempt sees the withdrawal.
+        for (const queued of await this.outbox.idleMessagesFor(manager, message.from)) {
+          if (!(await this.outbox.cancelIfIdle(manager, queued))) continue;
+          await this.records.advanceRecipient(manager, queued, 'cancelled');
+          touched.add(queued.shareId);
+          drafts.push(await this.records.entry(manager, 'message.cancelled', queued, { reason: 'recipient.consent_withdrawn', via: 'whatsapp_opt_out' }));
+        }
+      }
+      await this.inbound.forgetExpired(manager, now);
+      await this.records.releaseFinishedMedia(manager, touched);
+      await this.auditLog.append(manager, drafts);
+      return { received, optOuts };
+    });
+    if (result.optOuts > 0) this.logger.log(`${result.optOuts} opt-out(s) received: consent withdrawn, queued messages cancelled`);
+    return result;
+  }
+}

@@ -1,0 +1,149 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DataSource } from 'typeorm';
+
+/**
+ * A moment reserved for one message in the phone number's send rate, on this process's monotonic
+ * clock (performance.now(), ms). The request must start between `notBefore` and `deadline`.
+ */
+export interface SendSlot {
+  notBefore: number;
+  deadline: number;
+  /** Past this moment a missed slot is not replaced: the worker's claim on the message would not outlive the attempt. */
+  latestStart?: number;
+}
+
+/**
+ * How late a request may start after its slot. The slots are spaced by (1 s + this) / rate, so
+ * that even with every start this late, no rate + 1 requests ever start within one second.
+ */
+export const LATENESS_TOLERANCE_MS = 25;
+
+export function slotSpacingMicros(ratePerSecond: number): number {
+  return Math.ceil((1_000_000 + LATENESS_TOLERANCE_MS * 1000) / ratePerSecond);
+}
+
+/** Pure slot arithmetic (GCRA): the next free moment, and the first of `count` slots taken from it. */
+export function takeSlots(nextFreeMicros: number, nowMicros: number, count: number, spacingMicros: number): { firstMicros: number; nextFreeMicros: number } {
+  const firstMicros = Math.max(nextFreeMicros, nowMicros);
+  return { firstMicros, nextFreeMicros: firstMicros + count * spacingMicros };
+}
+
+/**
+ * Keeps the messages of one phone number within its send rate (WHATSAPP_SEND_RATE, messages per
+ * second). A worker reserves slots for a batch just before sending it; each request waits for its
+ * slot and gives it up if it would start more than LATENESS_TOLERANCE_MS late (the process was
+ * paused), taking a new one: a late start must not crowd the following second.
+ */
+export abstract class SendPacer {
+  protected readonly spacingMicros: number;
+  /** Requests that need a new slot at about the same moment share one reservation. */
+  private replacements: { count: number; slots: Promise<SendSlot[]> } | undefined;
+
+  constructor(ratePerSecond: number) {
+    this.spacingMicros = slotSpacingMicros(ratePerSecond);
+  }
+
+  /** Reserves `count` consecutive slots. */
+  abstract reserve(count: number): Promise<SendSlot[]>;
+
+  /** Resolves true when the request may start now, false when no slot could be had before `latestStart`. */
+  async waitForTurn(reserved: SendSlot | undefined): Promise<boolean> {
+    const latestStart = reserved?.latestStart ?? Number.POSITIVE_INFINITY;
+    let slot = reserved;
+    for (;;) {
+      slot ??= await this.replacementSlot();
+      if (slot.notBefore > latestStart) return false;
+      // Timers may fire up to a millisecond early against performance.now(): wait until it is time.
+      for (let wait = slot.notBefore - performance.now(); wait > 0; wait = slot.notBefore - performance.now()) await sleep(wait);
+      if (performance.now() <= slot.deadline) return true;
+      slot = undefined;
+    }
+  }
+
+  /**
+   * A slot for a request without one (or whose slot passed): requests arriving before the next
+   * turn of the event loop are served by one reservation, so a pause that made many miss their
+   * slots costs one reservation, not one each.
+   */
+  private replacementSlot(): Promise<SendSlot> {
+    if (!this.replacements) {
+      const batch = { count: 0, slots: Promise.resolve<SendSlot[]>([]) };
+      batch.slots = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.replacements = undefined;
+        return this.reserve(batch.count);
+      });
+      this.replacements = batch;
+    }
+    const index = this.replacements.count++;
+    return this.replacements.slots.then((slots) => slots[index]!);
+  }
+
+  /** `count` slots from `firstAt` (ms, this process's clock), each to be started within [notBefore, deadline]. */
+  protected slotsFrom(firstAt: number, count: number, uncertaintyMs = 0): SendSlot[] {
+    const spacingMs = this.spacingMicros / 1000;
+    return Array.from({ length: count }, (_, i) => {
+      const at = firstAt + i * spacingMs;
+      return { notBefore: at + uncertaintyMs, deadline: at - uncertaintyMs + LATENESS_TOLERANCE_MS };
+    });
+  }
+}
+
+/** The embedded default (SQLite) runs one process: its schedule lives in memory. */
+export class LocalSendPacer extends SendPacer {
+  private nextFreeMicros = 0;
+
+  async reserve(count: number): Promise<SendSlot[]> {
+    const taken = takeSlots(this.nextFreeMicros, performance.now() * 1000, count, this.spacingMicros);
+    this.nextFreeMicros = taken.nextFreeMicros;
+    return this.slotsFrom(taken.firstMicros / 1000, count);
+  }
+}
+
+/**
+ * Replicas on one PostgreSQL database share one schedule per phone number: a row holding the next
+ * free moment on the database's clock, advanced atomically. Slots are mapped onto this process's
+ * clock through an estimate of the offset between the two clocks (Cristian's algorithm: the
+ * reservation with the shortest round trip lately gives the tightest bound), and each slot is
+ * widened by that bound, so it is never started early nor accepted late.
+ */
+export class SharedSendPacer extends SendPacer {
+  /** Database clock minus this process's clock (ms), give or take errorMs, as measured at measuredAt. */
+  private clock: { offsetMs: number; errorMs: number; measuredAt: number } | undefined;
+  /** The last reservation's round trip: slots start at least that far ahead, so they are still ahead when the answer comes. */
+  private leadMs = 0;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly phoneNumberId: string,
+    ratePerSecond: number,
+  ) {
+    super(ratePerSecond);
+  }
+
+  async reserve(count: number): Promise<SendSlot[]> {
+    const span = count * this.spacingMicros;
+    const asked = performance.now();
+    const [row] = (await this.dataSource.query(
+      `INSERT INTO whatsapp_send_slots AS s (phone_number_id, next_slot_us)
+         VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $3 + $2)
+       ON CONFLICT (phone_number_id) DO UPDATE
+         SET next_slot_us = GREATEST(s.next_slot_us, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $3) + $2
+       RETURNING s.next_slot_us - $2 AS first_us, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now_us`,
+      [this.phoneNumberId, span, Math.round(this.leadMs * 1000)],
+    )) as { first_us: string; now_us: string }[];
+    const answered = performance.now();
+    this.leadMs = Math.min(answered - asked + 1, 1000);
+    const clock = this.learnClock(Number(row!.now_us) / 1000, asked, answered);
+    return this.slotsFrom(Number(row!.first_us) / 1000 - clock.offsetMs, count, clock.errorMs);
+  }
+
+  /** The database read its clock while the query ran: between `asked` and `answered` here. */
+  private learnClock(databaseNowMs: number, asked: number, answered: number): { offsetMs: number; errorMs: number } {
+    const sample = { offsetMs: databaseNowMs - (asked + answered) / 2, errorMs: (answered - asked) / 2, measuredAt: answered };
+    // An estimate loses precision as the clocks drift apart: allow 1 ms per 10 s of age.
+    const current = this.clock && { ...this.clock, errorMs: this.clock.errorMs + (answered - this.clock.measuredAt) / 10_000 };
+    if (!current || sample.errorMs <= current.errorMs) this.clock = sample;
+    return current && current.errorMs < sample.errorMs ? current : sample;
+  }
+}

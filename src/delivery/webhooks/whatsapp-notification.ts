@@ -1,0 +1,121 @@
+import { SUBJECT_ID_PATTERNS } from '../../consent/subject.js';
+
+/** A status report on a message sluice sent. */
+export interface StatusReport {
+  messageId: string;
+  status: 'sent' | 'delivered' | 'read' | 'failed';
+  /** The contact's WhatsApp id. */
+  recipient: string;
+  reportedAt: Date;
+  /** The outbox id sluice sent as biz_opaque_callback_data. */
+  outboxId?: string;
+  /** The first error's code, on a failed status. */
+  errorCode?: number;
+}
+
+/** A message a contact sent to the business phone number. */
+export interface InboundMessage {
+  id: string;
+  from: string;
+  sentAt: Date;
+  /** The text of a text message, or of a quick-reply button the contact tapped. */
+  text?: string;
+}
+
+export interface WhatsAppNotification {
+  statuses: StatusReport[];
+  messages: InboundMessage[];
+  /** Items left out because they are not shaped as documented (counted for the log; their content is never logged). */
+  skipped: number;
+}
+
+const STATUSES = new Set(['sent', 'delivered', 'read', 'failed']);
+const MESSAGE_ID = /^[\x21-\x7e]{1,128}$/;
+const OUTBOX_ID = /^out_[A-Za-z0-9_-]{1,40}$/;
+
+/**
+ * Reads a Cloud API webhook notification (object whatsapp_business_account, field messages):
+ * status reports and inbound messages for the given phone number. Other numbers, other fields
+ * and statuses sluice does not track (deleted, warning, ...) are ignored; malformed items are
+ * skipped one by one, so one odd item does not make WhatsApp retry the whole delivery forever.
+ */
+export function readNotification(body: unknown, phoneNumberId: string | undefined): WhatsAppNotification {
+  const result: WhatsAppNotification = { statuses: [], messages: [], skipped: 0 };
+  if (!isObject(body) || body.object !== 'whatsapp_business_account' || !Array.isArray(body.entry)) return { ...result, skipped: 1 };
+  for (const entry of body.entry) {
+    for (const change of isObject(entry) && Array.isArray(entry.changes) ? entry.changes : []) {
+      if (!isObject(change) || change.field !== 'messages' || !isObject(change.value)) continue;
+      const value = change.value;
+      const metadata = isObject(value.metadata) ? value.metadata : {};
+      if (phoneNumberId !== undefined && metadata.phone_number_id !== phoneNumberId) continue;
+      for (const status of Array.isArray(value.statuses) ? value.statuses : []) {
+        const report = readStatus(status);
+        if (report === null) result.skipped++;
+        else if (report !== undefined) result.statuses.push(report);
+      }
+      for (const message of Array.isArray(value.messages) ? value.messages : []) {
+        const inbound = readMessage(message);
+        if (inbound) result.messages.push(inbound);
+        else result.skipped++;
+      }
+    }
+  }
+  return result;
+}
+
+/** undefined: a status sluice does not track; null: malformed. */
+function readStatus(status: unknown): StatusReport | undefined | null {
+  if (!isObject(status)) return null;
+  if (typeof status.status === 'string' && !STATUSES.has(status.status)) return undefined;
+  const reportedAt = unixTime(status.timestamp);
+  if (
+    typeof status.id !== 'string' || !MESSAGE_ID.test(status.id) ||
+    typeof status.status !== 'string' ||
+    typeof status.recipient_id !== 'string' || !SUBJECT_ID_PATTERNS.whatsapp.test(status.recipient_id) ||
+    !reportedAt
+  ) {
+    return null;
+  }
+  const outboxId = typeof status.biz_opaque_callback_data === 'string' && OUTBOX_ID.test(status.biz_opaque_callback_data) ? status.biz_opaque_callback_data : undefined;
+  const firstError = Array.isArray(status.errors) && isObject(status.errors[0]) ? status.errors[0] : undefined;
+  return {
+    messageId: status.id,
+    status: status.status as StatusReport['status'],
+    recipient: status.recipient_id,
+    reportedAt,
+    ...(outboxId ? { outboxId } : {}),
+    ...(firstError && Number.isInteger(firstError.code) ? { errorCode: firstError.code as number } : {}),
+  };
+}
+
+function readMessage(message: unknown): InboundMessage | undefined {
+  if (!isObject(message)) return undefined;
+  const sentAt = unixTime(message.timestamp);
+  if (typeof message.id !== 'string' || !MESSAGE_ID.test(message.id) || typeof message.from !== 'string' || !SUBJECT_ID_PATTERNS.whatsapp.test(message.from) || !sentAt) {
+    return undefined;
+  }
+  const text =
+    message.type === 'text' && isObject(message.text) && typeof message.text.body === 'string'
+      ? message.text.body
+      : message.type === 'button' && isObject(message.button) && typeof message.button.text === 'string'
+        ? message.button.text
+        : undefined;
+  return { id: message.id, from: message.from, sentAt, ...(text !== undefined ? { text } : {}) };
+}
+
+/** WhatsApp stamps events in Unix seconds, as a string. */
+function unixTime(value: unknown): Date | undefined {
+  if (typeof value !== 'string' || !/^\d{1,12}$/.test(value)) return undefined;
+  return new Date(Number(value) * 1000);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const OPT_OUT_WORDS = new Set(['stop', 'afmelden', 'unsubscribe']);
+
+/** "STOP", "stop", "Afmelden.", " unsubscribe! ": the whole message is one opt-out word, in any case, with optional punctuation around it. */
+export function isOptOut(text: string): boolean {
+  return OPT_OUT_WORDS.has(text.trim().replace(/^[\p{P}\s]+|[\p{P}\s]+$/gu, '').toLowerCase());
+}

@@ -1,0 +1,69 @@
+import { Controller, ForbiddenException, Get, Headers, HttpCode, Inject, Logger, Post, Query, type RawBodyRequest, Req, Res, UnauthorizedException } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { PublicRoute } from '../../platform/auth/auth.decorators.js';
+import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
+import { ReceiveInboundMessagesCommand } from '../receive-inbound-messages/receive-inbound-messages.command.js';
+import { RecordDeliveryStatusesCommand } from '../record-delivery-statuses/record-delivery-statuses.command.js';
+import { hasValidSignature } from './webhook-signature.js';
+import { readNotification } from './whatsapp-notification.js';
+
+/**
+ * WhatsApp's webhook (the Meta app's "messages" field). No API key: Meta cannot send one. The
+ * handshake proves the verify token; every delivery must carry X-Hub-Signature-256 over its exact
+ * bytes, or it is refused with 401 before anything is read or recorded.
+ */
+@Controller('v1/webhooks/whatsapp')
+export class WhatsAppWebhookController {
+  private readonly logger = new Logger('WhatsAppWebhook');
+
+  constructor(
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
+    @Inject(CommandBus) private readonly commands: CommandBus,
+  ) {}
+
+  @Get()
+  @PublicRoute()
+  verify(
+    @Query('hub.mode') mode: unknown,
+    @Query('hub.verify_token') token: unknown,
+    @Query('hub.challenge') challenge: unknown,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): string {
+    const expected = this.config.whatsapp.verifyToken;
+    if (
+      expected === undefined ||
+      mode !== 'subscribe' ||
+      typeof token !== 'string' ||
+      !sameSecret(token, expected) ||
+      typeof challenge !== 'string' ||
+      !/^[\x21-\x7e]{1,256}$/.test(challenge)
+    ) {
+      throw new ForbiddenException('The webhook verification handshake failed');
+    }
+    void reply.header('content-type', 'text/plain; charset=utf-8');
+    return challenge;
+  }
+
+  @Post()
+  @PublicRoute()
+  @HttpCode(200)
+  async receive(@Req() request: RawBodyRequest<FastifyRequest>, @Headers('x-hub-signature-256') signature: unknown): Promise<void> {
+    const secret = this.config.whatsapp.appSecret;
+    if (secret === undefined || !request.rawBody || !hasValidSignature(request.rawBody, signature, secret)) {
+      throw new UnauthorizedException('X-Hub-Signature-256 is missing or does not match the body');
+    }
+    const notification = readNotification(request.body, this.config.whatsapp.cloudApi?.phoneNumberId);
+    if (notification.skipped > 0) this.logger.warn(`left out ${notification.skipped} webhook item(s) not shaped as documented`);
+    // Inbound first: an opt-out cancels queued messages before any status of this delivery is read.
+    await this.commands.execute(new ReceiveInboundMessagesCommand(notification.messages));
+    await this.commands.execute(new RecordDeliveryStatusesCommand(notification.statuses));
+  }
+}
+
+/** Compares two secrets in constant time whatever their lengths (digests first). */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}

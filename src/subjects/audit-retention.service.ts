@@ -1,0 +1,57 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { AuditLogService } from '../audit/audit-log.service.js';
+import { AuditSequencer } from '../audit/audit-sequencer.js';
+import { SubjectKeyService } from '../audit/subject-keys.service.js';
+import { TransactionRunner } from '../platform/database/transaction-runner.js';
+import { PolicyRegistry } from '../policy/policy-registry.js';
+import { retentionMs } from './retention.js';
+
+const DAY_MS = 86_400_000;
+
+export type RetentionSweep = { status: 'swept'; cutoff: string; destroyed: Record<string, number> } | { status: 'skipped'; reason: string };
+
+/**
+ * Honours the policies' audit retention by key destruction, never by deleting entries: the keys
+ * of people sluice has not processed for longer than the longest retention of the active
+ * policies are destroyed, which makes everything the log holds about them unlinkable. (Reports
+ * already leave out the detail of crossings past their own policy's retention.) Runs daily.
+ */
+@Injectable()
+export class AuditRetentionService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('AuditRetention');
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
+    @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
+    @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+    @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
+    @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => {
+      this.sweep().catch((error: Error) => this.logger.error(`retention sweep failed: ${error.name}`));
+    }, DAY_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  async sweep(now = new Date()): Promise<RetentionSweep> {
+    const retentions = this.policies.bundle.policies.map((p) => p.retention);
+    if (retentions.some((r) => r === undefined)) return { status: 'skipped', reason: 'a policy sets no audit retention' };
+    const longest = retentions.reduce((max, r) => Math.max(max, retentionMs(r!)), 0);
+    const cutoff = new Date(now.getTime() - longest);
+    const entry = await this.transactions.run(async (manager) => {
+      const destroyed = await this.subjectKeys.destroyUnusedSince(manager, cutoff);
+      if (Object.keys(destroyed).length === 0) return { destroyed, id: undefined };
+      const [queued] = await this.auditLog.append(manager, [{ kind: 'subject.erased', body: { reason: 'retention', cutoff: cutoff.toISOString(), keys: destroyed } }]);
+      return { destroyed, id: queued!.id };
+    });
+    if (entry.id) await this.sequencer.awaitIndices([entry.id]);
+    return { status: 'swept', cutoff: cutoff.toISOString(), destroyed: entry.destroyed };
+  }
+}

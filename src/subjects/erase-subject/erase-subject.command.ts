@@ -1,0 +1,90 @@
+import { Inject } from '@nestjs/common';
+import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { randomBytes } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { AuditLogService } from '../../audit/audit-log.service.js';
+import { AuditSequencer } from '../../audit/audit-sequencer.js';
+import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
+import { SubjectKeyService } from '../../audit/subject-keys.service.js';
+import { ConsentLedger } from '../../consent/consent-ledger.js';
+import type { SubjectRef } from '../../consent/subject.js';
+import { TransactionRunner } from '../../platform/database/transaction-runner.js';
+
+export interface SubjectErased {
+  erased: boolean;
+  /** The subject.erased entry; null when there was nothing to erase. */
+  audit: { entry: string; index: number } | null;
+}
+
+export class EraseSubjectCommand extends Command<SubjectErased> {
+  constructor(readonly subject: SubjectRef) {
+    super();
+  }
+}
+
+/**
+ * Erasure (GDPR Art. 17) by crypto-shredding. The audit log is never touched: the person's key is
+ * destroyed, so every pseudonym, digest and sealed value made with it can no longer be tied to
+ * them, and the log still verifies. The operational records that hold their identifier in the
+ * clear are cleared in the same transaction: the consent projection, and for a WhatsApp contact
+ * the share recipients, the decision documents, the queued messages (cancelled), the service
+ * window record and the sandbox's copies. A `subject.erased` entry, without personal data, records that it happened.
+ */
+@CommandHandler(EraseSubjectCommand)
+export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand> {
+  constructor(
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
+    @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
+    @Inject(ConsentLedger) private readonly consents: ConsentLedger,
+    @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+    @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
+  ) {}
+
+  async execute({ subject }: EraseSubjectCommand): Promise<SubjectErased> {
+    const entry = await this.transactions.run(async (manager) => {
+      await this.transactions.exclusive(manager, `sluice:subject:${subject.type}:${subject.id}`);
+      const key = await this.subjectKeys.existingKey(manager, subject);
+      if (!key) return undefined;
+      const pseudonym = subjectPseudonym(key, subject);
+      await this.subjectKeys.destroy(manager, subject);
+      await this.consents.forget(manager, subject);
+      const cleared = subject.type === 'whatsapp' ? await this.clearContact(manager, subject.id) : { shares: 0, messages: 0 };
+      const [queued] = await this.auditLog.append(manager, [
+        { kind: 'subject.erased', body: { subject: pseudonym, subjectType: subject.type, cleared } },
+      ]);
+      return queued!.id;
+    });
+    if (!entry) return { erased: false, audit: null };
+    const index = (await this.sequencer.awaitIndices([entry])).get(entry)!;
+    return { erased: true, audit: { entry, index } };
+  }
+
+  /** Replaces a WhatsApp number wherever sluice's operational tables hold it in the clear. */
+  private async clearContact(manager: EntityManager, waId: string): Promise<{ shares: number; messages: number }> {
+    const postgres = this.transactions.dialect === 'postgres';
+    const p = (n: number) => (postgres ? `$${n}` : '?');
+    // Unique per erasure, so two erased recipients of one share stay two rows.
+    const placeholder = `erased-${randomBytes(6).toString('hex')}`;
+    const shares = (await manager.query(`SELECT DISTINCT share_id FROM share_recipients WHERE wa_id = ${p(1)}`, [waId])) as { share_id: string }[];
+    for (const { share_id: shareId } of shares) {
+      const [row] = (await manager.query(`SELECT document FROM shares WHERE id = ${p(1)}`, [shareId])) as { document: string }[];
+      const document = JSON.parse(row!.document) as { recipients: { waId: string }[] };
+      for (const recipient of document.recipients) if (recipient.waId === waId) recipient.waId = placeholder;
+      await manager.query(`UPDATE shares SET document = ${p(1)} WHERE id = ${p(2)}`, [JSON.stringify(document), shareId]);
+    }
+    await manager.query(`UPDATE share_recipients SET wa_id = ${p(1)} WHERE wa_id = ${p(2)}`, [placeholder, waId]);
+    const messages = (await manager.query(`SELECT id FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId])) as { id: string }[];
+    const now = new Date().toISOString();
+    // A message not yet sent never will be; the request body that named the number goes too.
+    await manager.query(
+      `UPDATE outbox_messages SET state = CASE WHEN state IN ('pending', 'claimed') THEN 'cancelled' ELSE state END,
+         claimed_by = NULL, claim_expires_at = NULL, wa_id = ${p(1)}, payload = ${p(2)}, updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
+      [placeholder, JSON.stringify({ erased: true }), now, waId],
+    );
+    // The contact's service window (when they last wrote) is about them too.
+    await manager.query(`DELETE FROM whatsapp_contacts WHERE wa_id = ${p(1)}`, [waId]);
+    await manager.query(`DELETE FROM sandbox_media WHERE outbox_id IN (SELECT outbox_id FROM sandbox_messages WHERE wa_id = ${p(1)})`, [waId]);
+    await manager.query(`DELETE FROM sandbox_messages WHERE wa_id = ${p(1)}`, [waId]);
+    return { shares: shares.length, messages: messages.length };
+  }
+}

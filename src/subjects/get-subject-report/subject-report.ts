@@ -1,0 +1,124 @@
+import { openSealedField } from '../../audit/domain/pseudonym.js';
+
+/** A person's subject access report (GDPR Art. 15), decoded from the audit log with their key. */
+export interface SubjectReport {
+  subject: { type: string; id: string };
+  generatedAt: string;
+  /** False when sluice holds no key for the person: never seen, or erased. */
+  found: boolean;
+  log: { size: number; checkpoint: string | null };
+  consents: { index: number; time: string; status: 'granted' | 'withdrawn'; purpose: string; evidence: string }[];
+  crossings: Crossing[];
+  deliveries: { index: number; time: string; share: string; outcome: 'sent' | 'cancelled' | 'failed' | 'status'; detail: string | null }[];
+}
+
+export interface Crossing {
+  index: number;
+  time: string;
+  share: string;
+  /** How the person took part: the author, a person tagged, a recipient, the one who shared. */
+  roles: string[];
+  policy: { name: string | null; bundle: string };
+  lawfulBasis: string | null;
+  status: string;
+  reasons: string[];
+  /** The person's consent as it stood at the decision. */
+  consent: string | null;
+  /** Past the policy's audit retention: the detail is no longer shown. */
+  expired: boolean;
+  crossed: { path: string; category: string; transform: string; aboutYou: boolean }[];
+  redactions: { path: string; recogniser: string; count: number }[];
+  recipients: { allowed: number; total: number };
+  /** The exact text that crossed, for its author only. */
+  message: string | null;
+}
+
+type Entry = Record<string, unknown> & { kind: string; index: number; time: string };
+
+/**
+ * Decodes the entries that name the person's pseudonym. `retentionOf` gives a policy's audit
+ * retention in milliseconds (undefined: kept); detail of older crossings is left out.
+ */
+export function decodeSubjectReport(
+  pseudonym: string,
+  subjectKey: Uint8Array,
+  entries: Entry[],
+  retentionOf: (policy: string | null) => number | undefined,
+  now: Date,
+): Pick<SubjectReport, 'consents' | 'crossings' | 'deliveries'> {
+  const consents: SubjectReport['consents'] = [];
+  const crossings: Crossing[] = [];
+  const deliveries: SubjectReport['deliveries'] = [];
+  for (const entry of entries) {
+    switch (entry.kind) {
+      case 'consent.granted':
+      case 'consent.withdrawn':
+        if (entry.subject === pseudonym) {
+          consents.push({
+            index: entry.index,
+            time: entry.time,
+            status: entry.kind === 'consent.granted' ? 'granted' : 'withdrawn',
+            purpose: String(entry.purpose),
+            evidence: String((entry.evidence as { method?: unknown } | undefined)?.method ?? ''),
+          });
+        }
+        break;
+      case 'share.decided':
+        crossings.push(decodeDecision(entry, pseudonym, subjectKey, retentionOf, now));
+        break;
+      case 'message.sent':
+      case 'message.cancelled':
+      case 'message.failed':
+      case 'message.status':
+        if (entry.recipient === pseudonym) {
+          deliveries.push({
+            index: entry.index,
+            time: entry.time,
+            share: String(entry.share ?? ''),
+            outcome: entry.kind.slice('message.'.length) as SubjectReport['deliveries'][number]['outcome'],
+            detail: typeof entry.reason === 'string' ? entry.reason : typeof entry.status === 'string' ? entry.status : null,
+          });
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  return { consents, crossings, deliveries };
+}
+
+function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array, retentionOf: (policy: string | null) => number | undefined, now: Date): Crossing {
+  const policy = (entry.policy ?? { name: null, bundle: '' }) as { name: string | null; bundle: string };
+  const subjects = (entry.subjects ?? []) as { role: string; subject: string; consent: string }[];
+  const recipients = (entry.recipients ?? []) as { subject: string; decision: string }[];
+  const mine = subjects.filter((s) => s.subject === pseudonym);
+  const roles = [
+    ...mine.map((s) => s.role),
+    ...(recipients.some((r) => r.subject === pseudonym) ? ['recipient'] : []),
+    ...(entry.sharedBy === pseudonym ? ['shared it'] : []),
+  ];
+  const retention = retentionOf(policy.name);
+  const expired = retention !== undefined && Date.parse(entry.time) + retention < now.getTime();
+  const crossing = (entry.crossing ?? { fields: [], redactions: [] }) as {
+    fields: { path: string; category: string; transform: string; subject?: string }[];
+    redactions: { path: string; recogniser: string; count: number }[];
+  };
+  const content = entry.content as { sealed?: string } | null | undefined;
+  const isAuthor = mine.some((s) => s.role === 'author');
+  return {
+    index: entry.index,
+    time: entry.time,
+    share: String(entry.share),
+    roles,
+    policy,
+    lawfulBasis: (entry.lawfulBasis as string | null) ?? null,
+    status: String(entry.status),
+    reasons: (entry.reasons as string[] | undefined) ?? [],
+    consent: mine[0]?.consent ?? null,
+    expired,
+    crossed: expired ? [] : crossing.fields.map((f) => ({ path: f.path, category: f.category, transform: f.transform, aboutYou: f.subject === pseudonym })),
+    redactions: expired ? [] : crossing.redactions,
+    recipients: { allowed: recipients.filter((r) => r.decision === 'allowed').length, total: recipients.length },
+    message: !expired && isAuthor && content?.sealed ? (openSealedField(subjectKey, content.sealed, `share ${String(entry.share)}`) ?? null) : null,
+  };
+}

@@ -1,0 +1,301 @@
+import { afterAll, beforeAll, beforeEach, expect, it } from '@jest/globals';
+import exifr from 'exifr';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
+import { describeEachDatabase } from '../support/databases.js';
+import { AUTHOR_ID, consent, idempotencyKey, shareRequest, TAGGED_ID, workplacePost } from '../support/fixtures.js';
+import { type RunningApp, SHIPPED_POLICIES, startTestApp } from '../support/test-app.js';
+
+const SEND_RATE = 20;
+const MAX_ATTEMPTS = 4;
+
+/** A policy that delivers as a template: what may start a conversation outside the 24-hour window. */
+const TEMPLATE_POLICY = `apiVersion: sluice.policy/v1
+name: shift-alerts
+purpose: shift-alerts
+lawfulBasis: consent
+source: workplace.post
+destination: whatsapp
+recipients:
+  consent: { purpose: shift-alerts }
+fields:
+  - path: message
+    category: user.content
+    transform: redact-pii
+freeText:
+  recognisers: [email, phone]
+  action: mask
+delivery:
+  type: template
+  name: frontline_update
+  language: en
+  parameters:
+    - text: "{message}"
+      fallback: a new update
+`;
+
+async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+type Entry = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- audit entries are asserted on as JSON
+
+describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => {
+  let simulator: CloudApiSimulator;
+  let sluice: RunningApp;
+  let policies: string;
+  let nextContact = 0;
+  /** A fresh WhatsApp contact per test, with consent for both purposes. */
+  let contact: string;
+
+  beforeAll(async () => {
+    policies = mkdtempSync(join(tmpdir(), 'sluice-policies-'));
+    copyFileSync(join(SHIPPED_POLICIES, 'frontline-updates.policy.yaml'), join(policies, 'frontline-updates.policy.yaml'));
+    writeFileSync(join(policies, 'shift-alerts.policy.yaml'), TEMPLATE_POLICY);
+    simulator = await CloudApiSimulator.start();
+    sluice = await startTestApp(dialect, {
+      cloudApi: simulator,
+      env: {
+        POLICIES_DIR: policies,
+        WHATSAPP_SEND_RATE: String(SEND_RATE),
+        WHATSAPP_TIMEOUT_MS: '1000',
+        DELIVERY_LEASE_MS: '5000',
+        DELIVERY_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+        DELIVERY_RETRY_BASE_MS: '20',
+      },
+    });
+    for (const id of [AUTHOR_ID, TAGGED_ID]) await grant('workplace', id);
+  });
+  afterAll(async () => {
+    await sluice?.close();
+    await simulator?.close();
+    rmSync(policies, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    simulator.clearFaults();
+    simulator.autoStatuses = [];
+    contact = `3162${dialect === 'sqlite' ? 1 : 2}${String(++nextContact).padStart(5, '0')}`;
+    await grant('whatsapp', contact);
+    await grant('whatsapp', contact, 'shift-alerts');
+  });
+
+  const grant = async (type: 'whatsapp' | 'workplace', id: string, purpose = 'frontline-updates', status: 'granted' | 'withdrawn' = 'granted') =>
+    expect((await sluice.request('POST', '/v1/consents', { body: consent(type, id, status, purpose) })).status).toBe(201);
+  const share = async (body: Record<string, unknown>) => {
+    const response = await sluice.request('POST', '/v1/shares', { body, headers: idempotencyKey() });
+    expect(response.status).toBe(201);
+    return response.json as { id: string; status: string };
+  };
+  const shareTo = (...waIds: string[]) => share(shareRequest({ post: workplacePost({ message: 'Shift starts at 7.', message_tags: [] }), recipients: waIds.map((waId) => ({ waId })) }));
+  const recipientsOf = async (shareId: string) => (await sluice.request('GET', `/v1/shares/${shareId}`)).json.recipients as { waId: string; delivery: string; deliveryError?: string }[];
+  const outboxOf = (shareId: string) =>
+    sluice.database.adminQuery<{ id: string; wa_id: string; state: string; attempts: number; message_id: string | null; error_code: string | null }>(
+      `SELECT id, wa_id, state, attempts, message_id, error_code FROM outbox_messages WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'} ORDER BY wa_id`,
+      [shareId],
+    );
+  const entriesAbout = async (outboxId: string): Promise<Entry[]> => {
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    const lines = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean);
+    return lines.map((l) => JSON.parse(JSON.parse(l).entry) as Entry).filter((e) => e.outbox === outboxId);
+  };
+  /** Drains until the share's messages have ended (retries wait for their backoff in between). */
+  const deliver = (shareId: string) =>
+    eventually(async () => {
+      await sluice.drainOutbox();
+      const rows = await outboxOf(shareId);
+      return rows.every((r) => ['sent', 'failed', 'cancelled'].includes(r.state)) ? rows : undefined;
+    }, `share ${shareId} to be delivered`);
+
+  it('sends a text message within the window and records WhatsApp\'s message id per recipient', async () => {
+    await simulator.receiveText(contact, 'Hi, I would like the updates');
+    const { id } = await shareTo(contact);
+    const [row] = await deliver(id);
+    const [message] = simulator.messagesTo(contact);
+    expect(message!.body).toEqual({
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      to: contact,
+      type: 'text',
+      text: { preview_url: false, body: 'Anna de Vries:\nShift starts at 7.' },
+      biz_opaque_callback_data: row!.id,
+    });
+    expect(row).toMatchObject({ state: 'sent', attempts: 1, message_id: message!.wamid });
+    expect(await recipientsOf(id)).toEqual([expect.objectContaining({ waId: contact, delivery: 'sent' })]);
+    expect(await entriesAbout(row!.id)).toEqual([expect.objectContaining({ kind: 'message.sent', attempt: 1, whatsappMessage: message!.wamid, share: id })]);
+  });
+
+  it('uploads the minimised photo and sends the image by the returned media id', async () => {
+    await simulator.receiveText(contact, 'hi');
+    const jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 10, g: 200, b: 90 } } })
+      .jpeg()
+      .withExif({ IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '52/1 5/1 24/1', GPSLongitudeRef: 'E', GPSLongitude: '5/1 7/1 12/1' } })
+      .toBuffer();
+    const { id } = await share(
+      shareRequest({
+        post: workplacePost({ message: 'New rota', message_tags: [], attachments: { data: [{ type: 'photo', media: { image: { src: `data:image/jpeg;base64,${jpeg.toString('base64')}` } } }] } }),
+        recipients: [{ waId: contact }],
+      }),
+    );
+    expect((await deliver(id))[0]!.state).toBe('sent');
+    const [message] = simulator.messagesTo(contact);
+    const image = message!.body.image as { id: string; caption: string };
+    expect(image.caption).toBe('Anna de Vries:\nNew rota');
+    const uploaded = simulator.media.get(image.id)!;
+    expect(uploaded.mimeType).toBe('image/jpeg');
+    expect(await exifr.gps(uploaded.bytes)).toBeUndefined();
+    // Delivered: sluice no longer keeps the minimised copy.
+    expect(await sluice.database.adminQuery(`SELECT id FROM media_objects WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [id])).toEqual([]);
+  });
+
+  it('retries 429 bursts and 500s with backoff, auditing every attempt, and then sends', async () => {
+    await simulator.receiveText(contact, 'hi');
+    simulator.inject({ kind: 'error', httpStatus: 429, code: 130429, message: 'Rate limit hit' }, { times: 2, endpoint: 'messages' });
+    simulator.inject({ kind: 'error', httpStatus: 500, code: 131000 }, { endpoint: 'messages' });
+    const { id } = await shareTo(contact);
+    const [row] = await deliver(id);
+    expect(row).toMatchObject({ state: 'sent', attempts: 4 });
+    expect(simulator.messagesTo(contact)).toHaveLength(1);
+    const entries = await entriesAbout(row!.id);
+    expect(entries.map((e) => [e.kind, e.attempt, e.final, e.error])).toEqual([
+      ['message.failed', 1, false, 'whatsapp.130429'],
+      ['message.failed', 2, false, 'whatsapp.130429'],
+      ['message.failed', 3, false, 'whatsapp.131000'],
+      ['message.sent', 4, undefined, undefined],
+    ]);
+    const retryTimes = entries.slice(0, 3).map((e) => Date.parse(e.nextAttemptAt) - Date.parse(e.time));
+    for (const [i, delay] of retryTimes.entries()) expect(delay).toBeGreaterThanOrEqual(20 * 2 ** i * 0.5 - 5);
+  });
+
+  it('ends a final error at once as failed, with its code', async () => {
+    await simulator.receiveText(contact, 'hi');
+    simulator.inject({ kind: 'error', httpStatus: 400, code: 131026, message: 'Message undeliverable' }, { endpoint: 'messages' });
+    const { id } = await shareTo(contact);
+    const [row] = await deliver(id);
+    expect(row).toMatchObject({ state: 'failed', attempts: 1, error_code: 'whatsapp.131026' });
+    expect(await recipientsOf(id)).toEqual([expect.objectContaining({ delivery: 'failed', deliveryError: 'whatsapp.131026' })]);
+    expect(await entriesAbout(row!.id)).toEqual([expect.objectContaining({ kind: 'message.failed', attempt: 1, final: true, delivered: 'no', error: 'whatsapp.131026', fbtrace: expect.any(String) })]);
+  });
+
+  it('gives up after the last attempt of retryable errors', async () => {
+    await simulator.receiveText(contact, 'hi');
+    simulator.inject({ kind: 'error', httpStatus: 503, rawBody: '<html>upstream unavailable</html>' }, { times: MAX_ATTEMPTS, endpoint: 'messages' });
+    const { id } = await shareTo(contact);
+    const [row] = await deliver(id);
+    expect(row).toMatchObject({ state: 'failed', attempts: MAX_ATTEMPTS, error_code: 'http.503' });
+    const entries = await entriesAbout(row!.id);
+    expect(entries).toHaveLength(MAX_ATTEMPTS);
+    expect(entries.at(-1)).toMatchObject({ kind: 'message.failed', final: true, reason: 'delivery.attempts_exhausted', attempt: MAX_ATTEMPTS });
+  });
+
+  it('sends again after a timeout, whose outcome is unknown (at-least-once), and audits both attempts', async () => {
+    await simulator.receiveText(contact, 'hi');
+    simulator.inject({ kind: 'hang', accept: true }, { endpoint: 'messages' });
+    const { id } = await shareTo(contact);
+    const [row] = await deliver(id);
+    expect(row).toMatchObject({ state: 'sent', attempts: 2 });
+    const copies = simulator.messagesTo(contact);
+    expect(copies).toHaveLength(2);
+    expect(row!.message_id).toBe(copies[1]!.wamid);
+    expect((await entriesAbout(row!.id)).map((e) => [e.kind, e.attempt, e.delivered ?? null, e.error ?? null])).toEqual([
+      ['message.failed', 1, 'unknown', 'transport.timeout'],
+      ['message.sent', 2, null, null],
+    ]);
+  });
+
+  it('does not send again when a status webhook proves that an unanswered attempt was accepted', async () => {
+    await simulator.receiveText(contact, 'hi');
+    simulator.autoStatuses = ['sent'];
+    simulator.inject({ kind: 'hang', accept: true }, { endpoint: 'messages' });
+    const { id } = await shareTo(contact);
+    const [row] = await deliver(id);
+    const [copy, ...others] = simulator.messagesTo(contact);
+    expect(others).toEqual([]);
+    expect(row).toMatchObject({ state: 'sent', attempts: 1, message_id: copy!.wamid });
+    expect((await entriesAbout(row!.id)).map((e) => [e.kind, e.confirmedBy ?? e.error ?? e.status])).toEqual([
+      ['message.status', 'sent'],
+      ['message.failed', 'transport.timeout'],
+      ['message.sent', 'status_webhook'],
+    ]);
+  });
+
+  it('fails a text message to a contact outside the 24-hour window without calling WhatsApp', async () => {
+    const stale = `${contact.slice(0, -1)}9`;
+    await grant('whatsapp', stale);
+    await simulator.receiveText(stale, 'hi', { sentAt: new Date(Date.now() - 25 * 60 * 60 * 1000) });
+    const requestsBefore = simulator.requests.length;
+    const { id } = await shareTo(contact, stale);
+    const rows = await deliver(id);
+    expect(rows.map((r) => [r.state, r.error_code])).toEqual([
+      ['failed', 'delivery.outside_service_window'],
+      ['failed', 'delivery.outside_service_window'],
+    ]);
+    expect(simulator.requests.length).toBe(requestsBefore);
+    expect(await recipientsOf(id)).toEqual(rows.map(() => expect.objectContaining({ delivery: 'failed', deliveryError: 'delivery.outside_service_window' })));
+    expect(await entriesAbout(rows[0]!.id)).toEqual([expect.objectContaining({ kind: 'message.failed', final: true, delivered: 'no', error: 'delivery.outside_service_window' })]);
+  });
+
+  it('sends the policy\'s template to a contact who never wrote', async () => {
+    const { id, status } = await share(shareRequest({ purpose: 'shift-alerts', post: workplacePost({ message: 'Shift starts at 7.' }), recipients: [{ waId: contact }] }));
+    expect(status).toBe('accepted');
+    expect((await deliver(id))[0]!.state).toBe('sent');
+    expect(simulator.messagesTo(contact)[0]!.body).toMatchObject({
+      type: 'template',
+      template: { name: 'frontline_update', language: { code: 'en' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Shift starts at 7.' }] }] },
+    });
+  });
+
+  it('cancels a queued message whose consent is withdrawn while WhatsApp holds the answer to an earlier one', async () => {
+    const other = `${contact.slice(0, -1)}8`;
+    await grant('whatsapp', other);
+    for (const waId of [contact, other]) await simulator.receiveText(waId, 'hi');
+    simulator.hold();
+    const first = await shareTo(contact);
+    const draining = sluice.drainOutbox();
+    await eventually(async () => (simulator.held === 1 ? true : undefined), 'the first message to be held');
+    const second = await shareTo(other);
+    await grant('whatsapp', other, 'frontline-updates', 'withdrawn');
+    // The next pass takes the second message while WhatsApp still holds the first one's answer.
+    expect(await sluice.drainOutbox()).toBe(1);
+    expect(simulator.held).toBe(1);
+    simulator.release();
+    await draining;
+
+    expect((await recipientsOf(first.id))[0]!.delivery).toBe('sent');
+    expect((await recipientsOf(second.id))[0]!.delivery).toBe('cancelled');
+    expect(simulator.messagesTo(other)).toEqual([]);
+    const [row] = await outboxOf(second.id);
+    expect(row).toMatchObject({ state: 'cancelled', attempts: 0 });
+    expect(await entriesAbout(row!.id)).toEqual([expect.objectContaining({ kind: 'message.cancelled', reason: 'recipient.consent_withdrawn' })]);
+  });
+
+  it(`keeps the phone number's send rate (${SEND_RATE}/s)${dialect === 'postgres' ? ' across two replicas draining at once' : ''}`, async () => {
+    const waIds = Array.from({ length: 45 }, (_, i) => `3163${dialect === 'sqlite' ? 1 : 2}${String(i).padStart(5, '0')}`);
+    for (const waId of waIds) {
+      await grant('whatsapp', waId);
+      await simulator.receiveText(waId, 'hi');
+    }
+    const first = simulator.messages.length;
+    const { id } = await shareTo(...waIds);
+    const replica = dialect === 'postgres' ? await sluice.startReplica() : undefined;
+    try {
+      await Promise.all([sluice.drainOutbox(), replica?.drainOutbox()]);
+    } finally {
+      await replica?.close();
+    }
+    expect((await outboxOf(id)).every((r) => r.state === 'sent')).toBe(true);
+    const arrivals = simulator.messages.slice(first).map((m) => m.receivedAt);
+    expect(arrivals).toHaveLength(waIds.length);
+    // Any SEND_RATE + 1 consecutive requests start over a second apart; arrivals add loopback and event-loop jitter (50 ms allowed).
+    for (let i = 0; i + SEND_RATE < arrivals.length; i++) expect(arrivals[i + SEND_RATE]! - arrivals[i]!).toBeGreaterThan(950);
+  });
+});

@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { InMemoryMerkleLog, leafHash, rootAt } from '../../src/audit/domain/merkle.js';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { ApiKeyService } from '../../src/platform/auth/api-key.service.js';
+import { AuditRetentionService } from '../../src/subjects/audit-retention.service.js';
+import { describeEachDatabase } from '../support/databases.js';
+import { AUTHOR_ID, consent, idempotencyKey, OTHER_RECIPIENT, RECIPIENT, shareRequest, TAGGED_ID, workplacePost } from '../support/fixtures.js';
+import { type RunningApp, startTestApp } from '../support/test-app.js';
+
+describeEachDatabase('subject access and erasure', (dialect) => {
+  let sluice: RunningApp;
+  let shareId: string;
+  const message = 'Pieter Jansen opened the warehouse, call 06-12345678';
+
+  beforeAll(async () => {
+    sluice = await startTestApp(dialect);
+    for (const [type, id] of [['whatsapp', RECIPIENT], ['whatsapp', OTHER_RECIPIENT], ['workplace', AUTHOR_ID]] as const) {
+      await sluice.request('POST', '/v1/consents', { body: consent(type, id) });
+    }
+    const share = await sluice.request('POST', '/v1/shares', {
+      body: shareRequest({ post: workplacePost({ message }), recipients: [{ waId: RECIPIENT }, { waId: OTHER_RECIPIENT }] }),
+      headers: idempotencyKey(),
+    });
+    shareId = share.json.id;
+    await sluice.drainOutbox();
+    // Delivery outcomes are sequenced in the background; the report reads the log as it is.
+    await sluice.app.get(AuditSequencer).sequenceNow();
+  });
+  afterAll(async () => {
+    await sluice?.close();
+  });
+
+  const report = async (type: string, id: string) => (await sluice.request('GET', `/v1/subjects/${type}/${id}/report`)).json;
+  const logText = async () => (await sluice.request('GET', '/v1/audit/entries')).text;
+
+  it('shows the author every crossing of their data, what crossed and the exact text', async () => {
+    const mine = await report('workplace', AUTHOR_ID);
+    expect(mine.found).toBe(true);
+    expect(mine.consents).toEqual([expect.objectContaining({ status: 'granted', purpose: 'frontline-updates', evidence: 'form' })]);
+    expect(mine.crossings).toHaveLength(1);
+    expect(mine.crossings[0]).toMatchObject({
+      share: shareId,
+      roles: ['author', 'shared it'],
+      policy: { name: 'frontline-updates' },
+      lawfulBasis: 'consent',
+      status: 'accepted',
+      consent: 'granted',
+      expired: false,
+      recipients: { allowed: 2, total: 2 },
+      message: 'Anna de Vries:\n[person] opened the warehouse, call [phone]',
+    });
+    expect(mine.crossings[0].crossed).toEqual([
+      { path: 'message', category: 'user.content', transform: 'redact-pii', aboutYou: false },
+      { path: 'from.name', category: 'user.name', transform: 'none', aboutYou: true },
+    ]);
+    expect(mine.crossings[0].redactions).toEqual([
+      { path: 'message', recogniser: 'mention', count: 1 },
+      { path: 'message', recogniser: 'phone', count: 1 },
+    ]);
+  });
+
+  it('shows a recipient the messages sent to them, and a tagged person their part without the text', async () => {
+    const recipient = await report('whatsapp', RECIPIENT);
+    expect(recipient.crossings).toEqual([expect.objectContaining({ share: shareId, roles: ['recipient'], message: null })]);
+    expect(recipient.deliveries).toEqual([expect.objectContaining({ share: shareId, outcome: 'sent' })]);
+    const tagged = await report('workplace', TAGGED_ID);
+    expect(tagged.crossings).toEqual([expect.objectContaining({ roles: ['mentioned'], consent: 'none', message: null })]);
+  });
+
+  it('renders a readable page with every value escaped', async () => {
+    const page = await sluice.request('GET', `/v1/subjects/workplace/${AUTHOR_ID}/report?format=html`);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(page.text).toContain('What sluice recorded about you');
+    expect(page.text).toContain('[person] opened the warehouse, call [phone]');
+    expect(page.text).toContain('<td>from.name</td><td>user.name</td><td>none</td><td>yes</td>');
+  });
+
+  it('finds nothing for someone sluice never saw, without creating a key for them', async () => {
+    expect(await report('whatsapp', '31699999999')).toMatchObject({ found: false, crossings: [], consents: [] });
+    expect(await report('whatsapp', '31699999999')).toMatchObject({ found: false });
+  });
+
+  it('needs subjects:erase to erase and audit:read to read a report', async () => {
+    const { secret } = await sluice.app.get(ApiKeyService).create('reader', ['audit:read', 'shares:read']);
+    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${RECIPIENT}/erase`, { key: secret })).status).toBe(403);
+    expect((await sluice.request('GET', `/v1/subjects/whatsapp/${RECIPIENT}/report`, { key: secret })).status).toBe(200);
+    expect((await sluice.request('GET', `/v1/subjects/email/x/report`)).status).toBe(400);
+  });
+
+  it('erases a recipient: the report finds nothing, nothing links them, and the log still verifies', async () => {
+    const before = await logText();
+    const erased = await sluice.request('POST', `/v1/subjects/whatsapp/${RECIPIENT}/erase`);
+    expect(erased.status).toBe(200);
+    expect(erased.json).toMatchObject({ erased: true, audit: { entry: expect.stringMatching(/^ent_/), index: expect.any(Number) } });
+
+    expect(await report('whatsapp', RECIPIENT)).toMatchObject({ found: false, consents: [], crossings: [], deliveries: [] });
+    expect((await sluice.request('GET', `/v1/subjects/whatsapp/${RECIPIENT}/consents`)).json).toMatchObject({ current: [], history: [] });
+    expect((await sluice.request('GET', `/v1/sandbox/messages?waId=${RECIPIENT}`)).json).toEqual([]);
+    const share = (await sluice.request('GET', `/v1/shares/${shareId}`)).json;
+    expect(JSON.stringify(share)).not.toContain(RECIPIENT);
+    expect(share.recipients.map((r: { waId: string }) => r.waId)).toEqual([expect.stringMatching(/^erased-/), OTHER_RECIPIENT]);
+    const tables = ['share_recipients', 'outbox_messages', 'consent_states', 'consent_events', 'shares', 'sandbox_messages', 'whatsapp_contacts'];
+    for (const table of tables) {
+      const rows = await sluice.database.adminQuery(`SELECT * FROM ${table}`);
+      expect(JSON.stringify(rows)).not.toContain(RECIPIENT);
+    }
+
+    // The log is unchanged up to the erasure, which it records without personal data.
+    const after = await logText();
+    expect(after.startsWith(before)).toBe(true);
+    const lines = after.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { index: number; entry: string });
+    const erasure = JSON.parse(lines.at(-1)!.entry);
+    expect(erasure).toMatchObject({ kind: 'subject.erased', subjectType: 'whatsapp', subject: expect.stringMatching(/^ps_/), cleared: { shares: 1, messages: 1 } });
+    expect(after).not.toContain(RECIPIENT);
+    const log = new InMemoryMerkleLog();
+    log.append(lines.map((l) => leafHash(Buffer.from(l.entry, 'utf8'))));
+    const checkpoint = (await sluice.request('GET', '/v1/audit/checkpoint')).text.split('\n');
+    expect(Number(checkpoint[1])).toBe(lines.length);
+    expect(Buffer.from(rootAt(lines.length, log.lookup)).toString('base64')).toBe(checkpoint[2]);
+
+    // The other recipient is untouched; erasing again finds nothing to erase.
+    expect((await report('whatsapp', OTHER_RECIPIENT)).deliveries).toHaveLength(1);
+    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${RECIPIENT}/erase`)).json).toEqual({ erased: false, audit: null });
+  });
+
+  it('erases an author: their crossings and sealed text can no longer be read, and a new share starts afresh', async () => {
+    expect((await sluice.request('POST', `/v1/subjects/workplace/${AUTHOR_ID}/erase`)).json.erased).toBe(true);
+    expect(await report('workplace', AUTHOR_ID)).toMatchObject({ found: false, crossings: [] });
+
+    // They consent again and share again: only what follows the erasure is theirs now.
+    await sluice.request('POST', '/v1/consents', { body: consent('workplace', AUTHOR_ID) });
+    await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Second post' }), recipients: [{ waId: OTHER_RECIPIENT }] }), headers: idempotencyKey() });
+    const fresh = await report('workplace', AUTHOR_ID);
+    expect(fresh.crossings).toHaveLength(1);
+    expect(fresh.crossings[0].message).toBe('Anna de Vries:\nSecond post');
+    expect(fresh.consents).toHaveLength(1);
+  });
+
+  it('destroys the keys of people not processed within the retention period, and says so in the log', async () => {
+    const retention = sluice.app.get(AuditRetentionService);
+    expect(await retention.sweep(new Date())).toMatchObject({ status: 'swept', destroyed: {} });
+    expect((await report('whatsapp', OTHER_RECIPIENT)).found).toBe(true);
+
+    // Three years on, past frontline-updates' P2Y, nobody has been processed since.
+    const later = new Date(Date.now() + 3 * 365 * 86_400_000);
+    const swept = await retention.sweep(later);
+    expect(swept).toMatchObject({ status: 'swept', destroyed: { whatsapp: expect.any(Number), workplace: expect.any(Number) } });
+    for (const [type, id] of [['whatsapp', OTHER_RECIPIENT], ['workplace', AUTHOR_ID], ['workplace', TAGGED_ID]]) {
+      expect(await report(type!, id!)).toMatchObject({ found: false, crossings: [] });
+    }
+    const lines = (await logText()).split('\n').filter(Boolean);
+    expect(JSON.parse(JSON.parse(lines.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', reason: 'retention', keys: swept.status === 'swept' ? swept.destroyed : {} });
+  });
+});

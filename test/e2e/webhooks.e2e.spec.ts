@@ -1,0 +1,189 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { createHmac } from 'node:crypto';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { CloudApiSimulator, type ReceivedMessage } from '../simulator/cloud-api-simulator.js';
+import { describeEachDatabase } from '../support/databases.js';
+import { AUTHOR_ID, consent, idempotencyKey, shareRequest, workplacePost } from '../support/fixtures.js';
+import { type RunningApp, startTestApp } from '../support/test-app.js';
+
+type Entry = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- audit entries are asserted on as JSON
+
+describeEachDatabase('WhatsApp webhooks', (dialect) => {
+  let simulator: CloudApiSimulator;
+  let sluice: RunningApp;
+  let nextContact = 0;
+  let contact: string;
+
+  beforeAll(async () => {
+    simulator = await CloudApiSimulator.start();
+    sluice = await startTestApp(dialect, { cloudApi: simulator, env: { WHATSAPP_SEND_RATE: '1000' } });
+    await grant('workplace', AUTHOR_ID);
+  });
+  afterAll(async () => {
+    await sluice?.close();
+    await simulator?.close();
+  });
+  beforeEach(async () => {
+    contact = `3164${dialect === 'sqlite' ? 1 : 2}${String(++nextContact).padStart(5, '0')}`;
+    await grant('whatsapp', contact);
+  });
+
+  const webhookUrl = () => `${sluice.baseUrl}/v1/webhooks/whatsapp`;
+  const grant = async (type: 'whatsapp' | 'workplace', id: string, purpose = 'frontline-updates', status: 'granted' | 'withdrawn' = 'granted') =>
+    expect((await sluice.request('POST', '/v1/consents', { body: consent(type, id, status, purpose) })).status).toBe(201);
+  const consentsOf = async (waId: string) => (await sluice.request('GET', `/v1/subjects/whatsapp/${waId}/consents`)).json as { current: { purpose: string; status: string }[]; history: { status: string; evidence: Record<string, unknown> }[] };
+  const queueShare = async (waId: string) => {
+    const response = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Shift starts at 7.', message_tags: [] }), recipients: [{ waId }] }), headers: idempotencyKey() });
+    expect(response.json.status).toBe('accepted');
+    return response.json.id as string;
+  };
+  const deliveryOf = async (shareId: string) => (await sluice.request('GET', `/v1/shares/${shareId}`)).json.recipients[0] as { delivery: string; deliveryError?: string };
+  const entries = async (): Promise<Entry[]> => {
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    return (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((l) => JSON.parse(JSON.parse(l).entry) as Entry);
+  };
+  /** Everything a webhook could have written, read in one statement (the sequencer moves entries from the queue to the log meanwhile). */
+  const footprint = async () =>
+    (
+      await sluice.database.adminQuery(
+        `SELECT (SELECT count(*) FROM audit_entries) + (SELECT count(*) FROM audit_queue) AS audit,
+                (SELECT count(*) FROM consent_events) AS consents,
+                (SELECT count(*) FROM whatsapp_inbound_messages) AS inbound,
+                (SELECT count(*) FROM whatsapp_contacts) AS contacts,
+                (SELECT count(*) FROM outbox_messages WHERE state = 'cancelled') AS cancelled`,
+      )
+    )[0];
+  /** Shares a message to the contact and has it sent, so status reports have something to be about. */
+  const sentMessage = async (): Promise<{ shareId: string; message: ReceivedMessage }> => {
+    await simulator.receiveText(contact, 'hi');
+    const shareId = await queueShare(contact);
+    await sluice.drainOutbox();
+    expect((await deliveryOf(shareId)).delivery).toBe('sent');
+    return { shareId, message: simulator.messagesTo(contact).at(-1)! };
+  };
+
+  describe('verification handshake', () => {
+    const handshake = (query: string) => fetch(`${webhookUrl()}?${query}`);
+
+    it('echoes the challenge to the holder of the verify token, without an API key', async () => {
+      const response = await handshake(`hub.mode=subscribe&hub.verify_token=${encodeURIComponent(simulator.verifyToken)}&hub.challenge=1158201444`);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe('1158201444');
+    });
+
+    it.each([
+      ['a wrong token', 'hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1'],
+      ['no token', 'hub.mode=subscribe&hub.challenge=1'],
+      ['another mode', 'hub.mode=unsubscribe&hub.verify_token=TOKEN&hub.challenge=1'],
+      ['no challenge', 'hub.mode=subscribe&hub.verify_token=TOKEN'],
+    ])('refuses %s with 403', async (_label, query) => {
+      expect((await handshake(query.replace('TOKEN', encodeURIComponent(simulator.verifyToken)))).status).toBe(403);
+    });
+  });
+
+  describe('signatures', () => {
+    const stop = () => JSON.stringify(simulator.notification({ messages: [{ from: contact, id: `wamid.forged${contact}`, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: 'STOP' } }] }));
+    const post = (body: string, signature?: string) =>
+      fetch(webhookUrl(), { method: 'POST', headers: { 'content-type': 'application/json', ...(signature !== undefined ? { 'x-hub-signature-256': signature } : {}) }, body });
+
+    it.each<[string, (body: string) => [string, string | undefined]]>([
+      ['no signature', (body) => [body, undefined]],
+      ['a signature under another secret', (body) => [body, `sha256=${createHmac('sha256', 'not-the-app-secret').update(body).digest('hex')}`]],
+      ['a signature of other bytes', (body) => [body.replace('STOP', 'stop'), simulator.signature(body)]],
+      ['a re-serialised body', (body) => [JSON.stringify(JSON.parse(body), null, 1), simulator.signature(body)]],
+      ['a malformed signature', (body) => [body, 'sha256=zz']],
+    ])('refuses a delivery with %s (401) and records nothing', async (_label, tamper) => {
+      const before = await footprint();
+      const [body, signature] = tamper(stop());
+      const response = await post(body, signature);
+      expect(response.status).toBe(401);
+      expect(await footprint()).toEqual(before);
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ purpose: 'frontline-updates', status: 'granted' })]);
+    });
+
+    it('takes a correctly signed delivery without an API key', async () => {
+      const body = stop();
+      expect((await post(body, simulator.signature(body))).status).toBe(200);
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+    });
+
+    it('answers 200 to a signed delivery it does not understand, and records nothing', async () => {
+      const before = await footprint();
+      const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: '1', changes: [{ field: 'account_update', value: {} }] }] });
+      expect((await post(body, simulator.signature(body))).status).toBe(200);
+      expect(await footprint()).toEqual(before);
+    });
+  });
+
+  describe('status reports', () => {
+    it('records sent, delivered and read per recipient, and audits each step once', async () => {
+      const { shareId, message } = await sentMessage();
+      for (const status of ['delivered', 'read', 'read', 'delivered', 'sent'] as const) await simulator.sendStatus(message, status);
+      expect((await deliveryOf(shareId)).delivery).toBe('read');
+      const reported = (await entries()).filter((e) => e.kind === 'message.status' && e.share === shareId);
+      expect(reported.map((e) => e.status)).toEqual(['delivered', 'read']);
+      expect(reported[0]).toMatchObject({ whatsappMessage: message.wamid, recipient: expect.stringMatching(/^ps_/) });
+      expect(JSON.stringify(reported)).not.toContain(contact);
+    });
+
+    it('never moves a read back, whatever order the reports come in', async () => {
+      const { shareId, message } = await sentMessage();
+      await simulator.sendStatus(message, 'read');
+      await simulator.sendStatus(message, 'delivered');
+      expect((await deliveryOf(shareId)).delivery).toBe('read');
+    });
+
+    it('records a failed delivery with its error code', async () => {
+      const { shareId, message } = await sentMessage();
+      await simulator.sendStatus(message, 'failed', { errorCode: 131026 });
+      expect(await deliveryOf(shareId)).toMatchObject({ delivery: 'failed', deliveryError: 'whatsapp.131026' });
+      expect((await entries()).filter((e) => e.kind === 'message.status' && e.share === shareId)).toEqual([expect.objectContaining({ status: 'failed', error: 'whatsapp.131026' })]);
+    });
+
+    it('ignores reports about messages sluice did not send', async () => {
+      const before = await footprint();
+      await simulator.sendStatus({ wamid: 'wamid.someone-else', to: contact, type: 'text', body: {}, outboxId: undefined, receivedAt: 0 }, 'delivered');
+      expect(await footprint()).toEqual(before);
+    });
+  });
+
+  describe('opt-out', () => {
+    it.each(['STOP', 'stop', 'Afmelden', 'unsubscribe.'])('withdraws every purpose on %j, audits it and cancels the queued messages', async (text) => {
+      await grant('whatsapp', contact, 'shift-alerts');
+      const queued = await queueShare(contact);
+      await simulator.receiveText(contact, text);
+
+      const consents = await consentsOf(contact);
+      expect(consents.current.map((c) => [c.purpose, c.status])).toEqual([
+        ['frontline-updates', 'withdrawn'],
+        ['shift-alerts', 'withdrawn'],
+      ]);
+      expect(consents.history.at(-1)!.evidence).toMatchObject({ method: 'whatsapp-opt-out' });
+      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+
+      const log = await entries();
+      const withdrawn = log.filter((e) => e.kind === 'consent.withdrawn' && e.evidence.method === 'whatsapp-opt-out');
+      const cancelled = log.filter((e) => e.kind === 'message.cancelled' && e.share === queued);
+      expect(cancelled).toEqual([expect.objectContaining({ reason: 'recipient.consent_withdrawn', via: 'whatsapp_opt_out' })]);
+      expect(withdrawn.filter((e) => e.subject === cancelled[0]!.recipient).map((e) => e.purpose).sort()).toEqual(['frontline-updates', 'shift-alerts']);
+
+      await sluice.drainOutbox();
+      expect(simulator.messagesTo(contact)).toEqual([]);
+    });
+
+    it('handles a repeated delivery of the same STOP once: a consent given again afterwards stands', async () => {
+      const id = await simulator.receiveText(contact, 'STOP');
+      await grant('whatsapp', contact);
+      await simulator.receiveText(contact, 'STOP', { id });
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'granted' })]);
+    });
+
+    it('leaves consent alone on any other message, which only opens the 24-hour window', async () => {
+      await simulator.receiveText(contact, 'please stop by the office at 9');
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'granted' })]);
+      const shareId = await queueShare(contact);
+      await sluice.drainOutbox();
+      expect((await deliveryOf(shareId)).delivery).toBe('sent');
+    });
+  });
+});

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ensureBuilt } from '../support/build.js';
+import { describeEachDatabase } from '../support/databases.js';
+import { AUTHOR_ID, consent, idempotencyKey, OTHER_RECIPIENT, RECIPIENT, shareRequest } from '../support/fixtures.js';
+import { REPO_ROOT, type RunningApp, startTestApp } from '../support/test-app.js';
+
+describeEachDatabase('npx sluice report ropa', (dialect) => {
+  let sluice: RunningApp;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    sluice = await startTestApp(dialect);
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', RECIPIENT) });
+    await sluice.request('POST', '/v1/consents', { body: consent('workplace', AUTHOR_ID) });
+    await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId: RECIPIENT }, { waId: OTHER_RECIPIENT }] }), headers: idempotencyKey() });
+    await sluice.request('POST', '/v1/shares', { body: shareRequest({ purpose: 'marketing' }), headers: idempotencyKey() });
+    await sluice.drainOutbox();
+  }, 120_000);
+  afterAll(async () => {
+    await sluice?.close();
+  });
+
+  const ropa = (args: string[]) => {
+    const { config } = sluice;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      POLICIES_DIR: config.policiesDir,
+      DATA_DIR: config.dataDir,
+      AUDIT_SIGNING_KEY: config.auditSigningKey!.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      SLUICE_MASTER_KEY: config.masterKey!.toString('base64'),
+      ...(config.database.type === 'sqlite' ? { SQLITE_PATH: config.database.path, DATABASE_URL: '' } : { DATABASE_URL: config.database.url }),
+    };
+    return spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'sluice.js'), 'report', 'ropa', ...args], { encoding: 'utf8', env });
+  };
+
+  it('lists purpose, lawful basis, subjects, categories, recipients and retention per policy, with the log counts', () => {
+    const result = ropa(['--format', 'json', '--controller', 'ACME B.V., privacy@acme.example']);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    const report = JSON.parse(result.stdout);
+    expect(report.controller).toBe('ACME B.V., privacy@acme.example');
+    expect(report.records).toHaveLength(1);
+    const record = report.records[0];
+    expect(record).toMatchObject({
+      policy: 'frontline-updates',
+      purpose: 'frontline-updates',
+      lawfulBasis: 'consent, GDPR Art. 6(1)(a)',
+      retention: expect.stringContaining('P2Y'),
+      counts: { decisions: 1, partiallyAccepted: 1, recipientsAllowed: 1 },
+    });
+    expect(record.dataSubjects).toEqual(['authors of Workplace posts', 'people tagged in the posts', 'recipients: WhatsApp contacts who receive the shares (their phone number)']);
+    expect(record.categories.map((c: { key: string }) => c.key)).toEqual(['user.contact.phone_number', 'user.content', 'user.name']);
+    expect(record.removedBeforeTransfer.map((c: { key: string }) => c.key)).toContain('user.financial.bank_account');
+    expect(record.recipients.join(' ')).toContain('Meta');
+    expect(report.outsidePolicies.denialsWithoutPolicy).toBe(1);
+  });
+
+  it('writes Markdown by default and refuses a bad period', () => {
+    const markdown = ropa([]);
+    expect(markdown.status).toBe(0);
+    expect(markdown.stdout).toContain('# Records of processing activities (GDPR Art. 30)');
+    expect(markdown.stdout).toContain('- **Lawful basis:** consent, GDPR Art. 6(1)(a)');
+    expect(ropa(['--since', '2030-01-01', '--until', '2020-01-01']).status).toBe(2);
+  });
+});

@@ -1,0 +1,74 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { performance } from 'node:perf_hooks';
+import { LATENESS_TOLERANCE_MS, LocalSendPacer, type SendSlot, slotSpacingMicros, takeSlots } from '../../../src/delivery/send-pacer.js';
+
+describe('send slots', () => {
+  it('never fit rate + 1 starts into one second, even when each start is late by the tolerance', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.array(fc.record({ advanceMicros: fc.integer({ min: 0, max: 3_000_000 }), count: fc.integer({ min: 1, max: 300 }) }), { minLength: 1, maxLength: 20 }),
+        (rate, reservations) => {
+          const spacing = slotSpacingMicros(rate);
+          let now = 0;
+          let nextFree = 0;
+          const starts: number[] = [];
+          for (const { advanceMicros, count } of reservations) {
+            now += advanceMicros;
+            const taken = takeSlots(nextFree, now, count, spacing);
+            nextFree = taken.nextFreeMicros;
+            for (let i = 0; i < count; i++) starts.push(taken.firstMicros + i * spacing);
+          }
+          for (let i = 0; i + rate < starts.length; i++) {
+            // The earlier start as late as allowed, the later one on time: still more than a second apart.
+            expect(starts[i + rate]! - (starts[i]! + LATENESS_TOLERANCE_MS * 1000)).toBeGreaterThanOrEqual(1_000_000);
+          }
+        },
+      ),
+    );
+  });
+
+  it('start no earlier than now, and after every slot already taken', () => {
+    expect(takeSlots(0, 5_000, 3, 100)).toEqual({ firstMicros: 5_000, nextFreeMicros: 5_300 });
+    expect(takeSlots(9_000, 5_000, 2, 100)).toEqual({ firstMicros: 9_000, nextFreeMicros: 9_200 });
+  });
+});
+
+describe('waiting for a turn', () => {
+  /** Counts reservations, to see a missed slot being replaced. */
+  class CountingPacer extends LocalSendPacer {
+    reservations = 0;
+    override async reserve(count: number): Promise<SendSlot[]> {
+      this.reservations++;
+      return super.reserve(count);
+    }
+  }
+
+  it('never lets a request start before its slot', async () => {
+    const pacer = new LocalSendPacer(10);
+    const slots = await pacer.reserve(3);
+    for (const slot of slots) {
+      expect(await pacer.waitForTurn(slot)).toBe(true);
+      // A slot missed under load is replaced by a later one: never earlier than the reserved one.
+      expect(performance.now()).toBeGreaterThanOrEqual(slot.notBefore);
+    }
+  });
+
+  it('gives up a slot it was paused past, and takes a new one', async () => {
+    const pacer = new CountingPacer(1000);
+    const [slot] = await pacer.reserve(1);
+    const pauseUntil = slot!.deadline + 5;
+    while (performance.now() < pauseUntil); // the process is busy past the slot's tolerance
+    expect(await pacer.waitForTurn(slot)).toBe(true);
+    expect(pacer.reservations).toBe(2);
+  });
+
+  it('reports no turn when a replacement slot would start after the latest start', async () => {
+    const pacer = new CountingPacer(1);
+    const [slot] = await pacer.reserve(1);
+    const late = { ...slot!, deadline: slot!.notBefore - 1, latestStart: performance.now() + 10 };
+    // The missed slot's replacement is a full second (1 / rate) away: past latestStart.
+    expect(await pacer.waitForTurn(late)).toBe(false);
+  });
+});

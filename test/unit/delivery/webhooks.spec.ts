@@ -1,0 +1,89 @@
+import { describe, expect, it } from '@jest/globals';
+import { createHmac } from 'node:crypto';
+import { hasValidSignature } from '../../../src/delivery/webhooks/webhook-signature.js';
+import { isOptOut, readNotification } from '../../../src/delivery/webhooks/whatsapp-notification.js';
+
+const SECRET = 'app-secret-0123456789';
+const PHONE = '106540352242922';
+const sign = (body: string, secret = SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+
+const notification = (value: Record<string, unknown>, phoneNumberId = PHONE) => ({
+  object: 'whatsapp_business_account',
+  entry: [{ id: '1', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { phone_number_id: phoneNumberId }, ...value } }] }],
+});
+
+describe('webhook signature', () => {
+  const body = JSON.stringify(notification({ statuses: [] }));
+
+  it('accepts the HMAC-SHA256 of the exact bytes under the app secret', () => {
+    expect(hasValidSignature(Buffer.from(body), sign(body), SECRET)).toBe(true);
+    expect(hasValidSignature(Buffer.from(body), sign(body).toUpperCase().replace('SHA256=', 'sha256='), SECRET)).toBe(true);
+  });
+
+  it.each([
+    ['no header', undefined],
+    ['an empty header', ''],
+    ['another secret', sign(body, 'another-secret-0123')],
+    ['the digest of other bytes', sign(`${body} `)],
+    ['a truncated digest', sign(body).slice(0, -2)],
+    ['a SHA-1 signature', `sha1=${createHmac('sha1', SECRET).update(body).digest('hex')}`],
+    ['several headers', [sign(body), sign(body)]],
+  ])('refuses %s', (_label, header) => {
+    expect(hasValidSignature(Buffer.from(body), header, SECRET)).toBe(false);
+  });
+});
+
+describe('webhook notification', () => {
+  it('reads statuses and inbound messages of the phone number', () => {
+    const read = readNotification(
+      notification({
+        statuses: [
+          { id: 'wamid.A', status: 'delivered', timestamp: '1764720000', recipient_id: '31612345678', biz_opaque_callback_data: 'out_abc' },
+          { id: 'wamid.B', status: 'failed', timestamp: '1764720001', recipient_id: '31612345678', errors: [{ code: 131026, title: 'Message undeliverable' }] },
+        ],
+        messages: [
+          { from: '31612345678', id: 'wamid.C', timestamp: '1764720002', type: 'text', text: { body: 'STOP' } },
+          { from: '31612345678', id: 'wamid.D', timestamp: '1764720003', type: 'button', button: { text: 'Afmelden', payload: 'x' } },
+          { from: '31612345678', id: 'wamid.E', timestamp: '1764720004', type: 'image', image: { id: '1' } },
+        ],
+      }),
+      PHONE,
+    );
+    expect(read.skipped).toBe(0);
+    expect(read.statuses).toEqual([
+      { messageId: 'wamid.A', status: 'delivered', recipient: '31612345678', reportedAt: new Date(1764720000_000), outboxId: 'out_abc' },
+      { messageId: 'wamid.B', status: 'failed', recipient: '31612345678', reportedAt: new Date(1764720001_000), errorCode: 131026 },
+    ]);
+    expect(read.messages).toEqual([
+      { id: 'wamid.C', from: '31612345678', sentAt: new Date(1764720002_000), text: 'STOP' },
+      { id: 'wamid.D', from: '31612345678', sentAt: new Date(1764720003_000), text: 'Afmelden' },
+      { id: 'wamid.E', from: '31612345678', sentAt: new Date(1764720004_000) },
+    ]);
+  });
+
+  it('ignores other phone numbers, other fields and statuses sluice does not track; skips malformed items', () => {
+    expect(readNotification(notification({ statuses: [{ id: 'wamid.A', status: 'read', timestamp: '1', recipient_id: '31612345678' }] }, '999'), PHONE)).toEqual({ statuses: [], messages: [], skipped: 0 });
+    const read = readNotification(
+      notification({
+        statuses: [
+          { id: 'wamid.A', status: 'deleted', timestamp: '1', recipient_id: '31612345678' },
+          { id: 'wamid.B', status: 'read', timestamp: 'yesterday', recipient_id: '31612345678' },
+          { id: 'wamid.C', status: 'read', timestamp: '1', recipient_id: '+31 6 1234' },
+        ],
+        messages: [{ from: '31612345678', id: 'wamid.D' }],
+      }),
+      PHONE,
+    );
+    expect(read).toEqual({ statuses: [], messages: [], skipped: 3 });
+    expect(readNotification({ object: 'page', entry: [] }, PHONE).skipped).toBe(1);
+    expect(readNotification('not json', PHONE).skipped).toBe(1);
+  });
+
+  it.each(['STOP', 'stop', 'Stop.', '  STOP!  ', 'afmelden', 'Afmelden', 'UNSUBSCRIBE', 'unsubscribe.'])('takes %j as an opt-out', (text) => {
+    expect(isOptOut(text)).toBe(true);
+  });
+
+  it.each(['please stop', 'stop sending me this', 'stopped', 'STOP STOP', 'hello', ''])('does not take %j as an opt-out', (text) => {
+    expect(isOptOut(text)).toBe(false);
+  });
+});
