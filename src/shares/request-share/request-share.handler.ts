@@ -137,29 +137,24 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
           requestedBy: command.apiKeyId,
           sharedBy: await pseudonymOf({ type: 'workplace', id: command.request.sharedBy.workplaceUserId }),
           post: await this.subjectKeys.digest(manager, author, String((command.body.post as { id?: unknown }).id)),
-          recipients: await Promise.all(
-            decision.recipients.map(async (r) => ({ subject: await pseudonymOf({ type: 'whatsapp', id: r.waId }), decision: r.decision, reasons: r.reasons })),
-          ),
-          subjects: await Promise.all(
-            decision.subjects
-              .filter((s) => s.role !== 'recipient')
-              .map(async (s) => ({
-                role: s.role,
-                subject: await pseudonymOf({ type: s.type as SubjectRef['type'], id: s.id }),
-                subjectType: s.type,
-                consent: s.consent,
-                categories: s.categories,
-              })),
+          recipients: await inOrder(decision.recipients, async (r) => ({ subject: await pseudonymOf({ type: 'whatsapp', id: r.waId }), decision: r.decision, reasons: r.reasons })),
+          subjects: await inOrder(
+            decision.subjects.filter((s) => s.role !== 'recipient'),
+            async (s) => ({
+              role: s.role,
+              subject: await pseudonymOf({ type: s.type as SubjectRef['type'], id: s.id }),
+              subjectType: s.type,
+              consent: s.consent,
+              categories: s.categories,
+            }),
           ),
           crossing: {
-            fields: await Promise.all(
-              decision.crossing.fields.map(async (f) => ({
-                path: auditablePath(f.path),
-                category: f.category,
-                transform: f.transform,
-                ...(f.subject === 'author' ? { subject: await pseudonymOf(author) } : {}),
-              })),
-            ),
+            fields: await inOrder(decision.crossing.fields, async (f) => ({
+              path: auditablePath(f.path),
+              category: f.category,
+              transform: f.transform,
+              ...(f.subject === 'author' ? { subject: await pseudonymOf(author) } : {}),
+            })),
             dropped: decision.crossing.dropped.map((d) => ({ path: auditablePath(d.path), reason: d.reason })),
             redactions: decision.crossing.redactions,
           },
@@ -280,6 +275,13 @@ function failClosed(policy: { name: string; bundle: string } | null, input: Shar
     subjects: [],
     outbound: null,
   };
+}
+
+/** One after another: the lookups share the transaction's connection, which runs one query at a time. */
+async function inOrder<T, R>(items: T[], map: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const item of items) results.push(await map(item));
+  return results;
 }
 
 /** Field names come from the caller; one that is not a plain identifier could carry anything. */
