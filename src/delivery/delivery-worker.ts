@@ -178,8 +178,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       if (status !== 'granted') {
         const reason = status === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent';
         endings.push({ message, settlement: { state: 'cancelled' }, entries: [{ kind: 'message.cancelled', details: { reason } }] });
+      } else if (openWindows && needsServiceWindow(message.payload) && !openWindows.has(message.waId) && message.fallbackPayload) {
+        // Outside the window only a template may open a conversation: the policy's, decided with the text.
+        ready.push({ ...message, payload: message.fallbackPayload });
       } else if (openWindows && needsServiceWindow(message.payload) && !openWindows.has(message.waId)) {
-        // WhatsApp would refuse it (131047): only a template may open a conversation. See docs/delivery.md.
+        // WhatsApp would refuse it (131047) and the policy names no template for it. See docs/delivery.md.
         const error = 'delivery.outside_service_window';
         endings.push({ message, settlement: { state: 'failed', errorCode: error }, entries: [{ kind: 'message.failed', details: { final: true, delivered: 'no', error } }] });
       } else {

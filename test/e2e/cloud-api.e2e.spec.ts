@@ -38,6 +38,33 @@ delivery:
       fallback: a new update
 `;
 
+/** A text policy that names the template to send where the 24-hour window is closed. */
+const TEXT_WITH_TEMPLATE_POLICY = `apiVersion: sluice.policy/v1
+name: shift-news
+purpose: shift-news
+lawfulBasis: consent
+source: workplace.post
+destination: whatsapp
+recipients:
+  consent: { purpose: shift-news }
+fields:
+  - path: message
+    category: user.content
+    transform: redact-pii
+freeText:
+  recognisers: [email, phone]
+  action: mask
+delivery:
+  type: text
+  template: "{message}"
+  outsideWindow:
+    name: frontline_update
+    language: en
+    parameters:
+      - text: "{message}"
+        fallback: a new update
+`;
+
 async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -62,6 +89,7 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     policies = mkdtempSync(join(tmpdir(), 'sluice-policies-'));
     copyFileSync(join(SHIPPED_POLICIES, 'frontline-updates.policy.yaml'), join(policies, 'frontline-updates.policy.yaml'));
     writeFileSync(join(policies, 'shift-alerts.policy.yaml'), TEMPLATE_POLICY);
+    writeFileSync(join(policies, 'shift-news.policy.yaml'), TEXT_WITH_TEMPLATE_POLICY);
     simulator = await CloudApiSimulator.start();
     sluice = await startTestApp(dialect, {
       cloudApi: simulator,
@@ -252,6 +280,24 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
       type: 'template',
       template: { name: 'frontline_update', language: { code: 'en' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Shift starts at 7.' }] }] },
     });
+  });
+
+  it('sends a text policy\'s template where the window is closed, and the text where it is open', async () => {
+    const wrote = `${contact.slice(0, -1)}7`;
+    for (const waId of [contact, wrote]) await grant('whatsapp', waId, 'shift-news');
+    await simulator.receiveText(wrote, 'hi');
+    const { id, status } = await share(shareRequest({ purpose: 'shift-news', post: workplacePost({ message: 'Shift starts at 7, call 06-12345678.' }), recipients: [{ waId: contact }, { waId: wrote }] }));
+    expect(status).toBe('accepted');
+    expect((await deliver(id)).map((r) => r.state)).toEqual(['sent', 'sent']);
+    expect(simulator.messagesTo(contact).map((m) => m.body)).toEqual([
+      expect.objectContaining({
+        type: 'template',
+        template: { name: 'frontline_update', language: { code: 'en' }, components: [{ type: 'body', parameters: [{ type: 'text', text: 'Shift starts at 7, call [phone].' }] }] },
+      }),
+    ]);
+    expect(simulator.messagesTo(wrote).map((m) => m.body)).toEqual([expect.objectContaining({ type: 'text', text: expect.objectContaining({ body: 'Shift starts at 7, call [phone].' }) })]);
+    const decided = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((l) => JSON.parse(JSON.parse(l).entry) as Entry).find((e) => e.share === id);
+    expect(decided).toMatchObject({ kind: 'share.decided', outsideWindow: { template: 'frontline_update', digest: expect.stringMatching(/^hd_/) } });
   });
 
   it('cancels a queued message whose consent is withdrawn while WhatsApp holds the answer to an earlier one', async () => {

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { jsonText } from '../../platform/database/column-transformers.js';
+import { jsonText, nullableJsonText } from '../../platform/database/column-transformers.js';
 import type { WhatsAppMessageRequest } from '../whatsapp-message.js';
 
 /** Bytes as base64 text: the same column type on both dialects (at most a few MB per share). */
@@ -16,6 +16,8 @@ export class OutboxMessageEntity {
   @Column({ type: 'varchar' }) purpose: string;
   /** The exact Cloud API request body to send. */
   @Column({ type: 'text', transformer: jsonText }) payload: WhatsAppMessageRequest;
+  /** The policy's template, sent instead where the recipient's 24-hour service window is closed. */
+  @Column({ name: 'fallback_payload', type: 'text', nullable: true, transformer: nullableJsonText }) fallbackPayload: WhatsAppMessageRequest | null;
   /** The share.decided entry that allowed this message: claimable only once it has a log index. */
   @Column({ name: 'decision_entry', type: 'varchar' }) decisionEntry: string;
   @Column({ type: 'varchar' }) state: OutboxState;

@@ -11,3 +11,9 @@ export const jsonText: ValueTransformer = {
   to: (value: unknown) => (value === undefined ? undefined : JSON.stringify(value)),
   from: (value: string | null) => (value === null ? null : JSON.parse(value)),
 };
+
+/** The same, with SQL NULL (not the text "null") for a missing value. */
+export const nullableJsonText: ValueTransformer = {
+  to: (value: unknown) => (value === undefined ? undefined : value === null ? null : JSON.stringify(value)),
+  from: (value: string | null) => (value === null ? null : JSON.parse(value)),
+};

@@ -334,6 +334,25 @@ delivery:
     expect(decision.outbound).toEqual({ type: 'template', name: 'frontline_update', language: 'nl', parameters: ['Een collega', 'line one line two'] });
   });
 
+  it('prepares the template a text policy names for recipients outside the 24-hour window', () => {
+    const { bundle, policy } = policyFrom(`${HEADER}fields:
+  - { path: message, category: user.content }
+delivery:
+  type: text
+  template: "{message}"
+  outsideWindow:
+    name: frontline_update
+    language: nl
+    parameters:
+      - { text: "{message}", fallback: "-" }
+`);
+    const decision = evaluateShare(policy, bundle.hash, input({ message: 'line one\nline two', message_tags: [] }), recipientOnly);
+    expect(decision.outbound).toEqual({ type: 'text', body: 'line one\nline two' });
+    expect(decision.outsideWindow).toEqual({ type: 'template', name: 'frontline_update', language: 'nl', parameters: ['line one line two'] });
+    const denied = evaluateShare(policy, bundle.hash, input({ message: 'x', message_tags: [] }), () => 'none');
+    expect(denied.outsideWindow).toBeNull();
+  });
+
   it('lets recipients through without a consent rule when the basis is not consent', () => {
     const { bundle, policy } = policyFrom(`${HEADER.replace('lawfulBasis: consent', 'lawfulBasis: legitimate-interests').replace('recipients:\n  consent: { purpose: frontline-updates }', 'recipients: {}')}fields:
   - { path: message, category: user.content }

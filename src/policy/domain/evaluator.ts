@@ -1,4 +1,4 @@
-import type { CompiledPolicy, LawfulBasis, TemplateLine, Transform } from './policy.js';
+import type { CompiledPolicy, CompiledTemplate, LawfulBasis, TemplateLine, Transform } from './policy.js';
 import { transformLabel } from './policy.js';
 import { findPii, RECOGNISER_PLACEHOLDERS, type RecogniserId } from './recognisers/index.js';
 import { applyTransform } from './transforms.js';
@@ -60,6 +60,8 @@ export interface ShareDecision {
   subjects: { role: 'author' | 'mentioned' | 'recipient'; type: SubjectType; id: string; consent: ConsentState; categories: string[] }[];
   /** The exact message that may cross, the same for every allowed recipient; null when nothing is sent. */
   outbound: Outbound | null;
+  /** The template that replaces a text outbound where the recipient's 24-hour window is closed. */
+  outsideWindow: Extract<Outbound, { type: 'template' }> | null;
 }
 
 export const PERSON_PLACEHOLDER = '[person]';
@@ -223,6 +225,7 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
     crossing,
     subjects,
     outbound: allowed > 0 ? outbound : null,
+    outsideWindow: allowed > 0 && policy.delivery.type === 'text' && policy.delivery.outsideWindow ? templateOutbound(policy.delivery.outsideWindow, crossed) : null,
   };
 }
 
@@ -284,10 +287,9 @@ function decideMedia(
 function buildOutbound(policy: CompiledPolicy, crossed: Map<string, string>, media: Extract<MediaOutcome, { ok: true }> | undefined, shareReasons: string[]): Outbound | null {
   const delivery = policy.delivery;
   if (delivery.type === 'template') {
-    // Template parameters may not hold newlines or tabs (Cloud API): they become spaces.
-    const parameters = delivery.parameters.map((p) => (lineCrossed(p.text, crossed) ? renderLine(p.text, crossed).replace(/[\n\t]+/g, ' ').replace(/ {4,}/g, '   ') : p.fallback));
-    if (parameters.join('').length > policy.limits.messageLength) shareReasons.push('limits.message_too_long');
-    return { type: 'template', name: delivery.name, language: delivery.language, parameters };
+    const outbound = templateOutbound(delivery, crossed);
+    if (outbound.parameters.join('').length > policy.limits.messageLength) shareReasons.push('limits.message_too_long');
+    return outbound;
   }
   const body = delivery.body
     .filter((line) => lineCrossed(line, crossed))
@@ -300,6 +302,12 @@ function buildOutbound(policy: CompiledPolicy, crossed: Map<string, string>, med
   if (body.trim() === '') shareReasons.push('content.empty');
   else if (body.length > policy.limits.messageLength) shareReasons.push('limits.message_too_long');
   return { type: 'text', body };
+}
+
+function templateOutbound(template: CompiledTemplate, crossed: Map<string, string>): Extract<Outbound, { type: 'template' }> {
+  // Template parameters may not hold newlines or tabs (Cloud API): they become spaces.
+  const parameters = template.parameters.map((p) => (lineCrossed(p.text, crossed) ? renderLine(p.text, crossed).replace(/[\n\t]+/g, ' ').replace(/ {4,}/g, '   ') : p.fallback));
+  return { type: 'template', name: template.name, language: template.language, parameters };
 }
 
 function lineCrossed(line: TemplateLine, crossed: Map<string, string>): boolean {
@@ -320,6 +328,7 @@ function denyAll(policy: ShareDecision['policy'], input: ShareInput, reasons: st
     crossing: { fields: [], dropped: [], redactions: [] },
     subjects: [],
     outbound: null,
+    outsideWindow: null,
   };
 }
 

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { isKnownCategory, schemasDir } from './data-categories.js';
-import type { CompiledDelivery, CompiledField, CompiledFreeText, CompiledPolicy, PolicyDocument, TemplateLine, Transform, TransformSpec } from './policy.js';
+import type { CompiledDelivery, CompiledField, CompiledFreeText, CompiledPolicy, CompiledTemplate, PolicyDocument, TemplateLine, TemplateRule, Transform, TransformSpec } from './policy.js';
 import { RECOGNISER_IDS, type RecogniserId } from './recognisers/index.js';
 
 export interface PolicyProblem {
@@ -175,21 +175,22 @@ function compile(doc: PolicyDocument, file: string, fileHash: string, at: Report
     }
     return lines;
   };
+  const compileTemplate = (template: TemplateRule, path: (string | number)[]): CompiledTemplate => ({
+    name: template.name,
+    language: template.language,
+    parameters: template.parameters.map((p, i) => {
+      const lines = placeholders(p.text, [...path, 'parameters', i, 'text']);
+      if (lines.length > 1) fail([...path, 'parameters', i, 'text'], 'a template parameter is one line');
+      return { text: lines[0]!, fallback: p.fallback };
+    }),
+  });
   let delivery: CompiledDelivery;
   if (doc.delivery.type === 'text') {
-    delivery = { type: 'text', body: placeholders(doc.delivery.template, ['delivery', 'template']) };
+    const body = placeholders(doc.delivery.template, ['delivery', 'template']);
+    const outsideWindow = doc.delivery.outsideWindow ? compileTemplate(doc.delivery.outsideWindow, ['delivery', 'outsideWindow']) : undefined;
+    delivery = { type: 'text', body, ...(outsideWindow ? { outsideWindow } : {}) };
   } else {
-    const { name, language, parameters } = doc.delivery;
-    delivery = {
-      type: 'template',
-      name,
-      language,
-      parameters: parameters.map((p, i) => {
-        const lines = placeholders(p.text, ['delivery', 'parameters', i, 'text']);
-        if (lines.length > 1) fail(['delivery', 'parameters', i, 'text'], 'a template parameter is one line');
-        return { text: lines[0]!, fallback: p.fallback };
-      }),
-    };
+    delivery = { type: 'template', ...compileTemplate(doc.delivery, ['delivery']) };
   }
   if (!valid) return undefined;
 

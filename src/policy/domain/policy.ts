@@ -67,9 +67,15 @@ export interface MediaRule {
   videos?: { allow: boolean; category?: string; types?: VideoType[] };
 }
 
+export interface TemplateRule {
+  name: string;
+  language: string;
+  parameters: { text: string; fallback: string }[];
+}
+
 export type DeliveryRule =
-  | { type: 'text'; template: string }
-  | { type: 'template'; name: string; language: string; parameters: { text: string; fallback: string }[] };
+  | { type: 'text'; template: string; outsideWindow?: TemplateRule }
+  | ({ type: 'template' } & TemplateRule);
 
 /** A policy ready to evaluate: defaults filled in, templates parsed. */
 export interface CompiledPolicy {
@@ -121,9 +127,16 @@ export interface CompiledMediaRules {
   videos: { allow: boolean; category: string; types: VideoType[] };
 }
 
+export interface CompiledTemplate {
+  name: string;
+  language: string;
+  parameters: { text: TemplateLine; fallback: string }[];
+}
+
 export type CompiledDelivery =
-  | { type: 'text'; body: TemplateLine[] }
-  | { type: 'template'; name: string; language: string; parameters: { text: TemplateLine; fallback: string }[] };
+  /** outsideWindow: the template sent instead where WhatsApp's 24-hour service window is closed. */
+  | { type: 'text'; body: TemplateLine[]; outsideWindow?: CompiledTemplate }
+  | ({ type: 'template' } & CompiledTemplate);
 
 /** A template line: literal text and {path} placeholders, left out unless every placeholder crossed. */
 export type TemplateLine = ({ text: string } | { field: string })[];

@@ -159,6 +159,9 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
             redactions: decision.crossing.redactions,
           },
           content: decision.outbound ? await this.contentRecord(manager, author, decision.outbound, id) : null,
+          ...(decision.outsideWindow
+            ? { outsideWindow: { template: decision.outsideWindow.name, digest: await this.subjectKeys.digest(manager, author, canonicalJson(decision.outsideWindow.parameters)) } }
+            : {}),
         },
       },
     ]);
@@ -208,6 +211,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
           waId: r.waId,
           purpose: command.request.purpose,
           payload: whatsAppRequest(r.waId, outbound, mediaId),
+          fallbackPayload: decision.outsideWindow ? whatsAppRequest(r.waId, decision.outsideWindow, undefined) : null,
           decisionEntry: entry!.id,
           state: 'pending' as const,
           attempts: 0,
@@ -274,6 +278,7 @@ function failClosed(policy: { name: string; bundle: string } | null, input: Shar
     crossing: { fields: [], dropped: [], redactions: [] },
     subjects: [],
     outbound: null,
+    outsideWindow: null,
   };
 }
 
