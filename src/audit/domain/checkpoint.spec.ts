@@ -30,6 +30,20 @@ describe('signed checkpoints (C2SP tlog-checkpoint + signed-note)', () => {
     expect(verifyCheckpoint(note, key)).toEqual({ ok: true, checkpoint: { origin, size: 42, root } });
   });
 
+  it('refuses a signature written in non-canonical base64 (same bytes, other unused bits)', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    // 68 signature bytes end in a group of two: the last character before "=" has two unused bits.
+    const loosen = (b64: string) => {
+      const at = b64.indexOf('=') - 1;
+      return b64.slice(0, at) + alphabet[alphabet.indexOf(b64[at]!) ^ 1] + b64.slice(at + 1);
+    };
+    const lines = note.split('\n');
+    const [dash, name, signature] = lines[4]!.split(' ');
+    expect(Buffer.from(loosen(signature!), 'base64')).toEqual(Buffer.from(signature!, 'base64'));
+    lines[4] = [dash, name, loosen(signature!)].join(' ');
+    expect(verifyCheckpoint(lines.join('\n'), key)).toEqual({ ok: false, reason: 'a signature line is not canonical base64' });
+  });
+
   it('fails on any flipped character of the note', () => {
     for (let i = 0; i < note.length; i++) {
       const code = note.charCodeAt(i);

@@ -92,6 +92,8 @@ export function verifyCheckpoint(note: string, key: ParsedVerifierKey): Checkpoi
     if (!match) return { ok: false, reason: 'a signature line is malformed' };
     if (match[1] !== key.name) continue;
     const bytes = Buffer.from(match[2]!, 'base64');
+    // Base64 with other unused bits decodes to the same bytes: only the canonical text is the note.
+    if (bytes.toString('base64') !== match[2]) return { ok: false, reason: 'a signature line is not canonical base64' };
     if (bytes.length !== 68 || !bytes.subarray(0, 4).equals(key.keyId)) continue;
     if (verify(null, Buffer.from(body, 'utf8'), key.publicKey, bytes.subarray(4))) verified = true;
     else return { ok: false, reason: 'the signature by the trusted key does not verify' };
