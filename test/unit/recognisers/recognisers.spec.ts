@@ -115,6 +115,14 @@ describe('phone', () => {
       ['phone', '06 12345678'],
     ]);
   });
+
+  it('finds a number whose digits a card look-alike spanning the number before it had claimed', () => {
+    // "6660 06 3535 3327" passes Luhn, but loses to the longer phone number it overlaps.
+    expect(found('or +31 (0)6 4186 6660 06 3535 3327 please')).toEqual([
+      ['phone', '+31 (0)6 4186 6660'],
+      ['phone', '06 3535 3327'],
+    ]);
+  });
 });
 
 describe('iban', () => {

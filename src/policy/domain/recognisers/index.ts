@@ -65,7 +65,11 @@ const SPECIFICITY: Readonly<Record<RecogniserId, number>> = {
   ip_address: 6,
 };
 
-/** The phone scan (libphonenumber) is the costly one: it runs last and skips what the others found. */
+/**
+ * The phone scan (libphonenumber) is the costly one: it runs last and skips digits inside an IBAN
+ * (never a phone number). It does not skip a card or BSN found before: such a finding may lose
+ * its overlap with a longer phone number, and the number after it must then still be found.
+ */
 const SCAN_ORDER: readonly RecogniserId[] = [...RECOGNISER_IDS.filter((id) => id !== 'phone'), 'phone'];
 
 /**
@@ -80,7 +84,8 @@ export function findPii(text: string, recognisers: readonly RecogniserId[] = REC
   for (const id of SCAN_ORDER) {
     const recogniser = RECOGNISERS[id];
     if (!enabled.has(id) || digits < recogniser.minDigits) continue;
-    for (const span of recogniser.find(text, candidates)) candidates.push({ recogniser: id, start: span.start, end: span.end });
+    const skip = id === 'phone' ? candidates.filter((c) => c.recogniser === 'iban') : candidates;
+    for (const span of recogniser.find(text, skip)) candidates.push({ recogniser: id, start: span.start, end: span.end });
   }
   return withoutOverlaps(candidates);
 }
