@@ -20,9 +20,9 @@ import { DeliveryWorker } from '../src/delivery/delivery-worker.js';
 import { loadConfig } from '../src/platform/config/config.js';
 import { CloudApiSimulator } from '../test/simulator/cloud-api-simulator.js';
 import { machine } from './measure.js';
+import { createPostgresDatabase, dropPostgresDatabase, POSTGRES_ADMIN_URL } from './postgres.js';
 
 const POLICIES = fileURLToPath(new URL('../../policies', import.meta.url));
-const POSTGRES_ADMIN_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const AUTHOR = '100041234567890';
 /** The shipped policy allows 50 recipients per share. */
 const RECIPIENTS_PER_SHARE = 50;
@@ -129,30 +129,6 @@ async function throughSluice(simulator: CloudApiSimulator, dialect: 'sqlite' | '
     await app.close();
     if (database.DATABASE_URL) await dropPostgresDatabase(database.DATABASE_URL);
     rmSync(dataDir, { recursive: true, force: true });
-  }
-}
-
-async function createPostgresDatabase(): Promise<string> {
-  const name = `sluice_bench_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 3000 });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(POSTGRES_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function dropPostgresDatabase(databaseUrl: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${new URL(databaseUrl).pathname.slice(1)} WITH (FORCE)`);
-  } finally {
-    await admin.end();
   }
 }
 

@@ -10,17 +10,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { createApp } from '../src/app.js';
 import { AuditLogService } from '../src/audit/audit-log.service.js';
 import { AuditSequencer } from '../src/audit/audit-sequencer.js';
 import { loadConfig } from '../src/platform/config/config.js';
 import { TransactionRunner } from '../src/platform/database/transaction-runner.js';
 import { machine, type Measurement, table } from './measure.js';
+import { createPostgresDatabase, dropPostgresDatabase } from './postgres.js';
 
 const WRITERS = 32;
 const DURATION_MS = 4000;
-const POSTGRES_ADMIN = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 async function throughput(name: string, operation: () => Promise<unknown>): Promise<Measurement> {
   let done = 0;
@@ -40,16 +39,7 @@ async function throughput(name: string, operation: () => Promise<unknown>): Prom
 
 async function run(dialect: 'sqlite' | 'postgres'): Promise<Measurement[]> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-bench-'));
-  const dbName = `sluice_bench_${randomBytes(4).toString('hex')}`;
-  let url: URL | undefined;
-  if (dialect === 'postgres') {
-    const admin = new pg.Client({ connectionString: POSTGRES_ADMIN });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    url = new URL(POSTGRES_ADMIN);
-    url.pathname = `/${dbName}`;
-  }
+  const url = dialect === 'postgres' ? await createPostgresDatabase() : undefined;
   const config = loadConfig({
     DATA_DIR: dataDir,
     POLICIES_DIR: fileURLToPath(new URL('../../policies', import.meta.url)),
@@ -57,7 +47,7 @@ async function run(dialect: 'sqlite' | 'postgres'): Promise<Measurement[]> {
     LOG_LEVEL: 'error',
     AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
-    ...(url ? { DATABASE_URL: url.toString() } : { SQLITE_PATH: join(dataDir, 'bench.db') }),
+    ...(url ? { DATABASE_URL: url } : { SQLITE_PATH: join(dataDir, 'bench.db') }),
   });
   const app = await createApp(config, { logger: false });
   try {
@@ -79,12 +69,7 @@ async function run(dialect: 'sqlite' | 'postgres'): Promise<Measurement[]> {
   } finally {
     await app.close();
     rmSync(dataDir, { recursive: true, force: true });
-    if (dialect === 'postgres') {
-      const admin = new pg.Client({ connectionString: POSTGRES_ADMIN });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-      await admin.end();
-    }
+    if (url) await dropPostgresDatabase(url);
   }
 }
 

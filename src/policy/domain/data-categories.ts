@@ -10,12 +10,6 @@ export interface DataCategory {
 }
 
 /**
- * The version-pinned fideslang data categories (schemas/fideslang, CC BY 4.0, see its NOTICE.md),
- * plus organisation extensions `org.<organisation>.<category>`.
- */
-export const ORGANISATION_EXTENSION = /^org\.[a-z0-9_]+(\.[a-z0-9_]+)+$/;
-
-/**
  * GDPR Art. 9 special categories (and Art. 10 criminal data) among the fideslang keys: a policy
  * letting any of these cross needs an Art. 9(2) exception, so the privacy diff flags them.
  */
@@ -44,16 +38,17 @@ export function schemasDir(): string {
   }
 }
 
+/**
+ * The version-pinned fideslang data categories (schemas/fideslang, CC BY 4.0, see its NOTICE.md).
+ * Policies are checked against them by the JSON Schema, which also admits organisation
+ * extensions `org.<organisation>.<category>`; a test keeps the schema and this copy equal.
+ */
 export function fideslangCategories(): { version: string; categories: ReadonlyMap<string, DataCategory> } {
   if (!pinned) {
     const file = JSON.parse(readFileSync(join(schemasDir(), 'fideslang', 'data-categories.json'), 'utf8')) as { version: string; categories: DataCategory[] };
     pinned = { version: file.version, categories: new Map(file.categories.map((c) => [c.key, c])) };
   }
   return pinned;
-}
-
-export function isKnownCategory(key: string): boolean {
-  return fideslangCategories().categories.has(key) || ORGANISATION_EXTENSION.test(key);
 }
 
 export function isSpecialCategory(key: string): boolean {

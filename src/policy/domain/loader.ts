@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
-import { isKnownCategory, schemasDir } from './data-categories.js';
+import { schemasDir } from './data-categories.js';
 import type { CompiledDelivery, CompiledField, CompiledFreeText, CompiledPolicy, CompiledTemplate, PolicyDocument, TemplateLine, TemplateRule, Transform, TransformSpec } from './policy.js';
 import { RECOGNISER_IDS, type RecogniserId } from './recognisers/index.js';
 
@@ -129,7 +129,6 @@ function compile(doc: PolicyDocument, file: string, fileHash: string, at: Report
 
   const fields = doc.fields.map((f) => ({ ...f, transform: compileTransform(f.transform ?? 'none') }));
   fields.forEach((field, i) => {
-    if (!isKnownCategory(field.category)) fail(['fields', i, 'category'], `unknown data category ${field.category} (a fideslang key or org.<organisation>.<name>)`);
     fields.slice(0, i).forEach((other) => {
       const dropped = (field.transform.kind === 'drop') !== (other.transform.kind === 'drop');
       if (field.path === other.path) {
@@ -155,10 +154,6 @@ function compile(doc: PolicyDocument, file: string, fileHash: string, at: Report
   }
   for (const recogniser of Object.keys(doc.freeText?.actions ?? {}) as RecogniserId[]) {
     if (!doc.freeText!.recognisers.includes(recogniser)) fail(['freeText', 'actions', recogniser], `unreachable rule: ${recogniser} is not among freeText.recognisers`);
-  }
-  for (const kind of ['photos', 'videos'] as const) {
-    const category = doc.media?.[kind]?.category;
-    if (category && !isKnownCategory(category)) fail(['media', kind, 'category'], `unknown data category ${category}`);
   }
   const mediaAllowed = Boolean(doc.media?.photos?.allow || doc.media?.videos?.allow);
   if (mediaAllowed && doc.delivery.type === 'template') fail(['delivery', 'type'], 'a template message cannot carry the photos or videos that media allows: deliver as text');
