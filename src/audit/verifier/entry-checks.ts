@@ -1,4 +1,4 @@
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { CompactRange, createLeafHasher, type SubtreeNode } from '../domain/merkle.js';
 import { BASE64_HASH_LENGTH, type BundleFormat, ENTRY_LINE_INFIX, ENTRY_LINE_PREFIX, ENTRY_TEXT_OFFSET } from './bundle-format.js';
 import { isCanonicalJsonText } from './canonical-text.js';
@@ -22,6 +22,7 @@ const CARRIAGE_RETURN = 0x0d;
 const PREFIX_BYTES = Buffer.from(ENTRY_LINE_PREFIX, 'latin1');
 const INFIX_BYTES = Buffer.from(ENTRY_LINE_INFIX, 'latin1');
 const INFIX_OFFSET = ENTRY_LINE_PREFIX.length + BASE64_HASH_LENGTH;
+const LAYOUT = 'the line is not {"leaf":"<base64 leaf hash>","entry":<entry>}';
 const CSV_ENTRY_ROW = /^entry,(0|[1-9][0-9]{0,15}),([^,"]*),([^,"]*),([0-9a-f]{64}),"(.*)"$/s;
 
 class EntryFailed extends Error {
@@ -59,15 +60,38 @@ export class EntryChecker {
     const range = CompactRange.startingAt(first);
     let start = 0;
     try {
-      for (let newline = bytes.indexOf(NEWLINE); newline !== -1; newline = bytes.indexOf(NEWLINE, start)) {
-        range.appendLeafHash(this.format === 'ndjson' ? this.ndjsonLine(bytes, start, newline, range.end) : this.csvLine(bytes, start, newline, range.end));
-        start = newline + 1;
+      if (this.format === 'ndjson' && isAscii(bytes)) {
+        // What the gateway writes is plain ASCII: then the batch is read as one string, each line's
+        // layout, entry text and recorded leaf are slices of it, and its offsets are byte offsets.
+        const text = bytes.toString('latin1');
+        for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n', start)) {
+          range.appendLeafHash(this.asciiNdjsonLine(text, bytes, start, newline, range.end));
+          start = newline + 1;
+        }
+      } else {
+        for (let newline = bytes.indexOf(NEWLINE); newline !== -1; newline = bytes.indexOf(NEWLINE, start)) {
+          range.appendLeafHash(this.format === 'ndjson' ? this.ndjsonLine(bytes, start, newline, range.end) : this.csvLine(bytes, start, newline, range.end));
+          start = newline + 1;
+        }
       }
     } catch (error) {
       if (!(error instanceof EntryFailed)) throw error;
       return { nodes: range.nodes(), failure: { index: error.index, reason: error.message } };
     }
     return { nodes: range.nodes(), failure: null };
+  }
+
+  private asciiNdjsonLine(text: string, bytes: Buffer, start: number, end: number, index: number): Buffer {
+    if (
+      end - start < ENTRY_TEXT_OFFSET + 3 ||
+      !text.startsWith(ENTRY_LINE_PREFIX, start) ||
+      !text.startsWith(ENTRY_LINE_INFIX, start + INFIX_OFFSET) ||
+      text.charCodeAt(end - 1) !== 0x7d
+    ) {
+      throw new EntryFailed(index, LAYOUT);
+    }
+    this.checkEntry(index, text.slice(start + ENTRY_TEXT_OFFSET, end - 1));
+    return this.checkLeaf(index, bytes.subarray(start + ENTRY_TEXT_OFFSET, end - 1), text.slice(start + PREFIX_BYTES.length, start + INFIX_OFFSET), 'base64');
   }
 
   private ndjsonLine(bytes: Buffer, start: number, end: number, index: number): Buffer {
@@ -77,14 +101,13 @@ export class EntryChecker {
       bytes.compare(INFIX_BYTES, 0, INFIX_BYTES.length, start + INFIX_OFFSET, start + INFIX_OFFSET + INFIX_BYTES.length) !== 0 ||
       bytes[end - 1] !== 0x7d
     ) {
-      throw new EntryFailed(index, 'the line is not {"leaf":"<base64 leaf hash>","entry":<entry>}');
+      throw new EntryFailed(index, LAYOUT);
     }
     const recorded = bytes.toString('latin1', start + PREFIX_BYTES.length, start + INFIX_OFFSET);
     const entryBytes = bytes.subarray(start + ENTRY_TEXT_OFFSET, end - 1);
     if (!isUtf8(entryBytes)) throw new EntryFailed(index, 'the entry is not valid UTF-8');
-    const text = entryBytes.toString('utf8');
-    this.checkEntry(index, text);
-    return this.checkLeaf(index, entryBytes, (leaf) => leaf.toString('base64') === recorded);
+    this.checkEntry(index, entryBytes.toString('utf8'));
+    return this.checkLeaf(index, entryBytes, recorded, 'base64');
   }
 
   private csvLine(bytes: Buffer, start: number, end: number, index: number): Buffer {
@@ -101,11 +124,14 @@ export class EntryChecker {
     if (indexColumn !== String(entry.index) || kind !== entry.kind || time !== entry.time) {
       throw new EntryFailed(index, "the row's index, kind or time column differs from the entry's");
     }
-    return this.checkLeaf(index, Buffer.from(text, 'utf8'), (leaf) => leaf.toString('hex') === leafHex);
+    return this.checkLeaf(index, Buffer.from(text, 'utf8'), leafHex!, 'hex');
   }
 
   private checkEntry(index: number, text: string): ParsedEntry {
     if (index > this.until) throw new EntryFailed(index, `the bundle holds entries after index ${this.until}, the last its header announces`);
+    // The fast path accepts only what the checks below accept; everything else, faults included, takes them.
+    const matched = this.schemas.entryMatcher.match(text);
+    if (matched !== null && matched.index === index) return matched;
     let entry: ParsedEntry;
     try {
       entry = JSON.parse(text) as ParsedEntry;
@@ -122,9 +148,9 @@ export class EntryChecker {
     return entry;
   }
 
-  private checkLeaf(index: number, entryBytes: Buffer, matchesRecorded: (leaf: Buffer) => boolean): Buffer {
+  private checkLeaf(index: number, entryBytes: Buffer, recorded: string, encoding: 'base64' | 'hex'): Buffer {
     const leaf = this.hashLeaf(entryBytes);
-    if (!matchesRecorded(leaf)) throw new EntryFailed(index, 'the entry does not hash to the leaf hash recorded for it: the entry or its leaf hash was changed');
+    if (leaf.toString(encoding) !== recorded) throw new EntryFailed(index, 'the entry does not hash to the leaf hash recorded for it: the entry or its leaf hash was changed');
     return leaf;
   }
 }

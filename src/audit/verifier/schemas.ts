@@ -2,6 +2,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CanonicalEntryMatcher } from './canonical-entry-matcher.js';
 
 const ENTRY_SCHEMA = 'audit-entry.schema.json';
 const EXPORT_SCHEMA = 'audit-export.schema.json';
@@ -23,6 +24,8 @@ function schemasDir(): string {
 export interface BundleSchemas {
   entry: ValidateFunction;
   header: ValidateFunction;
+  /** The fast path for entries the gateway writes (see CanonicalEntryMatcher), compiled from the same schema. */
+  entryMatcher: CanonicalEntryMatcher;
 }
 
 let compiled: BundleSchemas | undefined;
@@ -35,11 +38,13 @@ export function bundleSchemas(): BundleSchemas {
     // discriminator: each entry is checked against its kind's schema only, with that kind's errors;
     // plain regular expressions (the patterns are ASCII) cost less per entry than unicode ones.
     const ajv = new Ajv2020({ allErrors: false, discriminator: true, strict: true, strictRequired: false, unicodeRegExp: false });
-    ajv.addSchema(read(ENTRY_SCHEMA));
+    const entrySchema = read(ENTRY_SCHEMA);
+    ajv.addSchema(entrySchema);
     ajv.addSchema(read(EXPORT_SCHEMA));
     compiled = {
       entry: ajv.getSchema(`https://sluice.local/schemas/${ENTRY_SCHEMA}`)!,
       header: ajv.getSchema(`https://sluice.local/schemas/${EXPORT_SCHEMA}`)!,
+      entryMatcher: CanonicalEntryMatcher.fromSchema(entrySchema as Record<string, unknown>),
     };
   }
   return compiled;
