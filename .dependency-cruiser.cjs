@@ -12,7 +12,15 @@ module.exports = {
       name: 'domain-no-frameworks',
       severity: 'error',
       from: { path: '^src/(policy|audit)/domain/' },
-      to: { path: 'node_modules/(@nestjs|typeorm|better-sqlite3|pg|fastify)/' },
+      to: { path: 'node_modules/(@nestjs|typeorm|better-sqlite3|pg|fastify|@opentelemetry|pino)/' },
+    },
+    {
+      name: 'tracing-loads-first-and-alone',
+      comment:
+        'src/tracing.ts runs before the application is imported (main.ts) so the instrumentations are in place when their modules load: it and the SDK setup it imports may import each other only, never the application.',
+      severity: 'error',
+      from: { path: '^src/(tracing|platform/observability/(telemetry-sdk|telemetry-settings|span-sanitiser))\\.ts$' },
+      to: { path: '^src/', pathNot: '^src/platform/observability/(telemetry-sdk|telemetry-settings|span-sanitiser)\\.ts$' },
     },
     {
       name: 'media-and-policy-cli-stay-plain',

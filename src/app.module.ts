@@ -10,6 +10,7 @@ import { SLUICE_CONFIG, type SluiceConfig } from './platform/config/config.js';
 import { KEY_MATERIAL, loadKeyMaterial } from './platform/crypto/key-material.js';
 import { DatabaseModule } from './platform/database/database.module.js';
 import { HealthController } from './platform/health/health.controller.js';
+import { ObservabilityModule } from './platform/observability/observability.module.js';
 import { ProblemDetailsFilter } from './platform/http/problem.js';
 import { DtoValidationPipe } from './platform/http/validation.js';
 import { PolicyModule } from './policy/policy.module.js';
@@ -47,6 +48,7 @@ export class AppModule {
         SharesModule,
         DeliveryModule,
         SubjectsModule,
+        ObservabilityModule,
       ],
       controllers: [HealthController],
       providers: [

@@ -59,3 +59,21 @@ export function createDataSource(database: DatabaseConfig): DataSource {
     },
   });
 }
+
+/**
+ * A second, read-only connection to the SQLite file: in WAL mode it reads the last committed
+ * state while the one writer connection is inside a transaction (see TransactionRunner.read).
+ */
+export function createSqliteReader(path: string): DataSource {
+  return new DataSource({
+    type: 'better-sqlite3',
+    database: path,
+    entities: ENTITIES,
+    readonly: true,
+    fileMustExist: true,
+    synchronize: false,
+    prepareDatabase: (db: { pragma(sql: string): unknown }) => {
+      db.pragma('busy_timeout = 5000');
+    },
+  });
+}

@@ -1,9 +1,12 @@
-import { Logger } from '@nestjs/common';
-import { createApp } from './app.js';
+// First: OpenTelemetry must be in place before the application's modules load (see tracing.ts).
+import './tracing.js';
 import { ConfigError, loadConfig } from './platform/config/config.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  // Imported only now: a static import would load the application alongside tracing.ts, before
+  // its instrumentations are registered (sibling imports do not wait for its top-level await).
+  const [{ createApp }, { Logger }] = await Promise.all([import('./app.js'), import('@nestjs/common')]);
   const app = await createApp(config);
   await app.listen({ port: config.port, host: config.host });
   // The bound port, not the configured one: PORT=0 picks a free port.

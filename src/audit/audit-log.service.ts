@@ -1,11 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { DataSource, type EntityManager, In } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { KEY_MATERIAL, type KeyMaterial } from '../platform/crypto/key-material.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
+import { Traced } from '../platform/observability/traced.js';
+import { Sql } from '../platform/database/sql.js';
 import { canonicalJson } from './domain/canonical-json.js';
 import { verifierKey } from './domain/checkpoint.js';
-import { AuditCheckpointEntity, AuditEntryEntity, AuditQueueEntity } from './infrastructure/audit.entities.js';
+import { AuditCheckpointEntity } from './infrastructure/audit.entities.js';
 
 export type AuditEntryKind =
   | 'share.decided'
@@ -22,6 +24,8 @@ export type AuditEntryKind =
 export interface AuditDraft {
   kind: AuditEntryKind;
   body: Record<string, unknown>;
+  /** From `newEntryId`, when the caller must name the entry before queuing it; else one is made. */
+  id?: string;
 }
 
 /** Keys the sequencer adds to every entry; a caller's body must not carry them. */
@@ -46,30 +50,45 @@ export class AuditLogService {
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
   ) {}
 
+  newEntryId(): string {
+    return `ent_${randomBytes(12).toString('base64url')}`;
+  }
+
   /** Queues entries inside the caller's transaction; they are in the log once sequenced. */
+  @Traced('sluice.audit.append', { attributes: (_manager: EntityManager, drafts: AuditDraft[]) => ({ 'sluice.audit.entries': drafts.length, 'sluice.audit.kinds': [...new Set(drafts.map((d) => d.kind))] }) })
   async append(manager: EntityManager, drafts: AuditDraft[]): Promise<QueuedEntry[]> {
     if (drafts.length === 0) return [];
+    this.checkDrafts(drafts);
+    const now = new Date().toISOString();
+    const rows = drafts.map((draft) => ({
+      id: draft.id ?? this.newEntryId(),
+      kind: draft.kind,
+      // Canonical now, so the entry text is fixed at the moment the change is recorded.
+      body: canonicalJson(draft.body),
+    }));
+    await Sql.of(manager).insert(
+      manager,
+      'audit_queue',
+      ['id', 'kind', 'body', 'queued_at'],
+      rows.map((r) => [r.id, r.kind, r.body, now]),
+    );
+    return rows.map((r) => ({ id: r.id }));
+  }
+
+  /** Refuses a body that sets a key the sequencer adds to every entry. */
+  checkDrafts(drafts: AuditDraft[]): void {
     for (const draft of drafts) {
       const clash = ENVELOPE_KEYS.find((key) => Object.hasOwn(draft.body, key));
       if (clash) throw new Error(`an audit entry body may not set ${clash}`);
     }
-    const now = new Date().toISOString();
-    const rows = drafts.map((draft) => ({
-      id: `ent_${randomBytes(12).toString('base64url')}`,
-      kind: draft.kind,
-      // Canonical now, so the entry text is fixed at the moment the change is recorded.
-      body: canonicalJson(draft.body),
-      queuedAt: now,
-    }));
-    await manager.insert(AuditQueueEntity, rows);
-    return rows.map((r) => ({ id: r.id }));
   }
 
   /** The log indices of entries, once sequenced; undefined for those not (yet) in the log. */
   async indicesOf(ids: string[], manager: EntityManager = this.dataSource.manager): Promise<Map<string, number>> {
     if (ids.length === 0) return new Map();
-    const rows = await manager.getRepository(AuditEntryEntity).find({ select: { id: true, index: true }, where: { id: In(ids) } });
-    return new Map(rows.map((r) => [r.id, r.index]));
+    const sql = Sql.of(manager);
+    const rows = await sql.rows<{ id: string; idx: number | string }>(manager, `SELECT id, idx FROM audit_entries WHERE id IN (${sql.params(ids.length)})`, ids);
+    return new Map(rows.map((r) => [r.id, Number(r.idx)]));
   }
 
   async latestCheckpoint(manager: EntityManager = this.dataSource.manager): Promise<AuditCheckpointEntity | null> {

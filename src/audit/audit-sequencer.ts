@@ -2,16 +2,32 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import type { EntityManager } from 'typeorm';
 import { KEY_MATERIAL, type KeyMaterial } from '../platform/crypto/key-material.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
+import { Sql } from '../platform/database/sql.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
-import { AuditLogService } from './audit-log.service.js';
+import { Traced } from '../platform/observability/traced.js';
+import { type AuditDraft, AuditLogService } from './audit-log.service.js';
 import { canonicalJson } from './domain/canonical-json.js';
 import { signCheckpoint } from './domain/checkpoint.js';
-import { appendLeaves, frontierCoordinates, leafHash, type SubtreeNode } from './domain/merkle.js';
-import { AuditCheckpointEntity, AuditEntryEntity, AuditQueueEntity, AuditSubtreeEntity } from './infrastructure/audit.entities.js';
+import { appendLeaves, frontierCoordinates, leafHash, type NodeCoordinate, type SubtreeNode } from './domain/merkle.js';
 
 /** Any 64-bit number works: it only has to be the same for every replica. */
 const SEQUENCER_LOCK_ID = 0x5_1c_e0_a0_d1;
 const BATCH = 500;
+
+/** An entry to integrate: from the queue (`seq`, its row there), or straight from its writer. */
+interface QueuedRow {
+  seq?: string | number;
+  id: string;
+  kind: string;
+  body: Record<string, unknown>;
+  queuedAt: string;
+}
+
+/** Someone in this process waiting for log indices (see awaitIndices). */
+interface Waiter {
+  ids: ReadonlySet<string>;
+  found: Map<string, number>;
+}
 
 export class AuditSequencingTimeout extends Error {
   constructor() {
@@ -33,6 +49,7 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
   private pending: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly waiters = new Set<Waiter>();
 
   constructor(
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
@@ -58,6 +75,8 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
     this.stopped = true;
     clearTimeout(this.timer);
     await this.chain;
+    // What the last requests and deliveries queued gets its index now, not at the next start.
+    await this.sequenceNow().catch((error: Error) => this.logger.error(`last sequencing pass failed: ${error.name}`));
   }
 
   /** Runs a sequencing pass soon; callers that arrive while one runs share the next one. */
@@ -72,83 +91,161 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
     return next;
   }
 
-  /** Waits until the entries have their log index (another replica may be the one sequencing). */
+  /**
+   * Waits until the entries have their log index (another replica may be the one sequencing).
+   * Indices this process gives are handed over when their transaction commits; the database is
+   * asked only for the others.
+   */
+  @Traced('sluice.audit.await_index', { attributes: (ids: string[]) => ({ 'sluice.audit.entries': ids.length }) })
   async awaitIndices(ids: string[], timeoutMs = 15_000): Promise<Map<string, number>> {
-    const deadline = Date.now() + timeoutMs;
-    let pause = 2;
-    for (;;) {
-      await this.sequenceNow();
-      const found = await this.auditLog.indicesOf(ids);
-      if (found.size === ids.length) return found;
-      if (Date.now() > deadline) throw new AuditSequencingTimeout();
-      await new Promise((resolve) => setTimeout(resolve, pause));
-      pause = Math.min(pause * 2, 50);
+    const waiter: Waiter = { ids: new Set(ids), found: new Map() };
+    this.waiters.add(waiter);
+    try {
+      const deadline = Date.now() + timeoutMs;
+      let pause = 2;
+      for (;;) {
+        await this.sequenceNow();
+        const missing = ids.filter((id) => !waiter.found.has(id));
+        if (missing.length > 0) {
+          for (const [id, index] of await this.transactions.read((m) => this.auditLog.indicesOf(missing, m))) waiter.found.set(id, index);
+        }
+        if (waiter.found.size === waiter.ids.size) return waiter.found;
+        if (Date.now() > deadline) throw new AuditSequencingTimeout();
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        pause = Math.min(pause * 2, 50);
+      }
+    } finally {
+      this.waiters.delete(waiter);
     }
+  }
+
+  /**
+   * Records entries in the caller's transaction. When this replica may sequence now (SQLite has
+   * one writer; on PostgreSQL the advisory lock must be free) they go straight into the log,
+   * after what is already queued, in the caller's own commit: no second transaction, no trip
+   * through the queue. Otherwise they are queued for the sequencer. A failure while sequencing
+   * rolls back only that (a savepoint), and the entries are queued instead. Returns the indices
+   * given, which hold once the caller's transaction commits: pass them to `committed` then.
+   */
+  async appendSequenced(manager: EntityManager, drafts: (AuditDraft & { id: string })[]): Promise<Map<string, number>> {
+    if (drafts.length === 0) return new Map();
+    this.auditLog.checkDrafts(drafts);
+    const sql = Sql.of(manager);
+    await sql.execute(manager, 'SAVEPOINT sluice_sequence');
+    try {
+      if (await this.maySequence(manager, sql)) {
+        const queuedAt = new Date().toISOString();
+        const own = drafts.map((d) => ({ id: d.id, kind: d.kind, body: d.body, queuedAt }));
+        const indices = await this.integrate(manager, [...(await this.queued(manager, sql)), ...own]);
+        await sql.execute(manager, 'RELEASE SAVEPOINT sluice_sequence');
+        return indices;
+      }
+      await sql.execute(manager, 'RELEASE SAVEPOINT sluice_sequence');
+    } catch (error) {
+      await sql.execute(manager, 'ROLLBACK TO SAVEPOINT sluice_sequence');
+      this.logger.error(`sequencing in a writer's transaction failed, its entries are queued instead: ${(error as Error).name}`);
+    }
+    await this.auditLog.append(manager, drafts);
+    return new Map();
+  }
+
+  /** Hands indices given in a transaction that has now committed to whoever waits for them. */
+  committed(indices: ReadonlyMap<string, number>): void {
+    if (indices.size === 0) return;
+    for (const waiter of this.waiters) {
+      for (const id of waiter.ids) {
+        const index = indices.get(id);
+        if (index !== undefined) waiter.found.set(id, index);
+      }
+    }
+    this.auditLog.notifySequenced();
   }
 
   /** One batch in one transaction; returns how many entries it integrated (0 if another replica holds the lock). */
   private async integrateBatch(): Promise<number> {
-    const integrated = await this.transactions.run(async (manager) => {
-      if (this.transactions.dialect === 'postgres') {
-        const [row] = (await manager.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [SEQUENCER_LOCK_ID])) as { locked: boolean }[];
-        if (!row?.locked) return 0;
-      }
-      const queued = await manager.getRepository(AuditQueueEntity).find({ order: { seq: 'ASC' }, take: BATCH });
-      if (queued.length === 0) return 0;
-      await this.integrate(manager, queued);
-      return queued.length;
-    });
-    if (integrated > 0) this.auditLog.notifySequenced();
-    return integrated;
+    const indices = await this.transactions.run((manager) => this.integrateQueued(manager));
+    this.committed(indices);
+    return indices.size;
   }
 
-  private async integrate(manager: EntityManager, queued: AuditQueueEntity[]): Promise<void> {
-    const size = (await this.auditLog.latestCheckpoint(manager))?.treeSize ?? 0;
-    const frontier = await this.loadSubtrees(manager, frontierCoordinates(size));
+  private async integrateQueued(manager: EntityManager): Promise<Map<string, number>> {
+    const sql = Sql.of(manager);
+    if (!(await this.maySequence(manager, sql))) return new Map();
+    const queued = await this.queued(manager, sql);
+    if (queued.length === 0) return new Map();
+    return this.integrate(manager, queued);
+  }
+
+  /** Whether this transaction may sequence: PostgreSQL elects one replica at a time; SQLite has one writer. */
+  private async maySequence(manager: EntityManager, sql: Sql): Promise<boolean> {
+    if (sql.dialect === 'sqlite') return true;
+    const [row] = await sql.rows<{ locked: boolean }>(manager, 'SELECT pg_try_advisory_xact_lock($1) AS locked', [SEQUENCER_LOCK_ID]);
+    return row?.locked === true;
+  }
+
+  private async queued(manager: EntityManager, sql: Sql): Promise<QueuedRow[]> {
+    const rows = await sql.rows<{ seq: string | number; id: string; kind: string; body: string; queued_at: string }>(
+      manager,
+      `SELECT seq, id, kind, body, queued_at FROM audit_queue ORDER BY seq LIMIT ${BATCH}`,
+    );
+    return rows.map((row) => ({ seq: row.seq, id: row.id, kind: row.kind, body: JSON.parse(row.body) as Record<string, unknown>, queuedAt: row.queued_at }));
+  }
+
+  @Traced('sluice.audit.sequence', { attributes: (_manager: EntityManager, queued: QueuedRow[]) => ({ 'sluice.audit.entries': queued.length }) })
+  private async integrate(manager: EntityManager, queued: QueuedRow[]): Promise<Map<string, number>> {
+    const sql = Sql.of(manager);
+    const [latest] = await sql.rows<{ tree_size: string | number }>(manager, 'SELECT tree_size FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1');
+    const size = latest ? Number(latest.tree_size) : 0;
+    const frontier = await this.loadSubtrees(manager, sql, frontierCoordinates(size));
     const now = new Date().toISOString();
 
-    const entries: AuditEntryEntity[] = queued.map((row, offset) => {
+    const entries = queued.map((row, offset) => {
       const index = size + offset;
-      const body = JSON.parse(row.body) as Record<string, unknown>;
-      const text = canonicalJson({ ...body, v: 1, kind: row.kind, id: row.id, index, time: row.queuedAt });
-      const entity = new AuditEntryEntity();
-      Object.assign(entity, { index, id: row.id, kind: row.kind, entry: text, leafHash: Buffer.from(leafHash(Buffer.from(text, 'utf8'))).toString('hex'), createdAt: now });
-      return entity;
+      const text = canonicalJson({ ...row.body, v: 1, kind: row.kind, id: row.id, index, time: row.queuedAt });
+      return { index, id: row.id, kind: row.kind, text, leaf: leafHash(Buffer.from(text, 'utf8')) };
     });
     const appended = appendLeaves(
       size,
       frontier,
-      entries.map((e) => Buffer.from(e.leafHash, 'hex')),
+      entries.map((e) => e.leaf),
     );
     const note = signCheckpoint({ origin: this.config.auditLogOrigin, size: appended.size, root: appended.root, privateKey: this.keys.auditSigningKey });
 
-    await insertInChunks(manager, AuditEntryEntity, entries);
-    await insertInChunks(
+    const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+    await sql.insert(
       manager,
-      AuditSubtreeEntity,
-      appended.newNodes.map((n) => ({ level: n.level, index: n.index, hash: Buffer.from(n.hash).toString('hex') })),
+      'audit_entries',
+      ['idx', 'id', 'kind', 'entry', 'leaf_hash', 'created_at'],
+      entries.map((e) => [e.index, e.id, e.kind, e.text, hex(e.leaf), now]),
     );
-    await manager.insert(AuditCheckpointEntity, { treeSize: appended.size, rootHash: Buffer.from(appended.root).toString('hex'), note, createdAt: now });
-    for (let i = 0; i < queued.length; i += 200) {
-      await manager.getRepository(AuditQueueEntity).delete(queued.slice(i, i + 200).map((q) => q.seq));
+    await sql.insert(
+      manager,
+      'audit_subtrees',
+      ['level', 'idx', 'hash'],
+      appended.newNodes.map((n) => [n.level, n.index, hex(n.hash)]),
+    );
+    await sql.insert(manager, 'audit_checkpoints', ['tree_size', 'root_hash', 'note', 'created_at'], [[appended.size, hex(appended.root), note, now]]);
+    const seqs = queued.flatMap((q) => (q.seq === undefined ? [] : [q.seq]));
+    for (let i = 0; i < seqs.length; i += 200) {
+      const chunk = seqs.slice(i, i + 200);
+      await sql.execute(manager, `DELETE FROM audit_queue WHERE seq IN (${sql.params(chunk.length)})`, chunk);
     }
+    return new Map(entries.map((e) => [e.id, e.index]));
   }
 
-  private async loadSubtrees(manager: EntityManager, coordinates: { level: number; index: number }[]): Promise<SubtreeNode[]> {
+  private async loadSubtrees(manager: EntityManager, sql: Sql, coordinates: NodeCoordinate[]): Promise<SubtreeNode[]> {
     if (coordinates.length === 0) return [];
-    const rows = await manager.getRepository(AuditSubtreeEntity).find({ where: coordinates });
-    const byKey = new Map(rows.map((r) => [`${r.level}/${r.index}`, r]));
+    const where = coordinates.map((_, i) => `(level = ${sql.params(1, 2 * i + 1)} AND idx = ${sql.params(1, 2 * i + 2)})`).join(' OR ');
+    const rows = await sql.rows<{ level: number | string; idx: number | string; hash: string }>(
+      manager,
+      `SELECT level, idx, hash FROM audit_subtrees WHERE ${where}`,
+      coordinates.flatMap((c) => [c.level, c.index]),
+    );
+    const byKey = new Map(rows.map((r) => [`${Number(r.level)}/${Number(r.idx)}`, r]));
     return coordinates.map(({ level, index }) => {
       const row = byKey.get(`${level}/${index}`);
       if (!row) throw new Error(`audit log is missing subtree ${level}/${index}`);
       return { level, index, hash: Buffer.from(row.hash, 'hex') };
     });
-  }
-}
-
-/** Keeps multi-row inserts under SQLite's bound-parameter limit. */
-async function insertInChunks<T extends object>(manager: EntityManager, target: new () => T, rows: Partial<T>[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 100) {
-    await manager.insert(target, rows.slice(i, i + 100) as never);
   }
 }

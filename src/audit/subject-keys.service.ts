@@ -2,12 +2,52 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { type EntityManager, IsNull, LessThan } from 'typeorm';
 import { KEY_MATERIAL, type KeyMaterial } from '../platform/crypto/key-material.js';
+import { Sql } from '../platform/database/sql.js';
 import { keyedDigest, sealField, subjectPseudonym } from './domain/pseudonym.js';
 import { SubjectKeyEntity } from './infrastructure/audit.entities.js';
 
 export interface Subject {
   type: string;
   id: string;
+}
+
+/** The keys of a set of subjects, read in one transaction: pseudonyms, digests and seals under them. */
+export class SubjectKeyRing {
+  private readonly pseudonyms = new Map<string, string>();
+
+  constructor(private readonly keys: ReadonlyMap<string, Buffer>) {}
+
+  pseudonym(subject: Subject): string {
+    const name = subjectName(subject);
+    let pseudonym = this.pseudonyms.get(name);
+    if (pseudonym === undefined) this.pseudonyms.set(name, (pseudonym = subjectPseudonym(this.key(subject), subject)));
+    return pseudonym;
+  }
+
+  digest(subject: Subject, value: string): string {
+    return keyedDigest(this.key(subject), value);
+  }
+
+  /** Seals a personal value under the subject's key, bound to `context` (see sealField). */
+  seal(subject: Subject, value: string, context: string): string {
+    return sealField(this.key(subject), value, context);
+  }
+
+  private key(subject: Subject): Buffer {
+    const key = this.keys.get(subjectName(subject));
+    if (!key) throw new Error('subject key not loaded for this subject');
+    return key;
+  }
+}
+
+function subjectName(subject: Subject): string {
+  return `${subject.type}:${subject.id}`;
+}
+
+interface KeyRow {
+  lookup: string;
+  wrapped_key: string | null;
+  last_used_at: string | null;
 }
 
 /**
@@ -26,23 +66,74 @@ export class SubjectKeyService {
   }
 
   async pseudonym(manager: EntityManager, subject: Subject): Promise<string> {
-    return subjectPseudonym(await this.keyFor(manager, subject), subject);
+    return (await this.keysFor(manager, [subject])).pseudonym(subject);
   }
 
   async digest(manager: EntityManager, subject: Subject, value: string): Promise<string> {
-    return keyedDigest(await this.keyFor(manager, subject), value);
+    return (await this.keysFor(manager, [subject])).digest(subject, value);
   }
 
   /** Seals a personal value under the subject's key, bound to `context` (see sealField). */
   async seal(manager: EntityManager, subject: Subject, value: string, context: string): Promise<string> {
-    return sealField(await this.keyFor(manager, subject), value, context);
+    return (await this.keysFor(manager, [subject])).seal(subject, value, context);
   }
 
   /** The subject's current key without creating one: undefined if they have none (never seen, or erased). */
   async existingKey(manager: EntityManager, subject: Subject): Promise<Buffer | undefined> {
     const lookup = this.lookupOf(subject);
-    const row = await manager.getRepository(SubjectKeyEntity).findOneBy({ lookup });
-    return row?.wrappedKey ? this.unwrap(row.wrappedKey, lookup) : undefined;
+    const [row] = await this.read(manager, [lookup]);
+    return row?.wrapped_key ? this.unwrap(row.wrapped_key, lookup) : undefined;
+  }
+
+  /**
+   * The keys of these subjects, each created on first use, in the caller's transaction: one read
+   * for all of them (a batch of shares names the same people again and again). After an erasure
+   * the person gets a new key: what is recorded about them from then on cannot be linked to what
+   * was erased. Nothing is kept across transactions: a key destroyed by another replica is
+   * never used from memory.
+   */
+  async keysFor(manager: EntityManager, subjects: Subject[]): Promise<SubjectKeyRing> {
+    const sql = Sql.of(manager);
+    const lookups = new Map<string, { subject: Subject; lookup: string }>();
+    for (const subject of subjects) {
+      const name = subjectName(subject);
+      if (!lookups.has(name)) lookups.set(name, { subject, lookup: this.lookupOf(subject) });
+    }
+    // In lookup order, so two transactions that create or touch the same keys wait for each other in one order only.
+    const wanted = [...lookups.values()].sort((a, b) => (a.lookup < b.lookup ? -1 : 1));
+    const rows = new Map((await this.read(manager, wanted.map((w) => w.lookup))).map((r) => [r.lookup, r]));
+    const now = new Date().toISOString();
+    const absent = wanted.filter((w) => !rows.has(w.lookup));
+    const erased = wanted.filter((w) => rows.get(w.lookup)?.wrapped_key === null);
+    if (absent.length > 0) {
+      // Insert-if-absent, then read: under concurrency the first writer wins and everyone uses its key.
+      await sql.insert(
+        manager,
+        'subject_keys',
+        ['lookup', 'subject_type', 'wrapped_key', 'created_at', 'destroyed_at', 'last_used_at'],
+        absent.map((w) => [w.lookup, w.subject.type, this.wrap(randomBytes(32), w.lookup), now, null, now]),
+        { on: ['lookup'] },
+      );
+    }
+    for (const { lookup } of erased) {
+      await sql.execute(manager, `UPDATE subject_keys SET wrapped_key = ${sql.params(1)}, created_at = ${sql.params(1, 2)}, destroyed_at = NULL WHERE lookup = ${sql.params(1, 3)} AND wrapped_key IS NULL`, [
+        this.wrap(randomBytes(32), lookup),
+        now,
+        lookup,
+      ]);
+    }
+    if (absent.length + erased.length > 0) {
+      for (const row of await this.read(manager, [...absent, ...erased].map((w) => w.lookup))) rows.set(row.lookup, row);
+    }
+    const stale = wanted.filter((w) => rows.get(w.lookup)?.last_used_at?.slice(0, 10) !== now.slice(0, 10)).map((w) => w.lookup);
+    if (stale.length > 0) await sql.execute(manager, `UPDATE subject_keys SET last_used_at = ${sql.params(1)} WHERE lookup IN (${sql.params(stale.length, 2)})`, [now, ...stale]);
+    const keys = new Map<string, Buffer>();
+    for (const [name, { lookup }] of lookups) {
+      const wrapped = rows.get(lookup)?.wrapped_key;
+      if (!wrapped) throw new Error('subject key was destroyed while in use');
+      keys.set(name, this.unwrap(wrapped, lookup));
+    }
+    return new SubjectKeyRing(keys);
   }
 
   /**
@@ -77,40 +168,10 @@ export class SubjectKeyService {
     return createHmac('sha256', this.lookupKey).update(`${subject.type}:${subject.id}`).digest('hex');
   }
 
-  /**
-   * The subject's key, created on first use. After an erasure the person gets a new key: what is
-   * recorded about them from then on cannot be linked to what was erased. Runs inside the
-   * caller's transaction.
-   */
-  private async keyFor(manager: EntityManager, subject: Subject): Promise<Buffer> {
-    const lookup = this.lookupOf(subject);
-    const repo = manager.getRepository(SubjectKeyEntity);
-    let row = await repo.findOneBy({ lookup });
-    if (row && row.wrappedKey === null) {
-      await repo.update({ lookup, wrappedKey: IsNull() }, { wrappedKey: this.wrap(randomBytes(32), lookup), createdAt: new Date().toISOString(), destroyedAt: null });
-      row = await repo.findOneByOrFail({ lookup });
-    }
-    if (!row) {
-      // Insert-if-absent, then read: under concurrency the first writer wins and everyone uses its key.
-      await repo
-        .createQueryBuilder()
-        .insert()
-        .values({
-          lookup,
-          subjectType: subject.type,
-          wrappedKey: this.wrap(randomBytes(32), lookup),
-          createdAt: new Date().toISOString(),
-          destroyedAt: null,
-          lastUsedAt: new Date().toISOString(),
-        })
-        .orIgnore()
-        .execute();
-      row = await repo.findOneByOrFail({ lookup });
-    }
-    if (row.wrappedKey === null) throw new Error('subject key was destroyed while in use');
-    const now = new Date().toISOString();
-    if (row.lastUsedAt?.slice(0, 10) !== now.slice(0, 10)) await repo.update({ lookup }, { lastUsedAt: now });
-    return this.unwrap(row.wrappedKey, lookup);
+  private async read(manager: EntityManager, lookups: string[]): Promise<KeyRow[]> {
+    if (lookups.length === 0) return [];
+    const sql = Sql.of(manager);
+    return sql.rows<KeyRow>(manager, `SELECT lookup, wrapped_key, last_used_at FROM subject_keys WHERE lookup IN (${sql.params(lookups.length)})`, lookups);
   }
 
   private wrap(key: Buffer, lookup: string): string {

@@ -1,10 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { DataSource, type EntityManager, In } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AuditLogService, type QueuedEntry } from '../audit/audit-log.service.js';
 import { canonicalJson } from '../audit/domain/canonical-json.js';
 import { openSealedField, subjectPseudonym } from '../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
+import { ReadBatcher } from '../platform/database/read-batcher.js';
+import { Sql } from '../platform/database/sql.js';
+import { TransactionRunner } from '../platform/database/transaction-runner.js';
+import { Traced } from '../platform/observability/traced.js';
 import { ConsentEventEntity, ConsentStateEntity } from './infrastructure/consent.entities.js';
 import type { SubjectRef } from './subject.js';
 
@@ -24,16 +28,23 @@ export interface ConsentChange {
  */
 @Injectable()
 export class ConsentLedger {
+  /** Lookups outside a transaction, coalesced: concurrent decisions share one query. */
+  private readonly committed: ReadBatcher<{ subjects: SubjectRef[]; purpose: string }, Map<string, ConsentLookup>>;
+
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
-  ) {}
+    @Inject(TransactionRunner) transactions: TransactionRunner,
+  ) {
+    this.committed = new ReadBatcher(transactions, (manager, asked) => this.lookupAll(manager, asked));
+  }
 
   async record(manager: EntityManager, change: ConsentChange): Promise<{ eventId: string; audit: QueuedEntry }> {
     const eventId = `cns_${randomBytes(12).toString('base64url')}`;
     const now = new Date().toISOString();
-    const pseudonym = await this.subjectKeys.pseudonym(manager, change.subject);
+    const keys = await this.subjectKeys.keysFor(manager, [change.subject]);
+    const pseudonym = keys.pseudonym(change.subject);
     const [audit] = await this.auditLog.append(manager, [
       {
         kind: change.status === 'granted' ? 'consent.granted' : 'consent.withdrawn',
@@ -45,7 +56,7 @@ export class ConsentLedger {
           // The evidence may quote the person; the log keeps its method and a keyed digest only.
           evidence: {
             method: change.evidence.method,
-            digest: await this.subjectKeys.digest(manager, change.subject, canonicalJson(change.evidence)),
+            digest: keys.digest(change.subject, canonicalJson(change.evidence)),
           },
         },
       },
@@ -58,7 +69,7 @@ export class ConsentLedger {
       subjectId: pseudonym,
       purpose: change.purpose,
       status: change.status,
-      evidence: { sealed: await this.subjectKeys.seal(manager, change.subject, canonicalJson(change.evidence), `consent ${eventId}`) },
+      evidence: { sealed: keys.seal(change.subject, canonicalJson(change.evidence), `consent ${eventId}`) },
       auditEntry: audit!.id,
       recordedAt: now,
     });
@@ -85,17 +96,41 @@ export class ConsentLedger {
     return granted.map((state) => state.purpose);
   }
 
-  /** Current consent of each subject for one purpose, in one query. */
-  async lookup(subjects: SubjectRef[], purpose: string, manager: EntityManager = this.dataSource.manager): Promise<Map<string, ConsentLookup>> {
-    const result = new Map<string, ConsentLookup>();
-    for (const s of subjects) result.set(consentKey(s), 'none');
-    const byType = new Map<string, string[]>();
-    for (const s of subjects) byType.set(s.type, [...(byType.get(s.type) ?? []), s.id]);
-    for (const [subjectType, ids] of byType) {
-      const rows = await manager.getRepository(ConsentStateEntity).findBy({ subjectType, purpose, subjectId: In(ids) });
-      for (const row of rows) result.set(consentKey({ type: row.subjectType as SubjectRef['type'], id: row.subjectId }), row.status);
+  /**
+   * Current consent of each subject for one purpose: in the caller's transaction, or else as
+   * committed (never a grant still inside another transaction that may roll back).
+   */
+  @Traced('sluice.consent.lookup', { attributes: (subjects: SubjectRef[]) => ({ 'sluice.consent.subjects': subjects.length }) })
+  async lookup(subjects: SubjectRef[], purpose: string, manager?: EntityManager): Promise<Map<string, ConsentLookup>> {
+    if (subjects.length === 0) return new Map();
+    if (!manager) return this.committed.get({ subjects, purpose });
+    const [result] = await this.lookupAll(manager, [{ subjects, purpose }]);
+    return result!;
+  }
+
+  /** Answers several lookups with one query per purpose. */
+  private async lookupAll(manager: EntityManager, asked: { subjects: SubjectRef[]; purpose: string }[]): Promise<Map<string, ConsentLookup>[]> {
+    const sql = Sql.of(manager);
+    const found = new Map<string, ConsentStatus>();
+    for (const purpose of new Set(asked.map((a) => a.purpose))) {
+      const byType = new Map<string, Set<string>>();
+      for (const { subjects } of asked.filter((a) => a.purpose === purpose)) {
+        for (const s of subjects) byType.set(s.type, (byType.get(s.type) ?? new Set()).add(s.id));
+      }
+      const params: string[] = [purpose];
+      const byTypeWhere = [...byType].map(([subjectType, ids]) => {
+        const first = params.length + 1;
+        params.push(subjectType, ...ids);
+        return `(subject_type = ${sql.params(1, first)} AND subject_id IN (${sql.params(ids.size, first + 1)}))`;
+      });
+      const rows = await sql.rows<{ subject_type: SubjectRef['type']; subject_id: string; status: ConsentStatus }>(
+        manager,
+        `SELECT subject_type, subject_id, status FROM consent_states WHERE purpose = ${sql.params(1)} AND (${byTypeWhere.join(' OR ')})`,
+        params,
+      );
+      for (const row of rows) found.set(`${purpose}|${consentKey({ type: row.subject_type, id: row.subject_id })}`, row.status);
     }
-    return result;
+    return asked.map(({ subjects, purpose }) => new Map(subjects.map((s) => [consentKey(s), found.get(`${purpose}|${consentKey(s)}`) ?? 'none'])));
   }
 
   /** The subject's current consents and their history, evidence opened with the subject's key. */

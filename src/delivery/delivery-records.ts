@@ -9,15 +9,23 @@ import { ADVANCES_FROM, type DeliveryReport } from './delivery-state.js';
 import { MediaObjectEntity, type OutboxMessageEntity } from './infrastructure/delivery.entities.js';
 import { OutboxRepository } from './outbox.repository.js';
 
-/** Connections one batch may take from the PostgreSQL pool for its pseudonyms. */
-const PSEUDONYM_LOOKUPS_IN_PARALLEL = 4;
+/** Connections one batch may take from the PostgreSQL pool for its recipients' keys. */
+const KEY_READS_IN_PARALLEL = 4;
 
 type MessageRef = Pick<OutboxMessageEntity, 'id' | 'shareId' | 'waId' | 'decisionEntry'>;
+
+/** Pseudonyms and digests under recipients' keys (by WhatsApp number), for the audit entries about their messages. */
+export interface RecipientKeys {
+  pseudonym(waId: string): string;
+  digest(waId: string, value: string): string;
+}
+
+const recipient = (waId: string) => ({ type: 'whatsapp', id: waId });
 
 /**
  * What the worker and the webhook commands write about a message, inside their own transaction:
  * the recipient's delivery state (only ever forward) and the audit entries, which name the
- * recipient by pseudonym and the message by ids, never by number or text.
+ * recipient by pseudonym and the message by ids and digests, never by number or text.
  */
 @Injectable()
 export class DeliveryRecords {
@@ -52,37 +60,45 @@ export class DeliveryRecords {
   }
 
   /**
-   * Recipients' pseudonyms, looked up while their messages are on the way, so that recording the
-   * outcomes does not wait for one lookup after another. On PostgreSQL the lookups are spread
-   * over a few transactions that run side by side (a subject's key may be written on use).
+   * The recipients' keys, read while their messages are on the way, so that recording the
+   * outcomes does not wait for one lookup after another. On PostgreSQL the reads are spread over
+   * a few transactions that run side by side (a subject's key may be written on use).
    */
-  async pseudonymsOf(waIds: string[]): Promise<Map<string, string>> {
+  async keysOf(waIds: string[]): Promise<RecipientKeys> {
     const unique = [...new Set(waIds)];
-    const groupSize = Math.ceil(unique.length / (this.transactions.dialect === 'postgres' ? PSEUDONYM_LOOKUPS_IN_PARALLEL : 1));
+    const groupSize = Math.ceil(unique.length / (this.transactions.dialect === 'postgres' ? KEY_READS_IN_PARALLEL : 1));
     const groups = Array.from({ length: Math.ceil(unique.length / groupSize) }, (_, i) => unique.slice(i * groupSize, (i + 1) * groupSize));
-    const found = await Promise.all(
-      groups.map((group) =>
-        this.transactions.run(async (manager) => {
-          const pairs: [string, string][] = [];
-          for (const id of group) pairs.push([id, await this.subjectKeys.pseudonym(manager, { type: 'whatsapp', id })]);
-          return pairs;
-        }),
-      ),
-    );
-    return new Map(found.flat());
+    const rings = await Promise.all(groups.map((group) => this.transactions.run((manager) => this.subjectKeys.keysFor(manager, group.map(recipient)))));
+    const ringOf = new Map(groups.flatMap((group, i) => group.map((waId) => [waId, rings[i]!] as const)));
+    return {
+      pseudonym: (waId) => ringOf.get(waId)!.pseudonym(recipient(waId)),
+      digest: (waId, value) => ringOf.get(waId)!.digest(recipient(waId), value),
+    };
   }
 
-  async entry(manager: EntityManager, kind: AuditDraft['kind'], message: MessageRef, details: Record<string, unknown>, pseudonyms?: Map<string, string>): Promise<AuditDraft> {
+  /**
+   * An audit entry about a message. WhatsApp's message id is kept only as a digest under the
+   * recipient's key: a real one (wamid.HBgL...) carries the recipient's number, base64-encoded.
+   */
+  async entry(manager: EntityManager, kind: AuditDraft['kind'], message: MessageRef, details: Record<string, unknown>, keys?: RecipientKeys): Promise<AuditDraft> {
+    const ring = keys ?? (await this.keysIn(manager, message.waId));
+    const { whatsappMessage, ...rest } = details;
     return {
       kind,
       body: {
         share: message.shareId,
         outbox: message.id,
         decision: message.decisionEntry,
-        recipient: pseudonyms?.get(message.waId) ?? (await this.subjectKeys.pseudonym(manager, { type: 'whatsapp', id: message.waId })),
-        ...details,
+        recipient: ring.pseudonym(message.waId),
+        ...rest,
+        ...(typeof whatsappMessage === 'string' ? { whatsappMessage: ring.digest(message.waId, whatsappMessage) } : {}),
       },
     };
+  }
+
+  private async keysIn(manager: EntityManager, waId: string): Promise<RecipientKeys> {
+    const ring = await this.subjectKeys.keysFor(manager, [recipient(waId)]);
+    return { pseudonym: (id) => ring.pseudonym(recipient(id)), digest: (id, value) => ring.digest(recipient(id), value) };
   }
 
   /** The minimised media are kept only until none of the share's messages can still be sent. */

@@ -6,7 +6,9 @@ import { AuditLogService, type AuditDraft } from '../audit/audit-log.service.js'
 import { ConsentLedger, consentKey, type ConsentLookup } from '../consent/consent-ledger.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
-import { DeliveryRecords } from './delivery-records.js';
+import { countDeliveryOutcomes } from '../platform/observability/metrics.js';
+import { OutsideTrace, Traced } from '../platform/observability/traced.js';
+import { DeliveryRecords, type RecipientKeys } from './delivery-records.js';
 import { MediaObjectEntity, OutboxMessageEntity } from './infrastructure/delivery.entities.js';
 import { OutboxRepository, type Settlement } from './outbox.repository.js';
 import type { SendSlot } from './send-pacer.js';
@@ -90,6 +92,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /** Asks for a pass soon (after a share committed) instead of at the next poll. */
+  @OutsideTrace()
   wake(): void {
     if (!this.config.deliveryWorkerEnabled || this.stopped) return;
     if (this.running) {
@@ -109,7 +112,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     let failure: unknown;
     const sending: Promise<void>[] = [];
     try {
-      for (;;) {
+      // Once shutting down, the batches in flight finish and nothing more is claimed: no claim outlives the process.
+      while (!this.stopped) {
         const batch = await this.transactions.run((m) => this.claimAndBegin(m));
         if (batch.claimed === 0) break;
         handled += batch.claimed;
@@ -206,11 +210,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     if (started.length === 0) return;
     const slots = this.transport.pacer ? await this.transport.pacer.reserve(started.length) : undefined;
     const media = new Map<string, Promise<MediaObjectEntity | null>>();
-    const pseudonyms = this.records.pseudonymsOf(started.map((m) => m.waId));
+    const keys = this.records.keysOf(started.map((m) => m.waId));
     // Awaited by the first write; until then a failed lookup must not count as unhandled.
-    pseudonyms.catch(() => undefined);
+    keys.catch(() => undefined);
     const recorder = new OutcomeRecorder(started.length, async (results) => {
-      const known = await pseudonyms;
+      const known = await keys;
       await this.transactions.run((m) => this.recordOutcomes(m, results, known));
     });
     await Promise.all(
@@ -231,6 +235,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     return result;
   }
 
+  @Traced('sluice.delivery.attempt', {
+    attributes: (message: OutboxMessageEntity) => ({ 'sluice.outbox.id': message.id, 'sluice.share.id': message.shareId, 'sluice.delivery.attempt': message.attempts }),
+    result: (outcome: SendOutcome) => ({ 'sluice.delivery.code': outcome.ok ? 'ok' : outcome.failure.code }),
+  })
   private async attempt(message: OutboxMessageEntity, slot: SendSlot | undefined, media: Map<string, Promise<MediaObjectEntity | null>>): Promise<SendOutcome> {
     try {
       let context: SendContext = { outboxId: message.id, ...(slot ? { slot } : {}) };
@@ -249,7 +257,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     }
   }
 
-  private async recordOutcomes(manager: EntityManager, results: AttemptResult[], pseudonyms: Map<string, string>): Promise<void> {
+  private async recordOutcomes(manager: EntityManager, results: AttemptResult[], keys: RecipientKeys): Promise<void> {
     // A status webhook may meanwhile have brought the message id of an earlier attempt's copy.
     const knownIds = new Map(
       (await manager.getRepository(OutboxMessageEntity).find({ select: { id: true, messageId: true }, where: { id: In(results.map((r) => r.message.id)) } })).map((r) => [r.id, r.messageId]),
@@ -287,7 +295,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       const nextAttemptAt = new Date(Date.now() + retryDelayMs(attempt, this.config.deliveryRetryBaseMs)).toISOString();
       return { message, settlement: { state: 'pending', notBefore: nextAttemptAt }, entries: [{ kind: 'message.failed', details: { ...details, final: false, nextAttemptAt } }] };
     });
-    await this.auditLog.append(manager, await this.end(manager, endings, pseudonyms));
+    await this.auditLog.append(manager, await this.end(manager, endings, keys));
   }
 
   /**
@@ -295,10 +303,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
    * entries of the endings that took: a claim lost to another worker is left to it, and that
    * worker records this attempt as unknown.
    */
-  private async end(manager: EntityManager, endings: Ending[], pseudonyms?: Map<string, string>): Promise<AuditDraft[]> {
+  private async end(manager: EntityManager, endings: Ending[], keys?: RecipientKeys): Promise<AuditDraft[]> {
     if (endings.length === 0) return [];
     const settled = await this.outbox.settleAll(manager, this.workerId, endings.map((e) => ({ id: e.message.id, settlement: e.settlement })));
     const taken = endings.filter((e) => settled.has(e.message.id));
+    countDeliveryOutcomes(taken.flatMap((e) => e.entries));
     for (const lost of endings.filter((e) => !settled.has(e.message.id))) this.logger.warn(`lost the claim on ${lost.message.id} during attempt ${lost.message.attempts}`);
     for (const state of ['sent', 'failed', 'cancelled'] as const) {
       await this.records.advanceRecipients(manager, taken.filter((e) => e.settlement.state === state).map((e) => e.message), state);
@@ -306,7 +315,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     await this.records.releaseFinishedMedia(manager, taken.filter((e) => mediaObjectOf(e.message.payload) !== undefined).map((e) => e.message.shareId));
     const drafts: AuditDraft[] = [];
     for (const { message, entries } of taken) {
-      for (const { kind, details } of entries) drafts.push(await this.records.entry(manager, kind, message, details, pseudonyms));
+      for (const { kind, details } of entries) drafts.push(await this.records.entry(manager, kind, message, details, keys));
     }
     return drafts;
   }

@@ -3,6 +3,7 @@ import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import type { FastifyReply } from 'fastify';
 import type { AuthenticatedRequest } from '../platform/auth/api-key.guard.js';
 import { RequireScope } from '../platform/auth/auth.decorators.js';
+import { BodyLimit, SHARE_BODY_LIMIT } from '../platform/http/body-limits.js';
 import { type FieldProblem, InvalidRequestException } from '../platform/http/problem.js';
 import { validateDto } from '../platform/http/validation.js';
 import { validateWorkplacePost } from '../workplace/validate-workplace-post.js';
@@ -23,6 +24,7 @@ export class SharesController {
 
   @Post()
   @RequireScope('shares:write')
+  @BodyLimit(SHARE_BODY_LIMIT)
   async request(
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Body() body: unknown,

@@ -85,7 +85,8 @@ export class WorkplacePostDto {
   @IsOptional() @IsString() @MaxLength(2000)
   permalink_url?: string;
 
-  @IsOptional() @IsArray() @ArrayMaxSize(100) @ValidateNested({ each: true }) @Type(() => WorkplaceMessageTagDto)
+  // IsObject too: ValidateNested walks into an array nested in the array and finds nothing wrong with it.
+  @IsOptional() @IsArray() @ArrayMaxSize(100) @IsObject({ each: true }) @ValidateNested({ each: true }) @Type(() => WorkplaceMessageTagDto)
   message_tags?: WorkplaceMessageTagDto[];
 
   @IsOptional() @IsObject() @ValidateNested() @Type(() => WorkplacePlaceDto)

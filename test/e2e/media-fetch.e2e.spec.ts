@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { isPrivateAddress } from '../../src/policy/media-fetcher.js';
+import { fetchMedia, isPrivateAddress } from '../../src/policy/media-fetcher.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, RECIPIENT, shareRequest, workplacePost } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
@@ -21,12 +21,15 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
   let cdn: Server;
   let base: string;
   let photo: Buffer;
+  /** Every path the CDN was asked for, to prove that a refused URL was never fetched. */
+  const requested: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'sluice-cdn-'));
+  const TIMEOUT_MS = 2000;
 
   beforeAll(async () => {
     execFileSync('openssl', [
       'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
       '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
     ], { stdio: 'pipe' });
     photo = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#3366cc' } })
@@ -34,6 +37,16 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
       .withExif({ IFD0: { Make: 'CDNCam' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '52/1 5/1 24/1', GPSLongitudeRef: 'E', GPSLongitude: '5/1 7/1 12/1' } })
       .toBuffer();
     cdn = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+      requested.push(req.url!);
+      // Never answers: the socket's idle timeout must end the fetch.
+      if (req.url === '/silent.jpg') return;
+      if (req.url === '/trickle.jpg') {
+        // A byte now and then keeps the socket busy: only the overall deadline ends the fetch.
+        res.writeHead(200, { 'content-type': 'image/jpeg' });
+        const timer = setInterval(() => res.write(Buffer.from([0xff])), 100);
+        res.on('close', () => clearInterval(timer));
+        return;
+      }
       if (req.url === '/photo.jpg') return res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo);
       if (req.url === '/huge.jpg') {
         // No content-length: the limit must hold while streaming.
@@ -49,13 +62,14 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
     await once(cdn, 'listening');
     base = `https://localhost:${(cdn.address() as { port: number }).port}`;
     sluice = await startTestApp(dialect, {
-      env: { MEDIA_FETCH_HOSTS: 'localhost', MEDIA_FETCH_ALLOW_PRIVATE: 'true', MEDIA_FETCH_CA_FILE: join(dir, 'cert.pem'), MEDIA_FETCH_TIMEOUT_MS: '5000' },
+      env: { MEDIA_FETCH_HOSTS: 'localhost', MEDIA_FETCH_ALLOW_PRIVATE: 'true', MEDIA_FETCH_CA_FILE: join(dir, 'cert.pem'), MEDIA_FETCH_TIMEOUT_MS: String(TIMEOUT_MS) },
     });
     await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', RECIPIENT) });
     await sluice.request('POST', '/v1/consents', { body: consent('workplace', AUTHOR_ID) });
   });
   afterAll(async () => {
     await sluice?.close();
+    cdn?.closeAllConnections();
     cdn?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -84,10 +98,44 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
 
   it.each([
     ['a host that is not allowed', () => 'https://example.org/photo.jpg'],
+    ['a host that only ends like an allowed one', () => base.replace('localhost', 'evillocalhost') + '/photo.jpg'],
     ['plain http', () => base.replace('https:', 'http:') + '/photo.jpg'],
     ['credentials in the URL', () => base.replace('https://', 'https://user:pw@') + '/photo.jpg'],
   ])('refuses %s without fetching', async (_label, url) => {
+    const before = requested.length;
     expect((await share(url())).json).toMatchObject({ status: 'denied', reasons: ['media.unreadable'] });
+    expect(requested.length).toBe(before);
+  });
+
+  it.each([
+    ['a server that never answers', '/silent.jpg'],
+    ['a server that trickles bytes', '/trickle.jpg'],
+  ])('gives up on %s at the time limit and denies the share', async (_label, path) => {
+    const started = performance.now();
+    expect((await share(`${base}${path}`)).json).toMatchObject({ status: 'denied', reasons: ['media.unreadable'] });
+    const took = performance.now() - started;
+    expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+    expect(took).toBeLessThan(TIMEOUT_MS + 5000);
+  });
+
+  it('does not follow a redirect', async () => {
+    const before = requested.length;
+    await share(`${base}/redirect.jpg`);
+    expect(requested.slice(before)).toEqual(['/redirect.jpg']);
+  });
+
+  it.each([
+    ['a host name that resolves to loopback', () => ({ url: `${base}/photo.jpg`, hosts: ['localhost'] })],
+    ['a loopback address', () => ({ url: base.replace('localhost', '127.0.0.1') + '/photo.jpg', hosts: ['127.0.0.1'] })],
+  ])('refuses %s unless private addresses are allowed, without connecting', async (_label, target) => {
+    const { url, hosts } = target();
+    const before = requested.length;
+    const settings = { hosts, allowPrivateAddresses: false, extraCa: readFileSync(join(dir, 'cert.pem'), 'utf8'), timeoutMs: TIMEOUT_MS };
+    expect(await fetchMedia(url, 1 << 20, settings)).toEqual({ ok: false, reason: 'media.unreadable' });
+    expect(requested.length).toBe(before);
+    // The same fetch with private addresses allowed reaches the server: the address was the reason.
+    expect(await fetchMedia(url, 1 << 20, { ...settings, allowPrivateAddresses: true })).toMatchObject({ ok: true });
+    expect(requested.slice(before)).toEqual(['/photo.jpg']);
   });
 });
 

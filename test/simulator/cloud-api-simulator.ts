@@ -176,7 +176,7 @@ export class CloudApiSimulator {
    */
   async receiveText(from: string, text: string, options: { sentAt?: Date; id?: string } = {}): Promise<string> {
     const sentAt = options.sentAt ?? new Date();
-    const id = options.id ?? wamid();
+    const id = options.id ?? wamid(from);
     this.lastInbound.set(from, Math.max(this.lastInbound.get(from) ?? 0, sentAt.getTime()));
     if (this.webhookUrl === undefined) return id;
     await this.deliverWebhook(
@@ -333,7 +333,7 @@ export class CloudApiSimulator {
       }
     }
     const accepted: ReceivedMessage = {
-      wamid: wamid(),
+      wamid: wamid(message.to),
       to: message.to,
       type: message.type,
       body: message,
@@ -470,8 +470,13 @@ function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
   });
 }
 
-function wamid(): string {
-  return `wamid.HBgL${randomBytes(24).toString('base64url')}`;
+/**
+ * A message id in WhatsApp's own form: base64 of a small record that starts with the contact's
+ * number (wamid.HBgLMzE2... is "31 6..."), then random bytes. So the number can be read out of it.
+ */
+function wamid(waId: string): string {
+  const number = Buffer.from(waId, 'latin1');
+  return `wamid.${Buffer.concat([Buffer.from([0x1c, 0x18, number.length]), number, Buffer.from([0x15, 0x02, 0x00, 0x11, 0x18, 0x12]), randomBytes(18)]).toString('base64')}`;
 }
 
 function unixSeconds(at: Date): string {

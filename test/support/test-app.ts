@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp } from '../../src/app.js';
 import { DeliveryWorker } from '../../src/delivery/delivery-worker.js';
+import { ApiKeyService } from '../../src/platform/auth/api-key.service.js';
+import type { Scope } from '../../src/platform/auth/scopes.js';
 import { loadConfig, type SluiceConfig } from '../../src/platform/config/config.js';
 import type { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { createTestDatabase, type Dialect, type TestDatabase } from './databases.js';
@@ -61,6 +63,9 @@ export async function startTestApp(dialect: Dialect, options: TestAppOptions = {
     DELIVERY_WORKER: options.worker ?? 'off',
     DELIVERY_POLL_MS: '50',
     LOG_LEVEL: 'error',
+    // The suites fire requests back to back with one key; the rate-limit tests set low limits.
+    RATE_LIMIT_PER_SECOND: '100000',
+    RATE_LIMIT_BURST: '100000',
     AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
     ...(database.config.type === 'sqlite' ? { SQLITE_PATH: database.config.path } : { DATABASE_URL: database.config.url }),
@@ -125,4 +130,12 @@ async function launch(env: Record<string, string>, database: TestDatabase, dataD
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Creates an API key with exactly these scopes the way `sluice keys create` does (ApiKeyService,
+ * only the hash stored) and returns its secret.
+ */
+export async function createApiKey(sluice: RunningApp, scopes: readonly Scope[], name = `test ${scopes.join(' ')}`): Promise<string> {
+  return (await sluice.app.get(ApiKeyService).create(name, scopes)).secret;
 }

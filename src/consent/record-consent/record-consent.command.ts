@@ -2,6 +2,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { Inject } from '@nestjs/common';
 import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
+import { Traced } from '../../platform/observability/traced.js';
 import { ConsentLedger, type ConsentChange } from '../consent-ledger.js';
 
 export interface ConsentRecorded {
@@ -26,6 +27,7 @@ export class RecordConsentHandler implements ICommandHandler<RecordConsentComman
     @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
   ) {}
 
+  @Traced('sluice.consent.record', { attributes: ({ change }: RecordConsentCommand) => ({ 'sluice.subject.type': change.subject.type, 'sluice.consent.status': change.status }) })
   async execute({ change }: RecordConsentCommand): Promise<ConsentRecorded> {
     const { eventId, audit } = await this.transactions.run((manager) => this.ledger.record(manager, change));
     // The answer names the change's place in the log, so it waits for the sequencer.

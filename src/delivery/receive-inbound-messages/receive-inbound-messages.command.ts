@@ -3,6 +3,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
 import { ConsentLedger } from '../../consent/consent-ledger.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
+import { Traced } from '../../platform/observability/traced.js';
 import { DeliveryRecords } from '../delivery-records.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import { ServiceWindows } from '../service-windows.js';
@@ -41,6 +42,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
   ) {}
 
+  @Traced('sluice.whatsapp.inbound', { result: (r: InboundMessagesReceived) => ({ 'sluice.inbound.received': r.received, 'sluice.inbound.opt_outs': r.optOuts }) })
   async execute({ messages }: ReceiveInboundMessagesCommand): Promise<InboundMessagesReceived> {
     if (messages.length === 0) return { received: 0, optOuts: 0 };
     const result = await this.transactions.run(async (manager) => {

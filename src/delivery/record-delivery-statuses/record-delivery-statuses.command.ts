@@ -2,6 +2,7 @@ import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
+import { Traced } from '../../platform/observability/traced.js';
 import { DeliveryRecords } from '../delivery-records.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import type { StatusReport } from '../webhooks/whatsapp-notification.js';
@@ -32,6 +33,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
   ) {}
 
+  @Traced('sluice.whatsapp.statuses', { result: (r: DeliveryStatusesRecorded) => ({ 'sluice.statuses.applied': r.applied }) })
   async execute({ reports }: RecordDeliveryStatusesCommand): Promise<DeliveryStatusesRecorded> {
     if (reports.length === 0) return { applied: 0 };
     return this.transactions.run(async (manager) => {

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { PublicRoute } from '../../platform/auth/auth.decorators.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
+import { BodyLimit, WEBHOOK_BODY_LIMIT } from '../../platform/http/body-limits.js';
 import { ReceiveInboundMessagesCommand } from '../receive-inbound-messages/receive-inbound-messages.command.js';
 import { RecordDeliveryStatusesCommand } from '../record-delivery-statuses/record-delivery-statuses.command.js';
 import { hasValidSignature } from './webhook-signature.js';
@@ -49,6 +50,7 @@ export class WhatsAppWebhookController {
   @Post()
   @PublicRoute()
   @HttpCode(200)
+  @BodyLimit(WEBHOOK_BODY_LIMIT)
   async receive(@Req() request: RawBodyRequest<FastifyRequest>, @Headers('x-hub-signature-256') signature: unknown): Promise<void> {
     const secret = this.config.whatsapp.appSecret;
     if (secret === undefined || !request.rawBody || !hasValidSignature(request.rawBody, signature, secret)) {

@@ -1,6 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { ReadBatcher } from '../database/read-batcher.js';
+import { Sql } from '../database/sql.js';
+import { TransactionRunner } from '../database/transaction-runner.js';
 import { ApiKeyEntity } from './api-key.entity.js';
 import { SCOPES, type Scope } from './scopes.js';
 
@@ -17,8 +20,20 @@ export function hashApiKey(secret: string): string {
 @Injectable()
 export class ApiKeyService {
   private readonly logger = new Logger('ApiKeys');
+  /** Every request looks its key up: concurrent requests share one query (plain SQL, no find builder). */
+  private readonly keys: ReadBatcher<string, Pick<ApiKeyEntity, 'id' | 'name' | 'keyHash' | 'scopes'> | undefined>;
 
-  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {
+    this.keys = new ReadBatcher(new TransactionRunner(dataSource), async (manager, hashes) => {
+      const sql = Sql.of(manager);
+      const rows = await sql.rows<Pick<ApiKeyEntity, 'id' | 'name' | 'keyHash' | 'scopes'>>(
+        manager,
+        `SELECT id, name, key_hash AS "keyHash", scopes FROM api_keys WHERE key_hash IN (${sql.params(hashes.length)})`,
+        hashes,
+      );
+      return hashes.map((hash) => rows.find((row) => row.keyHash === hash));
+    });
+  }
 
   /** Creates a key and returns its secret: the only time the secret exists outside the caller. */
   async create(name: string, scopes: readonly Scope[]): Promise<{ id: string; secret: string }> {
@@ -29,7 +44,7 @@ export class ApiKeyService {
 
   async authenticate(secret: string): Promise<AuthenticatedKey | undefined> {
     const keyHash = hashApiKey(secret);
-    const row = await this.dataSource.getRepository(ApiKeyEntity).findOneBy({ keyHash });
+    const row = await this.keys.get(keyHash);
     // The lookup is by hash, so the comparison below is on hashes of equal length; it guards
     // against a database collation that compares case-insensitively.
     if (!row || !timingSafeEqual(Buffer.from(row.keyHash), Buffer.from(keyHash))) return undefined;

@@ -35,6 +35,12 @@ export interface SluiceConfig {
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   /** Where media given by https URL may be fetched from (see policy/media-fetcher.ts). */
   mediaFetch: { hosts: string[]; allowPrivateAddresses: boolean; extraCa: string | undefined; timeoutMs: number };
+  /** Requests per API key: a token bucket per key on each replica (see platform/http/rate-limit.ts). */
+  rateLimit: { perSecond: number; burst: number };
+  /** Browser origins allowed to call the API (CORS); empty means CORS stays closed. */
+  corsOrigins: string[];
+  /** Strict-Transport-Security; maxAge 0 sends no header. */
+  hsts: { maxAge: number; includeSubDomains: boolean };
 }
 
 export type WhatsAppTransportName = 'sandbox' | 'cloud-api';
@@ -186,6 +192,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     }
   }
 
+  const rateLimit = { perSecond: integerIn(env.RATE_LIMIT_PER_SECOND ?? '20', 1, 1_000_000), burst: integerIn(env.RATE_LIMIT_BURST ?? '40', 1, 1_000_000) };
+  if (rateLimit.perSecond === undefined) problems.push('RATE_LIMIT_PER_SECOND must be an integer from 1 to 1000000 (requests per second per API key)');
+  if (rateLimit.burst === undefined) problems.push('RATE_LIMIT_BURST must be an integer from 1 to 1000000 (requests an API key may make at once)');
+  const corsOrigins = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  const badOrigins = corsOrigins.filter((o) => !isOrigin(o));
+  if (badOrigins.length > 0) problems.push(`CORS_ORIGINS must be origins separated by commas, e.g. https://intranet.example.com; not an origin: ${badOrigins.join(', ')}`);
+  const hstsMaxAge = integerIn(env.HSTS_MAX_AGE ?? '31536000', 0, 1_000_000_000);
+  if (hstsMaxAge === undefined) problems.push('HSTS_MAX_AGE must be an integer number of seconds from 0 (no header) to 1000000000');
+  const hstsSubdomains = env.HSTS_INCLUDE_SUBDOMAINS ?? 'false';
+  if (hstsSubdomains !== 'true' && hstsSubdomains !== 'false') problems.push('HSTS_INCLUDE_SUBDOMAINS must be "true" or "false"');
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port: port!,
@@ -208,7 +225,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     auditSequencePollMs: auditSequencePollMs!,
     logLevel,
     mediaFetch: { hosts: mediaHosts, allowPrivateAddresses: allowPrivate === 'true', extraCa, timeoutMs: fetchTimeoutMs! },
+    rateLimit: { perSecond: rateLimit.perSecond!, burst: rateLimit.burst! },
+    corsOrigins,
+    hsts: { maxAge: hstsMaxAge!, includeSubDomains: hstsSubdomains === 'true' },
   };
+}
+
+/** An origin as a browser sends it: scheme, host and port only (https://intranet.example.com). */
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === text;
+  } catch {
+    return false;
+  }
 }
 
 /** The Cloud API settings are required with the cloud-api transport and ignored otherwise; the webhook secrets work with either. */

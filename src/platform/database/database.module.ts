@@ -1,6 +1,6 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { createDataSource } from '../../data-source.js';
+import { createDataSource, createSqliteReader } from '../../data-source.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config/config.js';
 import { TransactionRunner } from './transaction-runner.js';
 
@@ -20,14 +20,27 @@ import { TransactionRunner } from './transaction-runner.js';
         return dataSource;
       },
     },
-    { provide: TransactionRunner, inject: [DataSource], useFactory: (ds: DataSource) => new TransactionRunner(ds) },
+    {
+      provide: TransactionRunner,
+      inject: [DataSource, SLUICE_CONFIG],
+      useFactory: async (dataSource: DataSource, config: SluiceConfig) => {
+        if (config.database.type !== 'sqlite') return new TransactionRunner(dataSource);
+        const reader = createSqliteReader(config.database.path);
+        await reader.initialize();
+        return new TransactionRunner(dataSource, reader);
+      },
+    },
   ],
   exports: [DataSource, TransactionRunner],
 })
 export class DatabaseModule implements OnApplicationShutdown {
-  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
+  ) {}
 
   async onApplicationShutdown(): Promise<void> {
+    await this.transactions.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
   }
 }

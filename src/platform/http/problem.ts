@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import type { ValidationError } from 'class-validator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { TooManyRequestsException } from './rate-limit.js';
 
 export interface FieldProblem {
   /** Where in the request: a dotted path into the body, or a header/query name. */
@@ -46,17 +47,49 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const request = host.switchToHttp().getRequest<FastifyRequest>();
-    const { status, body } = toProblem(exception);
+    const { status, body, headers } = toProblem(exception, request.routeOptions?.bodyLimit);
     if (status >= 500) {
       this.logger.error(
         `${request.method} ${request.routeOptions?.url ?? 'unknown route'} failed: ${describeFault(exception)}`,
       );
     }
-    void reply.status(status).header('content-type', 'application/problem+json').send(body);
+    void reply.status(status).headers(headers ?? {}).header('content-type', 'application/problem+json').send(body);
   }
 }
 
-export function toProblem(exception: unknown): { status: number; body: Record<string, unknown> } {
+export interface Problem {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+/** `bodyLimit`: the limit of the route the request was for, named when a body was too large. */
+export function toProblem(exception: unknown, bodyLimit?: number): Problem {
+  if (exception instanceof TooManyRequestsException) {
+    return {
+      status: 429,
+      headers: { 'retry-after': String(exception.retryAfterSeconds) },
+      body: {
+        type: 'urn:sluice:problem:rate-limited',
+        title: 'too many requests',
+        status: 429,
+        detail: exception.message,
+        retryAfter: exception.retryAfterSeconds,
+      },
+    };
+  }
+  if (fastifyCode(exception) === 'FST_ERR_CTP_BODY_TOO_LARGE' && bodyLimit !== undefined) {
+    return {
+      status: 413,
+      body: {
+        type: 'urn:sluice:problem:body-too-large',
+        title: 'payload too large',
+        status: 413,
+        detail: `The request body is larger than the ${bodyLimit} bytes (${formatBytes(bodyLimit)}) this route accepts`,
+        limit: bodyLimit,
+      },
+    };
+  }
   if (exception instanceof InvalidRequestException) {
     return {
       status: 400,
@@ -77,7 +110,7 @@ export function toProblem(exception: unknown): { status: number; body: Record<st
       status,
       body: {
         type: 'about:blank',
-        title: HttpStatus[status]?.toString().replaceAll('_', ' ').toLowerCase() ?? 'error',
+        title: statusTitle(status),
         status,
         ...(typeof detail === 'string' ? { detail } : Array.isArray(detail) ? { detail: detail.join('; ') } : {}),
       },
@@ -90,13 +123,28 @@ export function toProblem(exception: unknown): { status: number; body: Record<st
       status: fastifyStatus,
       body: {
         type: 'about:blank',
-        title: HttpStatus[fastifyStatus]?.toString().replaceAll('_', ' ').toLowerCase() ?? 'error',
+        title: statusTitle(fastifyStatus),
         status: fastifyStatus,
         detail: (exception as Error).message,
       },
     };
   }
   return { status: 500, body: { type: 'about:blank', title: 'internal server error', status: 500 } };
+}
+
+/** The status's name in words, e.g. "payload too large". */
+export function statusTitle(status: number): string {
+  return HttpStatus[status]?.toString().replaceAll('_', ' ').toLowerCase() ?? 'error';
+}
+
+/** Nest hands Fastify's own 4xx errors (body too large, bad JSON) over as the cause of an HttpException. */
+function fastifyCode(exception: unknown): unknown {
+  const error = exception as { code?: unknown; cause?: { code?: unknown } } | null | undefined;
+  return error?.code ?? error?.cause?.code;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
 }
 
 /** Error class and code only: messages of driver errors can quote the personal data of a query. */

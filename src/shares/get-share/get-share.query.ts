@@ -21,7 +21,9 @@ export class GetShareHandler implements IQueryHandler<GetShareQuery> {
 
   /** The decision document plus each recipient's delivery state as it is now, and why a failed delivery failed. */
   async execute({ shareId }: GetShareQuery): Promise<ShareDocument> {
-    const share = await this.dataSource.getRepository(ShareEntity).findOneBy({ id: shareId });
+    // Only what sluice issues (shr_ and 12 random bytes in base64url) is looked up: PostgreSQL
+    // fails on a NUL in a compared string, which would otherwise be a 500.
+    const share = /^shr_[A-Za-z0-9_-]{16}$/.test(shareId) ? await this.dataSource.getRepository(ShareEntity).findOneBy({ id: shareId }) : null;
     if (!share) throw new NotFoundException(`No share ${shareId}`);
     const states = new Map(
       (await this.dataSource.getRepository(ShareRecipientEntity).findBy({ shareId })).map((r) => [r.waId, r.deliveryState]),

@@ -40,6 +40,8 @@ export class RequestShareDto {
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_RECIPIENTS_PER_REQUEST)
   @ArrayUnique((r: RecipientDto) => r?.waId, { message: 'recipients must not repeat a waId' })
+  // IsObject too: ValidateNested walks into an array nested in the array and finds nothing wrong with it.
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => RecipientDto)
   recipients: RecipientDto[];

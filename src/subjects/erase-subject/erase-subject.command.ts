@@ -9,6 +9,7 @@ import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { ConsentLedger } from '../../consent/consent-ledger.js';
 import type { SubjectRef } from '../../consent/subject.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
+import { Traced } from '../../platform/observability/traced.js';
 
 export interface SubjectErased {
   erased: boolean;
@@ -40,6 +41,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
   ) {}
 
+  @Traced('sluice.subject.erase', { attributes: ({ subject }: EraseSubjectCommand) => ({ 'sluice.subject.type': subject.type }), result: (r: SubjectErased) => ({ 'sluice.subject.erased': r.erased }) })
   async execute({ subject }: EraseSubjectCommand): Promise<SubjectErased> {
     const entry = await this.transactions.run(async (manager) => {
       await this.transactions.exclusive(manager, `sluice:subject:${subject.type}:${subject.id}`);
@@ -75,10 +77,12 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     await manager.query(`UPDATE share_recipients SET wa_id = ${p(1)} WHERE wa_id = ${p(2)}`, [placeholder, waId]);
     const messages = (await manager.query(`SELECT id FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId])) as { id: string }[];
     const now = new Date().toISOString();
-    // A message not yet sent never will be; the request body that named the number goes too.
+    // A message not yet sent never will be; the request bodies that named the number go too, and
+    // WhatsApp's message id, which holds it in base64 (its status webhooks then match nothing).
     await manager.query(
       `UPDATE outbox_messages SET state = CASE WHEN state IN ('pending', 'claimed') THEN 'cancelled' ELSE state END,
-         claimed_by = NULL, claim_expires_at = NULL, wa_id = ${p(1)}, payload = ${p(2)}, updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
+         claimed_by = NULL, claim_expires_at = NULL, wa_id = ${p(1)}, payload = ${p(2)}, fallback_payload = NULL, message_id = NULL,
+         updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
       [placeholder, JSON.stringify({ erased: true }), now, waId],
     );
     // The contact's service window (when they last wrote) is about them too.

@@ -6,6 +6,7 @@ import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { AuditEntryEntity } from '../../audit/infrastructure/audit.entities.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import type { SubjectRef } from '../../consent/subject.js';
+import { Traced } from '../../platform/observability/traced.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { retentionMs } from '../retention.js';
 import { decodeSubjectReport, type SubjectReport } from './subject-report.js';
@@ -32,6 +33,7 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
   ) {}
 
+  @Traced('sluice.subject.report', { attributes: ({ subject }: GetSubjectReportQuery) => ({ 'sluice.subject.type': subject.type }) })
   async execute({ subject }: GetSubjectReportQuery): Promise<SubjectReport> {
     const now = new Date();
     const checkpoint = await this.auditLog.latestCheckpoint();

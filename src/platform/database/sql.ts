@@ -1,0 +1,106 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type pg from 'pg';
+import type { EntityManager } from 'typeorm';
+
+export type SqlDialect = 'sqlite' | 'postgres';
+
+/** Prepared statements per SQLite connection; texts with a varying number of parameters come and go. */
+const statements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
+const STATEMENTS_KEPT = 500;
+
+/**
+ * Plain SQL for the hot paths (a share, the audit sequencer). TypeORM's find and query builders
+ * spend around 100 µs assembling each statement, more than SQLite takes to run it, and its query
+ * runner adds its own layers to every round trip. Here SQLite runs a cached prepared statement
+ * directly on its one connection (the transaction's: TypeORM began it there), synchronously;
+ * PostgreSQL sends the text on the transaction's client, or on the pool outside a transaction.
+ * Parameters are `$1, $2, ...` on PostgreSQL and `?` on SQLite.
+ */
+export class Sql {
+  private constructor(
+    readonly dialect: SqlDialect,
+    private readonly sqlite: BetterSqlite3.Database | undefined,
+  ) {}
+
+  static of(manager: EntityManager): Sql {
+    if (manager.dataSource.options.type === 'postgres') return new Sql('postgres', undefined);
+    // TypeORM's SQLite drivers expose their one connection as `databaseConnection`.
+    return new Sql('sqlite', (manager.dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection);
+  }
+
+  /** `count` parameters starting at number `first`, comma-separated. */
+  params(count: number, first = 1): string {
+    if (this.dialect === 'sqlite') return count === 0 ? '' : `?${', ?'.repeat(count - 1)}`;
+    return Array.from({ length: count }, (_, i) => `$${first + i}`).join(', ');
+  }
+
+  /** The rows a statement yields (a SELECT, or RETURNING). */
+  async rows<T>(manager: EntityManager, text: string, params: readonly unknown[] = []): Promise<T[]> {
+    if (this.sqlite) return this.prepared(text).all(...params) as T[];
+    return (await this.postgres(manager, text, params)).rows as T[];
+  }
+
+  /** Runs a statement that yields no rows. */
+  async execute(manager: EntityManager, text: string, params: readonly unknown[] = []): Promise<void> {
+    if (this.sqlite) this.prepared(text).run(...params);
+    else await this.postgres(manager, text, params);
+  }
+
+  /**
+   * Inserts rows (values in `columns` order): one statement per row on SQLite (in process, no
+   * round trips to save), multi-row statements on PostgreSQL. With `conflict`, rows whose key is
+   * taken are skipped (ON CONFLICT DO NOTHING) and the inserted ones are returned as `returning`
+   * selects, if given; PostgreSQL waits for a concurrent transaction holding the same key to end.
+   */
+  async insert(
+    manager: EntityManager,
+    table: string,
+    columns: readonly string[],
+    rows: readonly unknown[][],
+    conflict?: { on: readonly string[]; returning?: readonly string[] },
+  ): Promise<Record<string, unknown>[]> {
+    const returning = conflict?.returning ? ` RETURNING ${conflict.returning.join(', ')}` : '';
+    const tail = conflict ? ` ON CONFLICT (${conflict.on.join(', ')}) DO NOTHING${returning}` : '';
+    const head = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `;
+    const returned: Record<string, unknown>[] = [];
+    if (this.sqlite) {
+      const statement = this.prepared(`${head}(${this.params(columns.length)})${tail}`);
+      for (const row of rows) {
+        if (returning) returned.push(...(statement.all(...row) as Record<string, unknown>[]));
+        else statement.run(...row);
+      }
+      return returned;
+    }
+    // PostgreSQL takes at most 65535 parameters per statement.
+    const perStatement = Math.max(1, Math.floor(60_000 / columns.length));
+    for (let i = 0; i < rows.length; i += perStatement) {
+      const chunk = rows.slice(i, i + perStatement);
+      const values = chunk.map((_, r) => `(${this.params(columns.length, r * columns.length + 1)})`).join(', ');
+      const result = await this.rows<Record<string, unknown>>(manager, `${head}${values}${tail}`, chunk.flat());
+      returned.push(...result);
+    }
+    return returned;
+  }
+
+  private async postgres(manager: EntityManager, text: string, params: readonly unknown[]): Promise<pg.QueryResult> {
+    // A transaction's manager holds its query runner, connected since TypeORM sent BEGIN on it;
+    // TypeORM's PostgreSQL driver keeps its pool as `master`.
+    const client: pg.ClientBase | pg.Pool = manager.queryRunner
+      ? ((await manager.queryRunner.connect()) as pg.ClientBase)
+      : (manager.dataSource.driver as unknown as { master: pg.Pool }).master;
+    return client.query(text, params as unknown[]);
+  }
+
+  private prepared(text: string): BetterSqlite3.Statement {
+    const connection = this.sqlite!;
+    let cache = statements.get(connection);
+    if (!cache) statements.set(connection, (cache = new Map()));
+    let statement = cache.get(text);
+    if (!statement) {
+      statement = connection.prepare(text);
+      cache.set(text, statement);
+      if (cache.size > STATEMENTS_KEPT) cache.delete(cache.keys().next().value!);
+    }
+    return statement;
+  }
+}

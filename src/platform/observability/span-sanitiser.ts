@@ -1,0 +1,89 @@
+import type { Attributes } from '@opentelemetry/api';
+import type { ExportResult } from '@opentelemetry/core';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+
+/**
+ * Attributes that can carry personal data and never leave the process. URLs hold subject ids
+ * (`/v1/subjects/whatsapp/31612345678/report`) and query strings (`?waId=`): spans name the route
+ * template (`http.route`) instead. Client addresses and user agents identify people too; an error
+ * message or stack may quote the input that caused it.
+ */
+const DROPPED_ATTRIBUTES = new Set([
+  'http.target',
+  'http.url',
+  'http.client_ip',
+  'http.user_agent',
+  'client.address',
+  'client.port',
+  'network.peer.address',
+  'network.peer.port',
+  'net.peer.ip',
+  'net.peer.port',
+  'net.sock.peer.addr',
+  'net.sock.peer.port',
+  'user_agent.original',
+  'user_agent.synthetic.type',
+  'db.postgresql.values',
+  'exception.message',
+  'exception.stacktrace',
+]);
+const DROPPED_PREFIXES = ['url.', 'http.request.header.', 'http.response.header.', 'db.query.parameter.', 'enduser.'];
+/** `url.*` attributes that hold no part of a URL's path or query. */
+const KEPT_URL_ATTRIBUTES = new Set(['url.scheme', 'url.template']);
+
+export function isDroppedAttribute(key: string): boolean {
+  if (KEPT_URL_ATTRIBUTES.has(key)) return false;
+  return DROPPED_ATTRIBUTES.has(key) || DROPPED_PREFIXES.some((prefix) => key.startsWith(prefix));
+}
+
+export function withoutDroppedAttributes(attributes: Attributes): Attributes {
+  const kept: Attributes = {};
+  for (const [key, value] of Object.entries(attributes)) if (!isDroppedAttribute(key)) kept[key] = value;
+  return kept;
+}
+
+/**
+ * The span as it may be exported: the dropped attributes removed from it, its events and links,
+ * and the status message (instrumentations copy an error's message there) left out.
+ */
+export function sanitisedSpan(span: ReadableSpan): ReadableSpan {
+  return {
+    name: span.name,
+    kind: span.kind,
+    spanContext: () => span.spanContext(),
+    parentSpanContext: span.parentSpanContext,
+    startTime: span.startTime,
+    endTime: span.endTime,
+    status: { code: span.status.code },
+    attributes: withoutDroppedAttributes(span.attributes),
+    links: span.links.map((link) => ({ ...link, ...(link.attributes ? { attributes: withoutDroppedAttributes(link.attributes) } : {}) })),
+    events: span.events.map((event) => ({ ...event, ...(event.attributes ? { attributes: withoutDroppedAttributes(event.attributes) } : {}) })),
+    duration: span.duration,
+    ended: span.ended,
+    resource: span.resource,
+    instrumentationScope: span.instrumentationScope,
+    droppedAttributesCount: span.droppedAttributesCount,
+    droppedEventsCount: span.droppedEventsCount,
+    droppedLinksCount: span.droppedLinksCount,
+  };
+}
+
+/**
+ * Wraps the configured exporter so every span passes `sanitisedSpan` on its way out, whichever
+ * instrumentation made it: the last gate before telemetry leaves the process.
+ */
+export class SanitisingSpanExporter implements SpanExporter {
+  constructor(private readonly inner: SpanExporter) {}
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    this.inner.export(spans.map(sanitisedSpan), resultCallback);
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  async forceFlush(): Promise<void> {
+    await this.inner.forceFlush?.();
+  }
+}

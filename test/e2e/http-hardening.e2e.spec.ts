@@ -1,0 +1,226 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { request as httpRequest } from 'node:http';
+import { DEFAULT_BODY_LIMIT, registeredRoutes, SHARE_BODY_LIMIT, WEBHOOK_BODY_LIMIT } from '../../src/platform/http/body-limits.js';
+import { describeEachDatabase } from '../support/databases.js';
+import { consent, idempotencyKey, RECIPIENT, shareRequest, workplacePost } from '../support/fixtures.js';
+import { createApiKey, type RunningApp, startTestApp } from '../support/test-app.js';
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+/**
+ * Sends a body in chunks without Content-Length (Transfer-Encoding: chunked), so the limit must
+ * hold while the body streams in. Stops writing once the answer arrives: the server closes the
+ * connection after a 413 rather than read the rest.
+ */
+function sendChunked(baseUrl: string, path: string, headers: Record<string, string>, chunk: Buffer, chunks: number): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = httpRequest(`${baseUrl}${path}`, { method: 'POST', headers: { ...headers, 'transfer-encoding': 'chunked' } }, (res) => {
+      answered = true;
+      const parts: Buffer[] = [];
+      res.on('data', (part: Buffer) => parts.push(part));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text: Buffer.concat(parts).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', (error) => {
+      if (!answered) reject(error);
+    });
+    let sent = 0;
+    const writeMore = () => {
+      while (!answered && sent < chunks) {
+        sent++;
+        if (!req.write(chunk)) return void req.once('drain', writeMore);
+      }
+      if (!answered) req.end();
+    };
+    writeMore();
+  });
+}
+
+describeEachDatabase('HTTP hardening', (dialect) => {
+  describe('rate limits per API key', () => {
+    let sluice: RunningApp;
+    beforeAll(async () => {
+      sluice = await startTestApp(dialect, { env: { RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '3' } });
+    });
+    afterAll(async () => {
+      await sluice?.close();
+    });
+
+    it('lets a burst through, then answers 429 problem+json with Retry-After in whole seconds, per key', async () => {
+      const key = await createApiKey(sluice, ['consents:read']);
+      const other = await createApiKey(sluice, ['consents:read']);
+      const path = `/v1/subjects/whatsapp/${RECIPIENT}/consents`;
+      // Until the first 429 (a slow machine may earn a token back on the way).
+      const untilLimited = async (route: string, secret: string) => {
+        const answers = [];
+        do answers.push(await sluice.request('GET', route, { key: secret }));
+        while (answers.at(-1)!.status !== 429 && answers.length < 10);
+        return answers;
+      };
+      const answers = await untilLimited(path, key);
+      expect(answers.slice(0, 3).map((a) => a.status)).toEqual([200, 200, 200]);
+      const limited = answers.at(-1)!;
+      expect(limited.status).toBe(429);
+      expect(limited.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+      expect(limited.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/);
+      expect(limited.json).toMatchObject({
+        type: 'urn:sluice:problem:rate-limited',
+        status: 429,
+        retryAfter: Number(limited.headers.get('retry-after')),
+        detail: expect.stringContaining('1 request(s) per second, in bursts of up to 3, on each sluice replica'),
+      });
+      // Another key has its own bucket, where a 403 costs a token like any answer; public routes have none.
+      const forbidden = (await untilLimited('/v1/audit/checkpoint', other)).map((a) => a.status);
+      expect([forbidden.slice(0, 3), forbidden.at(-1)]).toEqual([[403, 403, 403], 429]);
+      for (let i = 0; i < 5; i++) expect((await sluice.request('GET', '/health', { key: null })).status).toBe(200);
+
+      await new Promise((resolve) => setTimeout(resolve, Number(limited.headers.get('retry-after')) * 1000));
+      expect((await sluice.request('GET', path, { key })).status).toBe(200);
+    });
+
+    it('checks the key before counting: an unknown key gets 401, never 429', async () => {
+      for (let i = 0; i < 6; i++) expect((await sluice.request('GET', '/v1/audit/checkpoint', { key: 'not-a-key' })).status).toBe(401);
+    });
+  });
+
+  describe('body limits, headers and CORS', () => {
+    let sluice: RunningApp;
+    beforeAll(async () => {
+      sluice = await startTestApp(dialect, { env: { WHATSAPP_APP_SECRET: 'hardening-app-secret-0123456789' } });
+    });
+    afterAll(async () => {
+      await sluice?.close();
+    });
+
+    it('gives each route its own body limit', () => {
+      const limits = new Map(registeredRoutes(sluice.app.getHttpAdapter().getInstance()).map((r) => [`${r.method} ${r.url}`, r.bodyLimit]));
+      expect(limits.get('POST /v1/shares')).toBe(SHARE_BODY_LIMIT);
+      expect(limits.get('POST /v1/webhooks/whatsapp')).toBe(WEBHOOK_BODY_LIMIT);
+      expect(limits.get('POST /v1/consents')).toBe(DEFAULT_BODY_LIMIT);
+      expect(limits.get('POST /v1/subjects/:type/:id/erase')).toBe(DEFAULT_BODY_LIMIT);
+      expect(DEFAULT_BODY_LIMIT).toBeLessThan(WEBHOOK_BODY_LIMIT);
+    });
+
+    const tooLarge = (limit: number) => ({
+      type: 'urn:sluice:problem:body-too-large',
+      status: 413,
+      limit,
+      detail: `The request body is larger than the ${limit} bytes (${limit >= 1 << 20 ? `${limit / (1 << 20)} MiB` : `${limit / 1024} KiB`}) this route accepts`,
+    });
+
+    it.each([
+      ['POST /v1/consents', '/v1/consents', DEFAULT_BODY_LIMIT],
+      ['POST /v1/subjects/:type/:id/erase', `/v1/subjects/whatsapp/${RECIPIENT}/erase`, DEFAULT_BODY_LIMIT],
+      ['POST /v1/webhooks/whatsapp', '/v1/webhooks/whatsapp', WEBHOOK_BODY_LIMIT],
+      ['POST /v1/shares', '/v1/shares', SHARE_BODY_LIMIT],
+    ])('refuses a body over the limit of %s with 413 naming the limit, by Content-Length and chunked', async (_route, path, limit) => {
+      const body = JSON.stringify({ padding: 'x'.repeat(limit) });
+      const declared = await sluice.request('POST', path, { body, headers: idempotencyKey() });
+      expect([declared.status, declared.headers.get('content-type')]).toEqual([413, 'application/problem+json; charset=utf-8']);
+      expect(declared.json).toMatchObject(tooLarge(limit));
+
+      const chunked = await sendChunked(sluice.baseUrl, path, { authorization: `Bearer ${sluice.apiKey}`, 'content-type': 'application/json', ...idempotencyKey() }, Buffer.alloc(64 * 1024, 0x20), Math.ceil(limit / (64 * 1024)) + 2);
+      expect([chunked.status, chunked.headers['content-type']]).toEqual([413, 'application/problem+json; charset=utf-8']);
+      expect(JSON.parse(chunked.text)).toMatchObject(tooLarge(limit));
+    });
+
+    it('still takes a body just under a limit (a consent with long evidence, a large share)', async () => {
+      const evidence = { ...consent('whatsapp', RECIPIENT), evidence: { method: 'form', text: 'é'.repeat(2000) } };
+      expect((await sluice.request('POST', '/v1/consents', { body: evidence })).status).toBe(201);
+      const padded = shareRequest({ post: workplacePost({ padding: 'y'.repeat(SHARE_BODY_LIMIT - 4096) }) });
+      expect((await sluice.request('POST', '/v1/shares', { body: padded, headers: idempotencyKey() })).status).toBe(201);
+    });
+
+    const expectSecurityHeaders = (headers: Headers) => {
+      expect(headers.get('x-content-type-options')).toBe('nosniff');
+      expect(headers.get('x-frame-options')).toBe('DENY');
+      expect(headers.get('referrer-policy')).toBe('no-referrer');
+      expect(headers.get('strict-transport-security')).toBe('max-age=31536000');
+      expect(headers.get('content-security-policy')).toBe(
+        "default-src 'none'; style-src 'sha256-KY6DeBFviUOMwTWg4+wAvjtt10gErFvT3837isluuKo='; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+      );
+      expect(headers.get('cross-origin-resource-policy')).toBe('same-origin');
+    };
+
+    it('sends the security headers on JSON, HTML, errors and unknown routes', async () => {
+      await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', RECIPIENT) });
+      const html = await sluice.request('GET', `/v1/subjects/whatsapp/${RECIPIENT}/report?format=html`);
+      expect([html.status, html.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+      for (const response of [
+        html,
+        await sluice.request('GET', '/health', { key: null }),
+        await sluice.request('GET', '/v1/audit/checkpoint', { key: null }),
+        await sluice.request('POST', '/v1/consents', { body: '{"broken' }),
+        await sluice.request('GET', '/no/such/route'),
+        // Fastify answers these before any hook: a URL it cannot decode, a path parameter over its length limit.
+        await sluice.request('GET', '/v1/shares/%E0%A4%A'),
+        await sluice.request('GET', `/v1/shares/${'x'.repeat(150)}`),
+        await sluice.request('POST', '/v1/consents', { body: JSON.stringify({ padding: 'x'.repeat(DEFAULT_BODY_LIMIT) }) }),
+      ]) {
+        expectSecurityHeaders(response.headers);
+        if (response.status >= 400) expect(response.headers.get('content-type')).toBe('application/problem+json; charset=utf-8');
+      }
+    });
+
+    it('answers a URL Fastify cannot route with problem+json', async () => {
+      const badUrl = await sluice.request('GET', '/v1/shares/%E0%A4%A');
+      expect(badUrl.json).toEqual({ type: 'about:blank', title: 'bad request', status: 400, detail: "'/v1/shares/%E0%A4%A' is not a valid url component" });
+      const longParameter = await sluice.request('GET', `/v1/shares/${'x'.repeat(150)}`);
+      expect(longParameter.json).toMatchObject({ title: 'uri too long', status: 414 });
+    });
+
+    it('keeps CORS closed by default: no Access-Control-Allow-Origin for any origin, preflights refused', async () => {
+      const origin = 'https://intranet.example.com';
+      const simple = await sluice.request('GET', '/health', { key: null, headers: { origin } });
+      expect(simple.status).toBe(200);
+      expect(simple.headers.get('access-control-allow-origin')).toBeNull();
+      const preflight = await sluice.request('OPTIONS', '/v1/shares', {
+        key: null,
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, idempotency-key' },
+      });
+      expect(preflight.status).toBe(404);
+      expect([...preflight.headers.keys()].filter((h) => h.startsWith('access-control-'))).toEqual([]);
+    });
+  });
+
+  describe('CORS with an allow-list and HSTS settings', () => {
+    let sluice: RunningApp;
+    const allowed = 'https://intranet.example.com';
+    beforeAll(async () => {
+      sluice = await startTestApp(dialect, { env: { CORS_ORIGINS: `${allowed}, http://localhost:8080`, HSTS_MAX_AGE: '600', HSTS_INCLUDE_SUBDOMAINS: 'true' } });
+    });
+    afterAll(async () => {
+      await sluice?.close();
+    });
+
+    const preflight = (origin: string) =>
+      sluice.request('OPTIONS', '/v1/shares', { key: null, headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, idempotency-key' } });
+
+    it('answers a preflight from a listed origin, and lets it read responses', async () => {
+      const answer = await preflight(allowed);
+      expect(answer.status).toBe(204);
+      expect(answer.headers.get('access-control-allow-origin')).toBe(allowed);
+      expect(answer.headers.get('access-control-allow-methods')).toBe('GET, HEAD, POST');
+      expect(answer.headers.get('access-control-allow-headers')).toBe('authorization, content-type, idempotency-key');
+      const read = await sluice.request('GET', `/v1/subjects/whatsapp/${RECIPIENT}/consents`, { headers: { origin: allowed } });
+      expect(read.status).toBe(200);
+      expect(read.headers.get('access-control-allow-origin')).toBe(allowed);
+      expect(read.headers.get('vary')).toMatch(/origin/i);
+      expect(read.headers.get('strict-transport-security')).toBe('max-age=600; includeSubDomains');
+    });
+
+    it('refuses every other origin', async () => {
+      for (const origin of ['https://evil.example.com', 'https://intranet.example.com.evil.example', 'null', 'http://intranet.example.com']) {
+        const answer = await preflight(origin);
+        expect([origin, answer.status, answer.headers.get('access-control-allow-origin')]).toEqual([origin, 404, null]);
+        const read = await sluice.request('GET', '/health', { key: null, headers: { origin } });
+        expect(read.headers.get('access-control-allow-origin')).toBeNull();
+      }
+    });
+  });
+});

@@ -1,0 +1,162 @@
+import { afterEach, beforeAll, expect, it } from '@jest/globals';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
+import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
+import { AUTHOR_ID, consent, shareRequest, workplacePost } from '../support/fixtures.js';
+import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
+
+async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+interface OutboxRow {
+  share_id: string;
+  state: string;
+  claimed_by: string | null;
+  claim_expires_at: string | null;
+}
+
+/** A POST whose body is sent in two parts: the request is in flight on the server until the second. */
+function splitRequest(url: string, headers: Record<string, string>, body: string): { finish(): void; response: Promise<{ status: number; json: Record<string, unknown> }> } {
+  const req = request(url, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } });
+  const response = new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+  });
+  const half = Math.floor(body.length / 2);
+  req.write(body.slice(0, half));
+  return { finish: () => req.end(body.slice(half)), response };
+}
+
+/** SIGTERM needs a real process: the built server, started as an operator would. */
+beforeAll(() => {
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'pipe' });
+}, 120_000);
+
+describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
+  let server: ChildProcess | undefined;
+  let simulator: CloudApiSimulator | undefined;
+  let database: TestDatabase | undefined;
+  const dataDir = mkdtempSync(join(tmpdir(), 'sluice-data-'));
+
+  afterEach(async () => {
+    if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+    simulator?.release();
+    await simulator?.close();
+    await database?.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('stops taking requests, finishes the decision in flight and the sends in flight, claims nothing more, and leaves no claim behind', async () => {
+    simulator = await CloudApiSimulator.start();
+    database = await createTestDatabase(dialect);
+    const apiKey = `test-${randomBytes(24).toString('hex')}`;
+    server = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'main.js')], {
+      env: {
+        ...process.env,
+        ...simulator.sluiceEnv(),
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATA_DIR: dataDir,
+        POLICIES_DIR: SHIPPED_POLICIES,
+        SLUICE_BOOTSTRAP_KEY: apiKey,
+        AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
+        DELIVERY_WORKER: 'on',
+        DELIVERY_POLL_MS: '50',
+        // Batches of two messages: two batches in flight leave the rest of the outbox waiting.
+        WHATSAPP_SEND_RATE: '2',
+        WHATSAPP_TIMEOUT_MS: '30000',
+        DELIVERY_LEASE_MS: '120000',
+        LOG_LEVEL: 'log',
+        ...(database.config.type === 'sqlite' ? { SQLITE_PATH: database.config.path, DATABASE_URL: '' } : { DATABASE_URL: database.config.url }),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    server.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    const baseUrl = await eventually(async () => /listening on (http:\/\/127\.0\.0\.1:\d+)\D/.exec(output)?.[1], 'the server to listen');
+    simulator.webhookUrl = `${baseUrl}/v1/webhooks/whatsapp`;
+    const headers = { authorization: `Bearer ${apiKey}` };
+    const call = async (path: string, body: unknown) => {
+      const response = await fetch(`${baseUrl}${path}`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json', 'idempotency-key': randomBytes(8).toString('hex') },
+        body: JSON.stringify(body),
+      });
+      expect(response.status).toBeLessThan(300);
+      return (await response.json()) as Record<string, unknown>;
+    };
+    const outbox = () => database!.adminQuery<OutboxRow>('SELECT share_id, state, claimed_by, claim_expires_at FROM outbox_messages');
+
+    const contacts = Array.from({ length: 4 }, (_, i) => `3165100000${i}`);
+    await call('/v1/consents', consent('workplace', AUTHOR_ID));
+    for (const waId of contacts) {
+      await call('/v1/consents', consent('whatsapp', waId));
+      await simulator.receiveText(waId, 'hi');
+    }
+    simulator.hold();
+    const share = () => shareRequest({ post: workplacePost({ message: 'Shift starts at 7.', message_tags: [] }), recipients: contacts.map((waId) => ({ waId })) });
+    await call('/v1/shares', share());
+    await call('/v1/shares', share());
+    // Two batches of two are being sent (their answers held); four messages wait in the outbox.
+    await eventually(async () => (simulator!.held === 4 ? true : undefined), 'two batches in flight');
+    const inFlight = splitRequest(`${baseUrl}/v1/shares`, { ...headers, 'idempotency-key': 'in-flight-at-sigterm' }, JSON.stringify(share()));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    server.kill('SIGTERM');
+    // New connections are refused at once; the process stays up for what is in flight.
+    await eventually(
+      () =>
+        fetch(`${baseUrl}/health`).then(
+          () => undefined,
+          () => true,
+        ),
+      'new connections to be refused',
+    );
+    expect(server.exitCode).toBeNull();
+
+    // The decision whose body was still arriving is made, recorded and answered.
+    inFlight.finish();
+    const decided = await inFlight.response;
+    expect(decided.status).toBe(201);
+    expect(decided.json.status).toBe('accepted');
+    expect((decided.json.audit as { index: number }).index).toEqual(expect.any(Number));
+
+    // The sends in flight end and are recorded; then the process exits on its own.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(server.exitCode).toBeNull();
+    simulator.release();
+    const [code, signal] = (await once(server, 'exit')) as [number | null, NodeJS.Signals | null];
+    expect(code === 0 || signal === 'SIGTERM').toBe(true);
+
+    const rows = await outbox();
+    expect(rows.filter((r) => r.state === 'claimed' || r.claimed_by !== null || r.claim_expires_at !== null)).toEqual([]);
+    expect(rows.filter((r) => r.state === 'sent')).toHaveLength(4);
+    // Nothing was claimed after SIGTERM: the rest waits for the next start (or another replica).
+    expect(rows.filter((r) => r.state === 'pending')).toHaveLength(8);
+    expect(simulator.messages).toHaveLength(4);
+    // Every entry, the last decision's and the last sends' included, has its index in the log.
+    const [{ queued }] = await database.adminQuery<{ queued: number | string }>('SELECT COUNT(*) AS queued FROM audit_queue');
+    expect(Number(queued)).toBe(0);
+    const sent = await database.adminQuery<{ count: number | string }>(`SELECT COUNT(*) AS count FROM audit_entries WHERE kind = 'message.sent'`);
+    expect(Number(sent[0]!.count)).toBe(4);
+  });
+});

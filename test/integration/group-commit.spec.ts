@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
+import { CommandBus } from '@nestjs/cqrs';
+import type { EntityManager } from 'typeorm';
+import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
+import { RequestShareCommand } from '../../src/shares/request-share/request-share.command.js';
+import type { RequestShareDto } from '../../src/shares/request-share/request-share.dto.js';
+import { describeEachDatabase } from '../support/databases.js';
+import { AUTHOR_ID, consent, RECIPIENT, shareRequest, TAGGED_ID } from '../support/fixtures.js';
+import { type RunningApp, startTestApp } from '../support/test-app.js';
+
+const POISON = '31699999999';
+
+interface Answered {
+  status: number;
+  json: { id: string; audit: { entry: string; index: number } };
+}
+
+/**
+ * Concurrent share decisions are written in shared transactions (group commit) and sequenced in
+ * them. This proves what that must not cost: every answer comes after its transaction committed,
+ * with the entry durable in the log at the index the answer names; a share that makes a shared
+ * transaction fail fails alone, without losing or falsely confirming the others; one
+ * Idempotency-Key still decides one share.
+ */
+describeEachDatabase('group commit of concurrent shares', (dialect) => {
+  let sluice: RunningApp;
+  /** Transactions begun, failed, and the shares whose transaction had committed, as they happen. */
+  const seen = { transactions: 0, failed: 0, committed: new Set<string>() };
+
+  beforeAll(async () => {
+    sluice = await startTestApp(dialect);
+    for (const waId of [RECIPIENT, POISON]) expect((await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) })).status).toBe(201);
+    for (const id of [AUTHOR_ID, TAGGED_ID]) expect((await sluice.request('POST', '/v1/consents', { body: consent('workplace', id) })).status).toBe(201);
+    const transactions = sluice.app.get(TransactionRunner);
+    const run = transactions.run.bind(transactions);
+    transactions.run = async <T>(work: (manager: EntityManager) => Promise<T>): Promise<T> => {
+      seen.transactions++;
+      try {
+        const result = await run(work);
+        // A batch of shares answers with their documents: they are committed from here on.
+        for (const recorded of (result as { results?: { document?: { id: string } }[] }).results ?? []) {
+          if (recorded.document) seen.committed.add(recorded.document.id);
+        }
+        return result;
+      } catch (error) {
+        seen.failed++;
+        throw error;
+      }
+    };
+  });
+  afterAll(async () => {
+    await sluice?.close();
+  });
+
+  /** Sends the shares at once; checks each answer the moment it arrives. */
+  async function shareAll(bodies: { body: unknown; key: string }[]): Promise<Answered[]> {
+    return Promise.all(
+      bodies.map(async ({ body, key }) => {
+        const response = await sluice.request('POST', '/v1/shares', { body, headers: { 'idempotency-key': key } });
+        if (response.status === 201) expect(seen.committed.has(response.json.id)).toBe(true);
+        return { status: response.status, json: response.json };
+      }),
+    );
+  }
+
+  async function inLog(answered: Answered[]): Promise<void> {
+    const p = (n: number) => (dialect === 'postgres' ? `$${n}` : '?');
+    for (const { json } of answered) {
+      const [entry] = await sluice.database.adminQuery<{ idx: string | number; entry: string }>(`SELECT idx, entry FROM audit_entries WHERE id = ${p(1)}`, [json.audit.entry]);
+      expect(Number(entry!.idx)).toBe(json.audit.index);
+      expect(JSON.parse(entry!.entry)).toMatchObject({ kind: 'share.decided', share: json.id, index: json.audit.index });
+      expect(await sluice.database.adminQuery(`SELECT id FROM shares WHERE id = ${p(1)}`, [json.id])).toHaveLength(1);
+    }
+  }
+
+  it('writes concurrent shares in fewer transactions, answering each only once it is durable and indexed', async () => {
+    // Open the connections first, so that the shares arrive together rather than one per new connection.
+    await Promise.all(Array.from({ length: 40 }, () => sluice.request('GET', '/health', { key: null })));
+    const before = seen.transactions;
+    const answered = await shareAll(Array.from({ length: 40 }, () => ({ body: shareRequest(), key: randomUUID() })));
+    expect(answered.map((a) => a.status)).toEqual(Array(40).fill(201));
+    expect(seen.transactions - before).toBeLessThan(20);
+    expect(new Set(answered.map((a) => a.json.audit.index)).size).toBe(40);
+    await inLog(answered);
+  });
+
+  it('fails a poisoned share alone: its neighbours in the transaction are retried and committed, it is never confirmed', async () => {
+    // The database refuses the poisoned share's outbox row, failing the transaction it is in.
+    if (dialect === 'sqlite') {
+      await sluice.database.adminQuery(`CREATE TRIGGER poison BEFORE INSERT ON outbox_messages WHEN NEW.wa_id = '${POISON}' BEGIN SELECT RAISE(ABORT, 'poisoned'); END`);
+    } else {
+      await sluice.database.adminQuery(`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'poisoned'; END $$`);
+      await sluice.database.adminQuery(`CREATE TRIGGER poison BEFORE INSERT ON outbox_messages FOR EACH ROW WHEN (NEW.wa_id = '${POISON}') EXECUTE FUNCTION poison()`);
+    }
+    const poisonKey = randomUUID();
+    const failedBefore = seen.failed;
+    // Through the command bus, in one turn of the event loop: they reach the group commit together.
+    const bus = sluice.app.get(CommandBus);
+    const command = (body: Record<string, unknown>, key: string) => new RequestShareCommand('key_test', key, body, body as unknown as RequestShareDto);
+    const outcomes = await Promise.allSettled([
+      ...Array.from({ length: 9 }, () => bus.execute(command(shareRequest(), randomUUID()))),
+      bus.execute(command(shareRequest({ recipients: [{ waId: POISON }] }), poisonKey)),
+    ]);
+    // One shared transaction failed, then each share was tried alone: the poisoned one failed again.
+    expect(seen.failed - failedBefore).toBe(2);
+    expect(outcomes.slice(0, 9).map((o) => o.status)).toEqual(Array(9).fill('fulfilled'));
+    expect(outcomes[9]!.status).toBe('rejected');
+    const answered = outcomes.slice(0, 9).map((o) => ({ status: 201, json: (o as PromiseFulfilledResult<{ document: Answered['json'] }>).value.document }));
+    for (const { json } of answered) expect(seen.committed.has(json.id)).toBe(true);
+    await inLog(answered);
+    expect(await sluice.database.adminQuery(`SELECT id FROM shares WHERE idempotency_key = '${poisonKey}'`)).toEqual([]);
+
+    // The log holds each index once, in order, and only entries of committed changes.
+    const indices = (await sluice.database.adminQuery<{ idx: string | number }>('SELECT idx FROM audit_entries ORDER BY idx')).map((r) => Number(r.idx));
+    expect(indices).toEqual(indices.map((_, i) => i));
+    await sluice.database.adminQuery('DROP TRIGGER poison' + (dialect === 'postgres' ? ' ON outbox_messages' : ''));
+  });
+
+  it('decides one share per Idempotency-Key when its requests share a transaction', async () => {
+    const key = randomUUID();
+    const bodies = [...Array.from({ length: 6 }, () => shareRequest()), shareRequest({ purpose: 'other-purpose' })];
+    const answered = await shareAll([...bodies.map((body) => ({ body, key })), ...Array.from({ length: 6 }, () => ({ body: shareRequest(), key: randomUUID() }))]);
+    const withKey = answered.slice(0, 7);
+    // Whichever came first decided; a request with its body replays it, one with the other body is refused.
+    const first = withKey.findIndex((a) => a.status === 201);
+    expect(withKey.filter((a) => a.status === 201)).toHaveLength(1);
+    withKey.forEach((a, i) => {
+      if (i === first) return;
+      const sameBody = JSON.stringify(bodies[i]) === JSON.stringify(bodies[first]);
+      expect(a.status).toBe(sameBody ? 200 : 409);
+      if (sameBody) expect(a.json).toEqual(withKey[first]!.json);
+    });
+    expect(answered.slice(7).map((a) => a.status)).toEqual(Array(6).fill(201));
+    const p = dialect === 'postgres' ? '$1' : '?';
+    expect(await sluice.database.adminQuery(`SELECT id FROM shares WHERE idempotency_key = ${p}`, [key])).toHaveLength(1);
+    await inLog([withKey[first]!, ...answered.slice(7)]);
+  });
+});
