@@ -15,7 +15,7 @@ export interface VerifyOptions {
   publicKey?: string;
   /** The DPO's last kept checkpoint (signed note text): the log must have grown from it, never been rewritten. */
   trustedCheckpoint?: string;
-  /** Threads checking entries besides this one; 0 checks them on this thread. */
+  /** Worker threads checking entries; this thread checks its share of them as well. 0: this thread alone. */
   threads?: number;
 }
 
@@ -70,6 +70,8 @@ export class BundleVerifier {
   private checker: EntryChecker | null = null;
   private workers: EntryWorkers | null = null;
   private readonly inFlight: Promise<BatchResult>[] = [];
+  /** Batches dispatched so far: with workers, every (threads + 1)th is this thread's. */
+  private batches = 0;
   private trusted: Checkpoint | null = null;
   /** The trusted checkpoint's size when the entries themselves reach it: its root is recomputed there. */
   private trustedSizeInRange: number | null = null;
@@ -195,8 +197,8 @@ export class BundleVerifier {
 
   private startChecking(header: BundleHeader): void {
     const threads = this.options.threads ?? 0;
+    this.checker = new EntryChecker(this.format!, header.until);
     if (threads > 0) this.workers = new EntryWorkers(threads, this.format!, header.until);
-    else this.checker = new EntryChecker(this.format!, header.until);
   }
 
   private publicKey(header: BundleHeader): ParsedVerifierKey {
@@ -286,18 +288,25 @@ export class BundleVerifier {
       const batch = rest.subarray(0, end);
       rest = rest.subarray(end);
       this.dispatched += count;
-      if (this.checker) {
-        this.apply(this.checker.checkBatch(batch, first));
+      const threads = this.options.threads ?? 0;
+      if (!this.workers) {
+        this.apply(this.checker!.checkBatch(batch, first));
         continue;
       }
-      // A buffer of its own, handed over to the thread.
-      const copy = new Uint8Array(batch.length);
-      copy.set(batch);
-      const result = this.workers!.check(Buffer.from(copy.buffer), first);
-      // Handled here too, so a thread's crash after an earlier failure is no unhandled rejection.
-      result.catch(() => undefined);
+      let result: Promise<BatchResult>;
+      if (this.batches++ % (threads + 1) === threads) {
+        // This thread's share, checked now: the workers have batches queued meanwhile.
+        result = Promise.resolve(this.checker!.checkBatch(batch, first));
+      } else {
+        // A buffer of its own, handed over to the thread.
+        const copy = new Uint8Array(batch.length);
+        copy.set(batch);
+        result = this.workers.check(Buffer.from(copy.buffer), first);
+        // Handled here too, so a thread's crash after an earlier failure is no unhandled rejection.
+        result.catch(() => undefined);
+      }
       this.inFlight.push(result);
-      if (this.inFlight.length >= BATCHES_PER_THREAD * (this.options.threads ?? 1)) this.apply(await this.inFlight.shift()!);
+      if (this.inFlight.length >= BATCHES_PER_THREAD * (threads + 1)) this.apply(await this.inFlight.shift()!);
     }
   }
 
@@ -369,10 +378,10 @@ function parseCanonicalVerifierKey(text: string, what: string): ParsedVerifierKe
   return key;
 }
 
-/** Threads worth starting for a bundle of this size: none for small ones (starting them costs more). */
+/** Worker threads worth starting for a bundle of this size (one per further CPU): none for small ones. */
 export function verificationThreads(bytes: number): number {
   if (!entryWorkersAvailable() || bytes < 8 * 1024 * 1024) return 0;
-  return Math.min(availableParallelism(), 16);
+  return Math.min(availableParallelism() - 1, 15);
 }
 
 /** Verifies a bundle file, reading it once in 1 MiB chunks; threads default to what its size is worth. */

@@ -60,11 +60,12 @@ export class CanonicalEntryMatcher {
     if (!compiled || !compiled.expression.test(text)) return null;
     if (compiled.unordered && !(compiled.flat ? keysAscending(text) : isCanonicalJsonText(text))) return null;
     // In a matched text no string holds a quote and no inner object has an index or time key
-    // (see kinds()), so these keys are found as text: the entry's own, once each.
+    // (see kinds()), so these keys are found as text: the entry's own, once each (the index near
+    // the start, the time near the end of the sorted keys).
     const index = text.indexOf('"index":') + 8;
     let end = index;
     while (end < text.length && text.charCodeAt(end) >= 0x30 && text.charCodeAt(end) <= 0x39) end++;
-    const time = text.indexOf('"time":"') + 8;
+    const time = text.lastIndexOf('"time":"') + 8;
     return { index: Number(text.slice(index, end)), kind, time: text.slice(time, text.indexOf('"', time)) };
   }
 }
