@@ -14,13 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { createApp } from '../src/app.js';
 import { DeliveryWorker } from '../src/delivery/delivery-worker.js';
 import { loadConfig } from '../src/platform/config/config.js';
 import { CloudApiSimulator } from '../test/simulator/cloud-api-simulator.js';
-import { machine } from './measure.js';
-import { createPostgresDatabase, dropPostgresDatabase, POSTGRES_ADMIN_URL } from './postgres.js';
+import { machine, median } from './measure.js';
+import { createPostgresDatabase, dropPostgresDatabase, POSTGRES_ADMIN_URL, postgresReachable } from './postgres.js';
 
 const POLICIES = fileURLToPath(new URL('../../policies', import.meta.url));
 const AUTHOR = '100041234567890';
@@ -132,19 +131,6 @@ async function throughSluice(simulator: CloudApiSimulator, dialect: 'sqlite' | '
   }
 }
 
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
   const simulator = await CloudApiSimulator.start();

@@ -28,8 +28,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { machine } from './measure.js';
-import { createPostgresDatabase, dropPostgresDatabase, POSTGRES_ADMIN_URL } from './postgres.js';
+import { machine, median } from './measure.js';
+import { createPostgresDatabase, dropPostgresDatabase, POSTGRES_ADMIN_URL, postgresReachable } from './postgres.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CONNECTIONS = 50;
@@ -250,19 +250,6 @@ async function measureTarget(target: Target, responseBytes: number): Promise<{ r
   }
 }
 
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 async function main(): Promise<void> {

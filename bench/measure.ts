@@ -48,3 +48,5 @@ export function table(rows: Measurement[], baseline: Measurement, rate = 'per se
   }
   return lines.join('\n');
 }
+
+export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;

@@ -28,3 +28,16 @@ export async function dropPostgresDatabase(databaseUrl: string): Promise<void> {
     await admin.end();
   }
 }
+
+/** Whether the admin database answers: without it the PostgreSQL rows of a benchmark are left out. */
+export async function postgresReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

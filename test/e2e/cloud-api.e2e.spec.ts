@@ -9,6 +9,7 @@ import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, shareRequest, TAGGED_ID, workplacePost } from '../support/fixtures.js';
 import { type RunningApp, SHIPPED_POLICIES, startTestApp } from '../support/test-app.js';
+import { eventually } from '../support/eventually.js';
 
 const SEND_RATE = 20;
 const MAX_ATTEMPTS = 4;
@@ -64,16 +65,6 @@ delivery:
       - text: "{message}"
         fallback: a new update
 `;
-
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 type Entry = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- audit entries are asserted on as JSON
 

@@ -3,16 +3,7 @@ import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, RECIPIENT, shareRequest, TAGGED_ID } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
-
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import { eventually } from '../support/eventually.js';
 
 async function grantAll(sluice: RunningApp, waIds: string[]): Promise<void> {
   for (const waId of waIds) expect((await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) })).status).toBe(201);

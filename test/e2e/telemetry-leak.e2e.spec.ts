@@ -38,6 +38,7 @@ import { join } from 'node:path';
 import { ensureBuilt } from '../support/build.js';
 import { createTestDatabase, describeEachDatabase, type Dialect, type TestDatabase } from '../support/databases.js';
 import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
+import { eventually } from '../support/eventually.js';
 
 // ---- The personal data of the day ----
 
@@ -222,16 +223,6 @@ function parsed(text: string): any {
     return JSON.parse(text);
   } catch {
     return undefined;
-  }
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, what: () => string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

@@ -10,16 +10,7 @@ import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, shareRequest, workplacePost } from '../support/fixtures.js';
 import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
-
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { eventually } from '../support/eventually.js';
 
 interface OutboxRow {
   share_id: string;

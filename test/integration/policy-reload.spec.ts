@@ -10,16 +10,7 @@ import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../
 import { consent, idempotencyKey, RECIPIENT, shareRequest } from '../support/fixtures.js';
 import { ensureBuilt } from '../support/build.js';
 import { REPO_ROOT, SHIPPED_POLICIES, type RunningApp, startTestApp } from '../support/test-app.js';
-
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import { eventually } from '../support/eventually.js';
 
 describeEachDatabase('policy hot reload', (dialect) => {
   let sluice: RunningApp;

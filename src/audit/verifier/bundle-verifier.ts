@@ -70,8 +70,8 @@ export class BundleVerifier {
   private checker: EntryChecker | null = null;
   private workers: EntryWorkers | null = null;
   private readonly inFlight: Promise<BatchResult>[] = [];
-  /** Batches dispatched so far: with workers, every (threads + 1)th is this thread's. */
-  private batches = 0;
+  /** Batches handed to worker threads and not yet back. */
+  private workerBatches = 0;
   private trusted: Checkpoint | null = null;
   /** The trusted checkpoint's size when the entries themselves reach it: its root is recomputed there. */
   private trustedSizeInRange: number | null = null;
@@ -294,16 +294,20 @@ export class BundleVerifier {
         continue;
       }
       let result: Promise<BatchResult>;
-      if (this.batches++ % (threads + 1) === threads) {
-        // This thread's share, checked now: the workers have batches queued meanwhile.
-        result = Promise.resolve(this.checker!.checkBatch(batch, first));
-      } else {
+      if (this.workerBatches < BATCHES_PER_THREAD * threads) {
         // A buffer of its own, handed over to the thread.
         const copy = new Uint8Array(batch.length);
         copy.set(batch);
+        this.workerBatches++;
         result = this.workers.check(Buffer.from(copy.buffer), first);
         // Handled here too, so a thread's crash after an earlier failure is no unhandled rejection.
-        result.catch(() => undefined);
+        result.then(
+          () => this.workerBatches--,
+          () => undefined,
+        );
+      } else {
+        // Every worker has its fill queued: this thread checks this batch meanwhile.
+        result = Promise.resolve(this.checker!.checkBatch(batch, first));
       }
       this.inFlight.push(result);
       if (this.inFlight.length >= BATCHES_PER_THREAD * (threads + 1)) this.apply(await this.inFlight.shift()!);
