@@ -25,17 +25,16 @@ export function isCanonicalJsonText(text: string): boolean {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       const quote = text.indexOf('"', i + 1);
-      let end: number;
-      if (quote < nextBackslash) {
-        end = quote + 1;
-      } else {
+      const escaped = quote > nextBackslash;
+      let end = quote + 1;
+      if (escaped) {
         end = escapedStringEnd(text, i);
         if (end < 0) return false;
         nextBackslash = text.indexOf('\\', end);
         if (nextBackslash === -1) nextBackslash = length;
       }
       if (expectKey) {
-        const key = end === quote + 1 ? text.slice(i + 1, quote) : (JSON.parse(text.slice(i, end)) as string);
+        const key = escaped ? (JSON.parse(text.slice(i, end)) as string) : text.slice(i + 1, quote);
         const previous = previousKeys[previousKeys.length - 1] as string | null;
         if (previous !== null && !(previous < key)) return false;
         previousKeys[previousKeys.length - 1] = key;
