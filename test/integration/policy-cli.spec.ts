@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,14 +14,21 @@ function sluice(args: string[], cwd = REPO_ROOT): { status: number; stdout: stri
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
+const tempDirs: string[] = [];
+
 function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'sluice-cli-'));
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
+  tempDirs.push(dir);
+  return dir;
 }
 
 describe('npx sluice policy', () => {
   beforeAll(() => {
     ensureBuilt();
   }, 120_000);
+  afterAll(() => {
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  });
 
   describe('lint', () => {
     it('passes the shipped policies', () => {
