@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, expect, it } from '@jest/globals';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, shareRequest, workplacePost } from '../support/fixtures.js';
-import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
+import { gatewayEnv, startGatewayProcess } from '../support/gateway-process.js';
+import { REPO_ROOT } from '../support/test-app.js';
 import { eventually } from '../support/eventually.js';
 
 type Entry = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- audit entries are asserted on as JSON
@@ -42,34 +43,20 @@ describeEachDatabase('crash safety: SIGKILL while messages are in flight', (dial
     simulator = await CloudApiSimulator.start();
     database = await createTestDatabase(dialect);
     const apiKey = `test-${randomBytes(24).toString('hex')}`;
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
+    const env = gatewayEnv(database, dataDir, apiKey, {
       ...simulator.sluiceEnv(),
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      POLICIES_DIR: SHIPPED_POLICIES,
-      SLUICE_BOOTSTRAP_KEY: apiKey,
-      AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
       DELIVERY_WORKER: 'on',
       DELIVERY_POLL_MS: '50',
       WHATSAPP_SEND_RATE: '1000',
       WHATSAPP_TIMEOUT_MS: '1500',
       DELIVERY_LEASE_MS: '6000',
       DELIVERY_RETRY_BASE_MS: '50',
-      LOG_LEVEL: 'log',
-      ...(database.config.type === 'sqlite' ? { SQLITE_PATH: database.config.path, DATABASE_URL: '' } : { DATABASE_URL: database.config.url }),
-    };
+    });
     const start = async () => {
-      const server = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      servers.push(server);
-      let output = '';
-      server.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-      server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-      const baseUrl = await eventually(async () => /listening on (http:\/\/127\.0\.0\.1:\d+)\D/.exec(output)?.[1], 'the server to listen');
-      simulator!.webhookUrl = `${baseUrl}/v1/webhooks/whatsapp`;
-      return { server, baseUrl };
+      const started = await startGatewayProcess(env);
+      servers.push(started.server);
+      simulator!.webhookUrl = `${started.baseUrl}/v1/webhooks/whatsapp`;
+      return started;
     };
     let sluice = await start();
     const call = async (method: string, path: string, body?: unknown) => {

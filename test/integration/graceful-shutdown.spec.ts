@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, expect, it } from '@jest/globals';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, shareRequest, workplacePost } from '../support/fixtures.js';
-import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
+import { gatewayEnv, startGatewayProcess } from '../support/gateway-process.js';
+import { REPO_ROOT } from '../support/test-app.js';
 import { eventually } from '../support/eventually.js';
 
 interface OutboxRow {
@@ -58,32 +59,19 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
     simulator = await CloudApiSimulator.start();
     database = await createTestDatabase(dialect);
     const apiKey = `test-${randomBytes(24).toString('hex')}`;
-    server = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'main.js')], {
-      env: {
-        ...process.env,
+    const started = await startGatewayProcess(
+      gatewayEnv(database, dataDir, apiKey, {
         ...simulator.sluiceEnv(),
-        PORT: '0',
-        HOST: '127.0.0.1',
-        DATA_DIR: dataDir,
-        POLICIES_DIR: SHIPPED_POLICIES,
-        SLUICE_BOOTSTRAP_KEY: apiKey,
-        AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
         DELIVERY_WORKER: 'on',
         DELIVERY_POLL_MS: '50',
         // Batches of two messages: two batches in flight leave the rest of the outbox waiting.
         WHATSAPP_SEND_RATE: '2',
         WHATSAPP_TIMEOUT_MS: '30000',
         DELIVERY_LEASE_MS: '120000',
-        LOG_LEVEL: 'log',
-        ...(database.config.type === 'sqlite' ? { SQLITE_PATH: database.config.path, DATABASE_URL: '' } : { DATABASE_URL: database.config.url }),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    server.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    const baseUrl = await eventually(async () => /listening on (http:\/\/127\.0\.0\.1:\d+)\D/.exec(output)?.[1], 'the server to listen');
+      }),
+    );
+    server = started.server;
+    const { baseUrl } = started;
     simulator.webhookUrl = `${baseUrl}/v1/webhooks/whatsapp`;
     const headers = { authorization: `Bearer ${apiKey}` };
     const call = async (path: string, body: unknown) => {
