@@ -4,6 +4,8 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { AppModule } from './app.module.js';
 import { ApiKeyService } from './platform/auth/api-key.service.js';
 import type { SluiceConfig } from './platform/config/config.js';
+import { answerReadsWhenDurable } from './platform/database/answer-when-durable.js';
+import { TransactionRunner } from './platform/database/transaction-runner.js';
 import { closeConnectionsOnShutdown } from './platform/http/close-connections-on-shutdown.js';
 import { configureHttp, fastifyOptions } from './platform/http/http-setup.js';
 import { fastifyLogging, instrumentRequests } from './platform/observability/http-telemetry.js';
@@ -27,6 +29,7 @@ export async function createApp(config: SluiceConfig, options: { logger?: false 
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   instrumentRequests(app.getHttpAdapter().getInstance());
   closeConnectionsOnShutdown(app.getHttpAdapter().getInstance());
+  answerReadsWhenDurable(app.getHttpAdapter().getInstance(), app.get(TransactionRunner));
   await configureHttp(app, config);
   await app.init();
   await app.get(ApiKeyService).ensureStartupKey(config.bootstrapKey);

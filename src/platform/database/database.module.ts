@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { createDataSource, createSqliteReader } from '../../data-source.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config/config.js';
 import { TransactionRunner } from './transaction-runner.js';
+import { WalSync } from './wal-sync.js';
 
 @Global()
 @Module({
@@ -27,7 +28,7 @@ import { TransactionRunner } from './transaction-runner.js';
         if (config.database.type !== 'sqlite') return new TransactionRunner(dataSource);
         const reader = createSqliteReader(config.database.path);
         await reader.initialize();
-        return new TransactionRunner(dataSource, reader);
+        return new TransactionRunner(dataSource, reader, new WalSync(`${config.database.path}-wal`));
       },
     },
   ],

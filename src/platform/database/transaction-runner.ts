@@ -1,4 +1,6 @@
+import type BetterSqlite3 from 'better-sqlite3';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { WalSync } from './wal-sync.js';
 
 /**
  * Runs a unit of work in one database transaction. SQLite has a single connection in TypeORM, so
@@ -12,17 +14,40 @@ export class TransactionRunner {
     readonly dataSource: DataSource,
     /** Where `read` reads: SQLite's read-only second connection, else the data source itself (PostgreSQL: its pool). */
     private readonly reader: DataSource = dataSource,
+    /**
+     * SQLite in the server: commits are synced to disk off the event loop (see WalSync). Without
+     * it (the CLI, PostgreSQL) each COMMIT is durable when it returns.
+     */
+    private readonly walSync?: WalSync,
   ) {}
 
   get dialect(): 'sqlite' | 'postgres' {
     return this.dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
   }
 
+  /** Resolves once the transaction has committed durably, with what `work` returned. */
   run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     if (this.dialect === 'postgres') return this.dataSource.transaction(work);
-    const result = this.sqliteQueue.then(() => this.dataSource.transaction(work));
-    this.sqliteQueue = result.catch(() => undefined);
-    return result;
+    const committed = this.sqliteQueue.then(() => this.commitSqlite(work));
+    // The next transaction starts once this one has committed, while its sync is still under way.
+    this.sqliteQueue = committed.catch(() => undefined);
+    return committed.then(async ({ result, durable }) => {
+      await durable;
+      return result;
+    });
+  }
+
+  /** False once commits can no longer be made durable (a failed WAL sync): the server is not ready. */
+  get durable(): boolean {
+    return !this.walSync?.failed;
+  }
+
+  /**
+   * A promise that resolves once everything committed so far is durable, or undefined when it
+   * already is. Whatever a reader saw may be a commit still being synced: answers wait for this.
+   */
+  untilDurable(): Promise<void> | undefined {
+    return this.walSync?.pending() ? this.walSync.allCommitted() : undefined;
   }
 
   /**
@@ -36,6 +61,8 @@ export class TransactionRunner {
   }
 
   async close(): Promise<void> {
+    await this.sqliteQueue;
+    await this.walSync?.close();
     if (this.reader !== this.dataSource && this.reader.isInitialized) await this.reader.destroy();
   }
 
@@ -46,5 +73,20 @@ export class TransactionRunner {
    */
   async exclusive(manager: EntityManager, name: string): Promise<void> {
     if (this.dialect === 'postgres') await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [name]);
+  }
+
+  private async commitSqlite<T>(work: (manager: EntityManager) => Promise<T>): Promise<{ result: T; durable: Promise<void> | undefined }> {
+    if (!this.walSync) return { result: await this.dataSource.transaction(work), durable: undefined };
+    // The level can only change outside a transaction; statements run outside `run` (start-up,
+    // the CLI) keep FULL.
+    const connection = (this.dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+    connection.pragma('synchronous = NORMAL');
+    let result: T;
+    try {
+      result = await this.dataSource.transaction(work);
+    } finally {
+      connection.pragma('synchronous = FULL');
+    }
+    return { result, durable: this.walSync.committed() };
   }
 }

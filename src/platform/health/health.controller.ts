@@ -3,12 +3,14 @@ import type { FastifyReply } from 'fastify';
 import { DataSource } from 'typeorm';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { PublicRoute } from '../auth/auth.decorators.js';
+import { TransactionRunner } from '../database/transaction-runner.js';
 
 @Controller()
 export class HealthController {
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
   ) {}
 
   /** Liveness: the process answers. */
@@ -18,14 +20,16 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: the database answers and a policy bundle is loaded. */
+  /** Readiness: the database answers and can make commits durable, and a policy bundle is loaded. */
   @Get('ready')
   @PublicRoute()
   async ready(@Res({ passthrough: true }) reply: FastifyReply): Promise<Record<string, unknown>> {
-    const database = await this.dataSource.query('SELECT 1').then(
-      () => true,
-      () => false,
-    );
+    const database =
+      this.transactions.durable &&
+      (await this.dataSource.query('SELECT 1').then(
+        () => true,
+        () => false,
+      ));
     const policies = this.policies.bundle.policies.length > 0;
     const ready = database && policies;
     void reply.status(ready ? 200 : 503);

@@ -71,7 +71,7 @@ export class ShareRecorder {
   private readonly holders: ReadBatcher<IdempotencyKey, Holder | undefined>;
 
   constructor(
-    @Inject(TransactionRunner) transactions: TransactionRunner,
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
@@ -88,7 +88,10 @@ export class ShareRecorder {
 
   /** The committed share that already holds this request's Idempotency-Key, if any (concurrent requests share one query). */
   async earlier(command: RequestShareCommand, requestHash: string): Promise<Earlier | undefined> {
-    return answerFor(await this.holders.get(command), requestHash);
+    const holder = await this.holders.get(command);
+    // It may be a commit whose sync is still under way (WalSync): answered with only once durable.
+    if (holder) await this.transactions.untilDurable();
+    return answerFor(holder, requestHash);
   }
 
   private async holdersOf(manager: EntityManager, keys: readonly IdempotencyKey[]): Promise<(Holder | undefined)[]> {

@@ -1,0 +1,162 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type BetterSqlite3 from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
+import { eventually } from '../support/eventually.js';
+import { AUTHOR_ID, consent, RECIPIENT, shareRequest, TAGGED_ID } from '../support/fixtures.js';
+import { type RunningApp, type TestResponse, startTestApp } from '../support/test-app.js';
+
+/** Every fdatasync the process starts, with the file it syncs; each is held until the test lets it go, or fails it. */
+class HeldSyncs {
+  readonly started: { path: string; release: () => void; fail: (error: Error) => void }[] = [];
+  private spy: { mockRestore(): void } | undefined;
+  private passThrough = true;
+  private failing: Error | undefined;
+
+  async install(): Promise<void> {
+    const probe = await open(process.execPath, 'r');
+    const prototype = Object.getPrototypeOf(probe) as FileHandle;
+    await probe.close();
+    const realSync = prototype.datasync;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the mock needs both its handle and this recorder
+    const held = this;
+    this.spy = jest.spyOn(prototype, 'datasync').mockImplementation(function (this: FileHandle) {
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- the held sync runs later, on this handle
+      const handle = this;
+      const path = readlinkSync(`/proc/self/fd/${handle.fd}`);
+      if (held.failing) return Promise.reject(held.failing);
+      if (held.passThrough) return realSync.call(handle);
+      return new Promise<void>((resolve, reject) => {
+        held.started.push({ path, release: () => void realSync.call(handle).then(resolve, reject), fail: reject });
+      });
+    });
+  }
+
+  hold(): void {
+    this.passThrough = false;
+  }
+
+  /** Lets every held sync finish, and every later one run at once. */
+  releaseAll(): void {
+    this.passThrough = true;
+    for (const sync of this.started.splice(0)) sync.release();
+  }
+
+  /** Fails every held sync and every later one, as a disk error would. */
+  failAll(error: Error): void {
+    this.failing = error;
+    for (const sync of this.started.splice(0)) sync.fail(error);
+  }
+
+  restore(): void {
+    this.releaseAll();
+    this.spy?.mockRestore();
+  }
+}
+
+/** The request's answer, or 'pending' if it has not come within `ms`. */
+async function answerWithin(response: Promise<TestResponse>, ms: number): Promise<TestResponse | 'pending'> {
+  return Promise.race([response, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), ms))]);
+}
+
+function writerConnection(sluice: RunningApp): BetterSqlite3.Database {
+  return (sluice.app.get(TransactionRunner).dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+}
+
+/**
+ * SQLite commits in the server are made durable by an fdatasync of the WAL file on the thread pool
+ * (WalSync) instead of inside COMMIT on the event loop. This proves the durability stays what
+ * `synchronous = FULL` gave: no answer — to the writer, or to a reader who could see the commit —
+ * before the WAL holding it is synced, and a failed sync fails closed. PostgreSQL is not part of
+ * this suite: its COMMIT returns once its own WAL is flushed, and the group-commit suite proves on
+ * both databases that answers come after the commit.
+ */
+describe('durable commits on SQLite: the WAL is synced off the event loop before anyone is answered', () => {
+  let sluice: RunningApp;
+  const syncs = new HeldSyncs();
+
+  beforeAll(async () => {
+    sluice = await startTestApp('sqlite');
+    for (const waId of [RECIPIENT]) expect((await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) })).status).toBe(201);
+    for (const id of [AUTHOR_ID, TAGGED_ID]) expect((await sluice.request('POST', '/v1/consents', { body: consent('workplace', id) })).status).toBe(201);
+    await syncs.install();
+  });
+  afterEach(() => syncs.releaseAll());
+  afterAll(async () => {
+    syncs.restore();
+    await sluice?.close();
+  });
+
+  it('answers a share, and a read that could see it, only after the WAL holding it is synced', async () => {
+    const walPath = `${(sluice.config.database as { path: string }).path}-wal`;
+    syncs.hold();
+    const key = randomUUID();
+    const share = sluice.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': key } });
+    await eventually(() => (syncs.started.length > 0 ? true : undefined), 'a sync of the WAL to start');
+    expect(syncs.started.map((s) => s.path)).toEqual([walPath]);
+
+    // Committed, and visible to readers, but not yet synced: nobody is answered.
+    const [row] = await sluice.database.adminQuery<{ id: string }>('SELECT id FROM shares WHERE idempotency_key = ?', [key]);
+    expect(row).toBeDefined();
+    expect(await answerWithin(share, 200)).toBe('pending');
+    const checkpoint = sluice.request('GET', '/v1/audit/checkpoint');
+    const shareRead = sluice.request('GET', `/v1/shares/${row!.id}`);
+    const replay = sluice.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': key } });
+    expect(await answerWithin(checkpoint, 200)).toBe('pending');
+    expect(await answerWithin(shareRead, 50)).toBe('pending');
+    expect(await answerWithin(replay, 50)).toBe('pending');
+
+    syncs.releaseAll();
+    const answered = await share;
+    expect(answered.status).toBe(201);
+    expect(answered.json.id).toBe(row!.id);
+    const note = await checkpoint;
+    expect(note.status).toBe(200);
+    expect(Number(note.text.split('\n')[1])).toBeGreaterThan(answered.json.audit.index);
+    expect((await shareRead).status).toBe(200);
+    expect((await replay).status).toBe(200);
+  });
+
+  it('does not hold reads when nothing is waiting to be synced', async () => {
+    syncs.hold();
+    const read = await answerWithin(sluice.request('GET', '/v1/audit/checkpoint'), 5_000);
+    expect(read).not.toBe('pending');
+    expect((read as TestResponse).status).toBe(200);
+    expect(syncs.started).toHaveLength(0);
+  });
+
+  it('commits with synchronous=NORMAL only inside its transactions; everything else keeps FULL', async () => {
+    const transactions = sluice.app.get(TransactionRunner);
+    const inside = await transactions.run(async () => writerConnection(sluice).pragma('synchronous', { simple: true }));
+    expect(inside).toBe(1);
+    expect(writerConnection(sluice).pragma('synchronous', { simple: true })).toBe(2);
+    // A transaction that fails restores it too.
+    await expect(
+      transactions.run(async () => {
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(writerConnection(sluice).pragma('synchronous', { simple: true })).toBe(2);
+  });
+
+  it('fails closed when the WAL cannot be synced: the share is not confirmed, later writes fail, the server is not ready', async () => {
+    expect((await sluice.request('GET', '/ready', { key: null })).status).toBe(200);
+    syncs.hold();
+    const share = sluice.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': randomUUID() } });
+    await eventually(() => (syncs.started.length > 0 ? true : undefined), 'a sync of the WAL to start');
+    syncs.failAll(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    const refused = await share;
+    expect(refused.status).toBe(500);
+    expect(refused.json).toEqual({ type: 'about:blank', title: 'internal server error', status: 500 });
+
+    const later = await sluice.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': randomUUID() } });
+    expect(later.status).toBe(500);
+    expect((await sluice.request('GET', '/v1/audit/checkpoint')).status).toBe(500);
+    const ready = await sluice.request('GET', '/ready', { key: null });
+    expect(ready.status).toBe(503);
+    expect(ready.json.checks.database).toBe(false);
+  });
+});
+
