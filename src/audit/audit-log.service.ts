@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { KEY_MATERIAL, type KeyMaterial } from '../platform/crypto/key-material.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
@@ -7,6 +6,7 @@ import { Traced } from '../platform/observability/traced.js';
 import { Sql } from '../platform/database/sql.js';
 import { canonicalJson } from './domain/canonical-json.js';
 import { verifierKey } from './domain/checkpoint.js';
+import { randomIdPooled } from './domain/random-pool.js';
 import { AuditCheckpointEntity } from './infrastructure/audit.entities.js';
 
 export type AuditEntryKind =
@@ -51,7 +51,7 @@ export class AuditLogService {
   ) {}
 
   newEntryId(): string {
-    return `ent_${randomBytes(12).toString('base64url')}`;
+    return randomIdPooled('ent_', 12);
   }
 
   /** Queues entries inside the caller's transaction; they are in the log once sequenced. */
