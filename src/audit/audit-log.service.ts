@@ -6,7 +6,7 @@ import { Traced } from '../platform/observability/traced.js';
 import { Sql } from '../platform/database/sql.js';
 import { canonicalJson } from './domain/canonical-json.js';
 import { verifierKey } from './domain/checkpoint.js';
-import { randomIdPooled } from './domain/random-pool.js';
+import { timeOrderedId } from './domain/random-pool.js';
 import { AuditCheckpointEntity } from './infrastructure/audit.entities.js';
 
 export type AuditEntryKind =
@@ -51,7 +51,7 @@ export class AuditLogService {
   ) {}
 
   newEntryId(): string {
-    return randomIdPooled('ent_', 12);
+    return timeOrderedId('ent_');
   }
 
   /** Queues entries inside the caller's transaction; they are in the log once sequenced. */

@@ -3,7 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditLogService, type QueuedEntry } from '../audit/audit-log.service.js';
 import { canonicalJson } from '../audit/domain/canonical-json.js';
 import { openSealedField, subjectPseudonym } from '../audit/domain/pseudonym.js';
-import { randomIdPooled } from '../audit/domain/random-pool.js';
+import { timeOrderedId } from '../audit/domain/random-pool.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
 import { ReadBatcher } from '../platform/database/read-batcher.js';
 import { Sql } from '../platform/database/sql.js';
@@ -41,7 +41,7 @@ export class ConsentLedger {
   }
 
   async record(manager: EntityManager, change: ConsentChange): Promise<{ eventId: string; audit: QueuedEntry }> {
-    const eventId = randomIdPooled('cns_', 12);
+    const eventId = timeOrderedId('cns_');
     const now = new Date().toISOString();
     const keys = await this.subjectKeys.keysFor(manager, [change.subject]);
     const pseudonym = keys.pseudonym(change.subject);

@@ -4,7 +4,7 @@ import type { EntityManager } from 'typeorm';
 import { AuditLogService } from '../../audit/audit-log.service.js';
 import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { canonicalJson } from '../../audit/domain/canonical-json.js';
-import { randomIdPooled } from '../../audit/domain/random-pool.js';
+import { timeOrderedId } from '../../audit/domain/random-pool.js';
 import { type Subject, SubjectKeyRing, SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { MediaObjectEntity } from '../../delivery/infrastructure/delivery.entities.js';
 import { mediaMessage, templateMessage, textMessage, type WhatsAppMessageRequest } from '../../delivery/whatsapp-message.js';
@@ -148,7 +148,7 @@ export class ShareRecorder {
 
   private draft(decided: DecidedShare, now: string): Draft {
     const { command, decision } = decided;
-    const id = randomIdPooled('shr_', 12);
+    const id = timeOrderedId('shr_');
     const entry = this.auditLog.newEntryId();
     const author: Subject = { type: 'workplace', id: String((command.body.post as { from?: { id?: unknown } }).from?.id ?? '') };
     const document: ShareDocument = {
@@ -187,7 +187,7 @@ export class ShareRecorder {
       for (const r of allowed) {
         const fallback = decision.outsideWindow ? JSON.stringify(whatsAppRequest(r.waId, decision.outsideWindow, undefined)) : null;
         const payload = JSON.stringify(whatsAppRequest(r.waId, outbound, mediaId));
-        messages.push([randomIdPooled('out_', 12), id, r.waId, command.request.purpose, payload, fallback, entry, 'pending', 0, null, null, now, now]);
+        messages.push([timeOrderedId('out_'), id, r.waId, command.request.purpose, payload, fallback, entry, 'pending', 0, null, null, now, now]);
       }
     }
     await sql.insert(manager, 'outbox_messages', OUTBOX_COLUMNS, messages);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { randomBytesPooled, randomIdPooled } from '../../../src/audit/domain/random-pool.js';
+import fc from 'fast-check';
+import { randomBytesPooled, timeOrderedId } from '../../../src/audit/domain/random-pool.js';
 
 const POOL_SIZE = 4096;
 
@@ -14,10 +15,29 @@ describe('random pool', () => {
     expect(seen.size).toBe(5000);
   });
 
-  it('makes ids of the prefix and base64url', () => {
-    const ids = Array.from({ length: 5000 }, () => randomIdPooled('ent_', 12));
+  it('makes time-ordered ids of the prefix and 16 base64url characters, distinct within one millisecond', () => {
+    const now = Date.UTC(2026, 10, 27, 13, 0, 0, 0);
+    const ids = Array.from({ length: 5000 }, () => timeOrderedId('ent_', now));
     for (const id of ids) expect(id).toMatch(/^ent_[A-Za-z0-9_-]{16}$/);
     expect(new Set(ids).size).toBe(ids.length);
+    // The first eight characters are the time; the rest is random.
+    expect(new Set(ids.map((id) => id.slice(4, 12))).size).toBe(1);
+  });
+
+  it('sorts ids by the time they were made, to the millisecond, as text', () => {
+    const times = fc.integer({ min: 0, max: 2 ** 48 - 1 });
+    fc.assert(
+      fc.property(times, times, (a, b) => {
+        const [x, y] = [timeOrderedId('shr_', a), timeOrderedId('shr_', b)];
+        if (a < b) expect(x < y).toBe(true);
+        if (a > b) expect(x > y).toBe(true);
+        if (a === b) expect(x.slice(0, 12)).toBe(y.slice(0, 12));
+      }),
+      { numRuns: 5000 },
+    );
+    // Across the digits where base64url's own order is not ASCII order ('z' then '0', '9' then '-').
+    const boundaries = [51, 52, 61, 62, 63, 64].map((n) => n * 2 ** 24);
+    for (const t of boundaries) expect(timeOrderedId('', t - 1) < timeOrderedId('', t)).toBe(true);
   });
 
   it('serves across a refill, and what it gave stays as it was', () => {
@@ -25,7 +45,7 @@ describe('random pool', () => {
     const given: Array<[Buffer, string]> = [];
     for (let total = 0; total < 5 * POOL_SIZE; ) {
       const size = 1 + (given.length % 97);
-      const bytes = given.length % 2 === 0 ? randomBytesPooled(size) : Buffer.from(randomIdPooled('', size), 'base64url');
+      const bytes = randomBytesPooled(size);
       expect(bytes).toHaveLength(size);
       given.push([bytes, bytes.toString('hex')]);
       total += size;
@@ -47,14 +67,12 @@ describe('random pool', () => {
     const big = randomBytesPooled(3 * POOL_SIZE + 5);
     expect(big).toHaveLength(3 * POOL_SIZE + 5);
     expect(big.subarray(0, POOL_SIZE).equals(big.subarray(POOL_SIZE, 2 * POOL_SIZE))).toBe(false);
-    expect(Buffer.from(randomIdPooled('x_', POOL_SIZE + 1).slice(2), 'base64url')).toHaveLength(POOL_SIZE + 1);
     expect(randomBytesPooled(0)).toHaveLength(0);
-    expect(randomIdPooled('p_', 0)).toBe('p_');
   });
 
   it('refuses sizes that are not non-negative integers', () => {
     expect(() => randomBytesPooled(-1)).toThrow(RangeError);
     expect(() => randomBytesPooled(1.5)).toThrow(RangeError);
-    expect(() => randomIdPooled('x', Number.NaN)).toThrow(RangeError);
+    expect(() => randomBytesPooled(Number.NaN)).toThrow(RangeError);
   });
 });
