@@ -107,7 +107,7 @@ describe('request logs and request ids', () => {
     expect(requestIdFor({ headers: { 'x-request-id': UUID } })).toBe(UUID);
     expect(requestIdFor({ headers: { 'x-request-id': '0af7651916cd43dd8448eb211c80319c' } })).toBe('0af7651916cd43dd8448eb211c80319c');
     for (const given of [PHONE, `+${PHONE}`, 'anna@example.nl', 'a'.repeat(200), undefined]) {
-      expect(requestIdFor({ headers: given === undefined ? {} : { 'x-request-id': given } })).toMatch(/^req_[A-Za-z0-9_-]{16}$/);
+      expect(requestIdFor({ headers: given === undefined ? {} : { 'x-request-id': given } })).toMatch(/^req_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     }
   });
 
