@@ -5,7 +5,7 @@ import type { AuthenticatedRequest } from '../platform/auth/api-key.guard.js';
 import { RequireScope } from '../platform/auth/auth.decorators.js';
 import { BodyLimit, SHARE_BODY_LIMIT } from '../platform/http/body-limits.js';
 import { type FieldProblem, InvalidRequestException } from '../platform/http/problem.js';
-import { validateDto } from '../platform/http/validation.js';
+import { checkDto } from '../platform/http/validation.js';
 import { validateWorkplacePost } from '../workplace/validate-workplace-post.js';
 import { GetShareQuery } from './get-share/get-share.query.js';
 import { RequestShareCommand } from './request-share/request-share.command.js';
@@ -14,6 +14,7 @@ import type { ShareDocument } from './share-document.js';
 
 /** Deeper JSON than this is no Workplace post; refusing it keeps recursive walks bounded. */
 const MAX_BODY_DEPTH = 32;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 @Controller('v1/shares')
 export class SharesController {
@@ -32,23 +33,18 @@ export class SharesController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ShareDocument> {
     const problems: FieldProblem[] = [];
-    if (idempotencyKey === undefined || !/^[\x21-\x7e]{1,255}$/.test(idempotencyKey)) {
+    if (idempotencyKey === undefined || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       problems.push({ path: 'Idempotency-Key', message: 'header Idempotency-Key is required: 1 to 255 visible ASCII characters' });
     }
     if (jsonDepth(body) > MAX_BODY_DEPTH) {
       throw new InvalidRequestException([...problems, { path: '(body)', message: `must not nest deeper than ${MAX_BODY_DEPTH} levels` }]);
     }
-    let dto: RequestShareDto | undefined;
-    try {
-      // The post is checked on its own below, where its unknown fields are allowed.
-      const post = (body as { post?: unknown } | null)?.post;
-      dto = await validateDto(RequestShareDto, isPlainObject(post) ? { ...(body as object), post: {} } : body);
-    } catch (error) {
-      if (!(error instanceof InvalidRequestException)) throw error;
-      problems.push(...error.problems);
-    }
     const post = (body as { post?: unknown } | null)?.post;
-    if (post !== null && typeof post === 'object' && !Array.isArray(post)) problems.push(...(await validateWorkplacePost(post, 'post')));
+    // The post is checked on its own below, where its unknown fields are allowed.
+    const checked = await checkDto(RequestShareDto, isPlainObject(post) ? { ...(body as object), post: {} } : body);
+    problems.push(...checked.problems);
+    if (isPlainObject(post)) problems.push(...(await validateWorkplacePost(post, 'post')));
+    const dto = checked.instance;
     if (problems.length > 0 || !dto) throw new InvalidRequestException(problems);
 
     const result = await this.commands.execute(

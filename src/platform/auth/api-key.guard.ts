@@ -2,6 +2,7 @@ import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, In
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config/config.js';
+import { withoutStackTrace } from '../http/problem.js';
 import { TokenBucketLimiter, TooManyRequestsException } from '../http/rate-limit.js';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators.js';
 import { ApiKeyService, type AuthenticatedKey } from './api-key.service.js';
@@ -9,9 +10,19 @@ import type { Scope } from './scopes.js';
 
 export type AuthenticatedRequest = FastifyRequest & { apiKey: AuthenticatedKey };
 
+const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+
+/** What a route declares about access: read from its decorators once, not on every request. */
+interface RouteAccess {
+  controller: unknown;
+  isPublic: boolean;
+  scope: Scope | undefined;
+}
+
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly limiter: TokenBucketLimiter;
+  private readonly routes = new WeakMap<object, RouteAccess>();
 
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
@@ -21,26 +32,44 @@ export class ApiKeyGuard implements CanActivate {
     this.limiter = new TokenBucketLimiter(config.rateLimit);
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
+  // Not async: a public route (health probes) is let through without a promise.
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    const access = this.accessOf(context);
+    if (access.isPublic) return true;
+    return this.authenticate(context.switchToHttp().getRequest<AuthenticatedRequest>(), access.scope);
+  }
 
-    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+  private async authenticate(request: AuthenticatedRequest, scope: Scope | undefined): Promise<boolean> {
     const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(header) : null;
-    if (!match) throw new UnauthorizedException('An API key is required: Authorization: Bearer <key>');
+    const match = typeof header === 'string' ? BEARER.exec(header) : null;
+    if (!match) throw withoutStackTrace(() => new UnauthorizedException('An API key is required: Authorization: Bearer <key>'));
     const key = await this.apiKeys.authenticate(match[1]!);
-    if (!key) throw new UnauthorizedException('The API key is not valid');
+    if (!key) throw withoutStackTrace(() => new UnauthorizedException('The API key is not valid'));
     // Per key and before the scope check: a key that only collects 403s is throttled all the same.
     const rate = this.limiter.take(key.id);
     if (!rate.allowed) throw new TooManyRequestsException(rate.retryAfterSeconds, this.config.rateLimit);
 
-    const scope = this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE, targets);
     // A route that forgot to declare its scope is closed to everyone rather than open to every key.
     if (scope === undefined || !key.scopes.has(scope)) {
-      throw new ForbiddenException(scope ? `This API key lacks the scope ${scope}` : 'This route declares no scope');
+      throw withoutStackTrace(() => new ForbiddenException(scope ? `This API key lacks the scope ${scope}` : 'This route declares no scope'));
     }
     request.apiKey = key;
     return true;
+  }
+
+  /** The route's @PublicRoute and @RequireScope (handler first, then controller), cached per handler. */
+  private accessOf(context: ExecutionContext): RouteAccess {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    const cached = this.routes.get(handler);
+    if (cached?.controller === controller) return cached;
+    const targets = [handler, controller];
+    const access: RouteAccess = {
+      controller,
+      isPublic: Boolean(this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)),
+      scope: this.reflector.getAllAndOverride<Scope | undefined>(REQUIRED_SCOPE, targets),
+    };
+    this.routes.set(handler, access);
+    return access;
   }
 }

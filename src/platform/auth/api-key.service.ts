@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { ReadBatcher } from '../database/read-batcher.js';
 import { Sql } from '../database/sql.js';
@@ -14,7 +14,21 @@ export interface AuthenticatedKey {
 }
 
 export function hashApiKey(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
+  // One-shot hash: the same hex digest as createHash().update().digest(), at half the cost per request.
+  return hash('sha256', secret, 'hex');
+}
+
+/** Parsed scope lists by their stored text: keys share a handful of them, and every request needs its key's. */
+const scopeSets = new Map<string, ReadonlySet<Scope>>();
+const MAX_SCOPE_SETS = 1000;
+
+function scopeSet(scopes: string): ReadonlySet<Scope> {
+  let set = scopeSets.get(scopes);
+  if (!set) {
+    if (scopeSets.size >= MAX_SCOPE_SETS) scopeSets.clear();
+    scopeSets.set(scopes, (set = new Set(scopes.split(' ').filter(Boolean) as Scope[])));
+  }
+  return set;
 }
 
 @Injectable()
@@ -48,7 +62,7 @@ export class ApiKeyService {
     // The lookup is by hash, so the comparison below is on hashes of equal length; it guards
     // against a database collation that compares case-insensitively.
     if (!row || !timingSafeEqual(Buffer.from(row.keyHash), Buffer.from(keyHash))) return undefined;
-    return { id: row.id, name: row.name, scopes: new Set(row.scopes.split(' ').filter(Boolean) as Scope[]) };
+    return { id: row.id, name: row.name, scopes: scopeSet(row.scopes) };
   }
 
   /**

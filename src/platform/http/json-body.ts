@@ -13,30 +13,50 @@ const MAX_PROBLEMS = 100;
  * range of a double (1e400 parses to Infinity), strings with lone surrogates (they have no UTF-8
  * form), in keys as in values, and nesting deeper than MAX_JSON_DEPTH. Such a body is not I-JSON
  * (RFC 7493), which the audit log's canonical form (RFC 8785) requires of everything it hashes.
- * Iterative, so that depth cannot overflow the stack here either.
+ * The walk recurses at most MAX_JSON_DEPTH levels, however deep the body, and builds a path only
+ * for a problem it reports: this runs on every request with a body.
  */
 export function jsonBodyProblems(body: unknown): FieldProblem[] {
   const problems: FieldProblem[] = [];
   let more = 0;
-  const report = (path: string, message: string) => {
-    if (problems.length < MAX_PROBLEMS) problems.push({ path: path || '(body)', message });
-    else more++;
-  };
-  const stack: { value: unknown; path: string; depth: number; name?: string }[] = [{ value: body, path: '', depth: 0 }];
-  while (stack.length > 0) {
-    const { value, path, depth, name } = stack.pop()!;
-    if (name !== undefined && LONE_SURROGATE.test(name)) report(path, 'the name must not contain lone UTF-16 surrogates');
-    if (typeof value === 'number' && !Number.isFinite(value)) report(path, 'must be a number within the range of a double (about ±1.8e308)');
-    else if (typeof value === 'string' && LONE_SURROGATE.test(value)) report(path, 'must not contain lone UTF-16 surrogates (\\ud800-\\udfff without their pair)');
-    else if (value !== null && typeof value === 'object') {
-      if (depth >= MAX_JSON_DEPTH) {
-        report(path, `must not nest deeper than ${MAX_JSON_DEPTH} levels`);
-        continue;
-      }
-      // Reversed onto the stack, so that problems come out in the order of the document.
-      for (const [key, child] of Object.entries(value).reverse()) stack.push({ value: child, path: path ? `${path}.${key}` : key, depth: depth + 1, name: key });
+  // The names from the body down to the value being looked at.
+  const names: string[] = [];
+  const report = (message: string) => {
+    if (problems.length >= MAX_PROBLEMS) {
+      more++;
+      return;
     }
-  }
+    let path = '';
+    for (const name of names) path = path ? `${path}.${name}` : name;
+    problems.push({ path: path || '(body)', message });
+  };
+  const visit = (value: unknown, depth: number) => {
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) report('must be a number within the range of a double (about ±1.8e308)');
+    } else if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) report('must not contain lone UTF-16 surrogates (\\ud800-\\udfff without their pair)');
+    } else if (value !== null && typeof value === 'object') {
+      if (depth >= MAX_JSON_DEPTH) {
+        report(`must not nest deeper than ${MAX_JSON_DEPTH} levels`);
+        return;
+      }
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          names.push(String(i));
+          visit(value[i], depth + 1);
+          names.pop();
+        }
+      } else {
+        for (const name of Object.keys(value)) {
+          names.push(name);
+          if (LONE_SURROGATE.test(name)) report('the name must not contain lone UTF-16 surrogates');
+          visit((value as Record<string, unknown>)[name], depth + 1);
+          names.pop();
+        }
+      }
+    }
+  };
+  visit(body, 0);
   if (more > 0) problems.push({ path: '(body)', message: `and ${more} more problem(s) like those above` });
   return problems;
 }

@@ -9,6 +9,8 @@ export interface RateLimitSettings {
 
 export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
+const ALLOWED: RateDecision = Object.freeze({ allowed: true });
+
 interface Bucket {
   tokens: number;
   /** When `tokens` was last brought up to date (ms, from the clock). */
@@ -32,27 +34,39 @@ export class TokenBucketLimiter {
   take(caller: string): RateDecision {
     const { perSecond, burst } = this.settings;
     const now = this.now();
-    const bucket = this.buckets.get(caller) ?? { tokens: burst, at: now };
+    let bucket = this.buckets.get(caller);
+    if (!bucket) this.buckets.set(caller, (bucket = { tokens: burst, at: now }));
     const tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+    // Updated in place: this runs on every authenticated request.
+    bucket.at = now;
     if (tokens >= 1) {
-      this.buckets.set(caller, { tokens: tokens - 1, at: now });
-      return { allowed: true };
+      bucket.tokens = tokens - 1;
+      return ALLOWED;
     }
-    this.buckets.set(caller, { tokens, at: now });
+    bucket.tokens = tokens;
     // Whole seconds (Retry-After has no fractions), rounded up so a retry on time succeeds.
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / perSecond)) };
   }
 }
 
-/** 429, rendered as problem+json with a Retry-After header by the ProblemDetailsFilter. */
+/**
+ * 429, rendered as problem+json with a Retry-After header by the ProblemDetailsFilter. Made
+ * without a stack trace: a throttled caller may send many, and a 4xx never shows one.
+ */
 export class TooManyRequestsException extends HttpException {
-  constructor(
-    readonly retryAfterSeconds: number,
-    settings: RateLimitSettings,
-  ) {
-    super(
-      `This API key may make ${settings.perSecond} request(s) per second, in bursts of up to ${settings.burst}, on each sluice replica; retry after ${retryAfterSeconds} second(s)`,
-      HttpStatus.TOO_MANY_REQUESTS,
-    );
+  declare readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number, settings: RateLimitSettings) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(
+        `This API key may make ${settings.perSecond} request(s) per second, in bursts of up to ${settings.burst}, on each sluice replica; retry after ${retryAfterSeconds} second(s)`,
+        HttpStatus.TOO_MANY_REQUESTS,
+      );
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
