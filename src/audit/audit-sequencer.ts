@@ -50,6 +50,8 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly waiters = new Set<Waiter>();
+  /** The frontier (the complete subtrees a tree's next leaves build on) of the last tree this process sequenced. */
+  private frontier: { size: number; root: string; nodes: SubtreeNode[] } | undefined;
 
   constructor(
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
@@ -136,11 +138,9 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
       if (await this.maySequence(manager, sql)) {
         const queuedAt = new Date().toISOString();
         const own = drafts.map((d) => ({ id: d.id, kind: d.kind, body: d.body, queuedAt }));
-        const indices = await this.integrate(manager, [...(await this.queued(manager, sql)), ...own]);
-        await sql.execute(manager, 'RELEASE SAVEPOINT sluice_sequence');
-        return indices;
+        // Not released: the commit keeps what the savepoint holds, one statement less per commit.
+        return await this.integrate(manager, [...(await this.queued(manager, sql)), ...own]);
       }
-      await sql.execute(manager, 'RELEASE SAVEPOINT sluice_sequence');
     } catch (error) {
       await sql.execute(manager, 'ROLLBACK TO SAVEPOINT sluice_sequence');
       this.logger.error(`sequencing in a writer's transaction failed, its entries are queued instead: ${(error as Error).name}`);
@@ -194,9 +194,10 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
   @Traced('sluice.audit.sequence', { attributes: (_manager: EntityManager, queued: QueuedRow[]) => ({ 'sluice.audit.entries': queued.length }) })
   private async integrate(manager: EntityManager, queued: QueuedRow[]): Promise<Map<string, number>> {
     const sql = Sql.of(manager);
-    const [latest] = await sql.rows<{ tree_size: string | number }>(manager, 'SELECT tree_size FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1');
+    const [latest] = await sql.rows<{ tree_size: string | number; root_hash: string }>(manager, 'SELECT tree_size, root_hash FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1');
     const size = latest ? Number(latest.tree_size) : 0;
-    const frontier = await this.loadSubtrees(manager, sql, frontierCoordinates(size));
+    const cached = this.frontier;
+    const frontier = cached && latest && cached.size === size && cached.root === latest.root_hash ? cached.nodes : await this.loadSubtrees(manager, sql, frontierCoordinates(size));
     const now = new Date().toISOString();
 
     const entries = queued.map((row, offset) => {
@@ -212,19 +213,15 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
     const note = signCheckpoint({ origin: this.config.auditLogOrigin, size: appended.size, root: appended.root, privateKey: this.keys.auditSigningKey });
 
     const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
-    await sql.insert(
-      manager,
-      'audit_entries',
-      ['idx', 'id', 'kind', 'entry', 'leaf_hash', 'created_at'],
-      entries.map((e) => [e.index, e.id, e.kind, e.text, hex(e.leaf), now]),
-    );
-    await sql.insert(
-      manager,
-      'audit_subtrees',
-      ['level', 'idx', 'hash'],
-      appended.newNodes.map((n) => [n.level, n.index, hex(n.hash)]),
-    );
-    await sql.insert(manager, 'audit_checkpoints', ['tree_size', 'root_hash', 'note', 'created_at'], [[appended.size, hex(appended.root), note, now]]);
+    await sql.insertAll(manager, [
+      { table: 'audit_entries', columns: ['idx', 'id', 'kind', 'entry', 'leaf_hash', 'created_at'], rows: entries.map((e) => [e.index, e.id, e.kind, e.text, hex(e.leaf), now]) },
+      { table: 'audit_subtrees', columns: ['level', 'idx', 'hash'], rows: appended.newNodes.map((n) => [n.level, n.index, hex(n.hash)]) },
+      { table: 'audit_checkpoints', columns: ['tree_size', 'root_hash', 'note', 'created_at'], rows: [[appended.size, hex(appended.root), note, now]] },
+    ]);
+    // The tree's frontier after this batch, for the next one. Kept by size and root: if this
+    // transaction rolls back, the next batch finds another root in the database and reads the
+    // frontier there; a tree of the same size and root has the same frontier.
+    this.frontier = { size: appended.size, root: hex(appended.root), nodes: appended.frontier };
     const seqs = queued.flatMap((q) => (q.seq === undefined ? [] : [q.seq]));
     for (let i = 0; i < seqs.length; i += 200) {
       const chunk = seqs.slice(i, i + 200);

@@ -82,6 +82,32 @@ export class Sql {
     return returned;
   }
 
+  /**
+   * Inserts into several tables, in the order given: on PostgreSQL in one statement (each insert
+   * but the last a data-modifying WITH clause; a foreign key to a row of an earlier clause holds,
+   * since they all run before the statement's constraints are checked), one round trip instead of
+   * one per table; on SQLite one after another. Tables without rows are left out.
+   */
+  async insertAll(manager: EntityManager, inserts: readonly { table: string; columns: readonly string[]; rows: readonly unknown[][] }[]): Promise<void> {
+    const present = inserts.filter((insert) => insert.rows.length > 0);
+    const parameters = present.reduce((sum, insert) => sum + insert.rows.length * insert.columns.length, 0);
+    if (this.sqlite || present.length < 2 || parameters > 60_000) {
+      for (const { table, columns, rows } of present) await this.insert(manager, table, columns, rows);
+      return;
+    }
+    const values: unknown[] = [];
+    const statements = present.map(({ table, columns, rows }) => {
+      const tuples = rows.map((row) => {
+        const tuple = `(${this.params(columns.length, values.length + 1)})`;
+        values.push(...row);
+        return tuple;
+      });
+      return `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${tuples.join(', ')}`;
+    });
+    const last = statements.pop()!;
+    await this.postgres(manager, `WITH ${statements.map((statement, i) => `inserted_${i} AS (${statement})`).join(', ')} ${last}`, values);
+  }
+
   private async postgres(manager: EntityManager, text: string, params: readonly unknown[]): Promise<pg.QueryResult> {
     // A transaction's manager holds its query runner, connected since TypeORM sent BEGIN on it;
     // TypeORM's PostgreSQL driver keeps its pool as `master`.

@@ -169,13 +169,8 @@ export class ShareRecorder {
     // One read for every person the batch names; the same people recur from share to share.
     const keys = await this.subjectKeys.keysFor(manager, drafts.flatMap(subjectsOf));
     const entries = drafts.map((draft) => ({ id: draft.entry, kind: 'share.decided' as const, body: this.entryBody(draft, keys) }));
-    await sql.insert(
-      manager,
-      'share_recipients',
-      RECIPIENT_COLUMNS,
-      drafts.flatMap(({ id, decided }) =>
-        decided.decision.recipients.map((r) => [id, r.waId, r.decision, JSON.stringify(r.reasons), r.decision === 'allowed' ? 'queued' : null, r.decision === 'allowed' ? now : null]),
-      ),
+    const recipients = drafts.flatMap(({ id, decided }) =>
+      decided.decision.recipients.map((r) => [id, r.waId, r.decision, JSON.stringify(r.reasons), r.decision === 'allowed' ? 'queued' : null, r.decision === 'allowed' ? now : null]),
     );
     const messages: unknown[][] = [];
     for (const { id, entry, decided } of drafts) {
@@ -190,7 +185,10 @@ export class ShareRecorder {
         messages.push([timeOrderedId('out_'), id, r.waId, command.request.purpose, payload, fallback, entry, 'pending', 0, null, null, now, now]);
       }
     }
-    await sql.insert(manager, 'outbox_messages', OUTBOX_COLUMNS, messages);
+    await sql.insertAll(manager, [
+      { table: 'share_recipients', columns: RECIPIENT_COLUMNS, rows: recipients },
+      { table: 'outbox_messages', columns: OUTBOX_COLUMNS, rows: messages },
+    ]);
     return this.sequencer.appendSequenced(manager, entries);
   }
 

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { AuditLogService } from '../../src/audit/audit-log.service.js';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { InMemoryMerkleLog } from '../../src/audit/domain/merkle.js';
+import { Sql } from '../../src/platform/database/sql.js';
+import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
+import { describeEachDatabase } from '../support/databases.js';
+import { type RunningApp, startTestApp } from '../support/test-app.js';
+
+/**
+ * The sequencer keeps the tree's frontier of its last batch in memory, so that the next batch
+ * need not read it back. This proves the cache can never put a wrong root in a signed checkpoint:
+ * after a batch that rolled back, and after another replica grew the log to that same size with
+ * other entries, every checkpoint still commits to exactly the leaves the log holds. And the
+ * inserts of several tables in one statement (PostgreSQL) stay all or nothing.
+ */
+describeEachDatabase('the sequencer frontier cache and multi-table inserts', (dialect) => {
+  let sluice: RunningApp;
+  let replica: RunningApp;
+
+  beforeAll(async () => {
+    sluice = await startTestApp(dialect);
+    replica = await sluice.startReplica();
+  });
+  afterAll(async () => {
+    await replica?.close();
+    await sluice?.close();
+  });
+
+  const draft = (app: RunningApp, note: string) => ({ id: app.app.get(AuditLogService).newEntryId(), kind: 'policy.activated' as const, body: { note } });
+
+  /** Sequences one entry in the gateway's own way (in a writer's transaction), then commits or rolls back. */
+  async function sequence(app: RunningApp, note: string, outcome: 'commit' | 'rollback'): Promise<void> {
+    const attempt = app.app.get(TransactionRunner).run(async (manager) => {
+      const indices = await app.app.get(AuditSequencer).appendSequenced(manager, [draft(app, note)]);
+      expect(indices.size).toBe(1);
+      if (outcome === 'rollback') throw new Error('rolled back after sequencing');
+    });
+    if (outcome === 'rollback') await expect(attempt).rejects.toThrow('rolled back after sequencing');
+    else await attempt;
+  }
+
+  /** Every signed checkpoint's root is the root of the first tree_size leaves the log holds. */
+  async function checkpointsMatchLeaves(): Promise<number> {
+    const leaves = await sluice.database.adminQuery<{ idx: string | number; leaf_hash: string }>('SELECT idx, leaf_hash FROM audit_entries ORDER BY idx');
+    expect(leaves.map((l) => Number(l.idx))).toEqual(leaves.map((_, i) => i));
+    const tree = new InMemoryMerkleLog();
+    tree.append(leaves.map((l) => Buffer.from(l.leaf_hash, 'hex')));
+    const checkpoints = await sluice.database.adminQuery<{ tree_size: string | number; root_hash: string }>('SELECT tree_size, root_hash FROM audit_checkpoints ORDER BY tree_size');
+    for (const checkpoint of checkpoints) expect(Buffer.from(tree.root(Number(checkpoint.tree_size))).toString('hex')).toBe(checkpoint.root_hash);
+    return leaves.length;
+  }
+
+  it('signs the right root after a rolled-back batch and another replica writing the same size', async () => {
+    await sequence(sluice, 'first', 'commit');
+    const size = await checkpointsMatchLeaves();
+    // This process computes (and caches) the frontier of size + 1, then rolls the batch back...
+    await sequence(sluice, 'rolled back', 'rollback');
+    // ...and the other replica makes the log that size with another entry.
+    await sequence(replica, 'from the replica', 'commit');
+    expect(await checkpointsMatchLeaves()).toBe(size + 1);
+    // The next batch here must build on the replica's tree, not on the cached frontier.
+    await sequence(sluice, 'after', 'commit');
+    await sequence(sluice, 'and again', 'commit');
+    expect(await checkpointsMatchLeaves()).toBe(size + 3);
+  });
+
+  it('inserts into several tables at once, all or nothing', async () => {
+    const transactions = sluice.app.get(TransactionRunner);
+    await sluice.database.adminQuery('CREATE TABLE frontier_parent (id varchar(10) PRIMARY KEY)');
+    await sluice.database.adminQuery('CREATE TABLE frontier_child (id varchar(10) PRIMARY KEY, parent varchar(10) NOT NULL REFERENCES frontier_parent (id))');
+    if (dialect === 'sqlite') await sluice.database.adminQuery('PRAGMA foreign_keys = ON');
+    const insertAll = (parents: string[], children: [string, string][]) =>
+      transactions.run((manager) =>
+        Sql.of(manager).insertAll(manager, [
+          { table: 'frontier_parent', columns: ['id'], rows: parents.map((id) => [id]) },
+          { table: 'frontier_child', columns: ['id', 'parent'], rows: children },
+          { table: 'frontier_parent', columns: ['id'], rows: [] },
+        ]),
+      );
+    // A child may name a parent of the same call.
+    await insertAll(['p1', 'p2'], [['c1', 'p1'], ['c2', 'p2']]);
+    // A child naming no parent fails the call, and its parents are not written either.
+    await expect(insertAll(['p3'], [['c3', 'p3'], ['c4', 'nobody']])).rejects.toThrow();
+    expect((await sluice.database.adminQuery<{ id: string }>('SELECT id FROM frontier_parent ORDER BY id')).map((r) => r.id)).toEqual(['p1', 'p2']);
+    expect((await sluice.database.adminQuery<{ id: string }>('SELECT id FROM frontier_child ORDER BY id')).map((r) => r.id)).toEqual(['c1', 'c2']);
+  });
+});
