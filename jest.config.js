@@ -8,6 +8,7 @@ const esmTs = {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } }],
   },
   testEnvironment: 'node',
+  setupFilesAfterEnv: ['<rootDir>/test/support/sqlite-error-per-suite.ts'],
 };
 
 export default {

@@ -81,6 +81,8 @@ describeEachDatabase('the sequencer frontier cache and multi-table inserts', (di
     await insertAll(['p1', 'p2'], [['c1', 'p1'], ['c2', 'p2']]);
     // A child that cannot be written (its key is taken) fails the call, and its parent is not written either.
     await expect(insertAll(['p3'], [['c3', 'p3'], ['c1', 'p3']])).rejects.toThrow();
+    // So does a child naming no parent.
+    await expect(insertAll(['p4'], [['c4', 'p4'], ['c5', 'nobody']])).rejects.toThrow();
     expect((await sluice.database.adminQuery<{ id: string }>('SELECT id FROM frontier_parent ORDER BY id')).map((r) => r.id)).toEqual(['p1', 'p2']);
     expect((await sluice.database.adminQuery<{ id: string }>('SELECT id FROM frontier_child ORDER BY id')).map((r) => r.id)).toEqual(['c1', 'c2']);
   });
