@@ -14,8 +14,9 @@
  * Delivery has its own benchmark (bench:delivery).
  *
  * E2E_ROUNDS (3), E2E_DURATION (10 s, after a 3 s warm-up), E2E_ONLY (e.g. `sqlite`: measure
- * only those, no ratios) and E2E_CPU_PROF (a folder: each gateway child writes a V8 CPU profile
- * there) tune a run.
+ * only those, no ratios), E2E_CPU_PROF (a folder: each gateway child writes a V8 CPU profile
+ * there) and E2E_NODE_ARGS (flags for the gateway's node, e.g. `--max-semi-space-size=64`) tune
+ * a run.
  */
 import autocannon, { type Result } from 'autocannon';
 import Database from 'better-sqlite3';
@@ -144,7 +145,7 @@ async function startGateway(dialect: 'sqlite' | 'postgres'): Promise<Server> {
     SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { SQLITE_PATH: join(dataDir, 'sluice.db') }),
   };
-  const args = CPU_PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILES}`, `--cpu-prof-name=${dialect}-${Date.now()}.cpuprofile`] : [];
+  const args = [...(process.env.E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(CPU_PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILES}`, `--cpu-prof-name=${dialect}-${Date.now()}.cpuprofile`] : [])];
   const { url, child } = await startChild(join(ROOT, 'dist/src/main.js'), args, env, async (base) => (await fetch(`${base}/ready`)).ok);
   const grant = async (type: string, id: string) => {
     const response = await fetch(`${url}/v1/consents`, {

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type BetterSqlite3 from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { eventually } from '../support/eventually.js';
@@ -141,6 +141,25 @@ describe('durable commits on SQLite: the WAL is synced off the event loop before
     expect(writerConnection(sluice).pragma('synchronous', { simple: true })).toBe(2);
   });
 
+  it('keeps the journal a savepoint needs in memory, never in a temporary file', async () => {
+    const writer = writerConnection(sluice);
+    writer.exec('CREATE TABLE journal_probe (id integer PRIMARY KEY, filler blob NOT NULL)');
+    const fill = writer.prepare('INSERT INTO journal_probe (id, filler) VALUES (?, randomblob(3000))');
+    for (let id = 0; id < 100; id++) fill.run(id);
+    const openTemporaryFiles = () => readdirSync('/proc/self/fd').filter((fd) => safeReadlink(`/proc/self/fd/${fd}`).endsWith('(deleted)'));
+    const before = openTemporaryFiles();
+    // Changing some 75 pages after a savepoint journals their old content: far beyond the 64 KiB
+    // SQLite keeps in memory before spilling a file journal to disk.
+    const during = await sluice.app.get(TransactionRunner).run(async () => {
+      writer.exec('SAVEPOINT probe');
+      writer.exec('UPDATE journal_probe SET filler = randomblob(3000)');
+      const files = openTemporaryFiles();
+      writer.exec('ROLLBACK TO SAVEPOINT probe');
+      return files;
+    });
+    expect(during).toEqual(before);
+  });
+
   it('fails closed when the WAL cannot be synced: the share is not confirmed, later writes fail, the server is not ready', async () => {
     expect((await sluice.request('GET', '/ready', { key: null })).status).toBe(200);
     syncs.hold();
@@ -160,3 +179,10 @@ describe('durable commits on SQLite: the WAL is synced off the event loop before
   });
 });
 
+function safeReadlink(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
+  }
+}
