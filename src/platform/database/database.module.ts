@@ -2,7 +2,9 @@ import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nes
 import { DataSource } from 'typeorm';
 import { createDataSource, createSqliteReader } from '../../data-source.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config/config.js';
+import type BetterSqlite3 from 'better-sqlite3';
 import { TransactionRunner } from './transaction-runner.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 import { WalSync } from './wal-sync.js';
 
 @Global()
@@ -28,7 +30,10 @@ import { WalSync } from './wal-sync.js';
         if (config.database.type !== 'sqlite') return new TransactionRunner(dataSource);
         const reader = createSqliteReader(config.database.path);
         await reader.initialize();
-        return new TransactionRunner(dataSource, reader, new WalSync(`${config.database.path}-wal`));
+        // TypeORM's SQLite driver exposes its one connection as `databaseConnection`.
+        const writer = (dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+        const checkpointer = await WalCheckpointer.start(config.database.path, writer);
+        return new TransactionRunner(dataSource, reader, new WalSync(`${config.database.path}-wal`), checkpointer);
       },
     },
   ],

@@ -1,5 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { WalCheckpointer } from './wal-checkpointer.js';
 import type { WalSync } from './wal-sync.js';
 
 /**
@@ -19,6 +20,8 @@ export class TransactionRunner {
      * it (the CLI, PostgreSQL) each COMMIT is durable when it returns.
      */
     private readonly walSync?: WalSync,
+    /** SQLite in the server: WAL checkpoints run on a worker thread (see WalCheckpointer). */
+    readonly checkpointer?: WalCheckpointer,
   ) {}
 
   get dialect(): 'sqlite' | 'postgres' {
@@ -62,6 +65,7 @@ export class TransactionRunner {
 
   async close(): Promise<void> {
     await this.sqliteQueue;
+    await this.checkpointer?.stop();
     await this.walSync?.close();
     if (this.reader !== this.dataSource && this.reader.isInitialized) await this.reader.destroy();
   }
