@@ -50,9 +50,11 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     if (earlier) return answer(earlier);
 
     const { decision, media } = await this.decide(command);
-    countShareDecision(decision);
     const recorded = await this.recorder.record({ command, requestHash, decision, media });
     if (recorded.outcome !== 'recorded') return answer(recorded);
+    // Counted once it is in the log: a decision whose transaction failed (answered 500) or that
+    // a concurrent request with the same key had already made never took effect.
+    countShareDecision(decision);
     // The answer names the decision's place in the log. It is normally sequenced in the commit
     // that recorded it; if another replica was sequencing, wait for that. Delivery waits for it too (outbox claim).
     const entry = recorded.document.audit.entry;
