@@ -11,7 +11,7 @@ import { signCheckpoint } from './domain/checkpoint.js';
 import { appendLeaves, frontierCoordinates, leafHash, type NodeCoordinate, type SubtreeNode } from './domain/merkle.js';
 
 /** Any 64-bit number works: it only has to be the same for every replica. */
-const SEQUENCER_LOCK_ID = 0x5_1c_e0_a0_d1;
+export const SEQUENCER_LOCK_ID = 0x5_1c_e0_a0_d1;
 const BATCH = 500;
 
 /** An entry to integrate: from the queue (`seq`, its row there), or straight from its writer. */
@@ -21,6 +21,21 @@ interface QueuedRow {
   kind: string;
   body: Record<string, unknown>;
   queuedAt: string;
+}
+
+/** A row of audit_queue as read. */
+interface QueuedRecord {
+  seq: string | number;
+  id: string;
+  kind: string;
+  body: string;
+  queued_at: string;
+}
+
+/** The newest signed checkpoint's tree. */
+interface LatestCheckpoint {
+  tree_size: string | number;
+  root_hash: string;
 }
 
 /** Someone in this process waiting for log indices (see awaitIndices). */
@@ -133,15 +148,16 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
     if (drafts.length === 0) return new Map();
     this.auditLog.checkDrafts(drafts);
     const sql = Sql.of(manager);
-    await sql.execute(manager, 'SAVEPOINT sluice_sequence');
     try {
-      if (await this.maySequence(manager, sql)) {
+      // Not released: the commit keeps what the savepoint holds, one statement less per commit.
+      const batch = await this.openBatch(manager, sql, 'SAVEPOINT sluice_sequence');
+      if (batch) {
         const queuedAt = new Date().toISOString();
         const own = drafts.map((d) => ({ id: d.id, kind: d.kind, body: d.body, queuedAt }));
-        // Not released: the commit keeps what the savepoint holds, one statement less per commit.
-        return await this.integrate(manager, [...(await this.queued(manager, sql)), ...own]);
+        return await this.integrate(manager, [...batch.queued, ...own], batch.latest);
       }
     } catch (error) {
+      // If the savepoint itself was not made, this fails too, and so does the writer's transaction.
       await sql.execute(manager, 'ROLLBACK TO SAVEPOINT sluice_sequence');
       this.logger.error(`sequencing in a writer's transaction failed, its entries are queued instead: ${(error as Error).name}`);
     }
@@ -169,32 +185,36 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
   }
 
   private async integrateQueued(manager: EntityManager): Promise<Map<string, number>> {
-    const sql = Sql.of(manager);
-    if (!(await this.maySequence(manager, sql))) return new Map();
-    const queued = await this.queued(manager, sql);
-    if (queued.length === 0) return new Map();
-    return this.integrate(manager, queued);
+    const batch = await this.openBatch(manager, Sql.of(manager));
+    if (!batch || batch.queued.length === 0) return new Map();
+    return this.integrate(manager, batch.queued, batch.latest);
   }
 
-  /** Whether this transaction may sequence: PostgreSQL elects one replica at a time; SQLite has one writer. */
-  private async maySequence(manager: EntityManager, sql: Sql): Promise<boolean> {
-    if (sql.dialect === 'sqlite') return true;
-    const [row] = await sql.rows<{ locked: boolean }>(manager, 'SELECT pg_try_advisory_xact_lock($1) AS locked', [SEQUENCER_LOCK_ID]);
-    return row?.locked === true;
-  }
-
-  private async queued(manager: EntityManager, sql: Sql): Promise<QueuedRow[]> {
-    const rows = await sql.rows<{ seq: string | number; id: string; kind: string; body: string; queued_at: string }>(
-      manager,
-      `SELECT seq, id, kind, body, queued_at FROM audit_queue ORDER BY seq LIMIT ${BATCH}`,
-    );
-    return rows.map((row) => ({ seq: row.seq, id: row.id, kind: row.kind, body: JSON.parse(row.body) as Record<string, unknown>, queuedAt: row.queued_at }));
+  /**
+   * Whether this transaction may sequence (PostgreSQL elects one replica at a time with the
+   * advisory lock; SQLite has one writer) and, if so, what is queued and the latest checkpoint.
+   * On PostgreSQL one round trip (after `first`, if given): the lock is its own statement, so the
+   * reads after it see every batch committed before it was taken; they read only if it was.
+   */
+  private async openBatch(manager: EntityManager, sql: Sql, first?: string): Promise<{ queued: QueuedRow[]; latest: LatestCheckpoint | undefined } | undefined> {
+    const postgres = sql.dialect === 'postgres';
+    // Reentrant: taking the lock again in the same transaction succeeds at once.
+    const ifLocked = postgres ? ` WHERE (SELECT pg_try_advisory_xact_lock(${SEQUENCER_LOCK_ID}))` : '';
+    const results = await sql.batch(manager, [
+      ...(first ? [first] : []),
+      ...(postgres ? [`SELECT pg_try_advisory_xact_lock(${SEQUENCER_LOCK_ID}) AS locked`] : []),
+      `SELECT seq, id, kind, body, queued_at FROM audit_queue${ifLocked} ORDER BY seq LIMIT ${BATCH}`,
+      `SELECT tree_size, root_hash FROM audit_checkpoints${ifLocked} ORDER BY tree_size DESC LIMIT 1`,
+    ]);
+    const [queuedRows, latestRows] = results.slice(-2) as unknown as [QueuedRecord[], LatestCheckpoint[]];
+    if (postgres && results.at(-3)?.[0]?.locked !== true) return undefined;
+    const queued = queuedRows.map((row) => ({ seq: row.seq, id: row.id, kind: row.kind, body: JSON.parse(row.body) as Record<string, unknown>, queuedAt: row.queued_at }));
+    return { queued, latest: latestRows[0] };
   }
 
   @Traced('sluice.audit.sequence', { attributes: (_manager: EntityManager, queued: QueuedRow[]) => ({ 'sluice.audit.entries': queued.length }) })
-  private async integrate(manager: EntityManager, queued: QueuedRow[]): Promise<Map<string, number>> {
+  private async integrate(manager: EntityManager, queued: QueuedRow[], latest: LatestCheckpoint | undefined): Promise<Map<string, number>> {
     const sql = Sql.of(manager);
-    const [latest] = await sql.rows<{ tree_size: string | number; root_hash: string }>(manager, 'SELECT tree_size, root_hash FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1');
     const size = latest ? Number(latest.tree_size) : 0;
     const cached = this.frontier;
     const frontier = cached && latest && cached.size === size && cached.root === latest.root_hash ? cached.nodes : await this.loadSubtrees(manager, sql, frontierCoordinates(size));

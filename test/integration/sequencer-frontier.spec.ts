@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { AuditLogService } from '../../src/audit/audit-log.service.js';
-import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { AuditSequencer, SEQUENCER_LOCK_ID } from '../../src/audit/audit-sequencer.js';
 import { InMemoryMerkleLog } from '../../src/audit/domain/merkle.js';
 import { Sql } from '../../src/platform/database/sql.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
@@ -63,6 +64,25 @@ describeEachDatabase('the sequencer frontier cache and multi-table inserts', (di
     await sequence(sluice, 'after', 'commit');
     await sequence(sluice, 'and again', 'commit');
     expect(await checkpointsMatchLeaves()).toBe(size + 3);
+  });
+
+  (dialect === 'postgres' ? it : it.skip)('queues the entries of a writer while another replica holds the sequencer lock', async () => {
+    const size = await checkpointsMatchLeaves();
+    const holder = new pg.Client({ connectionString: (sluice.config.database as { url: string }).url });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1)', [SEQUENCER_LOCK_ID]);
+      const queued = await sluice.app.get(TransactionRunner).run((manager) => sluice.app.get(AuditSequencer).appendSequenced(manager, [draft(sluice, 'while locked')]));
+      expect(queued.size).toBe(0);
+      expect(await sluice.database.adminQuery('SELECT id FROM audit_queue')).toHaveLength(1);
+      await holder.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_ID]);
+    } finally {
+      await holder.end();
+    }
+    // Free again: the next writer sequences what was queued before its own entries.
+    await sequence(sluice, 'after the lock', 'commit');
+    expect(await sluice.database.adminQuery('SELECT id FROM audit_queue')).toHaveLength(0);
+    expect(await checkpointsMatchLeaves()).toBe(size + 2);
   });
 
   it('inserts into several tables at once, all or nothing', async () => {

@@ -108,6 +108,24 @@ export class Sql {
     await this.postgres(manager, `WITH ${statements.map((statement, i) => `inserted_${i} AS (${statement})`).join(', ')} ${last}`, values);
   }
 
+  /**
+   * Runs statements without parameters in order and returns the rows of each: on PostgreSQL as
+   * one round trip (a simple query of several statements, each with its own snapshot), on SQLite
+   * one after another.
+   */
+  async batch(manager: EntityManager, texts: readonly string[]): Promise<Record<string, unknown>[][]> {
+    if (this.sqlite) return texts.map((text) => this.sqliteRows(text));
+    const result = (await this.postgres(manager, texts.join(';\n'), [])) as pg.QueryResult | pg.QueryResult[];
+    return (Array.isArray(result) ? result : [result]).map((r) => r.rows as Record<string, unknown>[]);
+  }
+
+  private sqliteRows(text: string): Record<string, unknown>[] {
+    const statement = this.prepared(text);
+    if (statement.reader) return statement.all() as Record<string, unknown>[];
+    statement.run();
+    return [];
+  }
+
   private async postgres(manager: EntityManager, text: string, params: readonly unknown[]): Promise<pg.QueryResult> {
     // A transaction's manager holds its query runner, connected since TypeORM sent BEGIN on it;
     // TypeORM's PostgreSQL driver keeps its pool as `master`.
