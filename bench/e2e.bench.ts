@@ -4,7 +4,7 @@
  * connections, on SQLite and on PostgreSQL, each as a ratio against a bare NestJS-on-Fastify
  * endpoint that takes the same request and answers with as many bytes, measured in the same run.
  * Every server runs in its own child process, started as production starts it
- * (`node dist/src/main.js`), so autocannon does not share its event loop. Run with
+ * (`node dist/src/main.js` with the flags of `npm start`), so autocannon does not share its event loop. Run with
  * `npm run bench:e2e`.
  *
  * The delivery worker is off by default (E2E_DELIVERY_WORKER=on runs it): with the sandbox
@@ -33,6 +33,14 @@ import { machine, median } from './measure.js';
 import { createPostgresDatabase, dropPostgresDatabase, POSTGRES_ADMIN_URL, postgresReachable } from './postgres.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The node flags `npm start` gives the gateway (package.json's start script), so that it runs here as it does there. */
+const START_FLAGS = startFlags((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start);
+
+function startFlags(script: string): string[] {
+  const words = script.split(/\s+/);
+  if (words[0] !== 'node' || words.at(-1) !== 'dist/src/main.js') throw new Error(`the start script is not "node [flags] dist/src/main.js": ${script}`);
+  return words.slice(1, -1);
+}
 const CONNECTIONS = 50;
 const ROUNDS = Number(process.env.E2E_ROUNDS ?? 3);
 const DURATION_S = Number(process.env.E2E_DURATION ?? 10);
@@ -145,7 +153,7 @@ async function startGateway(dialect: 'sqlite' | 'postgres'): Promise<Server> {
     SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { SQLITE_PATH: join(dataDir, 'sluice.db') }),
   };
-  const args = [...(process.env.E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(CPU_PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILES}`, `--cpu-prof-name=${dialect}-${Date.now()}.cpuprofile`] : [])];
+  const args = [...START_FLAGS, ...(process.env.E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(CPU_PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILES}`, `--cpu-prof-name=${dialect}-${Date.now()}.cpuprofile`] : [])];
   const { url, child } = await startChild(join(ROOT, 'dist/src/main.js'), args, env, async (base) => (await fetch(`${base}/ready`)).ok);
   const grant = async (type: string, id: string) => {
     const response = await fetch(`${url}/v1/consents`, {
