@@ -192,7 +192,8 @@ async function startGateway(dialect: 'sqlite' | 'postgres'): Promise<Server> {
 }
 
 async function startBare(responseBytes: number): Promise<Server> {
-  const { url, child } = await startChild(join(ROOT, 'dist/bench/bare-server.js'), [], { NODE_ENV: 'production', RESPONSE_BYTES: String(responseBytes) }, async (base) => {
+  // With the gateway's node flags: the baseline gets whatever they give too.
+  const { url, child } = await startChild(join(ROOT, 'dist/bench/bare-server.js'), START_FLAGS, { NODE_ENV: 'production', RESPONSE_BYTES: String(responseBytes) }, async (base) => {
     const response = await fetch(`${base}/v1/shares`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: SHARE });
     return response.status === 201 && (await response.text()).length === responseBytes;
   });
