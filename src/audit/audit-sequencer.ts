@@ -157,8 +157,10 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
         return await this.integrate(manager, [...batch.queued, ...own], batch.latest);
       }
     } catch (error) {
-      // If the savepoint itself was not made, this fails too, and so does the writer's transaction.
-      await sql.execute(manager, 'ROLLBACK TO SAVEPOINT sluice_sequence');
+      // If the savepoint itself was not made, the writer's transaction fails, with this error.
+      await sql.execute(manager, 'ROLLBACK TO SAVEPOINT sluice_sequence').catch(() => {
+        throw error;
+      });
       this.logger.error(`sequencing in a writer's transaction failed, its entries are queued instead: ${(error as Error).name}`);
     }
     await this.auditLog.append(manager, drafts);
@@ -198,7 +200,9 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
    */
   private async openBatch(manager: EntityManager, sql: Sql, first?: string): Promise<{ queued: QueuedRow[]; latest: LatestCheckpoint | undefined } | undefined> {
     const postgres = sql.dialect === 'postgres';
-    // Reentrant: taking the lock again in the same transaction succeeds at once.
+    // Reentrant: taking the lock again in the same transaction succeeds at once. (Should another
+    // replica release it between the two, the reads take it: this transaction then holds it
+    // without sequencing until it ends, and others queue meanwhile. Nothing is lost.)
     const ifLocked = postgres ? ` WHERE (SELECT pg_try_advisory_xact_lock(${SEQUENCER_LOCK_ID}))` : '';
     const results = await sql.batch(manager, [
       ...(first ? [first] : []),

@@ -143,14 +143,17 @@ describe('durable commits on SQLite: the WAL is synced off the event loop before
 
   it('keeps the journal a savepoint needs in memory, never in a temporary file', async () => {
     const writer = writerConnection(sluice);
-    writer.exec('CREATE TABLE journal_probe (id integer PRIMARY KEY, filler blob NOT NULL)');
-    const fill = writer.prepare('INSERT INTO journal_probe (id, filler) VALUES (?, randomblob(3000))');
-    for (let id = 0; id < 100; id++) fill.run(id);
+    const transactions = sluice.app.get(TransactionRunner);
+    await transactions.run(async () => {
+      writer.exec('CREATE TABLE journal_probe (id integer PRIMARY KEY, filler blob NOT NULL)');
+      const fill = writer.prepare('INSERT INTO journal_probe (id, filler) VALUES (?, randomblob(3000))');
+      for (let id = 0; id < 100; id++) fill.run(id);
+    });
     const openTemporaryFiles = () => readdirSync('/proc/self/fd').filter((fd) => safeReadlink(`/proc/self/fd/${fd}`).endsWith('(deleted)'));
     const before = openTemporaryFiles();
     // Changing some 75 pages after a savepoint journals their old content: far beyond the 64 KiB
     // SQLite keeps in memory before spilling a file journal to disk.
-    const during = await sluice.app.get(TransactionRunner).run(async () => {
+    const during = await transactions.run(async () => {
       writer.exec('SAVEPOINT probe');
       writer.exec('UPDATE journal_probe SET filler = randomblob(3000)');
       const files = openTemporaryFiles();

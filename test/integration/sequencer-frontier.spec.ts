@@ -20,7 +20,8 @@ describeEachDatabase('the sequencer frontier cache and multi-table inserts', (di
   let replica: RunningApp;
 
   beforeAll(async () => {
-    sluice = await startTestApp(dialect);
+    // No background sequencing passes: each test says when the log is sequenced.
+    sluice = await startTestApp(dialect, { env: { AUDIT_SEQUENCE_POLL_MS: '60000' } });
     replica = await sluice.startReplica();
   });
   afterAll(async () => {
@@ -70,19 +71,24 @@ describeEachDatabase('the sequencer frontier cache and multi-table inserts', (di
     const size = await checkpointsMatchLeaves();
     const holder = new pg.Client({ connectionString: (sluice.config.database as { url: string }).url });
     await holder.connect();
+    const locked = draft(sluice, 'while locked');
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [SEQUENCER_LOCK_ID]);
-      const queued = await sluice.app.get(TransactionRunner).run((manager) => sluice.app.get(AuditSequencer).appendSequenced(manager, [draft(sluice, 'while locked')]));
+      const queued = await sluice.app.get(TransactionRunner).run((manager) => sluice.app.get(AuditSequencer).appendSequenced(manager, [locked]));
       expect(queued.size).toBe(0);
       expect(await sluice.database.adminQuery('SELECT id FROM audit_queue')).toHaveLength(1);
       await holder.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_ID]);
     } finally {
       await holder.end();
     }
-    // Free again: the queued entry gets its index (here, or in a background pass that came first).
-    await sluice.app.get(AuditSequencer).sequenceNow();
+    // Free again: the next writer sequences what was queued, then its own entry.
+    const after = draft(sluice, 'after the lock');
+    const indices = await sluice.app.get(TransactionRunner).run((manager) => sluice.app.get(AuditSequencer).appendSequenced(manager, [after]));
+    expect([...indices]).toEqual([
+      [locked.id, size],
+      [after.id, size + 1],
+    ]);
     expect(await sluice.database.adminQuery('SELECT id FROM audit_queue')).toHaveLength(0);
-    await sequence(sluice, 'after the lock', 'commit');
     expect(await checkpointsMatchLeaves()).toBe(size + 2);
   });
 

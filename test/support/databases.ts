@@ -49,10 +49,6 @@ export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase
         try {
           const statement = db.prepare(sql);
           return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as T[];
-        } catch (error) {
-          // The native addon builds its errors in Node's own realm, which jest's matchers do not
-          // recognise as errors; rethrow one of this realm with the same message.
-          throw new Error((error as Error).message, { cause: error });
         } finally {
           db.close();
         }

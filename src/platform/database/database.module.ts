@@ -32,7 +32,10 @@ import { WalSync } from './wal-sync.js';
         await reader.initialize();
         // TypeORM's SQLite driver exposes its one connection as `databaseConnection`.
         const writer = (dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
-        const checkpointer = await WalCheckpointer.start(config.database.path, writer);
+        const checkpointer = await WalCheckpointer.start(config.database.path, writer).catch((error: Error) => {
+          new Logger('Database').error(`the WAL checkpoint worker did not start (${error.name}); the writer checkpoints for itself`);
+          return undefined;
+        });
         return new TransactionRunner(dataSource, reader, new WalSync(`${config.database.path}-wal`), checkpointer);
       },
     },

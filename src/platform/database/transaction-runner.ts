@@ -22,7 +22,9 @@ export class TransactionRunner {
     private readonly walSync?: WalSync,
     /** SQLite in the server: WAL checkpoints run on a worker thread (see WalCheckpointer). */
     readonly checkpointer?: WalCheckpointer,
-  ) {}
+  ) {
+    checkpointer?.whenLogOutgrown((work) => this.betweenTransactions(work));
+  }
 
   get dialect(): 'sqlite' | 'postgres' {
     return this.dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
@@ -38,6 +40,13 @@ export class TransactionRunner {
       await durable;
       return result;
     });
+  }
+
+  /** Runs `work` on SQLite once no transaction is open; the next one waits until it has finished. */
+  private betweenTransactions(work: () => Promise<unknown>): Promise<unknown> {
+    const done = this.sqliteQueue.then(work);
+    this.sqliteQueue = done.catch(() => undefined);
+    return done;
   }
 
   /** False once commits can no longer be made durable (a failed WAL sync): the server is not ready. */
