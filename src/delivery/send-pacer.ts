@@ -18,6 +18,8 @@ export interface SendSlot {
  * that even with every start this late, no rate + 1 requests ever start within one second.
  */
 export const LATENESS_TOLERANCE_MS = 25;
+/** How many more readings of the database's clock a reservation may take to narrow its error. */
+const CLOCK_READINGS = 5;
 
 export function slotSpacingMicros(ratePerSecond: number): number {
   return Math.ceil((1_000_000 + LATENESS_TOLERANCE_MS * 1000) / ratePerSecond);
@@ -134,8 +136,19 @@ export class SharedSendPacer extends SendPacer {
     )) as { first_us: string; now_us: string }[];
     const answered = performance.now();
     this.leadMs = Math.min(answered - asked + 1, 1000);
-    const clock = this.learnClock(Number(row!.now_us) / 1000, asked, answered);
+    let clock = this.learnClock(Number(row!.now_us) / 1000, asked, answered);
+    // A slot can be kept only if the clocks are known to within half the lateness tolerance (its
+    // window is narrowed by the error on both sides). After a slow round trip (a replica just
+    // started, a busy database) the clock is read again, as Cristian's algorithm does.
+    for (let reading = 0; 2 * clock.errorMs >= LATENESS_TOLERANCE_MS && reading < CLOCK_READINGS; reading++) clock = await this.readClock();
     return this.slotsFrom(Number(row!.first_us) / 1000 - clock.offsetMs, count, clock.errorMs);
+  }
+
+  /** One more reading of the database's clock, for a tighter estimate of the offset. */
+  private async readClock(): Promise<{ offsetMs: number; errorMs: number }> {
+    const asked = performance.now();
+    const [row] = (await this.dataSource.query('SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now_us')) as { now_us: string }[];
+    return this.learnClock(Number(row!.now_us) / 1000, asked, performance.now());
   }
 
   /** The database read its clock while the query ran: between `asked` and `answered` here. */
