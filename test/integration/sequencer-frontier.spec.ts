@@ -67,7 +67,8 @@ describeEachDatabase('the sequencer frontier cache and multi-table inserts', (di
     expect(await checkpointsMatchLeaves()).toBe(size + 3);
   });
 
-  (dialect === 'postgres' ? it : it.skip)('queues the entries of a writer while another replica holds the sequencer lock', async () => {
+  // SQLite has one writer: no lock to hold.
+  if (dialect === 'postgres') it('queues the entries of a writer while another replica holds the sequencer lock', async () => {
     const size = await checkpointsMatchLeaves();
     const holder = new pg.Client({ connectionString: (sluice.config.database as { url: string }).url });
     await holder.connect();
