@@ -141,6 +141,10 @@ describe('durable commits on SQLite: the WAL is synced off the event loop before
     expect(writerConnection(sluice).pragma('synchronous', { simple: true })).toBe(2);
   });
 
+  it('leaves WAL checkpoints to the worker thread: the writer makes none of its own', async () => {
+    expect(writerConnection(sluice).pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+  });
+
   it('keeps the journal a savepoint needs in memory, never in a temporary file', async () => {
     const writer = writerConnection(sluice);
     const transactions = sluice.app.get(TransactionRunner);

@@ -21,7 +21,7 @@ export class TransactionRunner {
      */
     private readonly walSync?: WalSync,
     /** SQLite in the server: WAL checkpoints run on a worker thread (see WalCheckpointer). */
-    readonly checkpointer?: WalCheckpointer,
+    private readonly checkpointer?: WalCheckpointer,
   ) {
     checkpointer?.whenLogOutgrown((work) => this.betweenTransactions(work));
   }
