@@ -3,6 +3,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { sqliteConnection } from '../../src/platform/database/sql.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { eventually } from '../support/eventually.js';
 import { AUTHOR_ID, consent, RECIPIENT, shareRequest, TAGGED_ID } from '../support/fixtures.js';
@@ -62,7 +63,7 @@ async function answerWithin(response: Promise<TestResponse>, ms: number): Promis
 }
 
 function writerConnection(sluice: RunningApp): BetterSqlite3.Database {
-  return (sluice.app.get(TransactionRunner).dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+  return sqliteConnection(sluice.app.get(TransactionRunner).dataSource);
 }
 
 /**

@@ -2,7 +2,7 @@ import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nes
 import { DataSource } from 'typeorm';
 import { createDataSource, createSqliteReader } from '../../data-source.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config/config.js';
-import type BetterSqlite3 from 'better-sqlite3';
+import { sqliteConnection } from './sql.js';
 import { TransactionRunner } from './transaction-runner.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 import { WalSync } from './wal-sync.js';
@@ -30,9 +30,7 @@ import { WalSync } from './wal-sync.js';
         if (config.database.type !== 'sqlite') return new TransactionRunner(dataSource);
         const reader = createSqliteReader(config.database.path);
         await reader.initialize();
-        // TypeORM's SQLite driver exposes its one connection as `databaseConnection`.
-        const writer = (dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
-        const checkpointer = await WalCheckpointer.start(config.database.path, writer).catch((error: Error) => {
+        const checkpointer = await WalCheckpointer.start(config.database.path, sqliteConnection(dataSource)).catch((error: Error) => {
           new Logger('Database').error(`the WAL checkpoint worker did not start (${error.name}); the writer checkpoints for itself`);
           return undefined;
         });

@@ -1,12 +1,17 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import type pg from 'pg';
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 
 export type SqlDialect = 'sqlite' | 'postgres';
 
 /** Prepared statements per SQLite connection; texts with a varying number of parameters come and go. */
 const statements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
 const STATEMENTS_KEPT = 500;
+
+/** The one better-sqlite3 connection of a SQLite data source (TypeORM's drivers expose it as `databaseConnection`). */
+export function sqliteConnection(dataSource: DataSource): BetterSqlite3.Database {
+  return (dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+}
 
 /**
  * Plain SQL for the hot paths (a share, the audit sequencer). TypeORM's find and query builders
@@ -24,8 +29,7 @@ export class Sql {
 
   static of(manager: EntityManager): Sql {
     if (manager.dataSource.options.type === 'postgres') return new Sql('postgres', undefined);
-    // TypeORM's SQLite drivers expose their one connection as `databaseConnection`.
-    return new Sql('sqlite', (manager.dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection);
+    return new Sql('sqlite', sqliteConnection(manager.dataSource));
   }
 
   /** `count` parameters starting at number `first`, comma-separated. */

@@ -1,5 +1,5 @@
-import type BetterSqlite3 from 'better-sqlite3';
 import type { DataSource, EntityManager } from 'typeorm';
+import { sqliteConnection } from './sql.js';
 import type { WalCheckpointer } from './wal-checkpointer.js';
 import type { WalSync } from './wal-sync.js';
 
@@ -92,7 +92,7 @@ export class TransactionRunner {
     if (!this.walSync) return { result: await this.dataSource.transaction(work), durable: undefined };
     // The level can only change outside a transaction; statements run outside `run` (start-up,
     // the CLI) keep FULL.
-    const connection = (this.dataSource.driver as unknown as { databaseConnection: BetterSqlite3.Database }).databaseConnection;
+    const connection = sqliteConnection(this.dataSource);
     connection.pragma('synchronous = NORMAL');
     let result: T;
     try {
