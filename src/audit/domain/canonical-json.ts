@@ -127,13 +127,7 @@ function quote(text: string, where: string): string {
   }
   // Printable ASCII without '"' or '\' is its own JSON string body.
   if (i === n) return `"${text}"`;
-  if (!(text as WellFormedCheck).isWellFormed() && LONE_SURROGATE.test(text.replace(SURROGATE_PAIRS, ''))) {
-    throw new Refusal(where, ' holds a lone surrogate, which UTF-8 cannot encode');
-  }
+  // RFC 8785 refuses every string that is not well-formed UTF-16.
+  if (!(text as WellFormedCheck).isWellFormed()) throw new Refusal(where, ' holds a lone surrogate, which UTF-8 cannot encode');
   return JSON.stringify(text);
 }
-
-// The original check, now only for ill-formed text. It lets some through (in '\uD83D\uD83D\uDC00\uDC00'
-// removing the inner pair joins the outer two); kept so that exactly the same texts are refused.
-const SURROGATE_PAIRS = /[\uD800-\uDBFF][\uDC00-\uDFFF]/g;
-const LONE_SURROGATE = /\p{Surrogate}/u;

@@ -90,7 +90,7 @@ describe('canonicalJson against a reference model', () => {
 
   it('refuses a lone surrogate and names where it is', () => {
     fc.assert(
-      fc.property(fc.array(step, { maxLength: 5 }), fc.constantFrom('\ud800', '\udfff', 'a\udc00b', '\ud83d\ude00\ud83d'), value, (steps, lone, sibling) => {
+      fc.property(fc.array(step, { maxLength: 5 }), fc.constantFrom('\ud800', '\udfff', 'a\udc00b', '\ud83d\ude00\ud83d', '\ud83d\ud83d\udc00\udc00'), value, (steps, lone, sibling) => {
         expect(messageOf(() => canonicalJson(nestAt(steps, lone, sibling)))).toBe(`canonicalJson: ${pathOf(steps)} holds a lone surrogate, which UTF-8 cannot encode`);
       }),
       { numRuns: 300 },
@@ -99,7 +99,7 @@ describe('canonicalJson against a reference model', () => {
 
   it('refuses a lone surrogate in a key and names the object', () => {
     fc.assert(
-      fc.property(fc.array(step, { maxLength: 5 }), fc.constantFrom('\ud800', 'k\udbff'), value, (steps, lone, sibling) => {
+      fc.property(fc.array(step, { maxLength: 5 }), fc.constantFrom('\ud800', 'k\udbff', '\ud83d\ud83d\udc00\udc00'), value, (steps, lone, sibling) => {
         const leaf = { [lone]: sibling ?? 1 };
         expect(messageOf(() => canonicalJson(nestAt(steps, leaf, sibling)))).toBe(`canonicalJson: ${pathOf(steps)} key holds a lone surrogate, which UTF-8 cannot encode`);
       }),
@@ -116,10 +116,12 @@ describe('canonicalJson against a reference model', () => {
     );
   });
 
-  it('still lets through the ill-formed texts the original check let through', () => {
-    // Removing the inner pair of D83D D83D DC00 DC00 joins the outer two, so the original
-    // regular expressions saw no lone surrogate; changing that would refuse accepted input.
-    expect(canonicalJson('\ud83d\ud83d\udc00\udc00')).toBe('"\\ud83d\ud83d\udc00\\udc00"');
+  it('refuses lone surrogates around a pair, in a value and in a key', () => {
+    // Removing the inner pair of D83D D83D DC00 DC00 joins the outer two: the old regular-expression check let this through.
+    const illFormed = '\ud83d\ud83d\udc00\udc00';
+    expect(messageOf(() => canonicalJson({ a: [illFormed] }))).toBe('canonicalJson: $.a[0] holds a lone surrogate, which UTF-8 cannot encode');
+    expect(messageOf(() => canonicalJson({ a: { [illFormed]: 1 } }))).toBe('canonicalJson: $.a key holds a lone surrogate, which UTF-8 cannot encode');
+    expect(messageOf(() => canonicalJson(`x${illFormed}`))).toBe('canonicalJson: $ holds a lone surrogate, which UTF-8 cannot encode');
   });
 
   it.each([
