@@ -2,7 +2,7 @@ import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, In
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config/config.js';
-import { withoutStackTrace } from '../http/problem.js';
+import { withoutStackTrace } from '../http/stackless.js';
 import { TokenBucketLimiter, TooManyRequestsException } from '../http/rate-limit.js';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators.js';
 import { ApiKeyService, type AuthenticatedKey } from './api-key.service.js';

@@ -10,6 +10,7 @@ import {
 import type { ValidationError } from 'class-validator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TooManyRequestsException } from './rate-limit.js';
+import { Stackless } from './stackless.js';
 
 export interface FieldProblem {
   /** Where in the request: a dotted path into the body, or a header/query name. */
@@ -17,33 +18,13 @@ export interface FieldProblem {
   message: string;
 }
 
-/**
- * Makes a client-error exception without a stack trace. A 4xx answer never shows or logs one
- * (ProblemDetailsFilter logs 5xx only, span exports drop stacks), and capturing it costs several
- * µs per refused request: the cost a flood of bad requests would make the gateway pay.
- */
-export function withoutStackTrace<T>(make: () => T): T {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return make();
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
-}
-
 /** A 400 that names every problem of the request, not just the first. Made without a stack trace (see withoutStackTrace). */
+@Stackless
 export class InvalidRequestException extends BadRequestException {
   declare readonly problems: FieldProblem[];
 
   constructor(problems: FieldProblem[]) {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      super('The request is not valid');
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
+    super('The request is not valid');
     this.problems = problems;
   }
 }

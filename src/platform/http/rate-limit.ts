@@ -1,4 +1,5 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
+import { Stackless } from './stackless.js';
 
 export interface RateLimitSettings {
   /** Tokens added per second: the sustained request rate. */
@@ -51,22 +52,17 @@ export class TokenBucketLimiter {
 
 /**
  * 429, rendered as problem+json with a Retry-After header by the ProblemDetailsFilter. Made
- * without a stack trace: a throttled caller may send many, and a 4xx never shows one.
+ * without a stack trace (see withoutStackTrace): a throttled caller may send many.
  */
+@Stackless
 export class TooManyRequestsException extends HttpException {
   declare readonly retryAfterSeconds: number;
 
   constructor(retryAfterSeconds: number, settings: RateLimitSettings) {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      super(
-        `This API key may make ${settings.perSecond} request(s) per second, in bursts of up to ${settings.burst}, on each sluice replica; retry after ${retryAfterSeconds} second(s)`,
-        HttpStatus.TOO_MANY_REQUESTS,
-      );
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
+    super(
+      `This API key may make ${settings.perSecond} request(s) per second, in bursts of up to ${settings.burst}, on each sluice replica; retry after ${retryAfterSeconds} second(s)`,
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
