@@ -39,7 +39,9 @@ export function createDataSource(database: DatabaseConfig): DataSource {
       migrations: POSTGRES_MIGRATIONS,
       migrationsTableName: 'schema_migrations',
       synchronize: false,
-      extra: { max: 10 },
+      // Pipelined connections: statements a transaction sends without waiting for each other's
+      // answers go out together (see Sql), so a group commit waits for fewer round trips.
+      extra: { max: 10, pipeline: true },
     });
   }
   return new DataSource({

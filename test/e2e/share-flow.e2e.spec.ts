@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { ConsentLedger } from '../../src/consent/consent-ledger.js';
 import { ApiKeyService } from '../../src/platform/auth/api-key.service.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, OTHER_RECIPIENT, RECIPIENT, shareRequest, TAGGED_ID, workplacePost } from '../support/fixtures.js';
@@ -151,6 +152,24 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
       expect(await sandbox('31600000001')).toEqual([]);
     });
 
+    it('denies the share, and records that denial, when the consent store fails (fail closed)', async () => {
+      await grant('whatsapp', RECIPIENT);
+      await grant('workplace', AUTHOR_ID);
+      const lookup = jest.spyOn(sluice.app.get(ConsentLedger), 'lookup').mockRejectedValue(new Error('consent store unavailable'));
+      let response: Awaited<ReturnType<typeof share>>;
+      try {
+        response = await share(shareRequest());
+      } finally {
+        lookup.mockRestore();
+      }
+      expect(response.status).toBe(201);
+      expect(response.json).toMatchObject({ status: 'denied', reasons: ['internal.fail_closed'], recipients: [{ waId: RECIPIENT, decision: 'denied', reasons: ['internal.fail_closed'] }] });
+      const entries = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((l) => JSON.parse(JSON.parse(l).entry));
+      expect(entries.find((e) => e.share === response.json.id)).toMatchObject({ kind: 'share.decided', status: 'denied', reasons: ['internal.fail_closed'], index: response.json.audit.index, content: null });
+      const p = dialect === 'postgres' ? '$1' : '?';
+      expect(await sluice.database.adminQuery(`SELECT id FROM outbox_messages WHERE share_id = ${p}`, [response.json.id])).toEqual([]);
+    });
+
     it('denies a recipient without consent', async () => {
       const response = await share(shareRequest({ recipients: [{ waId: '31600000002' }] }));
       expect(response.status).toBe(201);
@@ -251,6 +270,22 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
       const entries = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((l) => JSON.parse(JSON.parse(l).entry));
       expect(entries.filter((e) => e.kind === 'share.decided' && e.share === first.json.id)).toHaveLength(1);
       expect(sent.length).toBeGreaterThan(0);
+    });
+
+    it('answers a replay while the consent store fails, without using the failed lookup', async () => {
+      await grant('whatsapp', RECIPIENT);
+      const headers = idempotencyKey();
+      const first = await share(shareRequest(), headers);
+      expect(first.status).toBe(201);
+      const lookup = jest.spyOn(sluice.app.get(ConsentLedger), 'lookup').mockRejectedValue(new Error('consent store unavailable'));
+      try {
+        const again = await share(shareRequest(), headers);
+        expect(again.status).toBe(200);
+        expect(again.json).toEqual(first.json);
+        expect(lookup).toHaveBeenCalled();
+      } finally {
+        lookup.mockRestore();
+      }
     });
 
     it('decides concurrent requests with one key once', async () => {

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { CommandBus } from '@nestjs/cqrs';
-import type { EntityManager } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { sqliteConnection } from '../../src/platform/database/sql.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { RequestShareCommand } from '../../src/shares/request-share/request-share.command.js';
 import type { RequestShareDto } from '../../src/shares/request-share/request-share.dto.js';
@@ -135,5 +137,35 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
     const p = dialect === 'postgres' ? '$1' : '?';
     expect(await sluice.database.adminQuery(`SELECT id FROM shares WHERE idempotency_key = ${p}`, [key])).toHaveLength(1);
     await inLog([withKey[first]!, ...answered.slice(7)]);
+  });
+
+  it("keeps a share's recipients and outbox rows when sequencing in its transaction fails and its entry is queued instead", async () => {
+    // The next row offered to the log is refused once; what refuses it must not be undone by the
+    // rollback it causes (a sequence on PostgreSQL, a JavaScript function on SQLite).
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    if (dialect === 'sqlite') {
+      let refused = false;
+      const writer = sqliteConnection(sluice.app.get(DataSource));
+      writer.function('refuse_once', { deterministic: false }, () => (refused ? 0 : ((refused = true), 1)));
+      writer.exec(`CREATE TEMP TRIGGER refuse_once BEFORE INSERT ON audit_entries WHEN refuse_once() BEGIN SELECT RAISE(ABORT, 'refused once'); END`);
+    } else {
+      await sluice.database.adminQuery('CREATE SEQUENCE refuse_once');
+      await sluice.database.adminQuery(`CREATE FUNCTION refuse_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF nextval('refuse_once') = 1 THEN RAISE EXCEPTION 'refused once'; END IF; RETURN NEW; END $$`);
+      await sluice.database.adminQuery('CREATE TRIGGER refuse_once BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_once()');
+    }
+    try {
+      const [answer] = await shareAll([{ body: shareRequest(), key: randomUUID() }]);
+      expect(answer!.status).toBe(201);
+      // Sequenced by a later pass, after the queue: the entry is in the log at the answered index...
+      await inLog([answer!]);
+      // ...and what the share wrote before the sequencer's savepoint was kept by the commit.
+      const p = dialect === 'postgres' ? '$1' : '?';
+      expect(await sluice.database.adminQuery(`SELECT wa_id, delivery_state FROM share_recipients WHERE share_id = ${p}`, [answer!.json.id])).toEqual([{ wa_id: RECIPIENT, delivery_state: 'queued' }]);
+      expect(await sluice.database.adminQuery(`SELECT wa_id, decision_entry FROM outbox_messages WHERE share_id = ${p}`, [answer!.json.id])).toEqual([{ wa_id: RECIPIENT, decision_entry: answer!.json.audit.entry }]);
+      if (dialect === 'postgres') expect(await sluice.database.adminQuery<{ last_value: string }>('SELECT last_value FROM refuse_once')).toEqual([{ last_value: '2' }]);
+    } finally {
+      if (dialect === 'sqlite') sqliteConnection(sluice.app.get(DataSource)).exec('DROP TRIGGER refuse_once');
+      else await sluice.database.adminQuery('DROP TRIGGER refuse_once ON audit_entries');
+    }
   });
 });

@@ -14,12 +14,29 @@ export function sqliteConnection(dataSource: DataSource): BetterSqlite3.Database
 }
 
 /**
+ * Waits for statements a transaction started together, like Promise.all, but rejects only once
+ * every one has settled: a branch still running after its sibling failed would otherwise send its
+ * next statement on a connection the failed transaction has already given back to the pool.
+ */
+export async function together<T extends readonly unknown[]>(branches: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+  const settled = await Promise.allSettled(branches);
+  const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+/**
  * Plain SQL for the hot paths (a share, the audit sequencer). TypeORM's find and query builders
  * spend around 100 µs assembling each statement, more than SQLite takes to run it, and its query
  * runner adds its own layers to every round trip. Here SQLite runs a cached prepared statement
  * directly on its one connection (the transaction's: TypeORM began it there), synchronously;
  * PostgreSQL sends the text on the transaction's client, or on the pool outside a transaction.
  * Parameters are `$1, $2, ...` on PostgreSQL and `?` on SQLite.
+ *
+ * Statements run in the order their methods are called, whether or not the caller waits in
+ * between: SQLite runs each before its method returns, PostgreSQL's connections are pipelined
+ * (see createDataSource). Statements of one transaction started without waiting for each other
+ * therefore cost PostgreSQL one round trip together instead of one each.
  */
 export class Sql {
   private constructor(
@@ -66,8 +83,8 @@ export class Sql {
     const returning = conflict?.returning ? ` RETURNING ${conflict.returning.join(', ')}` : '';
     const tail = conflict ? ` ON CONFLICT (${conflict.on.join(', ')}) DO NOTHING${returning}` : '';
     const head = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `;
-    const returned: Record<string, unknown>[] = [];
     if (this.sqlite) {
+      const returned: Record<string, unknown>[] = [];
       const statement = this.prepared(`${head}(${this.params(columns.length)})${tail}`);
       for (const row of rows) {
         if (returning) returned.push(...(statement.all(...row) as Record<string, unknown>[]));
@@ -77,13 +94,13 @@ export class Sql {
     }
     // PostgreSQL takes at most 65535 parameters per statement.
     const perStatement = Math.max(1, Math.floor(60_000 / columns.length));
+    const chunks: Promise<Record<string, unknown>[]>[] = [];
     for (let i = 0; i < rows.length; i += perStatement) {
       const chunk = rows.slice(i, i + perStatement);
       const values = chunk.map((_, r) => `(${this.params(columns.length, r * columns.length + 1)})`).join(', ');
-      const result = await this.rows<Record<string, unknown>>(manager, `${head}${values}${tail}`, chunk.flat());
-      returned.push(...result);
+      chunks.push(this.rows<Record<string, unknown>>(manager, `${head}${values}${tail}`, chunk.flat()));
     }
-    return returned;
+    return (await together(chunks)).flat();
   }
 
   /**
@@ -96,7 +113,8 @@ export class Sql {
     const present = inserts.filter((insert) => insert.rows.length > 0);
     const parameters = present.reduce((sum, insert) => sum + insert.rows.length * insert.columns.length, 0);
     if (this.sqlite || present.length < 2 || parameters > 60_000) {
-      for (const { table, columns, rows } of present) await this.insert(manager, table, columns, rows);
+      // Each started before the first is awaited: in order, and on SQLite all done before this returns.
+      await together(present.map(({ table, columns, rows }) => this.insert(manager, table, columns, rows)));
       return;
     }
     const values: unknown[] = [];

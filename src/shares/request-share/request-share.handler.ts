@@ -10,6 +10,8 @@ import { KEY_MATERIAL, type KeyMaterial } from '../../platform/crypto/key-materi
 import { countShareDecision } from '../../platform/observability/metrics.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { consentSubjectsFor, evaluateShare, type ShareDecision, type ShareInput } from '../../policy/domain/evaluator.js';
+import type { PolicyBundle } from '../../policy/domain/loader.js';
+import type { CompiledPolicy } from '../../policy/domain/policy.js';
 import { fetchMedia } from '../../policy/media-fetcher.js';
 import { prepareMedia, type PreparedMedia } from '../../policy/media-preparation.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
@@ -45,11 +47,16 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
   @Traced('sluice.share.request', { result: (r: ShareRequestResult) => ({ 'sluice.share.id': r.document.id, 'sluice.share.replayed': r.replayed }) })
   async execute(command: RequestShareCommand): Promise<ShareRequestResult> {
     const requestHash = createHash('sha256').update(canonicalJson(command.body)).digest('hex');
+    const share = this.shareInput(command);
+    // Looked up while the replay check runs: one wait for both reads. A failure is handled where
+    // `decide` awaits it (the share is denied); a replay leaves it unused.
+    const consents = this.consentsOf(share);
+    consents.catch(() => undefined);
     // A replay skips deciding (and fetching media) again; a concurrent one is caught when recorded.
     const earlier = await this.recorder.earlier(command, requestHash);
     if (earlier) return answer(earlier);
 
-    const { decision, media } = await this.decide(command);
+    const { decision, media } = await this.decide(share, consents);
     const recorded = await this.recorder.record({ command, requestHash, decision, media });
     if (recorded.outcome !== 'recorded') return answer(recorded);
     // Counted once it is in the log: a decision whose transaction failed (answered 500) or that
@@ -66,24 +73,9 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
 
   /** Evaluates the share; any error on the way denies it (fail closed), and that denial is recorded. */
   @Traced('sluice.policy.evaluate', { result: ({ decision }: { decision: ShareDecision }) => ({ 'sluice.decision.status': decision.status, 'sluice.policy.name': decision.policy?.name ?? 'none' }) })
-  private async decide(command: RequestShareCommand): Promise<{ decision: ShareDecision; media: PreparedMedia['minimised'] }> {
-    const { request } = command;
-    const bundle = this.policies.bundle;
-    const input: ShareInput = {
-      purpose: request.purpose,
-      source: SOURCE,
-      destination: DESTINATION,
-      post: command.body.post as Record<string, unknown>,
-      recipients: request.recipients.map((r) => ({ waId: r.waId })),
-    };
-    const policy = bundle.select(request.purpose, SOURCE, DESTINATION);
+  private async decide({ bundle, policy, input }: ShareToDecide, consents: Promise<ConsentsKnown>): Promise<{ decision: ShareDecision; media: PreparedMedia['minimised'] }> {
     try {
-      const needed = policy ? consentSubjectsFor(policy, input) : [];
-      const known = new Map<string, 'granted' | 'withdrawn' | 'none'>();
-      for (const purpose of new Set(needed.map((n) => n.purpose))) {
-        const subjects = needed.filter((n) => n.purpose === purpose).map((n) => n.subject as SubjectRef);
-        for (const [key, status] of await this.consents.lookup(subjects, purpose)) known.set(`${purpose}|${key}`, status);
-      }
+      const known = await consents;
       const prepared = policy
         ? await prepareMedia(policy, input.post, { fetchRemote: (url, maxBytes) => fetchMedia(url, maxBytes, this.config.mediaFetch) })
         : { outcomes: [], minimised: new Map() };
@@ -97,6 +89,39 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
       return { decision: failClosed(policy ? { name: policy.name, bundle: bundle.hash } : null, input), media: new Map() };
     }
   }
+
+  private shareInput(command: RequestShareCommand): ShareToDecide {
+    const { request } = command;
+    const bundle = this.policies.bundle;
+    const input: ShareInput = {
+      purpose: request.purpose,
+      source: SOURCE,
+      destination: DESTINATION,
+      post: command.body.post as Record<string, unknown>,
+      recipients: request.recipients.map((r) => ({ waId: r.waId })),
+    };
+    return { bundle, policy: bundle.select(request.purpose, SOURCE, DESTINATION), input };
+  }
+
+  /** The consent of everyone the policy asks about, by `purpose|subject`. */
+  private async consentsOf({ policy, input }: ShareToDecide): Promise<ConsentsKnown> {
+    const needed = policy ? consentSubjectsFor(policy, input) : [];
+    const known: ConsentsKnown = new Map();
+    for (const purpose of new Set(needed.map((n) => n.purpose))) {
+      const subjects = needed.filter((n) => n.purpose === purpose).map((n) => n.subject as SubjectRef);
+      for (const [key, status] of await this.consents.lookup(subjects, purpose)) known.set(`${purpose}|${key}`, status);
+    }
+    return known;
+  }
+}
+
+type ConsentsKnown = Map<string, 'granted' | 'withdrawn' | 'none'>;
+
+/** A share's input to the policy, and the bundle and policy that decide it. */
+interface ShareToDecide {
+  bundle: PolicyBundle;
+  policy: CompiledPolicy | undefined;
+  input: ShareInput;
 }
 
 function failClosed(policy: { name: string; bundle: string } | null, input: ShareInput): ShareDecision {

@@ -10,7 +10,7 @@ import { MediaObjectEntity } from '../../delivery/infrastructure/delivery.entiti
 import { mediaMessage, templateMessage, textMessage, type WhatsAppMessageRequest } from '../../delivery/whatsapp-message.js';
 import { GroupCommit, type GroupResults } from '../../platform/database/group-commit.js';
 import { ReadBatcher } from '../../platform/database/read-batcher.js';
-import { Sql } from '../../platform/database/sql.js';
+import { Sql, together } from '../../platform/database/sql.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import type { Outbound, ShareDecision } from '../../policy/domain/evaluator.js';
 import type { PreparedMedia } from '../../policy/media-preparation.js';
@@ -127,10 +127,15 @@ export class ShareRecorder {
     // committed share or by another transaction (PostgreSQL waits for it to end), makes a replay.
     // In key order, so that two transactions wait for each other's keys in one order only.
     const byKey = [...drafts].sort((a, b) => compare(keyOf(a.decided.command), keyOf(b.decided.command)));
-    const claimed = await sql.insert(manager, 'shares', SHARE_COLUMNS, byKey.map((d) => shareRow(d, now)), { on: ['api_key_id', 'idempotency_key'], returning: ['id'] });
+    // The subject keys are read in the same round trip, for every draft: a replay's subjects
+    // have keys already, so reading theirs too costs nothing but a few rows.
+    const [claimed, keys] = await together([
+      sql.insert(manager, 'shares', SHARE_COLUMNS, byKey.map((d) => shareRow(d, now)), { on: ['api_key_id', 'idempotency_key'], returning: ['id'] }),
+      this.subjectKeys.keysFor(manager, drafts.flatMap(subjectsOf)),
+    ]);
     const written = new Set(claimed.map((row) => String(row.id)));
     const recorded = drafts.filter((d) => written.has(d.id));
-    const indices = recorded.length > 0 ? await this.writeDecisions(manager, sql, recorded, now) : new Map<string, number>();
+    const indices = recorded.length > 0 ? await this.writeDecisions(manager, sql, recorded, keys, now) : new Map<string, number>();
     const results: RecordedShare[] = [];
     for (const draft of drafts) {
       if (written.has(draft.id)) {
@@ -165,9 +170,7 @@ export class ShareRecorder {
   }
 
   /** Writes the decisions and their entries; returns the entries' log indices if sequenced in this transaction. */
-  private async writeDecisions(manager: EntityManager, sql: Sql, drafts: Draft[], now: string): Promise<Map<string, number>> {
-    // One read for every person the batch names; the same people recur from share to share.
-    const keys = await this.subjectKeys.keysFor(manager, drafts.flatMap(subjectsOf));
+  private async writeDecisions(manager: EntityManager, sql: Sql, drafts: Draft[], keys: SubjectKeyRing, now: string): Promise<Map<string, number>> {
     const entries = drafts.map((draft) => ({ id: draft.entry, kind: 'share.decided' as const, body: this.entryBody(draft, keys) }));
     const recipients = drafts.flatMap(({ id, decided }) =>
       decided.decision.recipients.map((r) => [id, r.waId, r.decision, JSON.stringify(r.reasons), r.decision === 'allowed' ? 'queued' : null, r.decision === 'allowed' ? now : null]),
@@ -185,11 +188,16 @@ export class ShareRecorder {
         messages.push([timeOrderedId('out_'), id, r.waId, command.request.purpose, payload, fallback, entry, 'pending', 0, null, null, now, now]);
       }
     }
-    await sql.insertAll(manager, [
-      { table: 'share_recipients', columns: RECIPIENT_COLUMNS, rows: recipients },
-      { table: 'outbox_messages', columns: OUTBOX_COLUMNS, rows: messages },
+    // Sent before the sequencer's first statements, in the same round trip; written before the
+    // sequencer's savepoint, so they stay if sequencing falls back to queuing the entries.
+    const [, indices] = await together([
+      sql.insertAll(manager, [
+        { table: 'share_recipients', columns: RECIPIENT_COLUMNS, rows: recipients },
+        { table: 'outbox_messages', columns: OUTBOX_COLUMNS, rows: messages },
+      ]),
+      this.sequencer.appendSequenced(manager, entries),
     ]);
-    return this.sequencer.appendSequenced(manager, entries);
+    return indices;
   }
 
   private entryBody({ decided, id, author }: Draft, keys: SubjectKeyRing): Record<string, unknown> {
