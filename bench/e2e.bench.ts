@@ -15,8 +15,9 @@
  *
  * E2E_ROUNDS (3), E2E_DURATION (10 s, after a 3 s warm-up), E2E_ONLY (e.g. `sqlite`: measure
  * only those, no ratios), E2E_CPU_PROF (a folder: each gateway child writes a V8 CPU profile
- * there) and E2E_NODE_ARGS (flags for the gateway's node, e.g. `--max-semi-space-size=64`) tune
- * a run.
+ * there), E2E_NODE_ARGS (flags for the gateway's node, e.g. `--max-semi-space-size=64`) and
+ * E2E_PG_RTT_MS (a round-trip time between the gateway and PostgreSQL, made by a proxy that holds
+ * every chunk for half of it each way: PostgreSQL a network hop away, as in production) tune a run.
  */
 import autocannon, { type Result } from 'autocannon';
 import Database from 'better-sqlite3';
@@ -48,6 +49,7 @@ const WARMUP_S = 3;
 const DELIVERY_WORKER = process.env.E2E_DELIVERY_WORKER ?? 'off';
 const CPU_PROFILES = process.env.E2E_CPU_PROF;
 const ONLY = process.env.E2E_ONLY?.split(',');
+const PG_RTT_MS = Number(process.env.E2E_PG_RTT_MS ?? 0);
 const TARGETS = { sqlite: 0.3, postgres: 0.2, p99Ms: 25 };
 
 const AUTHOR = '100041234567890';
@@ -138,6 +140,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
 async function startGateway(dialect: 'sqlite' | 'postgres'): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-e2e-'));
   const databaseUrl = dialect === 'postgres' ? await createPostgresDatabase() : undefined;
+  const proxy = databaseUrl && PG_RTT_MS > 0 ? await startLatencyProxy(databaseUrl) : undefined;
   const apiKey = `bench-${randomBytes(16).toString('hex')}`;
   const env: Record<string, string> = {
     NODE_ENV: 'production',
@@ -151,7 +154,7 @@ async function startGateway(dialect: 'sqlite' | 'postgres'): Promise<Server> {
     DELIVERY_WORKER,
     AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
-    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { SQLITE_PATH: join(dataDir, 'sluice.db') }),
+    ...(databaseUrl ? { DATABASE_URL: proxy?.url ?? databaseUrl } : { SQLITE_PATH: join(dataDir, 'sluice.db') }),
   };
   const args = [...START_FLAGS, ...(process.env.E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(CPU_PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILES}`, `--cpu-prof-name=${dialect}-${Date.now()}.cpuprofile`] : [])];
   const { url, child } = await startChild(join(ROOT, 'dist/src/main.js'), args, env, async (base) => (await fetch(`${base}/ready`)).ok);
@@ -185,10 +188,25 @@ async function startGateway(dialect: 'sqlite' | 'postgres'): Promise<Server> {
     },
     async stop() {
       await stopChild(child);
+      if (proxy) await stopChild(proxy.child);
       rmSync(dataDir, { recursive: true, force: true });
       if (databaseUrl) await dropPostgresDatabase(databaseUrl);
     },
   };
+}
+
+/** The latency proxy (bench/latency-proxy.ts) in front of the database; returns the URL to reach it through. */
+async function startLatencyProxy(databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
+  const direct = new URL(databaseUrl);
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(ROOT, 'dist/bench/latency-proxy.js')], {
+    env: { PATH: process.env.PATH ?? '', TARGET_HOST: direct.hostname, TARGET_PORT: direct.port || '5432', PORT: String(port), ONE_WAY_MS: String(PG_RTT_MS / 2) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await once(child.stdout!, 'data');
+  const url = new URL(databaseUrl);
+  url.port = String(port);
+  return { url: url.toString(), child };
 }
 
 async function startBare(responseBytes: number): Promise<Server> {
@@ -266,7 +284,8 @@ async function main(): Promise<void> {
   const dialects = ((await postgresReachable()) ? ['sqlite', 'postgres'] : ['sqlite']).filter((d) => !ONLY || ONLY.includes(d)) as ('sqlite' | 'postgres')[];
   const targets = [...dialects, 'bare'].filter((t) => !ONLY || ONLY.includes(t)) as Target[];
   console.log(`# end to end: POST /v1/shares — ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
-  console.log(`${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION_S} s after ${WARMUP_S} s of warm-up; text post, one consented recipient; delivery worker ${DELIVERY_WORKER}\n`);
+  const rtt = PG_RTT_MS > 0 ? `; PostgreSQL ${PG_RTT_MS} ms away (round trip, through a latency proxy)` : '';
+  console.log(`${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION_S} s after ${WARMUP_S} s of warm-up; text post, one consented recipient; delivery worker ${DELIVERY_WORKER}${rtt}\n`);
   const runs: Run[][] = [];
   let responseBytes = 0;
   for (let round = 0; round < ROUNDS; round++) {
