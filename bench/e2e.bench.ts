@@ -157,7 +157,10 @@ async function startGateway(dialect: 'sqlite' | 'postgres'): Promise<Server> {
     ...(databaseUrl ? { DATABASE_URL: proxy?.url ?? databaseUrl } : { SQLITE_PATH: join(dataDir, 'sluice.db') }),
   };
   const args = [...START_FLAGS, ...(process.env.E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(CPU_PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILES}`, `--cpu-prof-name=${dialect}-${Date.now()}.cpuprofile`] : [])];
-  const { url, child } = await startChild(join(ROOT, 'dist/src/main.js'), args, env, async (base) => (await fetch(`${base}/ready`)).ok);
+  const { url, child } = await startChild(join(ROOT, 'dist/src/main.js'), args, env, async (base) => (await fetch(`${base}/ready`)).ok).catch(async (error: unknown) => {
+    if (proxy) await stopChild(proxy.child);
+    throw error;
+  });
   const grant = async (type: string, id: string) => {
     const response = await fetch(`${url}/v1/consents`, {
       method: 'POST',
@@ -200,11 +203,12 @@ async function startLatencyProxy(databaseUrl: string): Promise<{ url: string; ch
   const direct = new URL(databaseUrl);
   const port = await freePort();
   const child = spawn(process.execPath, [join(ROOT, 'dist/bench/latency-proxy.js')], {
-    env: { PATH: process.env.PATH ?? '', TARGET_HOST: direct.hostname, TARGET_PORT: direct.port || '5432', PORT: String(port), ONE_WAY_MS: String(PG_RTT_MS / 2) },
+    env: { PATH: process.env.PATH ?? '', TARGET_HOST: direct.hostname.replace(/^\[(.*)\]$/, '$1'), TARGET_PORT: direct.port || '5432', PORT: String(port), ONE_WAY_MS: String(PG_RTT_MS / 2) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   await once(child.stdout!, 'data');
   const url = new URL(databaseUrl);
+  url.hostname = '127.0.0.1';
   url.port = String(port);
   return { url: url.toString(), child };
 }

@@ -44,6 +44,12 @@ function subjectName(subject: Subject): string {
   return `${subject.type}:${subject.id}`;
 }
 
+/** Key rows read earlier in a transaction: every lookup asked for, and the rows found. */
+export interface SubjectKeysRead {
+  lookups: ReadonlySet<string>;
+  rows: ReadonlyMap<string, KeyRow>;
+}
+
 interface KeyRow {
   lookup: string;
   wrapped_key: string | null;
@@ -81,7 +87,7 @@ export class SubjectKeyService {
   /** The subject's current key without creating one: undefined if they have none (never seen, or erased). */
   async existingKey(manager: EntityManager, subject: Subject): Promise<Buffer | undefined> {
     const lookup = this.lookupOf(subject);
-    const [row] = await this.read(manager, [lookup]);
+    const [row] = await this.readRows(manager, [lookup]);
     return row?.wrapped_key ? this.unwrap(row.wrapped_key, lookup) : undefined;
   }
 
@@ -90,9 +96,9 @@ export class SubjectKeyService {
    * for all of them (a batch of shares names the same people again and again). After an erasure
    * the person gets a new key: what is recorded about them from then on cannot be linked to what
    * was erased. Nothing is kept across transactions: a key destroyed by another replica is
-   * never used from memory.
+   * never used from memory. `earlier`: what `read` found for some of them in this transaction.
    */
-  async keysFor(manager: EntityManager, subjects: Subject[]): Promise<SubjectKeyRing> {
+  async keysFor(manager: EntityManager, subjects: Subject[], earlier?: SubjectKeysRead): Promise<SubjectKeyRing> {
     const sql = Sql.of(manager);
     const lookups = new Map<string, { subject: Subject; lookup: string }>();
     for (const subject of subjects) {
@@ -101,7 +107,10 @@ export class SubjectKeyService {
     }
     // In lookup order, so two transactions that create or touch the same keys wait for each other in one order only.
     const wanted = [...lookups.values()].sort((a, b) => (a.lookup < b.lookup ? -1 : 1));
-    const rows = new Map((await this.read(manager, wanted.map((w) => w.lookup))).map((r) => [r.lookup, r]));
+    // What the caller read earlier in this transaction (see `read`) is not read again.
+    const unread = wanted.filter((w) => !earlier?.lookups.has(w.lookup)).map((w) => w.lookup);
+    const rows = new Map(wanted.flatMap((w) => earlier?.rows.get(w.lookup) ?? []).map((r) => [r.lookup, r]));
+    for (const row of await this.readRows(manager, unread)) rows.set(row.lookup, row);
     const now = new Date().toISOString();
     const absent = wanted.filter((w) => !rows.has(w.lookup));
     const erased = wanted.filter((w) => rows.get(w.lookup)?.wrapped_key === null);
@@ -123,7 +132,7 @@ export class SubjectKeyService {
       ]);
     }
     if (absent.length + erased.length > 0) {
-      for (const row of await this.read(manager, [...absent, ...erased].map((w) => w.lookup))) rows.set(row.lookup, row);
+      for (const row of await this.readRows(manager, [...absent, ...erased].map((w) => w.lookup))) rows.set(row.lookup, row);
     }
     const stale = wanted.filter((w) => rows.get(w.lookup)?.last_used_at?.slice(0, 10) !== now.slice(0, 10)).map((w) => w.lookup);
     if (stale.length > 0) await sql.execute(manager, `UPDATE subject_keys SET last_used_at = ${sql.params(1)} WHERE lookup IN (${sql.params(stale.length, 2)})`, [now, ...stale]);
@@ -134,6 +143,18 @@ export class SubjectKeyService {
       keys.set(name, this.unwrap(wrapped, lookup));
     }
     return new SubjectKeyRing(keys);
+  }
+
+  /**
+   * Reads these subjects' key rows in the caller's transaction, creating and touching nothing:
+   * for `keysFor` later in the same transaction, so that the read can share a round trip with
+   * other statements.
+   */
+  async read(manager: EntityManager, subjects: Subject[]): Promise<SubjectKeysRead> {
+    const names = new Map(subjects.map((subject) => [subjectName(subject), subject]));
+    const lookups = new Set([...names.values()].map((subject) => this.lookupOf(subject)));
+    const rows = await this.readRows(manager, [...lookups].sort());
+    return { lookups, rows: new Map(rows.map((row) => [row.lookup, row])) };
   }
 
   /**
@@ -168,7 +189,7 @@ export class SubjectKeyService {
     return createHmac('sha256', this.lookupKey).update(`${subject.type}:${subject.id}`).digest('hex');
   }
 
-  private async read(manager: EntityManager, lookups: string[]): Promise<KeyRow[]> {
+  private async readRows(manager: EntityManager, lookups: string[]): Promise<KeyRow[]> {
     if (lookups.length === 0) return [];
     const sql = Sql.of(manager);
     return sql.rows<KeyRow>(manager, `SELECT lookup, wrapped_key, last_used_at FROM subject_keys WHERE lookup IN (${sql.params(lookups.length)})`, lookups);

@@ -6,6 +6,7 @@ import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { sqliteConnection } from '../../src/platform/database/sql.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { RequestShareCommand } from '../../src/shares/request-share/request-share.command.js';
+import { type DecidedShare, ShareRecorder } from '../../src/shares/request-share/share-recorder.js';
 import type { RequestShareDto } from '../../src/shares/request-share/request-share.dto.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, RECIPIENT, shareRequest, TAGGED_ID } from '../support/fixtures.js';
@@ -167,5 +168,37 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
       if (dialect === 'sqlite') sqliteConnection(sluice.app.get(DataSource)).exec('DROP TRIGGER refuse_once');
       else await sluice.database.adminQuery('DROP TRIGGER refuse_once ON audit_entries');
     }
+  });
+
+  it('creates and touches subject keys only for the people of shares it records, not for a refused reuse of a key', async () => {
+    const recorder = sluice.app.get(ShareRecorder);
+    /** A denied decision naming its recipient, as the handler would hand it over. */
+    const decided = (key: string, waId: string, requestHash: string): DecidedShare => {
+      const body = shareRequest({ recipients: [{ waId }] });
+      return {
+        command: new RequestShareCommand('key_test', key, body, body as unknown as RequestShareDto),
+        requestHash,
+        decision: {
+          status: 'denied',
+          policy: null,
+          reasons: ['policy.none'],
+          recipients: [{ waId, decision: 'denied', reasons: ['policy.none'] }],
+          crossing: { fields: [], dropped: [], redactions: [] },
+          subjects: [],
+          outbound: null,
+          outsideWindow: null,
+        },
+        media: new Map(),
+      };
+    };
+    // Everyone the first share names has a key from here on.
+    expect((await recorder.record(decided(randomUUID(), RECIPIENT, 'a'.repeat(64)))).outcome).toBe('recorded');
+    const keysBefore = await sluice.database.adminQuery<{ lookup: string; last_used_at: string }>('SELECT lookup, last_used_at FROM subject_keys ORDER BY lookup');
+    // Two shares with one Idempotency-Key and different bodies, in one transaction: the first
+    // submitted is recorded; the second names someone new, and is refused.
+    const key = randomUUID();
+    const [first, second] = await Promise.all([recorder.record(decided(key, RECIPIENT, 'b'.repeat(64))), recorder.record(decided(key, '31688877766', 'c'.repeat(64)))]);
+    expect([first.outcome, second.outcome]).toEqual(['recorded', 'conflict']);
+    expect(await sluice.database.adminQuery('SELECT lookup, last_used_at FROM subject_keys ORDER BY lookup')).toEqual(keysBefore);
   });
 });

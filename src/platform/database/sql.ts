@@ -14,18 +14,6 @@ export function sqliteConnection(dataSource: DataSource): BetterSqlite3.Database
 }
 
 /**
- * Waits for statements a transaction started together, like Promise.all, but rejects only once
- * every one has settled: a branch still running after its sibling failed would otherwise send its
- * next statement on a connection the failed transaction has already given back to the pool.
- */
-export async function together<T extends readonly unknown[]>(branches: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
-  const settled = await Promise.allSettled(branches);
-  const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
-}
-
-/**
  * Plain SQL for the hot paths (a share, the audit sequencer). TypeORM's find and query builders
  * spend around 100 µs assembling each statement, more than SQLite takes to run it, and its query
  * runner adds its own layers to every round trip. Here SQLite runs a cached prepared statement
@@ -34,9 +22,9 @@ export async function together<T extends readonly unknown[]>(branches: readonly 
  * Parameters are `$1, $2, ...` on PostgreSQL and `?` on SQLite.
  *
  * Statements run in the order their methods are called, whether or not the caller waits in
- * between: SQLite runs each before its method returns, PostgreSQL's connections are pipelined
- * (see createDataSource). Statements of one transaction started without waiting for each other
- * therefore cost PostgreSQL one round trip together instead of one each.
+ * between: SQLite runs each before its method returns, and on PostgreSQL each method sends its
+ * statement after exactly one wait (for the transaction's client), so calls made one after another
+ * reach the client in that order. See `pipelined` for steps that need not wait for each other.
  */
 export class Sql {
   private constructor(
@@ -47,6 +35,35 @@ export class Sql {
   static of(manager: EntityManager): Sql {
     if (manager.dataSource.options.type === 'postgres') return new Sql('postgres', undefined);
     return new Sql('sqlite', sqliteConnection(manager.dataSource));
+  }
+
+  /**
+   * Runs steps of one transaction that do not need each other's results, in the order given.
+   * On PostgreSQL each starts without waiting for the one before, so that their statements go out
+   * together in one round trip (the connections are pipelined, see createDataSource); a step
+   * must therefore be calls of this class's methods, which keep their order (a TypeORM call
+   * waits more often and could overtake). On SQLite one after another, so that a failure stops the
+   * rest, as some errors end SQLite's transaction and what ran after them would run outside it.
+   * Settles only once every started step has: a step still running after another failed would
+   * send its next statement on a connection its failed transaction had given back to the pool.
+   */
+  async pipelined<T extends readonly unknown[]>(...steps: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
+    const results: unknown[] = [];
+    if (this.sqlite) {
+      for (const step of steps) results.push(await step());
+      return results as unknown as T;
+    }
+    const started = steps.map((step) => {
+      try {
+        return step();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    });
+    const settled = await Promise.allSettled(started);
+    const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((outcome) => (outcome as PromiseFulfilledResult<unknown>).value) as unknown as T;
   }
 
   /** `count` parameters starting at number `first`, comma-separated. */
@@ -94,13 +111,13 @@ export class Sql {
     }
     // PostgreSQL takes at most 65535 parameters per statement.
     const perStatement = Math.max(1, Math.floor(60_000 / columns.length));
-    const chunks: Promise<Record<string, unknown>[]>[] = [];
+    const chunks: (() => Promise<Record<string, unknown>[]>)[] = [];
     for (let i = 0; i < rows.length; i += perStatement) {
       const chunk = rows.slice(i, i + perStatement);
       const values = chunk.map((_, r) => `(${this.params(columns.length, r * columns.length + 1)})`).join(', ');
-      chunks.push(this.rows<Record<string, unknown>>(manager, `${head}${values}${tail}`, chunk.flat()));
+      chunks.push(() => this.rows<Record<string, unknown>>(manager, `${head}${values}${tail}`, chunk.flat()));
     }
-    return (await together(chunks)).flat();
+    return (await this.pipelined(...chunks)).flat();
   }
 
   /**
@@ -113,8 +130,7 @@ export class Sql {
     const present = inserts.filter((insert) => insert.rows.length > 0);
     const parameters = present.reduce((sum, insert) => sum + insert.rows.length * insert.columns.length, 0);
     if (this.sqlite || present.length < 2 || parameters > 60_000) {
-      // Each started before the first is awaited: in order, and on SQLite all done before this returns.
-      await together(present.map(({ table, columns, rows }) => this.insert(manager, table, columns, rows)));
+      await this.pipelined(...present.map(({ table, columns, rows }) => () => this.insert(manager, table, columns, rows)));
       return;
     }
     const values: unknown[] = [];

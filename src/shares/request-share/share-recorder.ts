@@ -10,7 +10,7 @@ import { MediaObjectEntity } from '../../delivery/infrastructure/delivery.entiti
 import { mediaMessage, templateMessage, textMessage, type WhatsAppMessageRequest } from '../../delivery/whatsapp-message.js';
 import { GroupCommit, type GroupResults } from '../../platform/database/group-commit.js';
 import { ReadBatcher } from '../../platform/database/read-batcher.js';
-import { Sql, together } from '../../platform/database/sql.js';
+import { Sql } from '../../platform/database/sql.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import type { Outbound, ShareDecision } from '../../policy/domain/evaluator.js';
 import type { PreparedMedia } from '../../policy/media-preparation.js';
@@ -127,15 +127,17 @@ export class ShareRecorder {
     // committed share or by another transaction (PostgreSQL waits for it to end), makes a replay.
     // In key order, so that two transactions wait for each other's keys in one order only.
     const byKey = [...drafts].sort((a, b) => compare(keyOf(a.decided.command), keyOf(b.decided.command)));
-    // The subject keys are read in the same round trip, for every draft: a replay's subjects
-    // have keys already, so reading theirs too costs nothing but a few rows.
-    const [claimed, keys] = await together([
-      sql.insert(manager, 'shares', SHARE_COLUMNS, byKey.map((d) => shareRow(d, now)), { on: ['api_key_id', 'idempotency_key'], returning: ['id'] }),
-      this.subjectKeys.keysFor(manager, drafts.flatMap(subjectsOf)),
-    ]);
+    const rows = byKey.map((d) => shareRow(d, now));
+    const subjects = drafts.flatMap(subjectsOf);
+    // The subject keys of every draft are read in the same round trip (only read: keys are
+    // created or touched below, for the people of the shares actually recorded).
+    const [claimed, keysRead] = await sql.pipelined(
+      () => sql.insert(manager, 'shares', SHARE_COLUMNS, rows, { on: ['api_key_id', 'idempotency_key'], returning: ['id'] }),
+      () => this.subjectKeys.read(manager, subjects),
+    );
     const written = new Set(claimed.map((row) => String(row.id)));
     const recorded = drafts.filter((d) => written.has(d.id));
-    const indices = recorded.length > 0 ? await this.writeDecisions(manager, sql, recorded, keys, now) : new Map<string, number>();
+    const indices = recorded.length > 0 ? await this.writeDecisions(manager, sql, recorded, await this.subjectKeys.keysFor(manager, recorded.flatMap(subjectsOf), keysRead), now) : new Map<string, number>();
     const results: RecordedShare[] = [];
     for (const draft of drafts) {
       if (written.has(draft.id)) {
@@ -190,13 +192,14 @@ export class ShareRecorder {
     }
     // Sent before the sequencer's first statements, in the same round trip; written before the
     // sequencer's savepoint, so they stay if sequencing falls back to queuing the entries.
-    const [, indices] = await together([
-      sql.insertAll(manager, [
-        { table: 'share_recipients', columns: RECIPIENT_COLUMNS, rows: recipients },
-        { table: 'outbox_messages', columns: OUTBOX_COLUMNS, rows: messages },
-      ]),
-      this.sequencer.appendSequenced(manager, entries),
-    ]);
+    const [, indices] = await sql.pipelined(
+      () =>
+        sql.insertAll(manager, [
+          { table: 'share_recipients', columns: RECIPIENT_COLUMNS, rows: recipients },
+          { table: 'outbox_messages', columns: OUTBOX_COLUMNS, rows: messages },
+        ]),
+      () => this.sequencer.appendSequenced(manager, entries),
+    );
     return indices;
   }
 
