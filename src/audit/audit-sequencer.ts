@@ -13,6 +13,14 @@ import { appendLeaves, frontierCoordinates, leafHash, type NodeCoordinate, type 
 /** Any 64-bit number works: it only has to be the same for every replica. */
 export const SEQUENCER_LOCK_ID = 0x5_1c_e0_a0_d1;
 const BATCH = 500;
+/**
+ * How long a writer's transaction waits for the sequencer lock (PostgreSQL) before it queues its
+ * entries instead: about as long as another batch takes to commit, so that a batch that began
+ * while the previous one was committing sequences itself right after it.
+ */
+const LOCK_WAIT_MS = 250;
+/** PostgreSQL's lock_not_available: the wait for the lock ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
 
 /** An entry to integrate: from the queue (`seq`, its row there), or straight from its writer. */
 interface QueuedRow {
@@ -150,7 +158,7 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
     const sql = Sql.of(manager);
     try {
       // Not released: the commit keeps what the savepoint holds, one statement less per commit.
-      const batch = await this.openBatch(manager, sql, 'SAVEPOINT sluice_sequence');
+      const batch = await this.openBatch(manager, sql, { first: 'SAVEPOINT sluice_sequence', waitMs: LOCK_WAIT_MS });
       if (batch) {
         const queuedAt = new Date().toISOString();
         const own = drafts.map((d) => ({ id: d.id, kind: d.kind, body: d.body, queuedAt }));
@@ -161,7 +169,10 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
       await sql.execute(manager, 'ROLLBACK TO SAVEPOINT sluice_sequence').catch(() => {
         throw error;
       });
-      this.logger.error(`sequencing in a writer's transaction failed, its entries are queued instead: ${(error as Error).name}`);
+      // Another replica's batch held the lock all along: its next pass sequences these.
+      if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) {
+        this.logger.error(`sequencing in a writer's transaction failed, its entries are queued instead: ${(error as Error).name}`);
+      }
     }
     await this.auditLog.append(manager, drafts);
     return new Map();
@@ -197,21 +208,31 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
    * advisory lock; SQLite has one writer) and, if so, what is queued and the latest checkpoint.
    * On PostgreSQL one round trip (after `first`, if given): the lock is its own statement, so the
    * reads after it see every batch committed before it was taken; they read only if it was.
+   * With `waitMs` the lock is waited for that long (then lock_not_available is thrown), else
+   * only taken if free.
    */
-  private async openBatch(manager: EntityManager, sql: Sql, first?: string): Promise<{ queued: QueuedRow[]; latest: LatestCheckpoint | undefined } | undefined> {
+  private async openBatch(manager: EntityManager, sql: Sql, options: { first?: string; waitMs?: number } = {}): Promise<{ queued: QueuedRow[]; latest: LatestCheckpoint | undefined } | undefined> {
     const postgres = sql.dialect === 'postgres';
+    const { first, waitMs } = options;
     // Reentrant: taking the lock again in the same transaction succeeds at once. (Should another
     // replica release it between the two, the reads take it: this transaction then holds it
     // without sequencing until it ends, and others queue meanwhile. Nothing is lost.)
     const ifLocked = postgres ? ` WHERE (SELECT pg_try_advisory_xact_lock(${SEQUENCER_LOCK_ID}))` : '';
+    // The wait applies to this statement only: the transaction's later statements wait for row
+    // locks as long as they always did.
+    const lock =
+      waitMs === undefined
+        ? [`SELECT pg_try_advisory_xact_lock(${SEQUENCER_LOCK_ID}) AS locked`]
+        : [`SET LOCAL lock_timeout = ${Math.round(waitMs)}`, `SELECT true AS locked FROM (SELECT pg_advisory_xact_lock(${SEQUENCER_LOCK_ID})) AS waited`, 'SET LOCAL lock_timeout TO DEFAULT'];
     const results = await sql.batch(manager, [
       ...(first ? [first] : []),
-      ...(postgres ? [`SELECT pg_try_advisory_xact_lock(${SEQUENCER_LOCK_ID}) AS locked`] : []),
+      ...(postgres ? lock : []),
       `SELECT seq, id, kind, body, queued_at FROM audit_queue${ifLocked} ORDER BY seq LIMIT ${BATCH}`,
       `SELECT tree_size, root_hash FROM audit_checkpoints${ifLocked} ORDER BY tree_size DESC LIMIT 1`,
     ]);
     const [queuedRows, latestRows] = results.slice(-2) as unknown as [QueuedRecord[], LatestCheckpoint[]];
-    if (postgres && results.at(-3)?.[0]?.locked !== true) return undefined;
+    const locked = results.at(waitMs === undefined ? -3 : -4)?.[0]?.locked;
+    if (postgres && locked !== true) return undefined;
     const queued = queuedRows.map((row) => ({ seq: row.seq, id: row.id, kind: row.kind, body: JSON.parse(row.body) as Record<string, unknown>, queuedAt: row.queued_at }));
     return { queued, latest: latestRows[0] };
   }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { CommandBus } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { InMemoryMerkleLog } from '../../src/audit/domain/merkle.js';
 import { sqliteConnection } from '../../src/platform/database/sql.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { RequestShareCommand } from '../../src/shares/request-share/request-share.command.js';
@@ -200,5 +201,45 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
     const [first, second] = await Promise.all([recorder.record(decided(key, RECIPIENT, 'b'.repeat(64))), recorder.record(decided(key, '31688877766', 'c'.repeat(64)))]);
     expect([first.outcome, second.outcome]).toEqual(['recorded', 'conflict']);
     expect(await sluice.database.adminQuery('SELECT lookup, last_used_at FROM subject_keys ORDER BY lookup')).toEqual(keysBefore);
+  });
+
+  // SQLite writes one transaction at a time: the setting needs PostgreSQL.
+  if (dialect === 'postgres') it('runs group commits side by side with SHARE_COMMITS_IN_FLIGHT, one consistent log', async () => {
+    // No transactions but the shares' own: no background sequencing, no delivery.
+    const replica = await sluice.startReplica({ SHARE_COMMITS_IN_FLIGHT: '3', AUDIT_SEQUENCE_POLL_MS: '60000', DELIVERY_WORKER: 'off' });
+    try {
+      const transactions = replica.app.get(TransactionRunner);
+      const run = transactions.run.bind(transactions);
+      let running = 0;
+      let most = 0;
+      transactions.run = async <T>(work: (manager: EntityManager) => Promise<T>): Promise<T> => {
+        most = Math.max(most, ++running);
+        try {
+          return await run(work);
+        } finally {
+          running--;
+        }
+      };
+      await Promise.all(Array.from({ length: 60 }, () => replica.request('GET', '/health', { key: null })));
+      const answered = await Promise.all(
+        Array.from({ length: 60 }, async () => {
+          const response = await replica.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': randomUUID() } });
+          return { status: response.status, json: response.json } as Answered;
+        }),
+      );
+      expect(answered.map((a) => a.status)).toEqual(Array(60).fill(201));
+      expect(most).toBeGreaterThan(1);
+      expect(new Set(answered.map((a) => a.json.audit.index)).size).toBe(60);
+      await inLog(answered);
+      // Every index once, in order, and every signed checkpoint the root of the leaves before it.
+      const leaves = await sluice.database.adminQuery<{ idx: string | number; leaf_hash: string }>('SELECT idx, leaf_hash FROM audit_entries ORDER BY idx');
+      expect(leaves.map((l) => Number(l.idx))).toEqual(leaves.map((_, i) => i));
+      const tree = new InMemoryMerkleLog();
+      tree.append(leaves.map((l) => Buffer.from(l.leaf_hash, 'hex')));
+      const checkpoints = await sluice.database.adminQuery<{ tree_size: string | number; root_hash: string }>('SELECT tree_size, root_hash FROM audit_checkpoints');
+      for (const checkpoint of checkpoints) expect(Buffer.from(tree.root(Number(checkpoint.tree_size))).toString('hex')).toBe(checkpoint.root_hash);
+    } finally {
+      await replica.close();
+    }
   });
 });

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { AuditLogService } from '../../src/audit/audit-log.service.js';
 import { AuditSequencer, SEQUENCER_LOCK_ID } from '../../src/audit/audit-sequencer.js';
@@ -75,7 +76,11 @@ describeEachDatabase('the sequencer frontier cache and multi-table inserts', (di
     const locked = draft(sluice, 'while locked');
     try {
       await holder.query('SELECT pg_advisory_lock($1)', [SEQUENCER_LOCK_ID]);
+      const errors = jest.spyOn(Logger.prototype, 'error');
+      // Waits for the lock a while, then queues: an ordinary outcome, not an error.
       const queued = await sluice.app.get(TransactionRunner).run((manager) => sluice.app.get(AuditSequencer).appendSequenced(manager, [locked]));
+      expect(errors).not.toHaveBeenCalled();
+      errors.mockRestore();
       expect(queued.size).toBe(0);
       expect(await sluice.database.adminQuery('SELECT id FROM audit_queue')).toHaveLength(1);
       await holder.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_ID]);
@@ -91,6 +96,26 @@ describeEachDatabase('the sequencer frontier cache and multi-table inserts', (di
     ]);
     expect(await sluice.database.adminQuery('SELECT id FROM audit_queue')).toHaveLength(0);
     expect(await checkpointsMatchLeaves()).toBe(size + 2);
+  });
+
+  if (dialect === 'postgres') it("waits for the sequencer lock while another transaction's batch commits, then sequences its own entries", async () => {
+    const size = await checkpointsMatchLeaves();
+    const holder = new pg.Client({ connectionString: (sluice.config.database as { url: string }).url });
+    await holder.connect();
+    const waiting = draft(sluice, 'waited for the lock');
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1)', [SEQUENCER_LOCK_ID]);
+      const writer = sluice.app.get(TransactionRunner).run((manager) => sluice.app.get(AuditSequencer).appendSequenced(manager, [waiting]));
+      // The other transaction commits well within the writer's wait (250 ms).
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await holder.query('COMMIT');
+      expect([...(await writer)]).toEqual([[waiting.id, size]]);
+    } finally {
+      await holder.end();
+    }
+    expect(await sluice.database.adminQuery('SELECT id FROM audit_queue')).toHaveLength(0);
+    expect(await checkpointsMatchLeaves()).toBe(size + 1);
   });
 
   it('inserts into several tables at once, all or nothing', async () => {

@@ -108,6 +108,14 @@ describe('loadConfig', () => {
     });
   });
 
+  it('runs one share group commit at a time unless PostgreSQL is told to run more', () => {
+    expect(loadConfig({}).shareCommitsInFlight).toBe(1);
+    const postgres = { DATABASE_URL: 'postgres://u@h/db', AUDIT_SIGNING_KEY: pem('ed25519'), SLUICE_MASTER_KEY: randomBytes(32).toString('base64') };
+    expect(loadConfig({ ...postgres, SHARE_COMMITS_IN_FLIGHT: '2' }).shareCommitsInFlight).toBe(2);
+    expect(() => loadConfig({ SHARE_COMMITS_IN_FLIGHT: '2' })).toThrow('SHARE_COMMITS_IN_FLIGHT above 1 needs PostgreSQL');
+    expect(() => loadConfig({ ...postgres, SHARE_COMMITS_IN_FLIGHT: '9' })).toThrow('SHARE_COMMITS_IN_FLIGHT must be an integer from 1 to 8');
+  });
+
   it('rejects a signing key that is not PEM', () => {
     expect(() => loadConfig({ AUDIT_SIGNING_KEY: 'not a key' })).toThrow(/AUDIT_SIGNING_KEY is not a PEM/);
   });

@@ -32,6 +32,8 @@ export interface SluiceConfig {
   deliveryLeaseMs: number;
   /** How often the audit sequencer looks for entries nobody waited for (ms). */
   auditSequencePollMs: number;
+  /** Group commits of share decisions that may run at once (PostgreSQL only; SQLite has one writer). */
+  shareCommitsInFlight: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   /** Where media given by https URL may be fetched from (see policy/media-fetcher.ts). */
   mediaFetch: { hosts: string[]; allowPrivateAddresses: boolean; extraCa: string | undefined; timeoutMs: number };
@@ -151,6 +153,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   const auditSequencePollMs = integerIn(env.AUDIT_SEQUENCE_POLL_MS ?? '100', 5, 60000);
   if (auditSequencePollMs === undefined) problems.push('AUDIT_SEQUENCE_POLL_MS must be an integer from 5 to 60000');
 
+  const shareCommitsInFlight = integerIn(env.SHARE_COMMITS_IN_FLIGHT ?? '1', 1, 8);
+  if (shareCommitsInFlight === undefined) problems.push('SHARE_COMMITS_IN_FLIGHT must be an integer from 1 to 8');
+  else if (shareCommitsInFlight > 1 && database.type !== 'postgres') problems.push('SHARE_COMMITS_IN_FLIGHT above 1 needs PostgreSQL (DATABASE_URL): SQLite writes one transaction at a time');
+
   const maxAttempts = integerIn(env.DELIVERY_MAX_ATTEMPTS ?? '6', 1, 50);
   if (maxAttempts === undefined) problems.push('DELIVERY_MAX_ATTEMPTS must be an integer from 1 to 50');
   const retryBaseMs = integerIn(env.DELIVERY_RETRY_BASE_MS ?? '2000', 10, 3_600_000);
@@ -223,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     deliveryRetryBaseMs: retryBaseMs!,
     deliveryLeaseMs: leaseMs!,
     auditSequencePollMs: auditSequencePollMs!,
+    shareCommitsInFlight: shareCommitsInFlight!,
     logLevel,
     mediaFetch: { hosts: mediaHosts, allowPrivateAddresses: allowPrivate === 'true', extraCa, timeoutMs: fetchTimeoutMs! },
     rateLimit: { perSecond: rateLimit.perSecond!, burst: rateLimit.burst! },

@@ -25,13 +25,17 @@ interface Waiting<I, O> {
 export class GroupCommit<I, O> {
   private readonly logger = new Logger('GroupCommit');
   private queue: Waiting<I, O>[] = [];
-  private busy = false;
+  private inFlight = 0;
 
   constructor(
     private readonly transactions: TransactionRunner,
     /** Writes the items in the given transaction; returns one result per item, in order. */
     private readonly work: (manager: EntityManager, items: I[]) => Promise<GroupResults<O>>,
-    private readonly maxBatch = 100,
+    private readonly options: {
+      maxBatch?: number;
+      /** Transactions that may run at once (each with what had arrived when it began). */
+      inFlight?: number;
+    } = {},
   ) {}
 
   submit(item: I): Promise<O> {
@@ -42,18 +46,18 @@ export class GroupCommit<I, O> {
   }
 
   private schedule(): void {
-    if (this.busy) return;
-    this.busy = true;
+    if (this.inFlight >= (this.options.inFlight ?? 1)) return;
+    this.inFlight++;
     // After the I/O callbacks of this turn: the requests that arrived together go together.
     setImmediate(() => void this.flush());
   }
 
   private async flush(): Promise<void> {
-    const batch = this.queue.splice(0, this.maxBatch);
+    const batch = this.queue.splice(0, this.options.maxBatch ?? 100);
     try {
-      await this.commit(batch);
+      if (batch.length > 0) await this.commit(batch);
     } finally {
-      this.busy = false;
+      this.inFlight--;
       if (this.queue.length > 0) this.schedule();
     }
   }

@@ -8,6 +8,7 @@ import { timeOrderedId } from '../../audit/domain/random-pool.js';
 import { type Subject, SubjectKeyRing, SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { MediaObjectEntity } from '../../delivery/infrastructure/delivery.entities.js';
 import { mediaMessage, templateMessage, textMessage, type WhatsAppMessageRequest } from '../../delivery/whatsapp-message.js';
+import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
 import { GroupCommit, type GroupResults } from '../../platform/database/group-commit.js';
 import { ReadBatcher } from '../../platform/database/read-batcher.js';
 import { Sql } from '../../platform/database/sql.js';
@@ -77,8 +78,11 @@ export class ShareRecorder {
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
+    @Inject(SLUICE_CONFIG) config: SluiceConfig,
   ) {
-    this.commits = new GroupCommit(transactions, (manager, shares) => this.recordAll(manager, shares));
+    // With more than one in flight (PostgreSQL), a batch begins while the one before commits and
+    // waits for the sequencer lock only at its end (see AuditSequencer.appendSequenced).
+    this.commits = new GroupCommit(transactions, (manager, shares) => this.recordAll(manager, shares), { inFlight: config.shareCommitsInFlight });
     this.holders = new ReadBatcher(transactions, (manager, keys) => this.holdersOf(manager, keys));
   }
 

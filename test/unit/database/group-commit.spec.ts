@@ -83,9 +83,35 @@ describe('GroupCommit', () => {
         log.push({ items: items.map(String), committed: false });
         return { results: items };
       },
-      2,
+      { maxBatch: 2 },
     );
     await Promise.all([1, 2, 3, 4, 5].map((n) => group.submit(n)));
     expect(log.map((t) => t.items.length)).toEqual([2, 2, 1]);
+  });
+
+  it('runs up to `inFlight` transactions at once, each with what had arrived when it began', async () => {
+    const { runner, log } = fakeTransactions();
+    let running = 0;
+    let most = 0;
+    const group = new GroupCommit<string, string>(
+      runner,
+      async (_manager, items) => {
+        log.push({ items, committed: false });
+        most = Math.max(most, ++running);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        running--;
+        return { results: items };
+      },
+      { inFlight: 2 },
+    );
+    const first = group.submit('a');
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = group.submit('b');
+    await new Promise((resolve) => setImmediate(resolve));
+    const third = [group.submit('c'), group.submit('d')];
+    await Promise.all([first, second, ...third]);
+    // 'b' did not wait for 'a' to commit; 'c' and 'd' waited for a free slot, then went together.
+    expect(log.map((t) => t.items)).toEqual([['a'], ['b'], ['c', 'd']]);
+    expect(most).toBe(2);
   });
 });
