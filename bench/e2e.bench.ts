@@ -17,7 +17,8 @@
  * only those, no ratios), E2E_CPU_PROF (a folder: each gateway child writes a V8 CPU profile
  * there), E2E_NODE_ARGS (flags for the gateway's node, e.g. `--max-semi-space-size=64`) and
  * E2E_PG_RTT_MS (a round-trip time between the gateway and PostgreSQL, made by a proxy that holds
- * every chunk for half of it each way: PostgreSQL a network hop away, as in production) tune a run.
+ * every chunk for half of it each way: PostgreSQL a network hop away, as in production) tune a run;
+ * SHARE_COMMITS_IN_FLIGHT is handed to the PostgreSQL gateway.
  */
 import autocannon, { type Result } from 'autocannon';
 import Database from 'better-sqlite3';
@@ -155,6 +156,7 @@ async function startGateway(dialect: 'sqlite' | 'postgres'): Promise<Server> {
     AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
     ...(databaseUrl ? { DATABASE_URL: proxy?.url ?? databaseUrl } : { SQLITE_PATH: join(dataDir, 'sluice.db') }),
+    ...(databaseUrl && process.env.SHARE_COMMITS_IN_FLIGHT ? { SHARE_COMMITS_IN_FLIGHT: process.env.SHARE_COMMITS_IN_FLIGHT } : {}),
   };
   const args = [...START_FLAGS, ...(process.env.E2E_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(CPU_PROFILES ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROFILES}`, `--cpu-prof-name=${dialect}-${Date.now()}.cpuprofile`] : [])];
   const { url, child } = await startChild(join(ROOT, 'dist/src/main.js'), args, env, async (base) => (await fetch(`${base}/ready`)).ok).catch(async (error: unknown) => {
