@@ -3,9 +3,9 @@ import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { AuditLogService } from '../../src/audit/audit-log.service.js';
 import { AuditSequencer, SEQUENCER_LOCK_ID } from '../../src/audit/audit-sequencer.js';
-import { InMemoryMerkleLog } from '../../src/audit/domain/merkle.js';
 import { Sql } from '../../src/platform/database/sql.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
+import { expectConsistentLog } from '../support/audit-log.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
 
@@ -43,16 +43,7 @@ describeEachDatabase('the sequencer frontier cache and multi-table inserts', (di
     else await attempt;
   }
 
-  /** Every signed checkpoint's root is the root of the first tree_size leaves the log holds. */
-  async function checkpointsMatchLeaves(): Promise<number> {
-    const leaves = await sluice.database.adminQuery<{ idx: string | number; leaf_hash: string }>('SELECT idx, leaf_hash FROM audit_entries ORDER BY idx');
-    expect(leaves.map((l) => Number(l.idx))).toEqual(leaves.map((_, i) => i));
-    const tree = new InMemoryMerkleLog();
-    tree.append(leaves.map((l) => Buffer.from(l.leaf_hash, 'hex')));
-    const checkpoints = await sluice.database.adminQuery<{ tree_size: string | number; root_hash: string }>('SELECT tree_size, root_hash FROM audit_checkpoints ORDER BY tree_size');
-    for (const checkpoint of checkpoints) expect(Buffer.from(tree.root(Number(checkpoint.tree_size))).toString('hex')).toBe(checkpoint.root_hash);
-    return leaves.length;
-  }
+  const checkpointsMatchLeaves = () => expectConsistentLog(sluice.database);
 
   it('signs the right root after a rolled-back batch and another replica writing the same size', async () => {
     await sequence(sluice, 'first', 'commit');
