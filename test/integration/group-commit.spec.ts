@@ -2,7 +2,8 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { CommandBus } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import pg from 'pg';
+import { AuditSequencer, SEQUENCER_LOCK_ID } from '../../src/audit/audit-sequencer.js';
 import { sqliteConnection } from '../../src/platform/database/sql.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { RequestShareCommand } from '../../src/shares/request-share/request-share.command.js';
@@ -208,25 +209,45 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
     // No transactions but the shares' own: no background sequencing, no delivery.
     const replica = await sluice.startReplica({ SHARE_COMMITS_IN_FLIGHT: '3', AUDIT_SEQUENCE_POLL_MS: '60000', DELIVERY_WORKER: 'off' });
     try {
-      const transactions = replica.app.get(TransactionRunner);
-      const run = transactions.run.bind(transactions);
+      // Batches being written, each inside its transaction (a private method: the test counts
+      // the shares' own transactions, not the sequencer's).
+      const recorder = replica.app.get(ShareRecorder);
+      const recordAll = recorder['recordAll'].bind(recorder);
       let running = 0;
       let most = 0;
-      transactions.run = async <T>(work: (manager: EntityManager) => Promise<T>): Promise<T> => {
+      recorder['recordAll'] = async (...args: Parameters<typeof recordAll>) => {
         most = Math.max(most, ++running);
         try {
-          return await run(work);
+          return await recordAll(...args);
         } finally {
           running--;
         }
       };
-      await Promise.all(Array.from({ length: 60 }, () => replica.request('GET', '/health', { key: null })));
-      const answered = await Promise.all(
-        Array.from({ length: 60 }, async () => {
-          const response = await replica.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': randomUUID() } });
-          return { status: response.status, json: response.json } as Answered;
-        }),
-      );
+      const share = async () => {
+        const response = await replica.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': randomUUID() } });
+        return { status: response.status, json: response.json } as Answered;
+      };
+      const until = async (condition: () => boolean, ms: number) => {
+        for (const deadline = Date.now() + ms; !condition() && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 2));
+      };
+      // Another session holds the sequencer lock for a moment, as a batch committing would: the
+      // first wave's transaction waits for it, and the second wave must not wait for that one.
+      const holder = new pg.Client({ connectionString: (sluice.config.database as { url: string }).url });
+      await holder.connect();
+      let answered: Answered[];
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT pg_advisory_xact_lock($1)', [SEQUENCER_LOCK_ID]);
+        const first = Array.from({ length: 30 }, share);
+        await until(() => running > 0, 5000);
+        const second = Array.from({ length: 30 }, share);
+        // Well within the first batch's wait for the lock (250 ms): it sequences its own entries.
+        await until(() => running > 1, 150);
+        await holder.query('COMMIT');
+        answered = await Promise.all([...first, ...second]);
+      } finally {
+        await holder.end();
+      }
       expect(answered.map((a) => a.status)).toEqual(Array(60).fill(201));
       expect(most).toBeGreaterThan(1);
       expect(new Set(answered.map((a) => a.json.audit.index)).size).toBe(60);
