@@ -169,7 +169,8 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
       await sql.execute(manager, 'ROLLBACK TO SAVEPOINT sluice_sequence').catch(() => {
         throw error;
       });
-      // Another replica's batch held the lock all along: its next pass sequences these.
+      // Another batch (of this replica or another) held the lock for the whole wait: the next
+      // sequencing pass takes these.
       if ((error as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) {
         this.logger.error(`sequencing in a writer's transaction failed, its entries are queued instead: ${(error as Error).name}`);
       }

@@ -2,8 +2,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { CommandBus } from '@nestjs/cqrs';
 import { DataSource, type EntityManager } from 'typeorm';
-import pg from 'pg';
-import { AuditSequencer, SEQUENCER_LOCK_ID } from '../../src/audit/audit-sequencer.js';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { sqliteConnection } from '../../src/platform/database/sql.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { RequestShareCommand } from '../../src/shares/request-share/request-share.command.js';
@@ -209,15 +208,23 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
     // No transactions but the shares' own: no background sequencing, no delivery.
     const replica = await sluice.startReplica({ SHARE_COMMITS_IN_FLIGHT: '3', AUDIT_SEQUENCE_POLL_MS: '60000', DELIVERY_WORKER: 'off' });
     try {
-      // Batches being written, each inside its transaction (a private method: the test counts
-      // the shares' own transactions, not the sequencer's).
+      // The first batch is held inside its transaction until a second batch is being written beside
+      // it (or 5 s have passed: with one transaction at a time that never happens). Wrapping a
+      // private method: the test counts the shares' own transactions, not the sequencer's.
       const recorder = replica.app.get(ShareRecorder);
       const recordAll = recorder['recordAll'].bind(recorder);
       let running = 0;
       let most = 0;
+      let releaseFirst: () => void = () => undefined;
+      const firstHeld = new Promise<void>((resolve) => {
+        releaseFirst = resolve;
+        setTimeout(resolve, 5000);
+      });
       recorder['recordAll'] = async (...args: Parameters<typeof recordAll>) => {
         most = Math.max(most, ++running);
         try {
+          if (running === 1 && most === 1) await firstHeld;
+          else releaseFirst();
           return await recordAll(...args);
         } finally {
           running--;
@@ -227,30 +234,13 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
         const response = await replica.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': randomUUID() } });
         return { status: response.status, json: response.json } as Answered;
       };
-      const until = async (condition: () => boolean, ms: number) => {
-        for (const deadline = Date.now() + ms; !condition() && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 2));
-      };
-      // Another session holds the sequencer lock for a moment, as a batch committing would: the
-      // first wave's transaction waits for it, and the second wave must not wait for that one.
-      const holder = new pg.Client({ connectionString: (sluice.config.database as { url: string }).url });
-      await holder.connect();
-      let answered: Answered[];
-      try {
-        await holder.query('BEGIN');
-        await holder.query('SELECT pg_advisory_xact_lock($1)', [SEQUENCER_LOCK_ID]);
-        const first = Array.from({ length: 30 }, share);
-        await until(() => running > 0, 5000);
-        const second = Array.from({ length: 30 }, share);
-        // Well within the first batch's wait for the lock (250 ms): it sequences its own entries.
-        await until(() => running > 1, 150);
-        await holder.query('COMMIT');
-        answered = await Promise.all([...first, ...second]);
-      } finally {
-        await holder.end();
-      }
-      expect(answered.map((a) => a.status)).toEqual(Array(60).fill(201));
+      // A second wave once the first batch is held: its shares cannot be in that batch.
+      const first = Array.from({ length: 20 }, share);
+      for (const deadline = Date.now() + 5000; running === 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 2));
+      const answered = await Promise.all([...first, ...Array.from({ length: 20 }, share)]);
+      expect(answered.map((a) => a.status)).toEqual(Array(40).fill(201));
       expect(most).toBeGreaterThan(1);
-      expect(new Set(answered.map((a) => a.json.audit.index)).size).toBe(60);
+      expect(new Set(answered.map((a) => a.json.audit.index)).size).toBe(40);
       await inLog(answered);
       // Every index once, in order, and every signed checkpoint the root of the leaves before it.
       await expectConsistentLog(sluice.database);

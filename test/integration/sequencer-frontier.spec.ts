@@ -98,8 +98,10 @@ describeEachDatabase('the sequencer frontier cache and multi-table inserts', (di
       await holder.query('BEGIN');
       await holder.query('SELECT pg_advisory_xact_lock($1)', [SEQUENCER_LOCK_ID]);
       const writer = sluice.app.get(TransactionRunner).run((manager) => sluice.app.get(AuditSequencer).appendSequenced(manager, [waiting]));
-      // The other transaction commits well within the writer's wait (250 ms).
-      await new Promise((resolve) => setTimeout(resolve, 60));
+      // Once the writer waits for the lock (a try-lock would not wait, and queue), the other
+      // transaction commits, well within the writer's wait (250 ms).
+      const waitingForLock = async () => Number((await holder.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0].n) > 0;
+      for (const deadline = Date.now() + 5000; !(await waitingForLock()) && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 2));
       await holder.query('COMMIT');
       expect([...(await writer)]).toEqual([[waiting.id, size]]);
     } finally {
