@@ -44,9 +44,9 @@ function subjectName(subject: Subject): string {
   return `${subject.type}:${subject.id}`;
 }
 
-/** Key rows read earlier in a transaction: every lookup asked for, and the rows found. */
+/** Key rows read earlier in a transaction: the lookup of every subject asked for (by subject), and the rows found. */
 export interface SubjectKeysRead {
-  lookups: ReadonlySet<string>;
+  lookups: ReadonlyMap<string, string>;
   rows: ReadonlyMap<string, KeyRow>;
 }
 
@@ -103,12 +103,12 @@ export class SubjectKeyService {
     const lookups = new Map<string, { subject: Subject; lookup: string }>();
     for (const subject of subjects) {
       const name = subjectName(subject);
-      if (!lookups.has(name)) lookups.set(name, { subject, lookup: this.lookupOf(subject) });
+      if (!lookups.has(name)) lookups.set(name, { subject, lookup: earlier?.lookups.get(name) ?? this.lookupOf(subject) });
     }
     // In lookup order, so two transactions that create or touch the same keys wait for each other in one order only.
     const wanted = [...lookups.values()].sort((a, b) => (a.lookup < b.lookup ? -1 : 1));
     // What the caller read earlier in this transaction (see `read`) is not read again.
-    const unread = wanted.filter((w) => !earlier?.lookups.has(w.lookup)).map((w) => w.lookup);
+    const unread = wanted.filter((w) => !earlier?.lookups.has(subjectName(w.subject))).map((w) => w.lookup);
     const rows = new Map(wanted.flatMap((w) => earlier?.rows.get(w.lookup) ?? []).map((r) => [r.lookup, r]));
     for (const row of await this.readRows(manager, unread)) rows.set(row.lookup, row);
     const now = new Date().toISOString();
@@ -151,9 +151,12 @@ export class SubjectKeyService {
    * other statements.
    */
   async read(manager: EntityManager, subjects: Subject[]): Promise<SubjectKeysRead> {
-    const names = new Map(subjects.map((subject) => [subjectName(subject), subject]));
-    const lookups = new Set([...names.values()].map((subject) => this.lookupOf(subject)));
-    const rows = await this.readRows(manager, [...lookups].sort());
+    const lookups = new Map<string, string>();
+    for (const subject of subjects) {
+      const name = subjectName(subject);
+      if (!lookups.has(name)) lookups.set(name, this.lookupOf(subject));
+    }
+    const rows = await this.readRows(manager, [...lookups.values()].sort());
     return { lookups, rows: new Map(rows.map((row) => [row.lookup, row])) };
   }
 

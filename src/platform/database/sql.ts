@@ -48,8 +48,8 @@ export class Sql {
    * send its next statement on a connection its failed transaction had given back to the pool.
    */
   async pipelined<T extends readonly unknown[]>(...steps: { [K in keyof T]: () => Promise<T[K]> }): Promise<T> {
-    const results: unknown[] = [];
     if (this.sqlite) {
+      const results: unknown[] = [];
       for (const step of steps) results.push(await step());
       return results as unknown as T;
     }

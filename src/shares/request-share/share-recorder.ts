@@ -5,7 +5,7 @@ import { AuditLogService } from '../../audit/audit-log.service.js';
 import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { canonicalJson } from '../../audit/domain/canonical-json.js';
 import { timeOrderedId } from '../../audit/domain/random-pool.js';
-import { type Subject, SubjectKeyRing, SubjectKeyService } from '../../audit/subject-keys.service.js';
+import { type Subject, SubjectKeyRing, SubjectKeyService, type SubjectKeysRead } from '../../audit/subject-keys.service.js';
 import { MediaObjectEntity } from '../../delivery/infrastructure/delivery.entities.js';
 import { mediaMessage, templateMessage, textMessage, type WhatsAppMessageRequest } from '../../delivery/whatsapp-message.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
@@ -141,7 +141,7 @@ export class ShareRecorder {
     );
     const written = new Set(claimed.map((row) => String(row.id)));
     const recorded = drafts.filter((d) => written.has(d.id));
-    const indices = recorded.length > 0 ? await this.writeDecisions(manager, sql, recorded, await this.subjectKeys.keysFor(manager, recorded.flatMap(subjectsOf), keysRead), now) : new Map<string, number>();
+    const indices = recorded.length > 0 ? await this.writeDecisions(manager, sql, recorded, keysRead, now) : new Map<string, number>();
     const results: RecordedShare[] = [];
     for (const draft of drafts) {
       if (written.has(draft.id)) {
@@ -176,7 +176,9 @@ export class ShareRecorder {
   }
 
   /** Writes the decisions and their entries; returns the entries' log indices if sequenced in this transaction. */
-  private async writeDecisions(manager: EntityManager, sql: Sql, drafts: Draft[], keys: SubjectKeyRing, now: string): Promise<Map<string, number>> {
+  private async writeDecisions(manager: EntityManager, sql: Sql, drafts: Draft[], keysRead: SubjectKeysRead, now: string): Promise<Map<string, number>> {
+    // Keys are created or touched for the people of recorded shares only.
+    const keys = await this.subjectKeys.keysFor(manager, drafts.flatMap(subjectsOf), keysRead);
     const entries = drafts.map((draft) => ({ id: draft.entry, kind: 'share.decided' as const, body: this.entryBody(draft, keys) }));
     const recipients = drafts.flatMap(({ id, decided }) =>
       decided.decision.recipients.map((r) => [id, r.waId, r.decision, JSON.stringify(r.reasons), r.decision === 'allowed' ? 'queued' : null, r.decision === 'allowed' ? now : null]),
