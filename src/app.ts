@@ -28,7 +28,7 @@ export async function createApp(config: SluiceConfig, options: { logger?: false 
   // Not SIGHUP (Nest's default list has it): SIGHUP reloads the policies.
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   instrumentRequests(app.getHttpAdapter().getInstance());
-  closeConnectionsOnShutdown(app.getHttpAdapter().getInstance());
+  closeConnectionsOnShutdown(app.getHttpAdapter().getInstance(), config.shutdownGraceMs);
   answerReadsWhenDurable(app.getHttpAdapter().getInstance(), app.get(TransactionRunner));
   await configureHttp(app, config);
   await app.init();

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type EntityManager, In } from 'typeorm';
@@ -61,7 +61,7 @@ interface AttemptResult {
  * proved meanwhile that WhatsApp accepted it.
  */
 @Injectable()
-export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('DeliveryWorker');
   private readonly workerId = `wrk_${randomBytes(6).toString('hex')}`;
   private timer: NodeJS.Timeout | undefined;
@@ -85,9 +85,18 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     this.schedule(0);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * At the signal, before the HTTP server closes (which waits for the requests in flight): from
+   * here on nothing more is claimed, though decisions still being made wake the worker.
+   */
+  beforeApplicationShutdown(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** The batches in flight finish sending and record their outcomes. */
+  async onApplicationShutdown(): Promise<void> {
+    this.beforeApplicationShutdown();
     await this.running;
   }
 

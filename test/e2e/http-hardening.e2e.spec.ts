@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { DEFAULT_BODY_LIMIT, registeredRoutes, SHARE_BODY_LIMIT, WEBHOOK_BODY_LIMIT } from '../../src/platform/http/body-limits.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { consent, idempotencyKey, RECIPIENT, shareRequest, workplacePost } from '../support/fixtures.js';
@@ -85,6 +86,67 @@ describeEachDatabase('HTTP hardening', (dialect) => {
 
     it('checks the key before counting: an unknown key gets 401, never 429', async () => {
       for (let i = 0; i < 6; i++) expect((await sluice.request('GET', '/v1/audit/checkpoint', { key: 'not-a-key' })).status).toBe(401);
+    });
+  });
+
+  describe('requests Node answers before routing', () => {
+    let sluice: RunningApp;
+    beforeAll(async () => {
+      sluice = await startTestApp(dialect, { env: { HTTP_REQUEST_TIMEOUT_MS: '1000' } });
+    });
+    afterAll(async () => {
+      await sluice?.close();
+    });
+
+    it('answers 408 problem+json and closes the connection when a body stops arriving, within a second of HTTP_REQUEST_TIMEOUT_MS', async () => {
+      const body = JSON.stringify(shareRequest());
+      const started = Date.now();
+      const answer = await new Promise<{ status: number; headers: Record<string, unknown>; json: unknown; socketClosed: boolean }>((resolve, reject) => {
+        const req = httpRequest(`${sluice.baseUrl}/v1/shares`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${sluice.apiKey}`, 'content-type': 'application/json', 'content-length': String(body.length), ...idempotencyKey() },
+        });
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+          // The server closes the connection after the answer (the test times out if it does not).
+          const answered = () => resolve({ status: res.statusCode!, headers: res.headers, json: JSON.parse(text), socketClosed: true });
+          res.on('end', () => (res.socket.destroyed ? answered() : res.socket.once('close', answered)));
+        });
+        req.on('error', reject);
+        req.write(body.slice(0, 10));
+      });
+      expect(answer).toMatchObject({
+        status: 408,
+        headers: { 'content-type': 'application/problem+json', connection: 'close', 'x-content-type-options': 'nosniff' },
+        json: { status: 408, title: 'request timeout', detail: 'The request did not arrive in full within HTTP_REQUEST_TIMEOUT_MS' },
+        socketClosed: true,
+      });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      expect(Date.now() - started).toBeLessThan(5000);
+    });
+
+    /** Writes raw bytes and reads everything until the server closes the connection. */
+    const raw = (bytes: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ port: Number(new URL(sluice.baseUrl).port), host: '127.0.0.1' });
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+        socket.write(bytes);
+      });
+
+    it.each([
+      ['a malformed request line', 'GET /health HTTP/1.1 extra\r\n\r\n', 400, 'The request is not valid HTTP'],
+      ['headers over the size limit', `GET /health HTTP/1.1\r\nhost: x\r\nx-padding: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'The request headers are too large'],
+    ])('answers %s with problem+json and the security headers, then closes', async (_case, bytes, status, detail) => {
+      const answer = await raw(bytes);
+      const [head, body] = answer.split('\r\n\r\n');
+      expect(head!.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${status === 400 ? 'bad request' : 'request header fields too large'}`);
+      expect(head).toContain('content-type: application/problem+json');
+      expect(head).toContain('x-frame-options: DENY');
+      expect(JSON.parse(body!)).toEqual({ type: 'about:blank', title: status === 400 ? 'bad request' : 'request header fields too large', status, detail });
     });
   });
 

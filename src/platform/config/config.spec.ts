@@ -116,6 +116,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...postgres, SHARE_COMMITS_IN_FLIGHT: '9' })).toThrow('SHARE_COMMITS_IN_FLIGHT must be an integer from 1 to 8');
   });
 
+  it('bounds how long a request may take to arrive and how long connections may hold up shutdown', () => {
+    expect(loadConfig({})).toMatchObject({ httpRequestTimeoutMs: 30_000, shutdownGraceMs: 20_000 });
+    expect(loadConfig({ HTTP_REQUEST_TIMEOUT_MS: '5000', SHUTDOWN_GRACE_MS: '0' })).toMatchObject({ httpRequestTimeoutMs: 5000, shutdownGraceMs: 0 });
+    expect(() => loadConfig({ HTTP_REQUEST_TIMEOUT_MS: '0', SHUTDOWN_GRACE_MS: 'soon' })).toThrow(
+      /HTTP_REQUEST_TIMEOUT_MS must be an integer from 1000 to 600000[\s\S]*SHUTDOWN_GRACE_MS must be an integer from 0 to 600000/,
+    );
+  });
+
   it('rejects a signing key that is not PEM', () => {
     expect(() => loadConfig({ AUDIT_SIGNING_KEY: 'not a key' })).toThrow(/AUDIT_SIGNING_KEY is not a PEM/);
   });

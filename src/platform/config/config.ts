@@ -43,6 +43,10 @@ export interface SluiceConfig {
   corsOrigins: string[];
   /** Strict-Transport-Security; maxAge 0 sends no header. */
   hsts: { maxAge: number; includeSubDomains: boolean };
+  /** The longest a client may take to send a whole request (headers and body). */
+  httpRequestTimeoutMs: number;
+  /** After SIGTERM, how long open connections may hold shutdown up before they are closed. */
+  shutdownGraceMs: number;
 }
 
 export type WhatsAppTransportName = 'sandbox' | 'cloud-api';
@@ -209,6 +213,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   const hstsSubdomains = env.HSTS_INCLUDE_SUBDOMAINS ?? 'false';
   if (hstsSubdomains !== 'true' && hstsSubdomains !== 'false') problems.push('HSTS_INCLUDE_SUBDOMAINS must be "true" or "false"');
 
+  const httpRequestTimeoutMs = integerIn(env.HTTP_REQUEST_TIMEOUT_MS ?? '30000', 1000, 600_000);
+  if (httpRequestTimeoutMs === undefined) problems.push('HTTP_REQUEST_TIMEOUT_MS must be an integer from 1000 to 600000');
+  const shutdownGraceMs = integerIn(env.SHUTDOWN_GRACE_MS ?? '20000', 0, 600_000);
+  if (shutdownGraceMs === undefined) problems.push('SHUTDOWN_GRACE_MS must be an integer from 0 to 600000');
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     port: port!,
@@ -235,6 +244,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     rateLimit: { perSecond: rateLimit.perSecond!, burst: rateLimit.burst! },
     corsOrigins,
     hsts: { maxAge: hstsMaxAge!, includeSubDomains: hstsSubdomains === 'true' },
+    httpRequestTimeoutMs: httpRequestTimeoutMs!,
+    shutdownGraceMs: shutdownGraceMs!,
   };
 }
 

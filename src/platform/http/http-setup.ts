@@ -1,5 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import type { FastifyError, FastifyHttpOptions, FastifyReply, FastifyRequest } from 'fastify';
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { SluiceConfig } from '../config/config.js';
 import { applyRouteBodyLimits, DEFAULT_BODY_LIMIT } from './body-limits.js';
 import { refuseUnrepresentableJson } from './json-body.js';
@@ -12,10 +14,21 @@ import { addSecurityHeaders, registerCors, securityHeaders } from './security-he
  * limit, before any hook runs; frameworkErrors makes that answer a problem+json with the same
  * security headers as every other.
  */
-export function fastifyOptions(config: SluiceConfig): FastifyServerOptions {
+export function fastifyOptions(config: SluiceConfig): FastifyHttpOptions<Server> {
   const headers = securityHeaders(config);
   return {
     bodyLimit: DEFAULT_BODY_LIMIT,
+    // Fastify turns Node's own limit off by default: a client trickling its body would hold its
+    // buffer (and, at shutdown, the process) for as long as it likes.
+    requestTimeout: config.httpRequestTimeoutMs,
+    // Node enforces the request timeout only with a headers timeout no longer than it (its default,
+    // 60 s, is derived from the timeout given here, not from the one Fastify sets afterwards), and
+    // looks for requests past their time every 30 s unless told otherwise.
+    http: {
+      requestTimeout: config.httpRequestTimeoutMs,
+      headersTimeout: Math.min(60_000, config.httpRequestTimeoutMs),
+      connectionsCheckingInterval: Math.min(1000, config.httpRequestTimeoutMs),
+    },
     trustProxy: false,
     frameworkErrors: (error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
       const status = error.statusCode ?? 500;
@@ -25,7 +38,31 @@ export function fastifyOptions(config: SluiceConfig): FastifyServerOptions {
         .header('content-type', 'application/problem+json')
         .send({ type: 'about:blank', title: statusTitle(status), status, detail: error.message });
     },
+    clientErrorHandler: (error: Error & { code?: string }, socket: Duplex) => answerClientError(error, socket, headers),
   };
+}
+
+const CLIENT_ERRORS: Record<string, { status: number; detail: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, detail: 'The request did not arrive in full within HTTP_REQUEST_TIMEOUT_MS' },
+  HPE_HEADER_OVERFLOW: { status: 431, detail: 'The request headers are too large' },
+};
+
+/**
+ * What Node cannot hand to Fastify (a request that timed out, a malformed or oversized head) is
+ * answered here, on the raw socket, as problem+json with the security headers, and the connection
+ * is closed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex, headers: Record<string, string>): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const { status, detail } = CLIENT_ERRORS[error.code ?? ''] ?? { status: 400, detail: 'The request is not valid HTTP' };
+  const title = statusTitle(status);
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
+  // Only if nothing of an answer was written yet (a timeout can strike while one is being sent).
+  if (socket.writable && (socket as Duplex & { bytesWritten?: number }).bytesWritten === 0) {
+    const head = Object.entries({ ...headers, 'content-type': 'application/problem+json', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.write(`HTTP/1.1 ${status} ${title}\r\n${head.join('')}\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 /**

@@ -11,6 +11,7 @@ import type { ValidationError } from 'class-validator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TooManyRequestsException } from './rate-limit.js';
 import { Stackless } from './stackless.js';
+import { STATUS_CODES } from 'node:http';
 
 export interface FieldProblem {
   /** Where in the request: a dotted path into the body, or a header/query name. */
@@ -139,7 +140,7 @@ export function toProblem(exception: unknown, bodyLimit?: number): Problem {
 
 /** The status's name in words, e.g. "payload too large". */
 export function statusTitle(status: number): string {
-  return HttpStatus[status]?.toString().replaceAll('_', ' ').toLowerCase() ?? 'error';
+  return (HttpStatus[status]?.toString().replaceAll('_', ' ') ?? STATUS_CODES[status])?.toLowerCase() ?? 'error';
 }
 
 /** Nest hands Fastify's own 4xx errors (body too large, bad JSON) over as the cause of an HttpException. */
