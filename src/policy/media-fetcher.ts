@@ -11,6 +11,8 @@ export interface MediaFetchSettings {
   /** Extra trusted certificate authorities (PEM), besides Node's bundled roots. */
   extraCa?: string;
   timeoutMs: number;
+  /** Resolves a host name to the address to connect to; DNS (getaddrinfo) unless given. */
+  lookup?: (host: string) => Promise<{ address: string; family: number }>;
 }
 
 export type FetchedMedia = { ok: true; bytes: Buffer } | { ok: false; reason: 'media.too_large' | 'media.unreadable' };
@@ -24,31 +26,75 @@ for (const [net, prefix] of [
   ['127.0.0.0', 8],
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
   ['192.168.0.0', 16],
   ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const) {
   PRIVATE.addSubnet(net, prefix, 'ipv4');
 }
 for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
+  // IPv4-compatible (deprecated; covers :: and ::1), discard-only, local-use NAT64, Teredo,
+  // documentation, unique local, site-local (deprecated), link-local, multicast.
+  ['::', 96],
+  ['100::', 64],
+  ['64:ff9b:1::', 48],
+  ['2001::', 32],
+  ['2001:db8::', 32],
   ['fc00::', 7],
+  ['fec0::', 10],
   ['fe80::', 10],
   ['ff00::', 8],
 ] as const) {
   PRIVATE.addSubnet(net, prefix, 'ipv6');
 }
 
+/** IPv6 addresses that carry an IPv4 address the packets end up at: mapped, NAT64 (DNS64), 6to4. */
+const EMBEDDED_IPV4 = [
+  { subnet: ['::ffff:0:0', 96], at: 12 },
+  { subnet: ['64:ff9b::', 96], at: 12 },
+  { subnet: ['2002::', 16], at: 2 },
+] as const;
+const EMBEDDING = EMBEDDED_IPV4.map(({ subnet: [net, prefix], at }) => {
+  const list = new BlockList();
+  list.addSubnet(net, prefix, 'ipv6');
+  return { list, at };
+});
+
 export function isPrivateAddress(address: string): boolean {
-  // An IPv4-mapped IPv6 address (::ffff:127.0.0.1) is the IPv4 address it maps.
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  // The same in hex (::ffff:7f00:1) is rare enough to refuse outright.
-  if (!mapped && /^::ffff:/i.test(address)) return true;
-  const candidate = mapped ?? address;
-  const family = isIP(candidate);
-  return family === 0 || PRIVATE.check(candidate, family === 4 ? 'ipv4' : 'ipv6');
+  const family = isIP(address);
+  if (family === 0) return true;
+  if (family === 4) return PRIVATE.check(address, 'ipv4');
+  // A DNS64 answer for an allowed host with a private A record, say, is that private address.
+  const embedding = EMBEDDING.find(({ list }) => list.check(address, 'ipv6'));
+  if (embedding) return PRIVATE.check(ipv4At(address, embedding.at), 'ipv4');
+  return PRIVATE.check(address, 'ipv6');
+}
+
+/** The IPv4 address in the four bytes from `at` of an IPv6 address. */
+function ipv4At(ipv6: string, at: number): string {
+  const groups = expandIpv6(ipv6);
+  const bytes = groups.flatMap((group) => [group >> 8, group & 0xff]);
+  return bytes.slice(at, at + 4).join('.');
+}
+
+/** The eight 16-bit groups of an IPv6 address (an IPv4 tail included). */
+function expandIpv6(address: string): number[] {
+  let text = address.toLowerCase();
+  const tail = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (tail) {
+    const [a, b, c, d] = tail.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, tail.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const left = head ? head.split(':') : [];
+  const right = rest ? rest.split(':') : [];
+  const groups = rest === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return groups.map((group) => parseInt(group, 16));
 }
 
 /**
@@ -67,18 +113,23 @@ export async function fetchMedia(url: string, maxBytes: number, settings: MediaF
   const allowedHost = settings.hosts.some((h) => host === h || host.endsWith(`.${h}`));
   if (target.protocol !== 'https:' || target.username || target.password || !allowedHost) return { ok: false, reason: 'media.unreadable' };
 
+  // The time limit covers the name lookup too: a slow resolver must not stretch it.
+  const deadlineAt = performance.now() + settings.timeoutMs;
   let address: { address: string; family: number };
   try {
-    address = isIP(host) ? { address: host, family: isIP(host) } : await lookup(host, { verbatim: true });
+    const resolve = settings.lookup ?? ((name: string) => lookup(name, { verbatim: true }));
+    address = isIP(host) ? { address: host, family: isIP(host) } : await withinTime(resolve(host), settings.timeoutMs);
   } catch {
     return { ok: false, reason: 'media.unreadable' };
   }
   if (!settings.allowPrivateAddresses && isPrivateAddress(address.address)) return { ok: false, reason: 'media.unreadable' };
+  const remainingMs = deadlineAt - performance.now();
+  if (remainingMs <= 0) return { ok: false, reason: 'media.unreadable' };
 
   return new Promise<FetchedMedia>((resolve) => {
     let settled = false;
     // The socket timeout catches a silent server; this one a server that trickles bytes.
-    const deadline = setTimeout(() => req.destroy(new Error('media fetch took too long')), settings.timeoutMs);
+    const deadline = setTimeout(() => req.destroy(new Error('media fetch took too long')), remainingMs);
     const finish = (result: FetchedMedia) => {
       if (settled) return;
       settled = true;
@@ -129,4 +180,13 @@ export async function fetchMedia(url: string, maxBytes: number, settings: MediaF
     req.on('error', () => finish({ ok: false, reason: 'media.unreadable' }));
     req.end();
   });
+}
+
+/** The promise's outcome, or a rejection once `ms` have passed (the work itself cannot be stopped). */
+function withinTime<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }

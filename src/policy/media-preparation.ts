@@ -1,5 +1,5 @@
 import type { MediaOutcome } from './domain/evaluator.js';
-import { mediaAttachmentsOf } from './domain/evaluator.js';
+import { MAX_MEDIA_PER_SHARE, mediaAttachmentsOf } from './domain/evaluator.js';
 import type { CompiledPolicy } from './domain/policy.js';
 import type { FetchedMedia } from './media-fetcher.js';
 import { minimiseMedia, type MediaRules } from './media/index.js';
@@ -14,8 +14,10 @@ export interface PreparedMedia {
 /**
  * Decodes (inline data: URLs) or fetches (https URLs, when a fetcher is given) and minimises the
  * post's photos and videos as the policy's media rules say, before the decision. Media the
- * policy does not allow are never decoded or fetched. Nothing here throws for bad
- * media: each attachment gets an outcome the evaluator turns into a reason.
+ * policy does not allow are never decoded or fetched, nor are any of a post with more media than
+ * a share can carry: a post could otherwise name thousands of URLs, each fetched and decoded
+ * before the decision. Nothing here throws for bad media: each attachment gets an outcome the
+ * evaluator turns into a reason.
  */
 export async function prepareMedia(
   policy: CompiledPolicy,
@@ -28,7 +30,11 @@ export async function prepareMedia(
     photos: { allow: policy.media.photos.allow, types: policy.media.photos.types, maxBytes: policy.limits.mediaBytes, maxPixels: policy.media.photos.maxPixels, maxDimension: policy.media.photos.maxDimension },
     videos: { allow: policy.media.videos.allow, types: policy.media.videos.types, maxBytes: policy.limits.mediaBytes },
   };
-  for (const attachment of mediaAttachmentsOf(post)) {
+  const attachments = mediaAttachmentsOf(post);
+  if (attachments.length > MAX_MEDIA_PER_SHARE) {
+    return { outcomes: attachments.map(({ path }) => ({ path, ok: false, reason: 'limits.too_many_media' })), minimised };
+  }
+  for (const attachment of attachments) {
     const { path } = attachment;
     if (!rules.photos.allow && !rules.videos.allow) {
       outcomes.push({ path, ok: false, reason: 'media.type_not_allowed' });

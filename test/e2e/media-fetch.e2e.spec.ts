@@ -23,6 +23,8 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
   let photo: Buffer;
   /** Every path the CDN was asked for, to prove that a refused URL was never fetched. */
   const requested: string[] = [];
+  /** What /endless.jpg has written so far. */
+  let endlessBytes = 0;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-cdn-'));
   const TIMEOUT_MS = 2000;
 
@@ -54,6 +56,21 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
         const chunk = Buffer.alloc(1 << 20, 0xff);
         for (let i = 0; i < 8; i++) res.write(chunk);
         return res.end();
+      }
+      if (req.url === '/endless.jpg') {
+        // Never ends: only a limit enforced while streaming stops it (not the timeout).
+        res.writeHead(200, { 'content-type': 'image/jpeg' });
+        const chunk = Buffer.alloc(1 << 16, 0xff);
+        const more = () => {
+          while (!res.destroyed && res.write(chunk)) endlessBytes += chunk.length;
+          if (!res.destroyed) res.once('drain', more);
+        };
+        return more();
+      }
+      if (req.url === '/declared-huge.jpg') {
+        // Says how large it is, then sends almost nothing: refused on the header alone.
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': String(1 << 30) });
+        return res.write(Buffer.from([0xff, 0xd8]));
       }
       if (req.url === '/redirect.jpg') return res.writeHead(302, { location: '/photo.jpg' }).end();
       res.writeHead(404).end();
@@ -94,6 +111,34 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
     ['a missing file', '/gone.jpg', 'media.unreadable'],
   ])('denies %s', async (_label, path, reason) => {
     expect((await share(`${base}${path}`)).json).toMatchObject({ status: 'denied', reasons: [reason] });
+  });
+
+  it.each([
+    ['a download that never ends', '/endless.jpg'],
+    ['a Content-Length over the limit', '/declared-huge.jpg'],
+  ])('stops %s at the size limit, long before the time limit', async (_label, path) => {
+    const started = performance.now();
+    expect((await share(`${base}${path}`)).json).toMatchObject({ status: 'denied', reasons: ['media.too_large'] });
+    expect(performance.now() - started).toBeLessThan(TIMEOUT_MS - 500);
+  });
+
+  it('stops reading a download that never ends once past the limit', async () => {
+    endlessBytes = 0;
+    await share(`${base}/endless.jpg`);
+    // The policy's limit plus what socket buffers hold; a fetch that read on would go on for the whole timeout.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const afterAnswer = endlessBytes;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(endlessBytes).toBe(afterAnswer);
+    expect(endlessBytes).toBeLessThan(64 << 20);
+  });
+
+  it('fetches nothing for a post with more media than a share can carry', async () => {
+    const before = requested.length;
+    const album = { type: 'album', subattachments: { data: Array.from({ length: 50 }, () => ({ type: 'photo', media: { image: { src: `${base}/photo.jpg` } } })) } };
+    const response = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ attachments: { data: [album] } }) }), headers: idempotencyKey() });
+    expect(response.json).toMatchObject({ status: 'denied', reasons: ['limits.too_many_media'] });
+    expect(requested.length).toBe(before);
   });
 
   it.each([
@@ -139,9 +184,26 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
   });
 });
 
-it('treats loopback, private, link-local and mapped addresses as private', () => {
-  for (const address of ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fd00::1', 'fe80::1', '::ffff:127.0.0.1', '::ffff:7f00:1', '0.0.0.0', 'not-an-ip']) {
-    expect(isPrivateAddress(address)).toBe(true);
-  }
-  for (const address of ['157.240.1.35', '::ffff:157.240.1.35', '2a03:2880:f12f:83:face:b00c:0:25de']) expect(isPrivateAddress(address)).toBe(false);
+it.each([
+  ['loopback, private, link-local and unspecified IPv4', ['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '0.0.0.0']],
+  ['shared (CGNAT), benchmarking, protocol, documentation, multicast and reserved IPv4', ['100.64.0.1', '198.18.0.1', '192.0.0.8', '192.0.2.1', '198.51.100.7', '203.0.113.9', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255']],
+  ['loopback, unique local, link-local, site-local, multicast and unspecified IPv6', ['::1', '::', 'fd00::1', 'fe80::1', 'fec0::1', 'ff02::1']],
+  ['IPv4-compatible, discard-only, Teredo, documentation and local-use NAT64 IPv6', ['::7f00:1', '100::1', '2001:0:4136:e378::1', '2001:db8::1', '64:ff9b:1::a00:1']],
+  ['private IPv4 behind IPv4-mapped, NAT64 and 6to4 addresses', ['::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '64:ff9b::a00:1', '64:ff9b::169.254.169.254', '2002:a00:1::1', '2002:c0a8:101::']],
+  ['anything that is not an address', ['not-an-ip', 'localhost', '']],
+])('treats %s as private', (_label, addresses) => {
+  expect(addresses.filter((address) => !isPrivateAddress(address))).toEqual([]);
+});
+
+it('treats public addresses as public, also behind IPv4-mapped, NAT64 and 6to4 addresses', () => {
+  const addresses = ['157.240.1.35', '8.8.8.8', '::ffff:157.240.1.35', '::ffff:9df0:123', '64:ff9b::9df0:123', '64:ff9b::157.240.1.35', '2002:9df0:123::1', '2a03:2880:f12f:83:face:b00c:0:25de'];
+  expect(addresses.filter((address) => isPrivateAddress(address))).toEqual([]);
+});
+
+it('counts a slow name lookup against the time limit', async () => {
+  const started = performance.now();
+  const never = () => new Promise<never>(() => undefined);
+  expect(await fetchMedia('https://media.fbcdn.net/photo.jpg', 1 << 20, { hosts: ['fbcdn.net'], allowPrivateAddresses: false, timeoutMs: 300, lookup: never })).toEqual({ ok: false, reason: 'media.unreadable' });
+  expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+  expect(performance.now() - started).toBeLessThan(2000);
 });

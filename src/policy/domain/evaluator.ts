@@ -10,7 +10,10 @@ export type ConsentSnapshot = (subject: { type: SubjectType; id: string }, purpo
 /** An attachment of the post after media minimisation (done by the caller, see media/). */
 export type MediaOutcome =
   | { path: string; ok: true; kind: 'photo' | 'video'; type: string; mimeType: string; sha256: string; bytes: number; removed: string[] }
-  | { path: string; ok: false; reason: 'media.type_not_allowed' | 'media.too_large' | 'media.unreadable' };
+  | { path: string; ok: false; reason: 'media.type_not_allowed' | 'media.too_large' | 'media.unreadable' | 'limits.too_many_media' };
+
+/** A WhatsApp message carries one photo or video: a post with more shares none of them. */
+export const MAX_MEDIA_PER_SHARE = 1;
 
 export interface ShareInput {
   purpose: string;
@@ -276,9 +279,9 @@ function decideMedia(
     }
   }
   const ok = outcomes.filter((o): o is Extract<MediaOutcome, { ok: true }> => o.ok);
-  if (ok.length > 1) shareReasons.push('limits.too_many_media');
+  if (ok.length > MAX_MEDIA_PER_SHARE) shareReasons.push('limits.too_many_media');
   const first = ok[0];
-  if (!first || ok.length > 1 || outcomes.some((o) => !o.ok)) return { outcome: undefined, crossedPaths: [] };
+  if (!first || ok.length > MAX_MEDIA_PER_SHARE || outcomes.some((o) => !o.ok)) return { outcome: undefined, crossedPaths: [] };
   const rule = first.kind === 'photo' ? policy.media.photos : policy.media.videos;
   crossing.fields.push({ path: first.path, category: rule.category, transform: first.kind === 'photo' ? 'reencode-without-metadata' : 'strip-container-metadata' });
   return { outcome: first, crossedPaths: [first.path] };
