@@ -322,6 +322,11 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
       });
       expect(granted.status).toBe(201);
     }
+    // The method goes to the audit log as it is: free text there is refused, not recorded.
+    const described = await call('POST', '/v1/consents', {
+      body: { subject: { type: 'whatsapp', id: RECIPIENT }, purpose: 'frontline-updates', status: 'granted', evidence: { method: `e-mail from ${EMAILS[0]}` } },
+    });
+    expect(described.status).toBe(400);
     const idempotency = { 'idempotency-key': randomUUID() };
     const shareBody = { purpose: 'frontline-updates', sharedBy: { workplaceUserId: AUTHOR.id }, post: post(), recipients: [{ waId: RECIPIENT }, { waId: UNCONSENTED }] };
     const share = await call('POST', '/v1/shares', { body: shareBody, headers: idempotency });

@@ -2,7 +2,6 @@ import { Type } from 'class-transformer';
 import {
   IsIn,
   IsISO8601,
-  IsNotEmpty,
   IsObject,
   IsOptional,
   IsString,
@@ -39,10 +38,12 @@ export class ConsentSubjectDto {
   id: string;
 }
 
+/** How consent was captured, as a code: it is written to the audit log as it is, unlike the text. */
+export const EVIDENCE_METHOD_PATTERN = /^[a-z][a-z0-9-]{0,49}$/;
+
 export class ConsentEvidenceDto {
   @IsString()
-  @IsNotEmpty()
-  @MaxLength(100)
+  @Matches(EVIDENCE_METHOD_PATTERN, { message: 'evidence.method must be a code of lower-case letters, digits and dashes (e.g. form, whatsapp-opt-in), at most 50 characters; describe the evidence in evidence.text' })
   method: string;
 
   @IsOptional()

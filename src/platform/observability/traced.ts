@@ -1,4 +1,5 @@
 import { type Attributes, context, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import { requestContext } from './logger.js';
 
 export const TRACER_NAME = 'sluice';
 
@@ -65,15 +66,15 @@ function safely(attributes: () => Attributes | undefined): Attributes {
 }
 
 /**
- * Runs the method outside the caller's trace. For a method that starts background work (a timer,
- * a polling pass): that work must not join, forever after, the trace of the request that
- * happened to wake it.
+ * Runs the method outside the caller's trace and request. For a method that starts background
+ * work (a timer, a polling pass): that work must not join, forever after, the trace of the request
+ * that happened to wake it, nor carry that request's id in its log lines.
  */
 export function OutsideTrace() {
   return <M extends (...args: never[]) => unknown>(_target: object, _key: string | symbol, descriptor: TypedPropertyDescriptor<M>): void => {
     const original: (...args: never[]) => unknown = descriptor.value!;
     const detached = function (this: unknown, ...args: never[]): unknown {
-      return context.with(ROOT_CONTEXT, () => original.apply(this, args));
+      return requestContext.exit(() => context.with(ROOT_CONTEXT, () => original.apply(this, args)));
     };
     Object.defineProperty(detached, 'name', { value: original.name });
     descriptor.value = detached as M;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { requestContext } from '../../../src/platform/observability/logger.js';
 import { OutsideTrace, Traced } from '../../../src/platform/observability/traced.js';
 import { TestContextManager } from './test-context-manager.js';
 
@@ -32,6 +33,12 @@ class Handler {
   @OutsideTrace()
   wake(): string | undefined {
     return trace.getActiveSpan()?.spanContext().spanId;
+  }
+
+  /** What a timer the method sets sees: the work it starts in the background. */
+  @OutsideTrace()
+  wakeLater(): Promise<{ requestId: string | undefined; spanId: string | undefined }> {
+    return new Promise((resolve) => setTimeout(() => resolve({ requestId: requestContext.getStore()?.requestId, spanId: trace.getActiveSpan()?.spanContext().spanId }), 1));
   }
 }
 
@@ -76,5 +83,14 @@ describe('@Traced', () => {
     const inside = context.with(trace.setSpan(context.active(), span), () => new Handler().wake());
     span.end();
     expect(inside).toBeUndefined();
+  });
+
+  it("@OutsideTrace leaves the caller's request too: background work it starts logs no request id", async () => {
+    const span = trace.getTracer('test').startSpan('request');
+    const later = await requestContext.run({ requestId: 'req_waker' }, () => context.with(trace.setSpan(context.active(), span), () => new Handler().wakeLater()));
+    span.end();
+    expect(later).toEqual({ requestId: undefined, spanId: undefined });
+    // The store was there to leave: inside the request it is seen.
+    expect(requestContext.run({ requestId: 'req_waker' }, () => requestContext.getStore()?.requestId)).toBe('req_waker');
   });
 });
