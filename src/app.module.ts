@@ -6,6 +6,7 @@ import { ConsentModule } from './consent/consent.module.js';
 import { DeliveryModule } from './delivery/delivery.module.js';
 import { ApiKeyGuard } from './platform/auth/api-key.guard.js';
 import { ApiKeyService } from './platform/auth/api-key.service.js';
+import { RequestAuthenticator } from './platform/auth/request-authenticator.js';
 import { SLUICE_CONFIG, type SluiceConfig } from './platform/config/config.js';
 import { KEY_MATERIAL, loadKeyMaterial } from './platform/crypto/key-material.js';
 import { DatabaseModule } from './platform/database/database.module.js';
@@ -27,8 +28,9 @@ class ConfigModule {
         { provide: SLUICE_CONFIG, useValue: config },
         { provide: KEY_MATERIAL, useFactory: () => loadKeyMaterial(config) },
         ApiKeyService,
+        RequestAuthenticator,
       ],
-      exports: [SLUICE_CONFIG, KEY_MATERIAL, ApiKeyService],
+      exports: [SLUICE_CONFIG, KEY_MATERIAL, ApiKeyService, RequestAuthenticator],
     };
   }
 }

@@ -84,6 +84,29 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect((await sluice.request('GET', path, { key })).status).toBe(200);
     });
 
+    /** Declares a body of `declared` bytes but sends only its first bytes: an answer proves the body was not waited for. */
+    const beforeTheBody = (path: string, headers: Record<string, string>, declared: number) =>
+      new Promise<{ status: number; contentType: string | undefined; json: Record<string, unknown> }>((resolve, reject) => {
+        const req = httpRequest(`${sluice.baseUrl}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json', 'content-length': String(declared), ...idempotencyKey() } });
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+          res.on('end', () => resolve({ status: res.statusCode!, contentType: res.headers['content-type'], json: JSON.parse(text) as Record<string, unknown> }));
+        });
+        req.on('error', reject);
+        req.write('{"purpose":');
+      });
+
+    it('refuses a missing or unknown key, and a key past its rate, before reading the body', async () => {
+      const declared = SHARE_BODY_LIMIT - 1;
+      expect(await beforeTheBody('/v1/shares', {}, declared)).toMatchObject({ status: 401, contentType: 'application/problem+json; charset=utf-8', json: { status: 401, detail: 'An API key is required: Authorization: Bearer <key>' } });
+      expect(await beforeTheBody('/v1/shares', { authorization: 'Bearer not-a-key' }, declared)).toMatchObject({ status: 401, json: { detail: 'The API key is not valid' } });
+      const key = await createApiKey(sluice, ['shares:write']);
+      // The burst (3) is spent by three requests; the fourth is refused with its body unsent.
+      for (let i = 0; i < 3; i++) expect((await sluice.request('POST', '/v1/shares', { key, body: {}, headers: idempotencyKey() })).status).toBe(400);
+      expect(await beforeTheBody('/v1/shares', { authorization: `Bearer ${key}` }, declared)).toMatchObject({ status: 429, contentType: 'application/problem+json; charset=utf-8', json: { status: 429 } });
+    });
+
     it('checks the key before counting: an unknown key gets 401, never 429', async () => {
       for (let i = 0; i < 6; i++) expect((await sluice.request('GET', '/v1/audit/checkpoint', { key: 'not-a-key' })).status).toBe(401);
     });

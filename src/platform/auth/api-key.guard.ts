@@ -1,16 +1,13 @@
-import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
-import { SLUICE_CONFIG, type SluiceConfig } from '../config/config.js';
 import { withoutStackTrace } from '../http/stackless.js';
-import { TokenBucketLimiter, TooManyRequestsException } from '../http/rate-limit.js';
 import { PUBLIC_ROUTE, REQUIRED_SCOPE } from './auth.decorators.js';
-import { ApiKeyService, type AuthenticatedKey } from './api-key.service.js';
+import type { AuthenticatedKey } from './api-key.service.js';
+import { RequestAuthenticator } from './request-authenticator.js';
 import type { Scope } from './scopes.js';
 
 export type AuthenticatedRequest = FastifyRequest & { apiKey: AuthenticatedKey };
-
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
 
 /** What a route declares about access: read from its decorators once, not on every request. */
 interface RouteAccess {
@@ -19,44 +16,40 @@ interface RouteAccess {
   scope: Scope | undefined;
 }
 
+/**
+ * Every route but a @PublicRoute needs an API key with the route's scope. The key is normally
+ * authenticated (and rate limited) before the body was read, by the hook of authenticate-before-body.ts;
+ * a route that hook does not know is authenticated here.
+ */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  private readonly limiter: TokenBucketLimiter;
   private readonly routes = new WeakMap<object, RouteAccess>();
 
   constructor(
     @Inject(Reflector) private readonly reflector: Reflector,
-    @Inject(ApiKeyService) private readonly apiKeys: ApiKeyService,
-    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
-  ) {
-    this.limiter = new TokenBucketLimiter(config.rateLimit);
-  }
+    @Inject(RequestAuthenticator) private readonly authenticator: RequestAuthenticator,
+  ) {}
 
   // Not async: a public route (health probes) is let through without a promise.
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const access = this.accessOf(context);
     if (access.isPublic) return true;
-    return this.authenticate(context.switchToHttp().getRequest<AuthenticatedRequest>(), access.scope);
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    return request.apiKey ? this.allow(request.apiKey, access.scope) : this.authenticate(request, access.scope);
   }
 
   private async authenticate(request: AuthenticatedRequest, scope: Scope | undefined): Promise<boolean> {
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? BEARER.exec(header) : null;
-    if (!match) throw withoutStackTrace(() => new UnauthorizedException('An API key is required: Authorization: Bearer <key>'));
-    const key = await this.apiKeys.authenticate(match[1]!);
-    if (!key) throw withoutStackTrace(() => new UnauthorizedException('The API key is not valid'));
-    // Per key and before the scope check: a key that only collects 403s is throttled all the same.
-    const rate = this.limiter.take(key.id);
-    if (!rate.allowed) throw new TooManyRequestsException(rate.retryAfterSeconds, this.config.rateLimit);
+    request.apiKey = await this.authenticator.authenticate(request.headers.authorization);
+    return this.allow(request.apiKey, scope);
+  }
 
+  private allow(key: AuthenticatedKey, scope: Scope | undefined): boolean {
     // A route that forgot to declare its scope is closed to everyone rather than open to every key.
     if (scope === undefined || !key.scopes.has(scope)) {
       throw withoutStackTrace(() => new ForbiddenException(scope ? `This API key lacks the scope ${scope}` : 'This route declares no scope'));
     }
-    request.apiKey = key;
     return true;
   }
-
   /** The route's @PublicRoute and @RequireScope (handler first, then controller), cached per handler. */
   private accessOf(context: ExecutionContext): RouteAccess {
     const handler = context.getHandler();

@@ -1,10 +1,13 @@
-import { SetMetadata } from '@nestjs/common';
+import { applyDecorators, SetMetadata } from '@nestjs/common';
+import { WithRouteConfig } from '../http/route-config.js';
 import type { Scope } from './scopes.js';
 
 export const REQUIRED_SCOPE = 'sluice:required-scope';
 export const PUBLIC_ROUTE = 'sluice:public-route';
+/** The same declaration in the Fastify route's config, for the hook that authenticates before a body is read. */
+export const ROUTE_ACCESS = 'sluiceAccess';
 
 /** The scope a caller's API key must hold for this route. */
-export const RequireScope = (scope: Scope) => SetMetadata(REQUIRED_SCOPE, scope);
+export const RequireScope = (scope: Scope) => applyDecorators(SetMetadata(REQUIRED_SCOPE, scope), WithRouteConfig({ [ROUTE_ACCESS]: 'key' }));
 /** A route that needs no API key (health probes). Every other route needs one: fail closed. */
-export const PublicRoute = () => SetMetadata(PUBLIC_ROUTE, true);
+export const PublicRoute = () => applyDecorators(SetMetadata(PUBLIC_ROUTE, true), WithRouteConfig({ [ROUTE_ACCESS]: 'public' }));

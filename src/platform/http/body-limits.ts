@@ -1,4 +1,4 @@
-import { RouteConfig } from '@nestjs/platform-fastify';
+import { WithRouteConfig } from './route-config.js';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 
 const KiB = 1024;
@@ -19,7 +19,7 @@ export const WEBHOOK_BODY_LIMIT = 3 * MiB;
  * route's `config` to Fastify, so the limit travels there and `applyRouteBodyLimits` moves it to
  * Fastify's own `bodyLimit` route option when the route is registered.
  */
-export const BodyLimit = (bytes: number) => RouteConfig({ bodyLimit: bytes });
+export const BodyLimit = (bytes: number) => WithRouteConfig({ bodyLimit: bytes });
 
 export interface RegisteredRoute {
   method: string;

@@ -3,6 +3,8 @@ import type { FastifyError, FastifyHttpOptions, FastifyReply, FastifyRequest } f
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { SluiceConfig } from '../config/config.js';
+import { authenticateBeforeBody } from '../auth/authenticate-before-body.js';
+import { RequestAuthenticator } from '../auth/request-authenticator.js';
 import { applyRouteBodyLimits, DEFAULT_BODY_LIMIT } from './body-limits.js';
 import { refuseUnrepresentableJson } from './json-body.js';
 import { statusTitle } from './problem.js';
@@ -67,13 +69,14 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex, hea
 
 /**
  * The HTTP hardening of the Fastify instance under Nest: per-route body limits, security headers,
- * JSON bodies the audit log can represent, and CORS. Must run before `app.init()`, which registers the routes. (Rate limiting is per API
- * key, so it runs after authentication, in the ApiKeyGuard.)
+ * JSON bodies the audit log can represent, authentication and rate limiting before a body is read,
+ * and CORS. Must run before `app.init()`, which registers the routes.
  */
 export async function configureHttp(app: NestFastifyApplication, config: SluiceConfig): Promise<void> {
   const fastify = app.getHttpAdapter().getInstance();
   applyRouteBodyLimits(fastify);
   addSecurityHeaders(fastify, securityHeaders(config));
+  authenticateBeforeBody(fastify, app.get(RequestAuthenticator));
   refuseUnrepresentableJson(fastify);
   await registerCors(app, config);
 }

@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import { toProblem } from '../http/problem.js';
+import type { AuthenticatedRequest } from './api-key.guard.js';
+import { ROUTE_ACCESS } from './auth.decorators.js';
+import type { RequestAuthenticator } from './request-authenticator.js';
+
+/**
+ * Authenticates and rate limits a request to a route that needs an API key as soon as it arrives,
+ * before its body is read: without a valid key, or past its rate, a caller cannot make the server
+ * buffer and parse a body (up to 8 MiB on POST /v1/shares). The guard then checks the scope.
+ * Routes that declare nothing here (unknown URLs, CORS preflights) go on as before.
+ */
+export function authenticateBeforeBody(fastify: FastifyInstance, authenticator: RequestAuthenticator): void {
+  fastify.addHook('onRequest', async (request, reply) => {
+    if ((request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[ROUTE_ACCESS] !== 'key') return;
+    try {
+      (request as AuthenticatedRequest).apiKey = await authenticator.authenticate(request.headers.authorization);
+    } catch (error) {
+      const { status, body, headers } = toProblem(error);
+      // The body is not read: the connection cannot carry another request after it.
+      return reply.status(status).headers({ ...headers, connection: 'close' }).header('content-type', 'application/problem+json').send(body);
+    }
+  });
+}
