@@ -186,6 +186,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
           continue;
         }
         drafts.push(await this.records.entry(manager, 'message.failed', message, { ...unknown, final: false }));
+        countDeliveryOutcomes([{ kind: 'message.failed', details: { ...unknown, final: false } }]);
       }
       const status = consent.get(`${message.purpose}|${consentKey({ type: 'whatsapp', id: message.waId })}`);
       if (status !== 'granted') {

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from '@jest/globals';
+import { metrics } from '@opentelemetry/api';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import exifr from 'exifr';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,6 +67,29 @@ delivery:
       - text: "{message}"
         fallback: a new update
 `;
+
+/** Reads the metrics on demand. */
+class CollectingReader extends MetricReader {
+  protected async onShutdown(): Promise<void> {}
+  protected async onForceFlush(): Promise<void> {}
+}
+const reader = new CollectingReader();
+// Per test file: jest gives each its own global object, where the OpenTelemetry API keeps its provider.
+const meterRegistered = metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+
+/** The delivery outcomes counted so far, as `source outcome code`. */
+async function deliveryOutcomes(): Promise<Record<string, number>> {
+  const counted: Record<string, number> = {};
+  for (const scope of (await reader.collect()).resourceMetrics.scopeMetrics) {
+    for (const metric of scope.metrics) {
+      if (metric.descriptor.name !== 'sluice.delivery.outcomes') continue;
+      for (const { attributes, value } of metric.dataPoints) {
+        counted[`${String(attributes['sluice.delivery.source'])} ${String(attributes['sluice.delivery.outcome'])} ${String(attributes['sluice.delivery.code'])}`] = value as number;
+      }
+    }
+  }
+  return counted;
+}
 
 type Entry = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- audit entries are asserted on as JSON
 
@@ -134,6 +159,34 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
       const rows = await outboxOf(shareId);
       return rows.every((r) => ['sent', 'failed', 'cancelled'].includes(r.state)) ? rows : undefined;
     }, `share ${shareId} to be delivered`);
+
+  it('counts every delivery outcome by code: retries, sends, final errors, and what status webhooks report', async () => {
+    expect(meterRegistered).toBe(true);
+    const before = await deliveryOutcomes();
+    await simulator.receiveText(contact, 'hi');
+    simulator.inject({ kind: 'error', httpStatus: 500, code: 131000 }, { endpoint: 'messages' });
+    const retried = await deliver((await shareTo(contact)).id);
+    expect(retried[0]).toMatchObject({ state: 'sent', attempts: 2 });
+    simulator.inject({ kind: 'error', httpStatus: 400, code: 131026, message: 'Message undeliverable' }, { endpoint: 'messages' });
+    expect((await deliver((await shareTo(contact)).id))[0]).toMatchObject({ state: 'failed' });
+    expect((await deliver((await shareTo(contact)).id))[0]).toMatchObject({ state: 'sent' });
+    const [first, second] = simulator.messagesTo(contact);
+    await simulator.sendStatus(first!, 'delivered');
+    await simulator.sendStatus(second!, 'failed', { errorCode: 131050 });
+    // A repeated report, or one behind the state already reached, changes nothing and is not counted.
+    await simulator.sendStatus(first!, 'delivered');
+    await simulator.sendStatus(first!, 'failed', { errorCode: 131050 });
+
+    const after = await deliveryOutcomes();
+    const added = Object.fromEntries(Object.entries(after).map(([key, value]) => [key, value - (before[key] ?? 0)]).filter(([, value]) => value !== 0));
+    expect(added).toEqual({
+      'worker retry whatsapp.131000': 1,
+      'worker sent ok': 2,
+      'worker failed whatsapp.131026': 1,
+      'status_webhook delivered ok': 1,
+      'status_webhook failed whatsapp.131050': 1,
+    });
+  });
 
   it('sends a text message within the window and records WhatsApp\'s message id per recipient', async () => {
     await simulator.receiveText(contact, 'Hi, I would like the updates');
@@ -249,7 +302,8 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
   });
 
   it('fails a text message to a contact outside the 24-hour window without calling WhatsApp', async () => {
-    const stale = `${contact.slice(0, -1)}9`;
+    // Another prefix: never the contact of this or any other test.
+    const stale = contact.replace(/^3162/, '3163');
     await grant('whatsapp', stale);
     await simulator.receiveText(stale, 'hi', { sentAt: new Date(Date.now() - 25 * 60 * 60 * 1000) });
     const requestsBefore = simulator.requests.length;
@@ -275,7 +329,7 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
   });
 
   it('sends a text policy\'s template where the window is closed, and the text where it is open', async () => {
-    const wrote = `${contact.slice(0, -1)}7`;
+    const wrote = contact.replace(/^3162/, '3164');
     for (const waId of [contact, wrote]) await grant('whatsapp', waId, 'shift-news');
     await simulator.receiveText(wrote, 'hi');
     const { id, status } = await share(shareRequest({ purpose: 'shift-news', post: workplacePost({ message: 'Shift starts at 7, call 06-12345678.' }), recipients: [{ waId: contact }, { waId: wrote }] }));
@@ -293,7 +347,7 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
   });
 
   it('cancels a queued message whose consent is withdrawn while WhatsApp holds the answer to an earlier one', async () => {
-    const other = `${contact.slice(0, -1)}8`;
+    const other = contact.replace(/^3162/, '3165');
     await grant('whatsapp', other);
     for (const waId of [contact, other]) await simulator.receiveText(waId, 'hi');
     simulator.hold();

@@ -2,6 +2,7 @@ import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
+import { countReportedStatuses } from '../../platform/observability/metrics.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { DeliveryRecords } from '../delivery-records.js';
 import { OutboxRepository } from '../outbox.repository.js';
@@ -36,7 +37,9 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
   @Traced('sluice.whatsapp.statuses', { result: (r: DeliveryStatusesRecorded) => ({ 'sluice.statuses.applied': r.applied }) })
   async execute({ reports }: RecordDeliveryStatusesCommand): Promise<DeliveryStatusesRecorded> {
     if (reports.length === 0) return { applied: 0 };
-    return this.transactions.run(async (manager) => {
+    const applied: Parameters<typeof countReportedStatuses>[0] = [];
+    const recorded = await this.transactions.run(async (manager) => {
+      applied.length = 0;
       const drafts: AuditDraft[] = [];
       for (const report of reports) {
         const message = await this.outbox.findReported(manager, report);
@@ -45,6 +48,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
         if (!(await this.records.advanceRecipient(manager, message, report.status))) continue;
         const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
         if (error) await this.outbox.recordError(manager, message.id, error);
+        applied.push({ status: report.status, ...(error ? { error } : {}) });
         drafts.push(
           await this.records.entry(manager, 'message.status', message, {
             status: report.status,
@@ -57,5 +61,8 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
       await this.auditLog.append(manager, drafts);
       return { applied: drafts.length };
     });
+    // Once committed: a report whose transaction failed is sent again by WhatsApp.
+    countReportedStatuses(applied);
+    return recorded;
   }
 }

@@ -44,7 +44,7 @@ function meters(): Instruments {
       unit: '{value}',
     }),
     deliveryOutcomes: meter.createCounter('sluice.delivery.outcomes', {
-      description: 'Recorded delivery outcomes (sent, retry, failed, cancelled) by code',
+      description: 'Recorded delivery outcomes by code: the worker\'s (sent, retry, failed, cancelled) and those status webhooks report (delivered, read, failed)',
       unit: '{message}',
     }),
   };
@@ -67,6 +67,16 @@ export function countDeliveryOutcomes(outcomes: DeliveryOutcome[]): void {
   for (const { kind, details } of outcomes) {
     const outcome = kind === 'message.sent' ? 'sent' : kind === 'message.cancelled' ? 'cancelled' : details.final === true ? 'failed' : 'retry';
     const code = kind === 'message.sent' ? 'ok' : String((kind === 'message.cancelled' ? details.reason : details.error) ?? 'unknown');
-    deliveryOutcomes.add(1, { 'sluice.delivery.outcome': outcome, 'sluice.delivery.code': code });
+    deliveryOutcomes.add(1, { 'sluice.delivery.outcome': outcome, 'sluice.delivery.code': code, 'sluice.delivery.source': 'worker' });
+  }
+}
+
+/** Counts what WhatsApp's status webhooks reported and sluice applied: delivered, read, or failed with its code. */
+export function countReportedStatuses(statuses: { status: 'sent' | 'delivered' | 'read' | 'failed'; error?: string }[]): void {
+  const { deliveryOutcomes } = meters();
+  for (const { status, error } of statuses) {
+    // 'sent' confirms what the worker already counted when WhatsApp answered the send.
+    if (status === 'sent') continue;
+    deliveryOutcomes.add(1, { 'sluice.delivery.outcome': status, 'sluice.delivery.code': error ?? 'ok', 'sluice.delivery.source': 'status_webhook' });
   }
 }
