@@ -12,6 +12,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TooManyRequestsException } from './rate-limit.js';
 import { Stackless } from './stackless.js';
 import { STATUS_CODES } from 'node:http';
+import { stackFrames } from '../observability/logger.js';
 
 export interface FieldProblem {
   /** Where in the request: a dotted path into the body, or a header/query name. */
@@ -157,7 +158,9 @@ function formatBytes(bytes: number): string {
 function describeFault(exception: unknown): string {
   if (exception instanceof Error) {
     const code = (exception as { code?: unknown }).code;
-    return `${exception.name}${typeof code === 'string' ? ` (${code})` : ''}\n${exception.stack?.split('\n').slice(1, 6).join('\n')}`;
+    // The frames only: a message, which may quote the input, can span several lines.
+    const frames = stackFrames(exception.stack)?.split('\n').slice(0, 5).join('\n') ?? '';
+    return `${exception.name}${typeof code === 'string' ? ` (${code})` : ''}\n${frames}`;
   }
   return typeof exception;
 }

@@ -63,6 +63,40 @@ export const REDACTED_PATHS = [
   '*.params',
 ];
 
+/** Field names censored at any depth of a log line (REDACTED_PATHS reach two levels, and fast). */
+const REDACTED_KEYS = new Set([
+  ...REDACTED_PATHS.filter((path) => !path.includes('.')),
+  'cookie',
+  'contacts',
+  'profile',
+  'recipient_id',
+  'parameters',
+  'detail',
+  'driverError',
+]);
+/** Keys whose values their serializers shape (a Fastify request is a large object graph). */
+const SERIALIZED_KEYS = new Set(['req', 'res', 'err']);
+const MAX_DEPTH = 8;
+
+/**
+ * Censors REDACTED_KEYS at any depth and logs every error, under whatever key, as errorSerializer
+ * does (a database error's own fields can hold the statement's values). Walks plain objects and
+ * arrays only; what is nested deeper than MAX_DEPTH is left out.
+ */
+export function censorDeep(value: unknown, depth = 0): unknown {
+  if (value instanceof Error) return errorSerializer(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= MAX_DEPTH) return '[too deep]';
+  if (Array.isArray(value)) return value.map((item) => censorDeep(item, depth + 1));
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  const censored: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    censored[key] = REDACTED_KEYS.has(key) ? REDACTED : depth === 0 && SERIALIZED_KEYS.has(key) ? item : censorDeep(item, depth + 1);
+  }
+  return censored;
+}
+
 /** What of a request a log line may show: the method and the route template, never the URL (it holds subject ids). */
 function requestSerializer(request: { method?: string; routeOptions?: { url?: string } }): Record<string, unknown> {
   return { method: request.method, route: request.routeOptions?.url };
@@ -96,7 +130,7 @@ export function createLogger(level: LogLevelSetting, destination?: DestinationSt
       level: PINO_LEVELS[level],
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), log: (line) => censorDeep(line) as Record<string, unknown> },
       redact: { paths: REDACTED_PATHS, censor: REDACTED },
       serializers: { req: requestSerializer, res: (reply: { statusCode?: number }) => ({ statusCode: reply.statusCode }), err: errorSerializer },
       mixin(line, _level, emitter) {

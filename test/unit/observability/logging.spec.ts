@@ -3,6 +3,7 @@ import { context, trace } from '@opentelemetry/api';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import Fastify from 'fastify';
 import { Writable } from 'node:stream';
+import { QueryFailedError } from 'typeorm';
 import { fastifyLogging, instrumentRequests, requestIdFor } from '../../../src/platform/observability/http-telemetry.js';
 import { createLogger, NestPinoLogger, REDACTED } from '../../../src/platform/observability/logger.js';
 import { TestContextManager } from './test-context-manager.js';
@@ -49,6 +50,27 @@ describe('log redaction', () => {
       reason: 'recipient.no_consent',
     });
     expect(JSON.stringify(lines)).not.toMatch(/12345678|Anna|secret-api-key|anna@/);
+  });
+
+  it('censors those fields at any depth, and logs an error under any key by its type only', () => {
+    const { logger, lines } = capture();
+    const failed = new QueryFailedError('INSERT INTO consents (subject_id) VALUES ($1)', [PHONE], Object.assign(new Error(`duplicate key (subject_id)=(${PHONE})`), { detail: `Key (subject_id)=(${PHONE}) already exists.`, code: '23505' }));
+    logger.warn(
+      {
+        a: { b: { c: { waId: PHONE, shareId: 'shr_deep' } } },
+        webhook: { entry: [{ changes: [{ value: { contacts: [{ profile: { name: 'Anna de Vries' }, wa_id: PHONE }] } }] }] },
+        error: failed,
+        nested: { cause: new TypeError(`bad ${PHONE}`) },
+      },
+      'something deep',
+    );
+    expect(lines[0]).toMatchObject({
+      a: { b: { c: { waId: REDACTED, shareId: 'shr_deep' } } },
+      webhook: { entry: [{ changes: [{ value: { contacts: REDACTED } }] }] },
+      error: { type: 'QueryFailedError', code: '23505' },
+      nested: { cause: { type: 'TypeError' } },
+    });
+    expect(JSON.stringify(lines)).not.toMatch(/12345678|Anna|INSERT/);
   });
 
   it('logs an error by type, code and stack frames, never its message', () => {
