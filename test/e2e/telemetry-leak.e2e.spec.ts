@@ -35,6 +35,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { ensureBuilt } from '../support/build.js';
 import { createTestDatabase, describeEachDatabase, type Dialect, type TestDatabase } from '../support/databases.js';
 import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
@@ -133,6 +134,11 @@ const SECRETS: Secret[] = [
   ...IBANS.map((iban) => ({ label: `IBAN ${iban}`, pattern: spacedPattern(iban) })),
   ...WORKPLACE_IDS.map((id) => ({ label: `Workplace id ${id}`, pattern: new RegExp(`(?<!\\d)${id}(?!\\d)`) })),
   ...[...PHONES, ...EMAILS, ...IBANS].flatMap((value) => hashesOf(value, value)),
+  // A WhatsApp message id (wamid) carries the recipient's number in base64, from a byte offset
+  // divisible by three: its first nine digits are whole base64 characters.
+  ...PHONES.flatMap((phone) => [
+    { label: `base64 of phone ${phone}`, pattern: new RegExp(escape(Buffer.from(phone.slice(0, 9)).toString('base64'))) },
+  ]),
 ];
 
 /** Every secret found in a text, with a little of what surrounds it. */
@@ -258,6 +264,49 @@ function missingTelemetry(received: Received[], dialect: Dialect): string[] {
   return expected.filter(([, found]) => !found).map(([what]) => what);
 }
 
+/**
+ * The built server as a child process, exporting its telemetry to `receiverUrl` and writing every
+ * log line it can (LOG_LEVEL=verbose) to `capture`; resolves with its address once it listens.
+ */
+async function spawnGateway(database: TestDatabase, dataDir: string, receiverUrl: string, env: Record<string, string>, capture: (text: string) => void): Promise<{ server: ChildProcess; baseUrl: string }> {
+  let output = '';
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('OTEL_') && key !== 'NODE_OPTIONS'));
+  const server = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'main.js')], {
+    env: {
+      ...inherited,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      POLICIES_DIR: SHIPPED_POLICIES,
+      DATA_DIR: dataDir,
+      SLUICE_BOOTSTRAP_KEY: API_KEY,
+      DELIVERY_POLL_MS: '50',
+      // The most verbose level: every line sluice can write is searched.
+      LOG_LEVEL: 'verbose',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      OTEL_METRIC_EXPORT_INTERVAL: '300',
+      OTEL_METRIC_EXPORT_TIMEOUT: '250',
+      AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
+      ...(database.config.type === 'sqlite' ? { SQLITE_PATH: database.config.path, DATABASE_URL: '' } : { DATABASE_URL: database.config.url }),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const take = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    capture(chunk.toString('utf8'));
+  };
+  server.stdout!.on('data', take);
+  server.stderr!.on('data', take);
+  const baseUrl = await eventually(
+    () => (server.exitCode !== null ? Promise.reject(new Error(`the gateway exited:\n${output}`)) : /listening on (http:\/\/127\.0\.0\.1:\d+)\D/.exec(output)?.[1]),
+    () => `the server to listen:\n${output}`,
+  );
+  return { server, baseUrl };
+}
+
 describeEachDatabase('telemetry leaves no personal data', (dialect) => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let database: TestDatabase;
@@ -284,36 +333,9 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
     ensureBuilt();
     receiver = await startReceiver();
     database = await createTestDatabase(dialect);
-    const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('OTEL_') && key !== 'NODE_OPTIONS'));
-    server = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'main.js')], {
-      env: {
-        ...inherited,
-        PORT: '0',
-        HOST: '127.0.0.1',
-        POLICIES_DIR: SHIPPED_POLICIES,
-        DATA_DIR: dataDir,
-        SLUICE_BOOTSTRAP_KEY: API_KEY,
-        WHATSAPP_APP_SECRET: APP_SECRET,
-        DELIVERY_POLL_MS: '50',
-        // The most verbose level: every line sluice can write is searched.
-        LOG_LEVEL: 'verbose',
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-        OTEL_BSP_SCHEDULE_DELAY: '100',
-        OTEL_METRIC_EXPORT_INTERVAL: '300',
-        OTEL_METRIC_EXPORT_TIMEOUT: '250',
-        AUDIT_SIGNING_KEY: generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        SLUICE_MASTER_KEY: randomBytes(32).toString('base64'),
-        ...(database.config.type === 'sqlite' ? { SQLITE_PATH: database.config.path, DATABASE_URL: '' } : { DATABASE_URL: database.config.url }),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    server.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    baseUrl = await eventually(
-      () => (server!.exitCode !== null ? Promise.reject(new Error(`the gateway exited:\n${output}`)) : /listening on (http:\/\/127\.0\.0\.1:\d+)\D/.exec(output)?.[1]),
-      () => `the server to listen:\n${output}`,
-    );
+    const started = await spawnGateway(database, dataDir, receiver.url, { WHATSAPP_APP_SECRET: APP_SECRET }, (text) => (output += text));
+    server = started.server;
+    baseUrl = started.baseUrl;
 
     // Consent: the first recipient (WhatsApp) and the author (Workplace); the second recipient and the tagged colleague have none.
     for (const [type, id] of [['whatsapp', RECIPIENT], ['workplace', AUTHOR.id]]) {
@@ -402,7 +424,8 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
 
   it('searches a real capture: the detector finds every value in what was sent, and the server handled it', async () => {
     const sentText = sent.join('\n');
-    expect(SECRETS.filter((s) => !s.label.startsWith('sha256')).filter((s) => !s.pattern.test(sentText)).map((s) => s.label)).toEqual([]);
+    // Digests and base64 forms are never sent as such (the Cloud API path below sends the latter).
+    expect(SECRETS.filter((s) => !/^(sha256|base64) /.test(s.label)).filter((s) => !s.pattern.test(sentText)).map((s) => s.label)).toEqual([]);
     // A clean stop (Nest raises SIGTERM again once shut down, its telemetry flushed), not a crash.
     expect([0, 'SIGTERM']).toContain(server!.exitCode ?? server!.signalCode);
     expect(missingTelemetry(receiver.received, dialect)).toEqual([]);
@@ -437,6 +460,145 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
     ['the log lines', () => [output]],
     ['the audit entries', () => [auditEntries]],
     ['the audit export', () => [auditExport]],
+  ])('finds no personal data in %s', (_what, texts) => {
+    const captured = texts();
+    expect(captured.join('').length).toBeGreaterThan(0);
+    expect(captured.flatMap(leaksIn)).toEqual([]);
+  });
+});
+
+/**
+ * The same search over the Cloud API path, which the sandbox does not take: a send refused once
+ * (500) and retried, a final error whose Graph message quotes the number, status webhooks
+ * (delivered, read, failed) about message ids that carry the number in base64, an inbound message
+ * that names and numbers people, and a server fault (a 500) whose database error quotes a number.
+ */
+describeEachDatabase('telemetry leaves no personal data on the Cloud API path', (dialect) => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let database: TestDatabase;
+  let simulator: CloudApiSimulator;
+  let server: ChildProcess | undefined;
+  let output = '';
+  let baseUrl: string;
+  const sent: string[] = [];
+  let auditEntries = '';
+  const dataDir = mkdtempSync(join(tmpdir(), 'sluice-data-'));
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    sent.push(`${method} ${path}`, text ?? '');
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${API_KEY}`, ...(text !== undefined ? { 'content-type': 'application/json', 'idempotency-key': randomUUID() } : {}) },
+      body: text,
+    });
+    const answer = await response.text();
+    return { status: response.status, json: parsed(answer), text: answer };
+  };
+  const shareTo = (waId: string) => call('POST', '/v1/shares', { purpose: 'frontline-updates', sharedBy: { workplaceUserId: AUTHOR.id }, post: post(), recipients: [{ waId }] });
+  const deliveryOf = async (shareId: string) => (await call('GET', `/v1/shares/${shareId}`)).json?.recipients?.[0]?.delivery as string | undefined;
+  const untilDelivered = (shareId: string, state: string) => eventually(async () => ((await deliveryOf(shareId)) === state ? true : undefined), () => `share ${shareId} to be ${state}`);
+
+  beforeAll(async () => {
+    ensureBuilt();
+    receiver = await startReceiver();
+    database = await createTestDatabase(dialect);
+    simulator = await CloudApiSimulator.start();
+    const started = await spawnGateway(
+      database,
+      dataDir,
+      receiver.url,
+      { ...simulator.sluiceEnv(), WHATSAPP_TIMEOUT_MS: '1000', DELIVERY_LEASE_MS: '5000', DELIVERY_RETRY_BASE_MS: '20', DELIVERY_MAX_ATTEMPTS: '3' },
+      (text) => (output += text),
+    );
+    server = started.server;
+    baseUrl = started.baseUrl;
+    simulator.webhookUrl = `${baseUrl}/v1/webhooks/whatsapp`;
+
+    for (const [type, id] of [['whatsapp', RECIPIENT], ['whatsapp', UNCONSENTED], ['workplace', AUTHOR.id]]) {
+      expect((await call('POST', '/v1/consents', { subject: { type, id }, purpose: 'frontline-updates', status: 'granted', evidence: { method: 'whatsapp-opt-in' } })).status).toBe(201);
+    }
+    // Both contacts write first (the 24-hour window), one of them with names and numbers.
+    const inbound = `Hoi, ${CONTACT_PROFILE_NAME} hier, bel me op 06-${MOBILE_IN_TEXT.slice(3)} of mail ${EMAILS[1]}`;
+    sent.push(inbound);
+    await simulator.receiveText(RECIPIENT, inbound);
+    await simulator.receiveText(UNCONSENTED, 'hi');
+
+    simulator.inject({ kind: 'error', httpStatus: 500, code: 131000, message: `Something went wrong sending to +${RECIPIENT}` }, { endpoint: 'messages' });
+    const retried = await shareTo(RECIPIENT);
+    expect(retried.status).toBe(201);
+    await untilDelivered(retried.json.id, 'sent');
+    simulator.inject({ kind: 'error', httpStatus: 400, code: 131026, message: `Message undeliverable to ${UNCONSENTED}` }, { endpoint: 'messages' });
+    const refused = await shareTo(UNCONSENTED);
+    await untilDelivered(refused.json.id, 'failed');
+    const later = await shareTo(RECIPIENT);
+    await untilDelivered(later.json.id, 'sent');
+    const [first, second] = simulator.messagesTo(RECIPIENT);
+    sent.push(first!.wamid, second!.wamid);
+    await simulator.sendStatus(first!, 'delivered');
+    await simulator.sendStatus(first!, 'read');
+    await simulator.sendStatus(second!, 'failed', { errorCode: 131050 });
+
+    // A server fault: the database refuses the share with an error that quotes a number.
+    if (dialect === 'sqlite') {
+      await database.adminQuery(`CREATE TRIGGER leak_probe BEFORE INSERT ON shares BEGIN SELECT RAISE(ABORT, 'refused for ${RECIPIENT}'); END`);
+    } else {
+      await database.adminQuery(`CREATE FUNCTION leak_probe() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused for ${RECIPIENT}'; END $$`);
+      await database.adminQuery('CREATE TRIGGER leak_probe BEFORE INSERT ON shares FOR EACH ROW EXECUTE FUNCTION leak_probe()');
+    }
+    expect((await shareTo(RECIPIENT)).status).toBe(500);
+    await database.adminQuery(dialect === 'sqlite' ? 'DROP TRIGGER leak_probe' : 'DROP TRIGGER leak_probe ON shares');
+
+    // The status entries are sequenced by the next pass: the log is read once they are in it.
+    auditEntries = await eventually(async () => {
+      const entries = (await call('GET', '/v1/audit/entries')).text;
+      return entries.split('\n').filter((line) => line.includes('message.status')).length === 3 ? entries : undefined;
+    }, 'the status entries in the log');
+    const expected = () => {
+      const spans = spansIn(receiver.received);
+      const points = pointsIn(receiver.received);
+      const point = (attributes: Record<string, unknown>) => points.some((p) => p.metric === 'sluice.delivery.outcomes' && Object.entries(attributes).every(([key, value]) => p.attributes[key] === value));
+      return [
+        ['span sluice.delivery.attempt', spans.some((s) => s.name === 'sluice.delivery.attempt')],
+        ['span sluice.whatsapp.statuses', spans.some((s) => s.name === 'sluice.whatsapp.statuses')],
+        ['span POST /v1/shares answered 500', spans.some((s) => s.name === 'POST /v1/shares' && s.attributes['http.response.status_code'] === 500)],
+        ['retry metric', point({ 'sluice.delivery.outcome': 'retry', 'sluice.delivery.code': 'whatsapp.131000' })],
+        ['failed metric', point({ 'sluice.delivery.outcome': 'failed', 'sluice.delivery.code': 'whatsapp.131026' })],
+        ['reported failure metric', point({ 'sluice.delivery.outcome': 'failed', 'sluice.delivery.source': 'status_webhook' })],
+      ].filter(([, found]) => !found).map(([what]) => what as string);
+    };
+    await eventually(() => (expected().length === 0 ? true : undefined), () => `the telemetry of the flow; still missing: ${expected().join(', ')}`);
+    server.kill('SIGTERM');
+    if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
+  }, 180_000);
+
+  afterAll(async () => {
+    if (server && server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGKILL');
+      await once(server, 'exit');
+    }
+    await simulator?.close();
+    receiver?.server.closeAllConnections();
+    receiver?.server.close();
+    await database?.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('searches a real capture: the numbers are in what was sent (message ids included), and the flow left its traces', () => {
+    const sentText = sent.join('\n');
+    for (const label of [`phone ${RECIPIENT}`, `phone ${UNCONSENTED}`, `base64 of phone ${RECIPIENT}`, `phone ${MOBILE_IN_TEXT}`, `e-mail ${EMAILS[1]}`]) {
+      expect([label, SECRETS.find((s) => s.label === label)!.pattern.test(sentText)]).toEqual([label, true]);
+    }
+    for (const kind of ['message.failed', 'message.sent', 'message.status']) expect(auditEntries).toContain(`\\"kind\\":\\"${kind}\\"`);
+    // The fault was logged, by type only.
+    expect(output).toMatch(/"msg":"POST \/v1\/shares failed: /);
+  });
+
+  it.each([
+    ['the spans', () => receiver.received.filter((r) => r.path === '/v1/traces').map((r) => r.text)],
+    ['the metrics', () => receiver.received.filter((r) => r.path === '/v1/metrics').map((r) => r.text)],
+    ['the log lines', () => [output]],
+    ['the audit entries', () => [auditEntries]],
   ])('finds no personal data in %s', (_what, texts) => {
     const captured = texts();
     expect(captured.join('').length).toBeGreaterThan(0);
