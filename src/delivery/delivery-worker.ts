@@ -6,7 +6,7 @@ import { AuditLogService, type AuditDraft } from '../audit/audit-log.service.js'
 import { ConsentLedger, consentKey, type ConsentLookup } from '../consent/consent-ledger.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
-import { countDeliveryOutcomes } from '../platform/observability/metrics.js';
+import { countDeliveryOutcomes, type DeliveryOutcome } from '../platform/observability/metrics.js';
 import { OutsideTrace, Traced } from '../platform/observability/traced.js';
 import { DeliveryRecords, type RecipientKeys } from './delivery-records.js';
 import { MediaObjectEntity, OutboxMessageEntity } from './infrastructure/delivery.entities.js';
@@ -41,6 +41,8 @@ interface Ending {
 
 interface StartedBatch {
   claimed: number;
+  /** Attempts a dead worker left without an outcome, recorded as unknown: counted once committed. */
+  unknown?: DeliveryOutcome[];
   started: OutboxMessageEntity[];
   /** Past this moment (performance.now()) an attempt may not start: its claim would not outlive it. */
   latestStart: number;
@@ -124,6 +126,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       // Once shutting down, the batches in flight finish and nothing more is claimed: no claim outlives the process.
       while (!this.stopped) {
         const batch = await this.transactions.run((m) => this.claimAndBegin(m));
+        countDeliveryOutcomes(batch.unknown ?? []);
         if (batch.claimed === 0) break;
         handled += batch.claimed;
         sending.push(this.send(batch).catch((error: unknown) => void (failure ??= error)));
@@ -168,6 +171,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     const drafts: AuditDraft[] = [];
     const endings: Ending[] = [];
     const ready: OutboxMessageEntity[] = [];
+    const unknownOutcomes: DeliveryOutcome[] = [];
     for (const message of claimed) {
       if (message.messageId !== null) {
         // A status webhook has shown that WhatsApp accepted an earlier attempt's copy, whose
@@ -186,7 +190,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
           continue;
         }
         drafts.push(await this.records.entry(manager, 'message.failed', message, { ...unknown, final: false }));
-        countDeliveryOutcomes([{ kind: 'message.failed', details: { ...unknown, final: false } }]);
+        unknownOutcomes.push({ kind: 'message.failed', details: { ...unknown, final: false } });
       }
       const status = consent.get(`${message.purpose}|${consentKey({ type: 'whatsapp', id: message.waId })}`);
       if (status !== 'granted') {
@@ -210,6 +214,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     const requestsMs = this.config.whatsapp.cloudApi ? 2 * this.config.whatsapp.cloudApi.timeoutMs : 0;
     return {
       claimed: claimed.length,
+      unknown: unknownOutcomes,
       started: ready.filter((m) => startedIds.has(m.id)).map((m) => ({ ...m, attempts: m.attempts + 1, attemptStartedAt: startedAt.toISOString() })),
       latestStart: performance.now() + this.config.deliveryLeaseMs - requestsMs - RECORDING_MARGIN_MS,
     };

@@ -170,6 +170,10 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     simulator.inject({ kind: 'error', httpStatus: 400, code: 131026, message: 'Message undeliverable' }, { endpoint: 'messages' });
     expect((await deliver((await shareTo(contact)).id))[0]).toMatchObject({ state: 'failed' });
     expect((await deliver((await shareTo(contact)).id))[0]).toMatchObject({ state: 'sent' });
+    // An attempt a dead worker started and never finished: its outcome is unknown, and it is sent again.
+    const orphaned = (await shareTo(contact)).id;
+    await sluice.database.adminQuery(`UPDATE outbox_messages SET attempts = 1, attempt_started_at = '2026-01-01T00:00:00.000Z' WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [orphaned]);
+    expect((await deliver(orphaned))[0]).toMatchObject({ state: 'sent', attempts: 2 });
     const [first, second] = simulator.messagesTo(contact);
     await simulator.sendStatus(first!, 'delivered');
     await simulator.sendStatus(second!, 'failed', { errorCode: 131050 });
@@ -181,7 +185,8 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     const added = Object.fromEntries(Object.entries(after).map(([key, value]) => [key, value - (before[key] ?? 0)]).filter(([, value]) => value !== 0));
     expect(added).toEqual({
       'worker retry whatsapp.131000': 1,
-      'worker sent ok': 2,
+      'worker retry delivery.outcome_unknown': 1,
+      'worker sent ok': 3,
       'worker failed whatsapp.131026': 1,
       'status_webhook delivered ok': 1,
       'status_webhook failed whatsapp.131050': 1,

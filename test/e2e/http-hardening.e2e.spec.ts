@@ -102,8 +102,10 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect(await beforeTheBody('/v1/shares', {}, declared)).toMatchObject({ status: 401, contentType: 'application/problem+json; charset=utf-8', json: { status: 401, detail: 'An API key is required: Authorization: Bearer <key>' } });
       expect(await beforeTheBody('/v1/shares', { authorization: 'Bearer not-a-key' }, declared)).toMatchObject({ status: 401, json: { detail: 'The API key is not valid' } });
       const key = await createApiKey(sluice, ['shares:write']);
-      // The burst (3) is spent by three requests; the fourth is refused with its body unsent.
-      for (let i = 0; i < 3; i++) expect((await sluice.request('POST', '/v1/shares', { key, body: {}, headers: idempotencyKey() })).status).toBe(400);
+      // The bucket is emptied (until a 429 proves it), then a request is refused with its body unsent.
+      let status = 0;
+      for (let i = 0; i < 10 && status !== 429; i++) status = (await sluice.request('POST', '/v1/shares', { key, body: {}, headers: idempotencyKey() })).status;
+      expect(status).toBe(429);
       expect(await beforeTheBody('/v1/shares', { authorization: `Bearer ${key}` }, declared)).toMatchObject({ status: 429, contentType: 'application/problem+json; charset=utf-8', json: { status: 429 } });
     });
 
@@ -170,6 +172,25 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect(head).toContain('content-type: application/problem+json');
       expect(head).toContain('x-frame-options: DENY');
       expect(JSON.parse(body!)).toEqual({ type: 'about:blank', title: status === 400 ? 'bad request' : 'request header fields too large', status, detail });
+    });
+
+    it('answers a malformed request that follows an answered one on the same connection', async () => {
+      // The second request is written once the first is answered: the connection has written an answer before.
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect({ port: Number(new URL(sluice.baseUrl).port), host: '127.0.0.1' });
+        let text = '';
+        socket.on('data', (chunk: Buffer) => {
+          const first = text === '';
+          text += chunk.toString('latin1');
+          if (first) socket.write('GET /health HTTP/1.1 extra\r\n\r\n');
+        });
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+        socket.write('GET /health HTTP/1.1\r\nhost: x\r\n\r\n');
+      });
+      const answers = answer.split(/(?=HTTP\/1\.1 \d{3} )/);
+      expect(answers.map((a) => a.split('\r\n')[0])).toEqual(['HTTP/1.1 200 OK', 'HTTP/1.1 400 bad request']);
+      expect(answers[1]).toContain('content-type: application/problem+json');
     });
   });
 
@@ -277,7 +298,7 @@ describeEachDatabase('HTTP hardening', (dialect) => {
     let sluice: RunningApp;
     const allowed = 'https://intranet.example.com';
     beforeAll(async () => {
-      sluice = await startTestApp(dialect, { env: { CORS_ORIGINS: `${allowed}, http://localhost:8080`, HSTS_MAX_AGE: '600', HSTS_INCLUDE_SUBDOMAINS: 'true' } });
+      sluice = await startTestApp(dialect, { env: { CORS_ORIGINS: `${allowed}, http://localhost:8080`, HSTS_MAX_AGE: '600', HSTS_INCLUDE_SUBDOMAINS: 'true', RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '2' } });
     });
     afterAll(async () => {
       await sluice?.close();
@@ -297,6 +318,16 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect(read.headers.get('access-control-allow-origin')).toBe(allowed);
       expect(read.headers.get('vary')).toMatch(/origin/i);
       expect(read.headers.get('strict-transport-security')).toBe('max-age=600; includeSubDomains');
+    });
+
+    it('lets a listed origin read a 401 and a 429 with its Retry-After', async () => {
+      const unauthorized = await sluice.request('POST', '/v1/shares', { key: 'not-a-key', body: {}, headers: { origin: allowed, ...idempotencyKey() } });
+      expect([unauthorized.status, unauthorized.headers.get('access-control-allow-origin')]).toEqual([401, allowed]);
+      const key = await createApiKey(sluice, ['shares:write']);
+      let limited: Awaited<ReturnType<typeof sluice.request>> | undefined;
+      for (let i = 0; i < 10 && limited?.status !== 429; i++) limited = await sluice.request('POST', '/v1/shares', { key, body: {}, headers: { origin: allowed, ...idempotencyKey() } });
+      expect([limited!.status, limited!.headers.get('access-control-allow-origin')]).toEqual([429, allowed]);
+      expect(limited!.headers.get('access-control-expose-headers')).toMatch(/retry-after/);
     });
 
     it('refuses every other origin', async () => {

@@ -155,7 +155,7 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
         WHATSAPP_SEND_RATE: '2',
         WHATSAPP_TIMEOUT_MS: '30000',
         DELIVERY_LEASE_MS: '120000',
-        SHUTDOWN_GRACE_MS: '2000',
+        SHUTDOWN_GRACE_MS: '5000',
       }),
     );
     server = started.server;

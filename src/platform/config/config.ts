@@ -215,8 +215,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
 
   const httpRequestTimeoutMs = integerIn(env.HTTP_REQUEST_TIMEOUT_MS ?? '30000', 1000, 600_000);
   if (httpRequestTimeoutMs === undefined) problems.push('HTTP_REQUEST_TIMEOUT_MS must be an integer from 1000 to 600000');
-  const shutdownGraceMs = integerIn(env.SHUTDOWN_GRACE_MS ?? '20000', 0, 600_000);
-  if (shutdownGraceMs === undefined) problems.push('SHUTDOWN_GRACE_MS must be an integer from 0 to 600000');
+  const shutdownGraceMs = integerIn(env.SHUTDOWN_GRACE_MS ?? '20000', 1000, 600_000);
+  if (shutdownGraceMs === undefined) problems.push('SHUTDOWN_GRACE_MS must be an integer from 1000 to 600000');
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {

@@ -10,12 +10,17 @@ import type { FastifyInstance } from 'fastify';
  */
 export function closeConnectionsOnShutdown(fastify: FastifyInstance, graceMs: number): void {
   let closing = false;
+  let grace: NodeJS.Timeout | undefined;
   fastify.addHook('preClose', (done) => {
     closing = true;
-    setTimeout(() => {
+    grace = setTimeout(() => {
       fastify.log.warn(`connections still open ${graceMs} ms after shutdown began are closed (SHUTDOWN_GRACE_MS)`);
       fastify.server.closeAllConnections();
     }, graceMs).unref();
+    done();
+  });
+  fastify.addHook('onClose', (_instance, done) => {
+    clearTimeout(grace);
     done();
   });
   fastify.addHook('onSend', (_request, reply, payload, done) => {

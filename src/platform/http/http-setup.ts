@@ -59,8 +59,10 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex, hea
   const { status, detail } = CLIENT_ERRORS[error.code ?? ''] ?? { status: 400, detail: 'The request is not valid HTTP' };
   const title = statusTitle(status);
   const body = JSON.stringify({ type: 'about:blank', title, status, detail });
-  // Only if nothing of an answer was written yet (a timeout can strike while one is being sent).
-  if (socket.writable && (socket as Duplex & { bytesWritten?: number }).bytesWritten === 0) {
+  // Only if no answer is being written on this connection (a timeout can strike while one is
+  // sent); as Node's own handler decides. A keep-alive connection has written earlier answers.
+  const inFlight = (socket as Duplex & { _httpMessage?: { _headerSent?: boolean } | null })._httpMessage;
+  if (socket.writable && (!inFlight || !inFlight._headerSent)) {
     const head = Object.entries({ ...headers, 'content-type': 'application/problem+json', 'content-length': String(Buffer.byteLength(body)), connection: 'close' }).map(([name, value]) => `${name}: ${value}\r\n`);
     socket.write(`HTTP/1.1 ${status} ${title}\r\n${head.join('')}\r\n${body}`);
   }
@@ -76,7 +78,9 @@ export async function configureHttp(app: NestFastifyApplication, config: SluiceC
   const fastify = app.getHttpAdapter().getInstance();
   applyRouteBodyLimits(fastify);
   addSecurityHeaders(fastify, securityHeaders(config));
-  authenticateBeforeBody(fastify, app.get(RequestAuthenticator));
   refuseUnrepresentableJson(fastify);
   await registerCors(app, config);
+  // After CORS: a 401 or 429 sent from this hook ends the request's hooks, and must carry the CORS
+  // headers (an allowed browser origin reads Retry-After).
+  authenticateBeforeBody(fastify, app.get(RequestAuthenticator));
 }

@@ -155,7 +155,8 @@ function formatBytes(bytes: number): string {
 }
 
 /** Error class and code only: messages of driver errors can quote the personal data of a query. */
-function describeFault(exception: unknown): string {
+/** A server fault for the log: its type, code and first stack frames, never its message. */
+export function describeFault(exception: unknown): string {
   if (exception instanceof Error) {
     const code = (exception as { code?: unknown }).code;
     // The frames only: a message, which may quote the input, can span several lines.

@@ -80,16 +80,17 @@ const MAX_DEPTH = 8;
 
 /**
  * Censors REDACTED_KEYS at any depth and logs every error, under whatever key, as errorSerializer
- * does (a database error's own fields can hold the statement's values). Walks plain objects and
- * arrays only; what is nested deeper than MAX_DEPTH is left out.
+ * does (a database error's own fields can hold the statement's values). Objects of any class are
+ * walked by their own fields, as JSON would show them; binary data is logged by its size only, and
+ * what is nested deeper than MAX_DEPTH is left out.
  */
 export function censorDeep(value: unknown, depth = 0): unknown {
   if (value instanceof Error) return errorSerializer(value);
-  if (value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object' || value instanceof Date) return value;
+  if (ArrayBuffer.isView(value)) return `[${value.byteLength} bytes]`;
   if (depth >= MAX_DEPTH) return '[too deep]';
   if (Array.isArray(value)) return value.map((item) => censorDeep(item, depth + 1));
-  const prototype = Object.getPrototypeOf(value) as unknown;
-  if (prototype !== Object.prototype && prototype !== null) return value;
+  if (value instanceof Map || value instanceof Set) return `[${value.constructor.name} of ${value.size}]`;
   const censored: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
     censored[key] = REDACTED_KEYS.has(key) ? REDACTED : depth === 0 && SERIALIZED_KEYS.has(key) ? item : censorDeep(item, depth + 1);

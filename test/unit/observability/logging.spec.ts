@@ -61,6 +61,9 @@ describe('log redaction', () => {
         webhook: { entry: [{ changes: [{ value: { contacts: [{ profile: { name: 'Anna de Vries' }, wa_id: PHONE }] } }] }] },
         error: failed,
         nested: { cause: new TypeError(`bad ${PHONE}`) },
+        entity: Object.assign(new (class ContactEntity {})(), { id: 'ct_1', waId: PHONE }),
+        bytes: Buffer.from(PHONE),
+        lookup: new Map([[PHONE, 1]]),
       },
       'something deep',
     );
@@ -69,8 +72,11 @@ describe('log redaction', () => {
       webhook: { entry: [{ changes: [{ value: { contacts: REDACTED } }] }] },
       error: { type: 'QueryFailedError', code: '23505' },
       nested: { cause: { type: 'TypeError' } },
+      entity: { id: 'ct_1', waId: REDACTED },
+      bytes: `[${PHONE.length} bytes]`,
+      lookup: '[Map of 1]',
     });
-    expect(JSON.stringify(lines)).not.toMatch(/12345678|Anna|INSERT/);
+    expect(JSON.stringify(lines)).not.toMatch(/12345678|Anna|INSERT|51, ?54/);
   });
 
   it('logs an error by type, code and stack frames, never its message', () => {
