@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, beforeEach, expect, it } from '@jest/globals';
-import { metrics } from '@opentelemetry/api';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import exifr from 'exifr';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
+import { collectMetrics } from '../support/metric-reader.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, shareRequest, TAGGED_ID, workplacePost } from '../support/fixtures.js';
 import { type RunningApp, SHIPPED_POLICIES, startTestApp } from '../support/test-app.js';
@@ -68,19 +67,12 @@ delivery:
         fallback: a new update
 `;
 
-/** Reads the metrics on demand. */
-class CollectingReader extends MetricReader {
-  protected async onShutdown(): Promise<void> {}
-  protected async onForceFlush(): Promise<void> {}
-}
-const reader = new CollectingReader();
-// Per test file: jest gives each its own global object, where the OpenTelemetry API keeps its provider.
-const meterRegistered = metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+const { registered: meterRegistered, collect } = collectMetrics();
 
 /** The delivery outcomes counted so far, as `source outcome code`. */
 async function deliveryOutcomes(): Promise<Record<string, number>> {
   const counted: Record<string, number> = {};
-  for (const scope of (await reader.collect()).resourceMetrics.scopeMetrics) {
+  for (const scope of (await collect()).resourceMetrics.scopeMetrics) {
     for (const metric of scope.metrics) {
       if (metric.descriptor.name !== 'sluice.delivery.outcomes') continue;
       for (const { attributes, value } of metric.dataPoints) {

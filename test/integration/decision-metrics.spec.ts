@@ -1,24 +1,15 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { metrics } from '@opentelemetry/api';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { randomUUID } from 'node:crypto';
+import { collectMetrics } from '../support/metric-reader.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, RECIPIENT, shareRequest, TAGGED_ID } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
 
-/** Reads the metrics on demand. */
-class CollectingReader extends MetricReader {
-  protected async onShutdown(): Promise<void> {}
-  protected async onForceFlush(): Promise<void> {}
-}
-
-const reader = new CollectingReader();
-// Per test file: jest gives each its own global object, where the OpenTelemetry API keeps its provider.
-const registered = metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+const { registered, collect } = collectMetrics();
 
 /** The decisions counted so far, by status. */
 async function decisionsByStatus(): Promise<Record<string, number>> {
-  const { resourceMetrics } = await reader.collect();
+  const { resourceMetrics } = await collect();
   const counted: Record<string, number> = {};
   for (const scope of resourceMetrics.scopeMetrics) {
     for (const metric of scope.metrics) {
