@@ -307,6 +307,19 @@ async function spawnGateway(database: TestDatabase, dataDir: string, receiverUrl
   return { server, baseUrl };
 }
 
+/** A clean stop (SIGTERM), which flushes the telemetry still batched. */
+async function stopGateway(server: ChildProcess): Promise<void> {
+  server.kill('SIGTERM');
+  if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
+}
+
+/** After a failed run: the gateway must not outlive the test. */
+async function killGateway(server: ChildProcess | undefined): Promise<void> {
+  if (!server || server.exitCode !== null || server.signalCode !== null) return;
+  server.kill('SIGKILL');
+  await once(server, 'exit');
+}
+
 describeEachDatabase('telemetry leaves no personal data', (dialect) => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
   let database: TestDatabase;
@@ -406,16 +419,11 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
       () => (missingTelemetry(receiver.received, dialect).length === 0 ? true : undefined),
       () => `the telemetry of the flow; still missing: ${missingTelemetry(receiver.received, dialect).join(', ')}`,
     );
-    // A clean stop flushes what is still batched.
-    server.kill('SIGTERM');
-    if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
+    await stopGateway(server);
   }, 180_000);
 
   afterAll(async () => {
-    if (server && server.exitCode === null && server.signalCode === null) {
-      server.kill('SIGKILL');
-      await once(server, 'exit');
-    }
+    await killGateway(server);
     receiver?.server.closeAllConnections();
     receiver?.server.close();
     await database?.drop();
@@ -568,15 +576,11 @@ describeEachDatabase('telemetry leaves no personal data on the Cloud API path', 
       ].filter(([, found]) => !found).map(([what]) => what as string);
     };
     await eventually(() => (expected().length === 0 ? true : undefined), () => `the telemetry of the flow; still missing: ${expected().join(', ')}`);
-    server.kill('SIGTERM');
-    if (server.exitCode === null && server.signalCode === null) await once(server, 'exit');
+    await stopGateway(server);
   }, 180_000);
 
   afterAll(async () => {
-    if (server && server.exitCode === null && server.signalCode === null) {
-      server.kill('SIGKILL');
-      await once(server, 'exit');
-    }
+    await killGateway(server);
     await simulator?.close();
     receiver?.server.closeAllConnections();
     receiver?.server.close();
