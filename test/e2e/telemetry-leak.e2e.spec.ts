@@ -556,6 +556,10 @@ describeEachDatabase('telemetry leaves no personal data on the Cloud API path', 
     }
     expect((await shareTo(RECIPIENT)).status).toBe(500);
     await database.adminQuery(dialect === 'sqlite' ? 'DROP TRIGGER leak_probe' : 'DROP TRIGGER leak_probe ON shares');
+    // The key store failing: the key check, before any route runs, answers 500 and logs the fault.
+    await database.adminQuery('ALTER TABLE api_keys RENAME TO api_keys_away');
+    expect((await call('GET', `/v1/subjects/whatsapp/${RECIPIENT}/consents`)).status).toBe(500);
+    await database.adminQuery('ALTER TABLE api_keys_away RENAME TO api_keys');
 
     // The status entries are sequenced by the next pass: the log is read once they are in it.
     auditEntries = await eventually(async () => {
@@ -594,8 +598,9 @@ describeEachDatabase('telemetry leaves no personal data on the Cloud API path', 
       expect([label, SECRETS.find((s) => s.label === label)!.pattern.test(sentText)]).toEqual([label, true]);
     }
     for (const kind of ['message.failed', 'message.sent', 'message.status']) expect(auditEntries).toContain(`\\"kind\\":\\"${kind}\\"`);
-    // The fault was logged, by type only.
+    // The faults were logged, by type only.
     expect(output).toMatch(/"msg":"POST \/v1\/shares failed: /);
+    expect(output).toMatch(/"msg":"GET \/v1\/subjects\/:type\/:id\/consents failed: /);
   });
 
   it.each([
