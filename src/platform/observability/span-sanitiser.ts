@@ -1,4 +1,4 @@
-import type { Attributes } from '@opentelemetry/api';
+import { type Attributes, SpanKind } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
@@ -36,9 +36,21 @@ export function isDroppedAttribute(key: string): boolean {
   return DROPPED_ATTRIBUTES.has(key) || DROPPED_PREFIXES.some((prefix) => key.startsWith(prefix));
 }
 
+/**
+ * On a server span the server's name and port come from the request's Host header: whatever a
+ * client sent. (On a client span they name the host sluice called: kept.)
+ */
+const DROPPED_ON_SERVER_SPANS = new Set(['server.address', 'server.port', 'http.host', 'net.host.name', 'net.host.port']);
+
 export function withoutDroppedAttributes(attributes: Attributes): Attributes {
   const kept: Attributes = {};
   for (const [key, value] of Object.entries(attributes)) if (!isDroppedAttribute(key)) kept[key] = value;
+  return kept;
+}
+
+function spanAttributes(attributes: Attributes, kind: SpanKind): Attributes {
+  const kept = withoutDroppedAttributes(attributes);
+  if (kind === SpanKind.SERVER) for (const key of DROPPED_ON_SERVER_SPANS) delete kept[key];
   return kept;
 }
 
@@ -55,7 +67,7 @@ export function sanitisedSpan(span: ReadableSpan): ReadableSpan {
     startTime: span.startTime,
     endTime: span.endTime,
     status: { code: span.status.code },
-    attributes: withoutDroppedAttributes(span.attributes),
+    attributes: spanAttributes(span.attributes, span.kind),
     links: span.links.map((link) => ({ ...link, ...(link.attributes ? { attributes: withoutDroppedAttributes(link.attributes) } : {}) })),
     events: span.events.map((event) => ({ ...event, ...(event.attributes ? { attributes: withoutDroppedAttributes(event.attributes) } : {}) })),
     duration: span.duration,

@@ -31,6 +31,10 @@ describe('span sanitising', () => {
           'network.peer.address': '10.1.2.3',
           'user_agent.original': 'curl/8.5',
           'http.request.header.x-forwarded-for': ['10.1.2.3'],
+          // From the Host header: whatever the client sent.
+          'server.address': `${PHONE}.example`,
+          'server.port': 3000,
+          'http.host': `${PHONE}.example:3000`,
         },
       });
       server.setAttributes({ 'http.route': '/v1/subjects/:type/:id/report', 'http.response.status_code': 200 });
@@ -59,6 +63,11 @@ describe('span sanitising', () => {
   it('drops every url.* attribute that may hold a path or a query', () => {
     for (const key of ['url.full', 'url.path', 'url.query', 'url.fragment', 'url.original', 'url.domain']) expect([key, isDroppedAttribute(key)]).toEqual([key, true]);
     for (const key of ['url.scheme', 'url.template', 'http.route', 'server.address', 'sluice.share.id']) expect([key, isDroppedAttribute(key)]).toEqual([key, false]);
+  });
+
+  it('keeps the host sluice called on a client span', () => {
+    const [span] = exported((tracer) => tracer.startSpan('POST', { kind: SpanKind.CLIENT, attributes: { 'server.address': 'graph.facebook.com', 'server.port': 443, 'http.request.method': 'POST' } }).end());
+    expect(span!.attributes).toEqual({ 'server.address': 'graph.facebook.com', 'server.port': 443, 'http.request.method': 'POST' });
   });
 });
 
