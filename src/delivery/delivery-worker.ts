@@ -41,8 +41,8 @@ interface Ending {
 
 interface StartedBatch {
   claimed: number;
-  /** Attempts a dead worker left without an outcome, recorded as unknown: counted once committed. */
-  unknown?: DeliveryOutcome[];
+  /** Outcomes recorded in the claiming transaction (endings, attempts a dead worker left unknown): counted once it has committed. */
+  outcomes?: DeliveryOutcome[];
   started: OutboxMessageEntity[];
   /** Past this moment (performance.now()) an attempt may not start: its claim would not outlive it. */
   latestStart: number;
@@ -126,7 +126,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       // Once shutting down, the batches in flight finish and nothing more is claimed: no claim outlives the process.
       while (!this.stopped) {
         const batch = await this.transactions.run((m) => this.claimAndBegin(m));
-        countDeliveryOutcomes(batch.unknown ?? []);
+        countDeliveryOutcomes(batch.outcomes ?? []);
         if (batch.claimed === 0) break;
         handled += batch.claimed;
         sending.push(this.send(batch).catch((error: unknown) => void (failure ??= error)));
@@ -171,7 +171,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     const drafts: AuditDraft[] = [];
     const endings: Ending[] = [];
     const ready: OutboxMessageEntity[] = [];
-    const unknownOutcomes: DeliveryOutcome[] = [];
+    const outcomes: DeliveryOutcome[] = [];
     for (const message of claimed) {
       if (message.messageId !== null) {
         // A status webhook has shown that WhatsApp accepted an earlier attempt's copy, whose
@@ -190,7 +190,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
           continue;
         }
         drafts.push(await this.records.entry(manager, 'message.failed', message, { ...unknown, final: false }));
-        unknownOutcomes.push({ kind: 'message.failed', details: { ...unknown, final: false } });
+        outcomes.push({ kind: 'message.failed', details: { ...unknown, final: false } });
       }
       const status = consent.get(`${message.purpose}|${consentKey({ type: 'whatsapp', id: message.waId })}`);
       if (status !== 'granted') {
@@ -207,14 +207,16 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         ready.push(message);
       }
     }
-    drafts.push(...(await this.end(manager, endings)));
+    const ended = await this.end(manager, endings);
+    drafts.push(...ended.drafts);
+    outcomes.push(...ended.outcomes);
     const startedAt = new Date();
     const startedIds = await this.outbox.startAttempts(manager, this.workerId, ready.map((m) => m.id), startedAt.toISOString(), new Date(startedAt.getTime() + this.config.deliveryLeaseMs).toISOString());
     await this.auditLog.append(manager, drafts);
     const requestsMs = this.config.whatsapp.cloudApi ? 2 * this.config.whatsapp.cloudApi.timeoutMs : 0;
     return {
       claimed: claimed.length,
-      unknown: unknownOutcomes,
+      outcomes,
       started: ready.filter((m) => startedIds.has(m.id)).map((m) => ({ ...m, attempts: m.attempts + 1, attemptStartedAt: startedAt.toISOString() })),
       latestStart: performance.now() + this.config.deliveryLeaseMs - requestsMs - RECORDING_MARGIN_MS,
     };
@@ -230,7 +232,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     keys.catch(() => undefined);
     const recorder = new OutcomeRecorder(started.length, async (results) => {
       const known = await keys;
-      await this.transactions.run((m) => this.recordOutcomes(m, results, known));
+      countDeliveryOutcomes(await this.transactions.run((m) => this.recordOutcomes(m, results, known)));
     });
     await Promise.all(
       started.map(async (message, i) => {
@@ -272,7 +274,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     }
   }
 
-  private async recordOutcomes(manager: EntityManager, results: AttemptResult[], keys: RecipientKeys): Promise<void> {
+  /** Records the attempts' outcomes; returns those that took, to be counted once committed. */
+  private async recordOutcomes(manager: EntityManager, results: AttemptResult[], keys: RecipientKeys): Promise<DeliveryOutcome[]> {
     // A status webhook may meanwhile have brought the message id of an earlier attempt's copy.
     const knownIds = new Map(
       (await manager.getRepository(OutboxMessageEntity).find({ select: { id: true, messageId: true }, where: { id: In(results.map((r) => r.message.id)) } })).map((r) => [r.id, r.messageId]),
@@ -310,19 +313,20 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       const nextAttemptAt = new Date(Date.now() + retryDelayMs(attempt, this.config.deliveryRetryBaseMs)).toISOString();
       return { message, settlement: { state: 'pending', notBefore: nextAttemptAt }, entries: [{ kind: 'message.failed', details: { ...details, final: false, nextAttemptAt } }] };
     });
-    await this.auditLog.append(manager, await this.end(manager, endings, keys));
+    const ended = await this.end(manager, endings, keys);
+    await this.auditLog.append(manager, ended.drafts);
+    return ended.outcomes;
   }
 
   /**
    * Ends this worker's claims (set-based), moves the recipients' states and returns the audit
-   * entries of the endings that took: a claim lost to another worker is left to it, and that
-   * worker records this attempt as unknown.
+   * entries and outcomes of the endings that took: a claim lost to another worker is left to it,
+   * and that worker records this attempt as unknown.
    */
-  private async end(manager: EntityManager, endings: Ending[], keys?: RecipientKeys): Promise<AuditDraft[]> {
-    if (endings.length === 0) return [];
+  private async end(manager: EntityManager, endings: Ending[], keys?: RecipientKeys): Promise<{ drafts: AuditDraft[]; outcomes: DeliveryOutcome[] }> {
+    if (endings.length === 0) return { drafts: [], outcomes: [] };
     const settled = await this.outbox.settleAll(manager, this.workerId, endings.map((e) => ({ id: e.message.id, settlement: e.settlement })));
     const taken = endings.filter((e) => settled.has(e.message.id));
-    countDeliveryOutcomes(taken.flatMap((e) => e.entries));
     for (const lost of endings.filter((e) => !settled.has(e.message.id))) this.logger.warn(`lost the claim on ${lost.message.id} during attempt ${lost.message.attempts}`);
     for (const state of ['sent', 'failed', 'cancelled'] as const) {
       await this.records.advanceRecipients(manager, taken.filter((e) => e.settlement.state === state).map((e) => e.message), state);
@@ -332,7 +336,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     for (const { message, entries } of taken) {
       for (const { kind, details } of entries) drafts.push(await this.records.entry(manager, kind, message, details, keys));
     }
-    return drafts;
+    return { drafts, outcomes: taken.flatMap((e) => e.entries) };
   }
 }
 

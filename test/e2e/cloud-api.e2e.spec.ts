@@ -185,6 +185,33 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     });
   });
 
+  it('counts an outcome only once its transaction has committed', async () => {
+    await simulator.receiveText(contact, 'hi');
+    const { id } = await shareTo(contact);
+    const before = await deliveryOutcomes();
+    // The send succeeds; recording its outcome fails (the recipient's state cannot move).
+    if (dialect === 'sqlite') {
+      await sluice.database.adminQuery("CREATE TRIGGER outcome_probe BEFORE UPDATE ON share_recipients BEGIN SELECT RAISE(ABORT, 'refused by the test'); END");
+    } else {
+      await sluice.database.adminQuery("CREATE FUNCTION outcome_probe() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$");
+      await sluice.database.adminQuery('CREATE TRIGGER outcome_probe BEFORE UPDATE ON share_recipients FOR EACH ROW EXECUTE FUNCTION outcome_probe()');
+    }
+    try {
+      await expect(sluice.drainOutbox()).rejects.toThrow();
+    } finally {
+      await sluice.database.adminQuery(dialect === 'sqlite' ? 'DROP TRIGGER outcome_probe' : 'DROP TRIGGER outcome_probe ON share_recipients');
+      if (dialect === 'postgres') await sluice.database.adminQuery('DROP FUNCTION outcome_probe()');
+    }
+    expect(simulator.messagesTo(contact)).toHaveLength(1);
+    expect((await outboxOf(id))[0]!.state).toBe('claimed');
+    expect(await deliveryOutcomes()).toEqual(before);
+    // Not left for a later test's drain to take over once its claim expires.
+    await sluice.database.adminQuery(
+      `UPDATE outbox_messages SET state = 'sent', claimed_by = NULL, claim_expires_at = NULL, attempt_started_at = NULL WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`,
+      [id],
+    );
+  });
+
   it('sends a text message within the window and records WhatsApp\'s message id per recipient', async () => {
     await simulator.receiveText(contact, 'Hi, I would like the updates');
     const { id } = await shareTo(contact);
