@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Logger } from '@nestjs/common';
-import { describeFault, toProblem } from '../http/problem.js';
+import { replyWithProblem } from '../http/problem.js';
 import type { AuthenticatedRequest } from './api-key.guard.js';
 import { ROUTE_ACCESS } from './auth.decorators.js';
 import type { RequestAuthenticator } from './request-authenticator.js';
@@ -18,11 +18,8 @@ export function authenticateBeforeBody(fastify: FastifyInstance, authenticator: 
     try {
       (request as AuthenticatedRequest).apiKey = await authenticator.authenticate(request.headers.authorization);
     } catch (error) {
-      const { status, body, headers } = toProblem(error);
-      // The key store failing (a database outage) is a server fault: logged as the exception filter logs one.
-      if (status >= 500) logger.error(`${request.method} ${request.routeOptions.url ?? 'unknown route'} failed: ${describeFault(error)}`);
       // The body is not read: the connection cannot carry another request after it.
-      return reply.status(status).headers({ ...headers, connection: 'close' }).header('content-type', 'application/problem+json').send(body);
+      return replyWithProblem(request, reply, error, logger, { connection: 'close' });
     }
   });
 }

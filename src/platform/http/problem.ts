@@ -52,16 +52,19 @@ export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Http');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const request = host.switchToHttp().getRequest<FastifyRequest>();
-    const { status, body, headers } = toProblem(exception, request.routeOptions?.bodyLimit);
-    if (status >= 500) {
-      this.logger.error(
-        `${request.method} ${request.routeOptions?.url ?? 'unknown route'} failed: ${describeFault(exception)}`,
-      );
-    }
-    void reply.status(status).headers(headers ?? {}).header('content-type', 'application/problem+json').send(body);
+    replyWithProblem(host.switchToHttp().getRequest<FastifyRequest>(), host.switchToHttp().getResponse<FastifyReply>(), exception, this.logger);
   }
+}
+
+/**
+ * Answers an exception as problem+json (with `extraHeaders`); a server fault is logged by its
+ * type and stack frames, never its message. The filter's answer, and that of hooks that answer
+ * before a route runs.
+ */
+export function replyWithProblem(request: FastifyRequest, reply: FastifyReply, exception: unknown, logger: Logger, extraHeaders: Record<string, string> = {}): FastifyReply {
+  const { status, body, headers } = toProblem(exception, request.routeOptions?.bodyLimit);
+  if (status >= 500) logger.error(`${request.method} ${request.routeOptions?.url ?? 'unknown route'} failed: ${describeFault(exception)}`);
+  return reply.status(status).headers({ ...headers, ...extraHeaders }).header('content-type', 'application/problem+json').send(body);
 }
 
 export interface Problem {
@@ -156,7 +159,7 @@ function formatBytes(bytes: number): string {
 
 /** Error class and code only: messages of driver errors can quote the personal data of a query. */
 /** A server fault for the log: its type, code and first stack frames, never its message. */
-export function describeFault(exception: unknown): string {
+function describeFault(exception: unknown): string {
   if (exception instanceof Error) {
     const code = (exception as { code?: unknown }).code;
     // The frames only: a message, which may quote the input, can span several lines.
