@@ -1,8 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type BetterSqlite3 from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { runAuditCommand } from '../../src/audit/cli/audit-cli.js';
 import { sqliteConnection } from '../../src/platform/database/sql.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { eventually } from '../support/eventually.js';
@@ -166,6 +170,32 @@ describe('durable commits on SQLite: the WAL is synced off the event loop before
       return files;
     });
     expect(during).toEqual(before);
+  });
+
+  it('has the CLI write out an export of the live file only once what it read is on disk', async () => {
+    const { config } = sluice;
+    const walPath = `${(config.database as { path: string }).path}-wal`;
+    syncs.hold();
+    const share = sluice.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': randomUUID() } });
+    await eventually(() => (syncs.started.length > 0 ? true : undefined), 'a sync of the WAL to start');
+
+    // The share's entry and its checkpoint are committed, readable by another process, not yet on disk.
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-export-'));
+    const bundle = join(dir, 'bundle.ndjson');
+    const env = { SQLITE_PATH: (config.database as { path: string }).path, DATA_DIR: config.dataDir, SLUICE_MASTER_KEY: config.masterKey!.toString('base64') };
+    const exported = runAuditCommand('export', ['--out', bundle], env, { out: new PassThrough(), err: new PassThrough() });
+    await eventually(() => (syncs.started.length > 1 ? true : undefined), "the export's own sync of the WAL");
+    expect(syncs.started.map((s) => s.path)).toEqual([walPath, walPath]);
+    expect(await Promise.race([exported, new Promise((resolve) => setTimeout(() => resolve('pending'), 200))])).toBe('pending');
+    expect(existsSync(bundle)).toBe(false);
+
+    syncs.releaseAll();
+    expect(await exported).toBe(0);
+    const answered = await share;
+    expect(answered.status).toBe(201);
+    const header = JSON.parse(readFileSync(bundle, 'utf8').split('\n')[0]!) as { until: number };
+    expect(header.until).toBeGreaterThanOrEqual(answered.json.audit.index);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('fails closed when the WAL cannot be synced: the share is not confirmed, later writes fail, the server is not ready', async () => {

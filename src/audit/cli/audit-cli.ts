@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { createDataSource } from '../../data-source.js';
 import { loadConfig, type SluiceConfig } from '../../platform/config/config.js';
+import { syncReadsOf } from '../../platform/database/wal-sync.js';
 import type { FieldProblem } from '../../platform/http/problem.js';
 import { verifierKey } from '../domain/checkpoint.js';
 import { AuditExporter } from '../export/audit-exporter.js';
@@ -70,6 +71,8 @@ async function runExport(args: string[], env: NodeJS.ProcessEnv, io: Io): Promis
     const exporter = new AuditExporter(dataSource.manager, publicKey);
     const prepared = await exporter.prepare({ since, until, format: values.format as BundleFormat, consistencyFrom });
     if ('problems' in prepared) return usageProblems(prepared.problems.map((p) => ({ ...p, path: OPTION_OF[p.path] ?? p.path })), io);
+    // The checkpoint just read, and every entry it covers, on disk before any of it is written out.
+    await syncReadsOf(dataSource);
     const { header } = prepared.plan;
     const target = values.out === undefined ? io.out : createWriteStream(values.out);
     // Page by page with backpressure: never more than a page in memory.

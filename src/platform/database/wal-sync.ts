@@ -1,4 +1,6 @@
 import { type FileHandle, open } from 'node:fs/promises';
+import type { DataSource } from 'typeorm';
+import { sqliteConnection } from './sql.js';
 
 export class WalSyncFailed extends Error {
   constructor(cause: unknown) {
@@ -99,5 +101,26 @@ export class WalSync {
         this.syncing = false;
         this.syncNext();
       });
+  }
+}
+
+/**
+ * For a process that reads a SQLite file a server is writing (the CLI): the server's commits are
+ * visible before its WalSync has synced them, so such a reader could pass on a commit that a crash
+ * then undoes, such as a signed checkpoint the log would later sign differently. Called after the
+ * reads, it makes everything they saw durable, whoever wrote it: all of it was in the WAL file (or,
+ * checkpointed, in the database file, synced by the checkpoint) before it could be read.
+ */
+export async function syncReadsOf(dataSource: DataSource): Promise<void> {
+  if (dataSource.options.type !== 'better-sqlite3') return;
+  const file = await open(`${sqliteConnection(dataSource).name}-wal`, 'r+').catch((error: NodeJS.ErrnoException) => {
+    // No WAL file: no connection has the database open in WAL mode, so what was read is in the database file.
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  try {
+    await file?.datasync();
+  } finally {
+    await file?.close();
   }
 }
