@@ -1,13 +1,13 @@
 import { Controller, Get, Inject, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { Readable } from 'node:stream';
-import { DataSource } from 'typeorm';
 import { RequireScope } from '../platform/auth/auth.decorators.js';
 import { type FieldProblem, InvalidRequestException } from '../platform/http/problem.js';
 import { AuditLogService } from './audit-log.service.js';
 import { AuditExporter } from './export/audit-exporter.js';
 import { parseIndexParameter } from './proofs/query-numbers.js';
 import type { BundleFormat } from './verifier/bundle-format.js';
+import { TransactionRunner } from '../platform/database/transaction-runner.js';
 
 const CONTENT_TYPES: Record<BundleFormat, string> = {
   ndjson: 'application/x-ndjson',
@@ -18,7 +18,7 @@ const CONTENT_TYPES: Record<BundleFormat, string> = {
 @Controller('v1/audit')
 export class AuditExportController {
   constructor(
-    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
   ) {}
 
@@ -39,7 +39,7 @@ export class AuditExportController {
     if (format !== 'ndjson' && format !== 'csv') problems.push({ path: 'format', message: 'format must be ndjson or csv' });
     if (problems.length > 0) throw new InvalidRequestException(problems);
 
-    const exporter = new AuditExporter(this.dataSource.manager, this.auditLog.publicVerifierKey());
+    const exporter = new AuditExporter(this.transactions.reader.manager, this.auditLog.publicVerifierKey());
     const prepared = await exporter.prepare({ since, until, format: format as BundleFormat, consistencyFrom });
     if ('problems' in prepared) throw new InvalidRequestException(prepared.problems);
     const { header } = prepared.plan;

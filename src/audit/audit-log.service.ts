@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { type EntityManager } from 'typeorm';
 import { KEY_MATERIAL, type KeyMaterial } from '../platform/crypto/key-material.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { Traced } from '../platform/observability/traced.js';
@@ -8,6 +8,7 @@ import { canonicalJson } from './domain/canonical-json.js';
 import { verifierKey } from './domain/checkpoint.js';
 import { timeOrderedId } from './domain/random-pool.js';
 import { AuditCheckpointEntity } from './infrastructure/audit.entities.js';
+import { TransactionRunner } from '../platform/database/transaction-runner.js';
 
 export type AuditEntryKind =
   | 'share.decided'
@@ -45,7 +46,7 @@ export class AuditLogService {
   private readonly sequencedListeners = new Set<() => void>();
 
   constructor(
-    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(KEY_MATERIAL) private readonly keys: KeyMaterial,
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
   ) {}
@@ -84,14 +85,14 @@ export class AuditLogService {
   }
 
   /** The log indices of entries, once sequenced; undefined for those not (yet) in the log. */
-  async indicesOf(ids: string[], manager: EntityManager = this.dataSource.manager): Promise<Map<string, number>> {
+  async indicesOf(ids: string[], manager: EntityManager = this.transactions.reader.manager): Promise<Map<string, number>> {
     if (ids.length === 0) return new Map();
     const sql = Sql.of(manager);
     const rows = await sql.rows<{ id: string; idx: number | string }>(manager, `SELECT id, idx FROM audit_entries WHERE id IN (${sql.params(ids.length)})`, ids);
     return new Map(rows.map((r) => [r.id, Number(r.idx)]));
   }
 
-  async latestCheckpoint(manager: EntityManager = this.dataSource.manager): Promise<AuditCheckpointEntity | null> {
+  async latestCheckpoint(manager: EntityManager = this.transactions.reader.manager): Promise<AuditCheckpointEntity | null> {
     return manager.getRepository(AuditCheckpointEntity).findOne({ where: {}, order: { treeSize: 'DESC' } });
   }
 

@@ -1,9 +1,9 @@
 import { Controller, Get, Inject, Query } from '@nestjs/common';
-import { DataSource } from 'typeorm';
 import { RequireScope } from '../platform/auth/auth.decorators.js';
 import { type FieldProblem, InvalidRequestException } from '../platform/http/problem.js';
 import { AuditTreeReader, type ConsistencyProofView, type InclusionProofView } from './proofs/audit-tree-reader.js';
 import { parseIndexParameter } from './proofs/query-numbers.js';
+import { TransactionRunner } from '../platform/database/transaction-runner.js';
 
 /**
  * RFC 9162 proofs over the log, served from the stored complete subtrees; hashes in standard
@@ -12,7 +12,7 @@ import { parseIndexParameter } from './proofs/query-numbers.js';
  */
 @Controller('v1/audit/proofs')
 export class AuditProofsController {
-  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+  constructor(@Inject(TransactionRunner) private readonly transactions: TransactionRunner) {}
 
   @Get('inclusion')
   @RequireScope('audit:read')
@@ -20,7 +20,7 @@ export class AuditProofsController {
     const problems: FieldProblem[] = [];
     const index = parseIndexParameter(indexText, 'index', problems, true);
     const size = parseIndexParameter(sizeText, 'size', problems, true);
-    const tree = new AuditTreeReader(this.dataSource.manager);
+    const tree = new AuditTreeReader(this.transactions.reader.manager);
     const current = (await tree.latestCheckpoint())?.size ?? 0;
     if (size !== undefined) {
       if (size === 0) problems.push({ path: 'size', message: 'size must be at least 1: an empty tree includes nothing' });
@@ -37,7 +37,7 @@ export class AuditProofsController {
     const problems: FieldProblem[] = [];
     const from = parseIndexParameter(fromText, 'from', problems, true);
     const to = parseIndexParameter(toText, 'to', problems, true);
-    const tree = new AuditTreeReader(this.dataSource.manager);
+    const tree = new AuditTreeReader(this.transactions.reader.manager);
     const current = (await tree.latestCheckpoint())?.size ?? 0;
     if (from === 0) problems.push({ path: 'from', message: 'from must be at least 1: there is no consistency proof from an empty tree' });
     if (to !== undefined && to > current) problems.push({ path: 'to', message: `to ${to} is above the current tree size ${current}` });

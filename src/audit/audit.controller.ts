@@ -1,11 +1,12 @@
 import { Controller, Get, Header, Inject, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { Readable } from 'node:stream';
-import { DataSource, Between } from 'typeorm';
+import { Between } from 'typeorm';
 import { RequireScope } from '../platform/auth/auth.decorators.js';
 import { InvalidRequestException } from '../platform/http/problem.js';
 import { AuditLogService } from './audit-log.service.js';
 import { AuditEntryEntity } from './infrastructure/audit.entities.js';
+import { TransactionRunner } from '../platform/database/transaction-runner.js';
 
 const ENTRIES_PAGE = 500;
 
@@ -13,7 +14,7 @@ const ENTRIES_PAGE = 500;
 export class AuditController {
   constructor(
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
-    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
   ) {}
 
   /** The latest signed checkpoint, a C2SP signed note. */
@@ -46,7 +47,7 @@ export class AuditController {
 
     const size = (await this.auditLog.latestCheckpoint())?.treeSize ?? 0;
     const end = Math.min(to === undefined ? size : to + 1, size);
-    const repo = this.dataSource.getRepository(AuditEntryEntity);
+    const repo = this.transactions.reader.getRepository(AuditEntryEntity);
     // Streamed page by page, so memory stays flat however long the range.
     async function* pages(): AsyncGenerator<string> {
       for (let start = from; start < end; start += ENTRIES_PAGE) {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { AuditLogService, type QueuedEntry } from '../audit/audit-log.service.js';
 import { canonicalJson } from '../audit/domain/canonical-json.js';
 import { openSealedField, subjectPseudonym } from '../audit/domain/pseudonym.js';
@@ -32,10 +32,9 @@ export class ConsentLedger {
   private readonly committed: ReadBatcher<{ subjects: SubjectRef[]; purpose: string }, Map<string, ConsentLookup>>;
 
   constructor(
-    @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
-    @Inject(TransactionRunner) transactions: TransactionRunner,
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
   ) {
     this.committed = new ReadBatcher(transactions, (manager, asked) => this.lookupAll(manager, asked));
   }
@@ -135,7 +134,7 @@ export class ConsentLedger {
 
   /** The subject's current consents and their history, evidence opened with the subject's key. */
   async history(subject: SubjectRef): Promise<{ current: ConsentStateEntity[]; events: (ConsentEventEntity & { evidence: Record<string, unknown> })[] }> {
-    const manager = this.dataSource.manager;
+    const manager = this.transactions.reader.manager;
     const current = await manager.getRepository(ConsentStateEntity).find({ where: { subjectType: subject.type, subjectId: subject.id }, order: { purpose: 'ASC' } });
     const key = await this.subjectKeys.existingKey(manager, subject);
     if (!key) return { current, events: [] };

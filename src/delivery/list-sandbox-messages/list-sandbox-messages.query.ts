@@ -1,8 +1,8 @@
 import { Inject } from '@nestjs/common';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
-import { DataSource } from 'typeorm';
 import { SandboxMessageEntity } from '../infrastructure/delivery.entities.js';
 import type { WhatsAppMessageRequest } from '../whatsapp-message.js';
+import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 
 export interface SandboxMessageView {
   id: string;
@@ -21,10 +21,10 @@ export class ListSandboxMessagesQuery extends Query<SandboxMessageView[]> {
 
 @QueryHandler(ListSandboxMessagesQuery)
 export class ListSandboxMessagesHandler implements IQueryHandler<ListSandboxMessagesQuery> {
-  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
+  constructor(@Inject(TransactionRunner) private readonly transactions: TransactionRunner) {}
 
   async execute({ waId }: ListSandboxMessagesQuery): Promise<SandboxMessageView[]> {
-    const rows = await this.dataSource
+    const rows = await this.transactions.reader
       .getRepository(SandboxMessageEntity)
       .find({ where: { waId }, order: { createdAt: 'ASC', id: 'ASC' }, take: 1000 });
     return rows.map((r) => ({ id: r.id, waId: r.waId, createdAt: r.createdAt, mediaId: r.mediaId, request: r.body }));

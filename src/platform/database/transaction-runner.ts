@@ -13,8 +13,12 @@ export class TransactionRunner {
 
   constructor(
     readonly dataSource: DataSource,
-    /** Where `read` reads: SQLite's read-only second connection, else the data source itself (PostgreSQL: its pool). */
-    private readonly reader: DataSource = dataSource,
+    /**
+     * Where reads outside transactions go (`read`, and the read side's queries and streams):
+     * SQLite's read-only second connection, which sees only what has committed, never the rows of
+     * a transaction still open on the writer; else the data source itself (PostgreSQL: its pool).
+     */
+    readonly reader: DataSource = dataSource,
     /**
      * SQLite in the server: commits are synced to disk off the event loop (see WalSync). Without
      * it (the CLI, PostgreSQL) each COMMIT is durable when it returns.

@@ -1,6 +1,5 @@
 import { Inject } from '@nestjs/common';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
-import { DataSource } from 'typeorm';
 import { AuditLogService } from '../../audit/audit-log.service.js';
 import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { AuditEntryEntity } from '../../audit/infrastructure/audit.entities.js';
@@ -10,6 +9,7 @@ import { Traced } from '../../platform/observability/traced.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { retentionMs } from '../retention.js';
 import { decodeSubjectReport, type SubjectReport } from './subject-report.js';
+import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 
 export class GetSubjectReportQuery extends Query<SubjectReport> {
   constructor(readonly subject: SubjectRef) {
@@ -27,7 +27,7 @@ const PAGE = 1000;
 @QueryHandler(GetSubjectReportQuery)
 export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQuery> {
   constructor(
-    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
@@ -38,15 +38,15 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
     const now = new Date();
     const checkpoint = await this.auditLog.latestCheckpoint();
     const base = { subject, generatedAt: now.toISOString(), log: { size: checkpoint?.treeSize ?? 0, checkpoint: checkpoint?.note ?? null } };
-    const key = await this.subjectKeys.existingKey(this.dataSource.manager, subject);
+    const key = await this.subjectKeys.existingKey(this.transactions.reader.manager, subject);
     if (!key) return { ...base, found: false, consents: [], crossings: [], deliveries: [] };
 
     const pseudonym = subjectPseudonym(key, subject);
-    const contains = this.dataSource.options.type === 'postgres' ? 'position(:needle in e.entry) > 0' : 'instr(e.entry, :needle) > 0';
+    const contains = this.transactions.reader.options.type === 'postgres' ? 'position(:needle in e.entry) > 0' : 'instr(e.entry, :needle) > 0';
     const entries: (Record<string, unknown> & { kind: string; index: number; time: string })[] = [];
     for (let after = -1; ; ) {
       // Quoted, so a pseudonym never matches inside a longer one.
-      const rows = await this.dataSource
+      const rows = await this.transactions.reader
         .getRepository(AuditEntryEntity)
         .createQueryBuilder('e')
         .select(['e.index', 'e.entry'])
