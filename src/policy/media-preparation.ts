@@ -35,16 +35,20 @@ export async function prepareMedia(
     return { outcomes: attachments.map(({ path }) => ({ path, ok: false, reason: 'limits.too_many_media' })), minimised };
   }
   for (const attachment of attachments) {
-    const { path } = attachment;
-    if (!rules.photos.allow && !rules.videos.allow) {
+    const { path, src } = attachment;
+    // What the post declares decides only a refusal (the bytes, sniffed, decide what is allowed).
+    if ((!rules.photos.allow && !rules.videos.allow) || (attachment.declared === 'video' && !rules.videos.allow)) {
       outcomes.push({ path, ok: false, reason: 'media.type_not_allowed' });
       continue;
     }
-    const decoded = attachment.src.startsWith('data:')
-      ? decodeDataUrl(attachment.src, policy.limits.mediaBytes)
-      : options.fetchRemote
-        ? await options.fetchRemote(attachment.src, policy.limits.mediaBytes)
-        : ({ ok: false, reason: 'media.unreadable' } as const);
+    const decoded =
+      src === undefined
+        ? ({ ok: false, reason: 'media.unreadable' } as const)
+        : src.startsWith('data:')
+          ? decodeDataUrl(src, policy.limits.mediaBytes)
+          : options.fetchRemote
+            ? await options.fetchRemote(src, policy.limits.mediaBytes)
+            : ({ ok: false, reason: 'media.unreadable' } as const);
     if (!decoded.ok) {
       outcomes.push({ path, ok: false, reason: decoded.reason });
       continue;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { fileURLToPath } from 'node:url';
-import { type ConsentSnapshot, type ConsentState, consentSubjectsFor, evaluateShare, type ShareInput } from './evaluator.js';
+import { type ConsentSnapshot, type ConsentState, consentSubjectsFor, evaluateShare, mediaAttachmentsOf, type ShareInput } from './evaluator.js';
 import { compilePolicyBundle, loadPolicyBundle } from './loader.js';
 
 const bundle = loadPolicyBundle(fileURLToPath(new URL('../../../policies', import.meta.url)));
@@ -94,6 +94,19 @@ describe('evaluateShare', () => {
     const tags = [{ id: TAGGED, name: 'Piet', type: 'user', offset, length: 4 }];
     const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: tags }), consents({ 'whatsapp:31612345678': 'granted' }));
     expect((decision.outbound as { body: string }).body).toBe('🎉🎉 Welcome [person]! [person] is great');
+  });
+
+  it('cuts what a tag covers even when it reads other than the name: shortened, or in another case', () => {
+    const only = consents({ 'whatsapp:31612345678': 'granted' });
+    const shortened = [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 7, length: 6 }];
+    const decided = evaluateShare(policy, bundle.hash, input({ message: 'Thanks Pieter for the help', message_tags: shortened }), only);
+    expect((decided.outbound as { body: string }).body).toBe('Thanks [person] for the help');
+    expect(decided.crossing.redactions).toEqual([{ path: 'message', recogniser: 'mention', count: 1 }]);
+    const cased = [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 0, length: 13 }];
+    const lower = evaluateShare(policy, bundle.hash, input({ message: 'pieter jansen opened the warehouse', message_tags: cased }), only);
+    expect((lower.outbound as { body: string }).body).toBe('[person] opened the warehouse');
+    const elsewhere = evaluateShare(policy, bundle.hash, input({ message: 'Pieter Jansen opened it. Thanks PIETER JANSEN!', message_tags: cased }), only);
+    expect((elsewhere.outbound as { body: string }).body).toBe('[person] opened it. Thanks [person]!');
   });
 
   it('never lets the name through on a wrong offset', () => {
@@ -389,6 +402,29 @@ describe('evaluateShare: media', () => {
   it('denies more than one photo per share', () => {
     const media = [ok('attachments.data.0.media.image.src'), ok('attachments.data.1.media.image.src')];
     expect(evaluateShare(policy, bundle.hash, { ...input(photoPost(2)), media }, everyone)).toMatchObject({ status: 'denied', reasons: ['limits.too_many_media'] });
+  });
+
+  it('takes photos from photo attachments only, and a video as a video even without its source, never its preview image', () => {
+    const image = { image: { src: 'data:image/png;base64,AAAA' } };
+    const post = {
+      attachments: {
+        data: [
+          { type: 'video_share_youtube', media: image },
+          { type: 'animated_image_share', media: image },
+          { type: 'share', media: image },
+          { type: 'sticker', media: image },
+          { type: 'video_inline', media: image },
+          { type: 'video_autoplay', media: { ...image, source: 'https://video.example/v.mp4' } },
+          { type: 'album', media: image, subattachments: { data: [{ type: 'photo', media: image }] } },
+        ],
+      },
+    };
+    expect(mediaAttachmentsOf(post)).toEqual([
+      { path: 'attachments.data.4', declared: 'video', src: undefined },
+      { path: 'attachments.data.5.media.source', declared: 'video', src: 'https://video.example/v.mp4' },
+      { path: 'attachments.data.6.media.image.src', declared: 'photo', src: 'data:image/png;base64,AAAA' },
+      { path: 'attachments.data.6.subattachments.data.0.media.image.src', declared: 'photo', src: 'data:image/png;base64,AAAA' },
+    ]);
   });
 
   it('fails closed when an attachment was not processed', () => {

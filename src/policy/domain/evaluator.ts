@@ -79,12 +79,15 @@ interface Mention {
   length: number;
 }
 
-/** A media attachment of a Workplace post: where its bytes are and what the post says it is. */
+/** A media attachment of a Workplace post: where its bytes are (if the post says) and what the post says it is. */
 export interface MediaAttachment {
   path: string;
   declared: 'photo' | 'video';
-  src: string;
+  src: string | undefined;
 }
+
+/** Attachment types whose image is the photo itself (an album's is its cover, one of its photos). */
+const PHOTO_TYPES: ReadonlySet<string> = new Set(['photo', 'album', 'cover_photo', 'profile_media']);
 
 /** Every (subject, purpose) whose consent the evaluation reads, so the caller can fetch them in bulk. */
 export function consentSubjectsFor(policy: CompiledPolicy, input: ShareInput): { subject: { type: SubjectType; id: string }; purpose: string }[] {
@@ -102,7 +105,9 @@ export function consentSubjectsFor(policy: CompiledPolicy, input: ShareInput): {
 
 /**
  * The photos and videos attached to a post (attachments.data[], albums' subattachments), with the
- * path of their source. Links and other attachment types are not media: they never cross.
+ * path of their source. A video is a video even without its source: it crosses as one or not at
+ * all, never as its preview image. Links (to videos elsewhere too), GIFs, stickers and other
+ * attachment types are not media: their images (previews, thumbnails) never cross.
  */
 export function mediaAttachmentsOf(post: Record<string, unknown>): MediaAttachment[] {
   const found: MediaAttachment[] = [];
@@ -116,11 +121,13 @@ export function mediaAttachmentsOf(post: Record<string, unknown>): MediaAttachme
       const path = `${prefix}.data.${i}`;
       const type = typeof attachment.type === 'string' ? attachment.type : '';
       const media = attachment.media as Record<string, unknown> | undefined;
-      if (type.startsWith('video') && typeof media?.source === 'string') {
-        found.push({ path: `${path}.media.source`, declared: 'video', src: media.source });
-      } else if (media && typeof media === 'object') {
+      // video_share_* is a link to a video elsewhere (YouTube): a link, not media.
+      if (type.startsWith('video') && !type.startsWith('video_share')) {
+        const source = typeof media?.source === 'string' ? media.source : undefined;
+        found.push({ path: source === undefined ? path : `${path}.media.source`, declared: 'video', src: source });
+      } else if (PHOTO_TYPES.has(type) && media && typeof media === 'object') {
         const image = media.image as Record<string, unknown> | undefined;
-        if (typeof image?.src === 'string' && type !== 'share') found.push({ path: `${path}.media.image.src`, declared: 'photo', src: image.src });
+        if (typeof image?.src === 'string') found.push({ path: `${path}.media.image.src`, declared: 'photo', src: image.src });
       }
       if (attachment.subattachments) visit(attachment.subattachments, `${path}.subattachments`);
     });
@@ -358,9 +365,11 @@ function mentionsOf(post: Record<string, unknown>): Mention[] {
 
 /**
  * Applies the mentioned-people rule to the message. A tag's offset and length are UTF-16 code
- * units (as JavaScript strings count), so an emoji before the tag does not shift the cut. The
- * name is also replaced wherever else it appears, and even when the offsets do not point at it:
- * a name never slips through on a bad offset.
+ * units (as JavaScript strings count), so an emoji before the tag does not shift the cut. A tag
+ * is cut where its text reads as the name: in any case, or only some of its words (a tag shortened
+ * to a first name). The name is also replaced wherever else it appears, in any case, and even when
+ * the offsets do not point at it: a name never slips through on a bad offset, and a bad offset
+ * does not cut other words.
  */
 function applyMentionRule(
   message: string,
@@ -382,22 +391,31 @@ function applyMentionRule(
 
   let text = message;
   let count = 0;
-  const exact = withoutConsent
-    .filter((m) => m.offset + m.length <= message.length && message.slice(m.offset, m.offset + m.length) === m.name)
+  const spans = withoutConsent
+    .filter((m) => m.offset >= 0 && m.length > 0 && m.offset + m.length <= message.length && readsAsName(message.slice(m.offset, m.offset + m.length), m.name))
     .sort((a, b) => b.offset - a.offset);
   let lastStart = Number.POSITIVE_INFINITY;
-  for (const m of exact) {
+  for (const m of spans) {
     if (m.offset + m.length > lastStart) continue;
     text = text.slice(0, m.offset) + PERSON_PLACEHOLDER + text.slice(m.offset + m.length);
     lastStart = m.offset;
     count++;
   }
   for (const name of new Set(withoutConsent.map((m) => m.name).filter((n) => n.trim() !== ''))) {
-    const parts = text.split(name);
-    count += parts.length - 1;
-    text = parts.join(PERSON_PLACEHOLDER);
+    text = text.replace(new RegExp(name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'), 'giu'), () => {
+      count++;
+      return PERSON_PLACEHOLDER;
+    });
   }
   return { text, count, deny: false, drop: false };
+}
+
+/** Whether the text a tag covers is its name as a post may show it: in any case, or some of its words. */
+function readsAsName(covered: string, name: string): boolean {
+  const words = (text: string) => text.toLocaleLowerCase().split(/\s+/u).filter((word) => word !== '');
+  const ofName = new Set(words(name));
+  const shown = words(covered);
+  return shown.length > 0 && shown.every((word) => ofName.has(word));
 }
 
 function valueAt(post: Record<string, unknown>, segments: string[]): unknown {
