@@ -192,7 +192,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         drafts.push(await this.records.entry(manager, 'message.failed', message, { ...unknown, final: false }));
         outcomes.push({ kind: 'message.failed', details: { ...unknown, final: false } });
       }
-      const status = consent.get(`${message.purpose}|${consentKey({ type: 'whatsapp', id: message.waId })}`);
+      const status = message.consentPurpose === null ? 'granted' : consent.get(`${message.consentPurpose}|${consentKey({ type: 'whatsapp', id: message.waId })}`);
       if (status !== 'granted') {
         const reason = status === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent';
         endings.push({ message, settlement: { state: 'cancelled' }, entries: [{ kind: 'message.cancelled', details: { reason } }] });
@@ -245,8 +245,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
 
   private async consentOf(manager: EntityManager, messages: OutboxMessageEntity[]): Promise<Map<string, ConsentLookup>> {
     const result = new Map<string, ConsentLookup>();
-    for (const purpose of new Set(messages.map((m) => m.purpose))) {
-      const subjects = messages.filter((m) => m.purpose === purpose).map((m) => ({ type: 'whatsapp' as const, id: m.waId }));
+    // A message whose policy asks no recipient consent (another lawful basis) needs none now either.
+    for (const purpose of new Set(messages.flatMap((m) => (m.consentPurpose === null ? [] : [m.consentPurpose])))) {
+      const subjects = messages.filter((m) => m.consentPurpose === purpose).map((m) => ({ type: 'whatsapp' as const, id: m.waId }));
       for (const [key, status] of await this.consents.lookup(subjects, purpose, manager)) result.set(`${purpose}|${key}`, status);
     }
     return result;

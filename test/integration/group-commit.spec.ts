@@ -184,6 +184,7 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
           policy: null,
           reasons: ['policy.none'],
           recipients: [{ waId, decision: 'denied', reasons: ['policy.none'] }],
+          recipientConsent: null,
           crossing: { fields: [], dropped: [], redactions: [] },
           subjects: [],
           outbound: null,

@@ -13,7 +13,10 @@ export class OutboxMessageEntity {
   @PrimaryColumn({ type: 'varchar' }) id: string;
   @Column({ name: 'share_id', type: 'varchar' }) shareId: string;
   @Column({ name: 'wa_id', type: 'varchar' }) waId: string;
+  /** The share's purpose. */
   @Column({ type: 'varchar' }) purpose: string;
+  /** The purpose whose consent the recipient must still hold when it is sent (the policy's); null when the policy asks none. */
+  @Column({ name: 'consent_purpose', type: 'varchar', nullable: true }) consentPurpose: string | null;
   /** The exact Cloud API request body to send. */
   @Column({ type: 'text', transformer: jsonText }) payload: WhatsAppMessageRequest;
   /** The policy's template, sent instead where the recipient's 24-hour service window is closed. */

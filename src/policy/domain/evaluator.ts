@@ -53,6 +53,8 @@ export interface ShareDecision {
   /** Reasons that deny the whole share. */
   reasons: string[];
   recipients: { waId: string; decision: 'allowed' | 'denied'; reasons: string[] }[];
+  /** The purpose whose consent every allowed recipient holds, checked again before sending; null when the policy asks none. */
+  recipientConsent: string | null;
   /** What crossed, what was dropped and what was redacted: paths, categories and counts, never values. */
   crossing: {
     fields: CrossedField[];
@@ -232,6 +234,7 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
     lawfulBasis: policy.lawfulBasis,
     reasons: [],
     recipients,
+    recipientConsent: policy.recipientConsent?.purpose ?? null,
     crossing,
     subjects,
     outbound: allowed > 0 ? outbound : null,
@@ -335,6 +338,7 @@ function denyAll(policy: ShareDecision['policy'], input: ShareInput, reasons: st
     ...(compiled ? { lawfulBasis: compiled.lawfulBasis } : {}),
     reasons,
     recipients: input.recipients.map((r) => ({ waId: r.waId, decision: 'denied', reasons })),
+    recipientConsent: compiled?.recipientConsent?.purpose ?? null,
     crossing: { fields: [], dropped: [], redactions: [] },
     subjects: [],
     outbound: null,

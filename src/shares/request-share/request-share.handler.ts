@@ -130,6 +130,7 @@ function failClosed(policy: { name: string; bundle: string } | null, input: Shar
     policy,
     reasons: ['internal.fail_closed'],
     recipients: input.recipients.map((r) => ({ waId: r.waId, decision: 'denied', reasons: ['internal.fail_closed'] })),
+    recipientConsent: null,
     crossing: { fields: [], dropped: [], redactions: [] },
     subjects: [],
     outbound: null,

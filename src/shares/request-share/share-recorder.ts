@@ -59,7 +59,7 @@ interface Holder {
 
 const SHARE_COLUMNS = ['id', 'api_key_id', 'idempotency_key', 'request_hash', 'status', 'policy_name', 'bundle_hash', 'document', 'audit_entry', 'created_at'];
 const RECIPIENT_COLUMNS = ['share_id', 'wa_id', 'decision', 'reasons', 'delivery_state', 'delivery_updated_at'];
-const OUTBOX_COLUMNS = ['id', 'share_id', 'wa_id', 'purpose', 'payload', 'fallback_payload', 'decision_entry', 'state', 'attempts', 'claimed_by', 'claim_expires_at', 'created_at', 'updated_at'];
+const OUTBOX_COLUMNS = ['id', 'share_id', 'wa_id', 'purpose', 'consent_purpose', 'payload', 'fallback_payload', 'decision_entry', 'state', 'attempts', 'claimed_by', 'claim_expires_at', 'created_at', 'updated_at'];
 
 /**
  * Records decided shares: each decision, its audit entry and an outbox row per allowed recipient
@@ -193,7 +193,7 @@ export class ShareRecorder {
       for (const r of allowed) {
         const fallback = decision.outsideWindow ? JSON.stringify(whatsAppRequest(r.waId, decision.outsideWindow, undefined)) : null;
         const payload = JSON.stringify(whatsAppRequest(r.waId, outbound, mediaId));
-        messages.push([timeOrderedId('out_'), id, r.waId, command.request.purpose, payload, fallback, entry, 'pending', 0, null, null, now, now]);
+        messages.push([timeOrderedId('out_'), id, r.waId, command.request.purpose, decision.recipientConsent, payload, fallback, entry, 'pending', 0, null, null, now, now]);
       }
     }
     // Sent before the sequencer's first statements, in the same round trip; written before the
