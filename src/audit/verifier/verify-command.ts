@@ -43,7 +43,8 @@ export async function runVerifyCommand(args: string[], io: Io): Promise<number> 
     // A verifier key never names a file (it holds '+'), so a path that exists is read.
     publicKey = keyArgument !== undefined && existsSync(keyArgument) ? readFileSync(keyArgument, 'utf8') : keyArgument;
     if (publicKey !== undefined) usableKey(publicKey);
-    trustedCheckpoint = values['trusted-checkpoint'] === undefined ? undefined : readFileSync(values['trusted-checkpoint'], 'utf8');
+    // A note ends in one newline; a kept copy may carry more (`jq -r` adds one), or \r\n line ends.
+    trustedCheckpoint = values['trusted-checkpoint'] === undefined ? undefined : readFileSync(values['trusted-checkpoint'], 'utf8').replace(/\r\n/g, '\n').replace(/\n+$/, '\n');
     if (!existsSync(bundle)) throw new Error(`${bundle}: no such file`);
   } catch (error) {
     io.err.write(`${(error as Error).message}\n`);
