@@ -148,9 +148,12 @@ export class ConsentLedger {
     return { current, events };
   }
 
-  /** Removes the subject from the current-state projection (erasure); the sealed history stays, unlinkable. */
-  async forget(manager: EntityManager, subject: SubjectRef): Promise<void> {
-    await manager.getRepository(ConsentStateEntity).delete({ subjectType: subject.type, subjectId: subject.id });
+  /** Removes the subject from the current-state projection (erasure); the sealed history stays, unlinkable. Whether they were in it. */
+  async forget(manager: EntityManager, subject: SubjectRef): Promise<boolean> {
+    const repo = manager.getRepository(ConsentStateEntity);
+    const held = await repo.existsBy({ subjectType: subject.type, subjectId: subject.id });
+    if (held) await repo.delete({ subjectType: subject.type, subjectId: subject.id });
+    return held;
   }
 }
 

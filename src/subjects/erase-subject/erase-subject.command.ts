@@ -46,11 +46,13 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     const entry = await this.transactions.run(async (manager) => {
       await this.transactions.exclusive(manager, `sluice:subject:${subject.type}:${subject.id}`);
       const key = await this.subjectKeys.existingKey(manager, subject);
-      if (!key) return undefined;
-      const pseudonym = subjectPseudonym(key, subject);
-      await this.subjectKeys.destroy(manager, subject);
-      await this.consents.forget(manager, subject);
-      const cleared = subject.type === 'whatsapp' ? await this.clearContact(manager, subject.id) : { shares: 0, messages: 0 };
+      if (key) await this.subjectKeys.destroy(manager, subject);
+      // Also when a retention sweep destroyed their key already: the clear copies are still here.
+      const forgotten = await this.consents.forget(manager, subject);
+      const { found, ...cleared } = subject.type === 'whatsapp' ? await this.clearContact(manager, subject.id) : { found: false, shares: 0, messages: 0 };
+      if (!key && !forgotten && !found) return undefined;
+      // Without their key the entry's pseudonym is made under one kept nowhere: as unlinkable as theirs now is.
+      const pseudonym = subjectPseudonym(key ?? randomBytes(32), subject);
       const [queued] = await this.auditLog.append(manager, [
         { kind: 'subject.erased', body: { subject: pseudonym, subjectType: subject.type, cleared } },
       ]);
@@ -61,8 +63,8 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     return { erased: true, audit: { entry, index } };
   }
 
-  /** Replaces a WhatsApp number wherever sluice's operational tables hold it in the clear. */
-  private async clearContact(manager: EntityManager, waId: string): Promise<{ shares: number; messages: number }> {
+  /** Replaces a WhatsApp number wherever sluice's operational tables hold it in the clear; `found`: whether any held it. */
+  private async clearContact(manager: EntityManager, waId: string): Promise<{ found: boolean; shares: number; messages: number }> {
     const postgres = this.transactions.dialect === 'postgres';
     const p = (n: number) => (postgres ? `$${n}` : '?');
     // Unique per erasure, so two erased recipients of one share stay two rows.
@@ -85,10 +87,14 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
          updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
       [placeholder, JSON.stringify({ erased: true }), now, waId],
     );
+    const [held] = (await manager.query(
+      `SELECT (SELECT COUNT(*) FROM whatsapp_contacts WHERE wa_id = ${p(1)}) + (SELECT COUNT(*) FROM sandbox_messages WHERE wa_id = ${p(2)}) AS n`,
+      [waId, waId],
+    )) as { n: number | string }[];
     // The contact's service window (when they last wrote) is about them too.
     await manager.query(`DELETE FROM whatsapp_contacts WHERE wa_id = ${p(1)}`, [waId]);
     await manager.query(`DELETE FROM sandbox_media WHERE outbox_id IN (SELECT outbox_id FROM sandbox_messages WHERE wa_id = ${p(1)})`, [waId]);
     await manager.query(`DELETE FROM sandbox_messages WHERE wa_id = ${p(1)}`, [waId]);
-    return { shares: shares.length, messages: messages.length };
+    return { found: shares.length + messages.length + Number(held!.n) > 0, shares: shares.length, messages: messages.length };
   }
 }
