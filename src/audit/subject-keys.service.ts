@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { type EntityManager, IsNull, LessThan } from 'typeorm';
+import { type EntityManager, IsNull } from 'typeorm';
 import { KEY_MATERIAL, type KeyMaterial } from '../platform/crypto/key-material.js';
 import { Sql } from '../platform/database/sql.js';
 import { keyedDigest, sealField, subjectPseudonym } from './domain/pseudonym.js';
@@ -174,17 +174,18 @@ export class SubjectKeyService {
   /**
    * Audit retention: destroys every key not used since `cutoff`, so what the log holds about
    * people sluice has not processed within the retention period can no longer be tied to them.
-   * Returns how many keys were destroyed, per subject type.
+   * Returns how many keys were destroyed, per subject type. One statement: a key a concurrent
+   * transaction has just used (and so touched) is checked again once that one ends, and kept.
    */
   async destroyUnusedSince(manager: EntityManager, cutoff: Date): Promise<Record<string, number>> {
-    const repo = manager.getRepository(SubjectKeyEntity);
-    const stale = await repo.find({ select: { lookup: true, subjectType: true }, where: { destroyedAt: IsNull(), lastUsedAt: LessThan(cutoff.toISOString()) } });
+    const sql = Sql.of(manager);
+    const destroyed = await sql.rows<{ subject_type: string }>(
+      manager,
+      `UPDATE subject_keys SET wrapped_key = NULL, destroyed_at = ${sql.params(1)} WHERE destroyed_at IS NULL AND last_used_at < ${sql.params(1, 2)} RETURNING subject_type`,
+      [new Date().toISOString(), cutoff.toISOString()],
+    );
     const counts: Record<string, number> = {};
-    const now = new Date().toISOString();
-    for (const row of stale) {
-      const { affected } = await repo.update({ lookup: row.lookup, destroyedAt: IsNull() }, { wrappedKey: null, destroyedAt: now });
-      if (affected) counts[row.subjectType] = (counts[row.subjectType] ?? 0) + 1;
-    }
+    for (const { subject_type: type } of destroyed) counts[type] = (counts[type] ?? 0) + 1;
     return counts;
   }
 

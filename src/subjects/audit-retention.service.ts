@@ -14,12 +14,14 @@ export type RetentionSweep = { status: 'swept'; cutoff: string; destroyed: Recor
  * Honours the policies' audit retention by key destruction, never by deleting entries: the keys
  * of people sluice has not processed for longer than the longest retention of the active
  * policies are destroyed, which makes everything the log holds about them unlinkable. (Reports
- * already leave out the detail of crossings past their own policy's retention.) Runs daily.
+ * already leave out the detail of crossings past their own policy's retention.) Runs at start and daily.
  */
 @Injectable()
 export class AuditRetentionService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('AuditRetention');
   private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
@@ -30,14 +32,27 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.sweep().catch((error: Error) => this.logger.error(`retention sweep failed: ${error.name}`));
-    }, DAY_MS);
-    this.timer.unref();
+    // Once at start and then daily: a server restarted more often than daily still sweeps.
+    const sweepAndReschedule = (delayMs: number) => {
+      this.timer = setTimeout(() => {
+        this.sweeping = this.sweep()
+          .then(
+            () => undefined,
+            (error: Error) => this.logger.error(`retention sweep failed: ${error.name}`),
+          )
+          .finally(() => {
+            if (!this.stopped) sweepAndReschedule(DAY_MS);
+          });
+      }, delayMs);
+      this.timer.unref();
+    };
+    sweepAndReschedule(0);
   }
 
-  onApplicationShutdown(): void {
-    clearInterval(this.timer);
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.sweeping;
   }
 
   async sweep(now = new Date()): Promise<RetentionSweep> {

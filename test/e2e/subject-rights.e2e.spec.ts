@@ -4,6 +4,7 @@ import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { ApiKeyService } from '../../src/platform/auth/api-key.service.js';
 import { AuditRetentionService } from '../../src/subjects/audit-retention.service.js';
 import { describeEachDatabase } from '../support/databases.js';
+import { eventually } from '../support/eventually.js';
 import { AUTHOR_ID, consent, idempotencyKey, OTHER_RECIPIENT, RECIPIENT, shareRequest, TAGGED_ID, workplacePost } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
 
@@ -151,5 +152,28 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     }
     const lines = (await logText()).split('\n').filter(Boolean);
     expect(JSON.parse(JSON.parse(lines.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', reason: 'retention', keys: swept.status === 'swept' ? swept.destroyed : {} });
+  });
+
+  it('erases someone whose key a retention sweep destroyed: the clear copies of their number go too', async () => {
+    // The sweep of the test before destroyed OTHER_RECIPIENT's key; their consent, recipient row and message are still held.
+    const erased = await sluice.request('POST', `/v1/subjects/whatsapp/${OTHER_RECIPIENT}/erase`);
+    expect(erased.json).toMatchObject({ erased: true, audit: { entry: expect.stringMatching(/^ent_/), index: expect.any(Number) } });
+    for (const table of ['share_recipients', 'outbox_messages', 'consent_states', 'shares', 'sandbox_messages', 'whatsapp_contacts']) {
+      expect(JSON.stringify(await sluice.database.adminQuery(`SELECT * FROM ${table}`))).not.toContain(OTHER_RECIPIENT);
+    }
+    const entries = (await logText()).split('\n').filter(Boolean);
+    expect(JSON.parse(JSON.parse(entries.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', subjectType: 'whatsapp', subject: expect.stringMatching(/^ps_/), cleared: { shares: 2, messages: 2 } });
+    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${OTHER_RECIPIENT}/erase`)).json).toEqual({ erased: false, audit: null });
+  });
+
+  it('sweeps once it starts, not only a day later: a server restarted daily still honours retention', async () => {
+    const waId = '31687000009';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    expect((await report('whatsapp', waId)).found).toBe(true);
+    await sluice.database.adminQuery(`UPDATE subject_keys SET last_used_at = '2020-01-01T00:00:00.000Z' WHERE destroyed_at IS NULL`);
+    sluice = await sluice.restart();
+    await eventually(async () => ((await report('whatsapp', waId)).found === false ? true : undefined), 'the sweep at start to destroy the stale key');
+    const lines = (await logText()).split('\n').filter(Boolean);
+    expect(JSON.parse(JSON.parse(lines.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', reason: 'retention', keys: { whatsapp: 1 } });
   });
 });
