@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { type EntityManager, IsNull } from 'typeorm';
 import { KEY_MATERIAL, type KeyMaterial } from '../platform/crypto/key-material.js';
-import { Sql } from '../platform/database/sql.js';
+import { inGroupsOf, Sql } from '../platform/database/sql.js';
 import { keyedDigest, sealField, subjectPseudonym } from './domain/pseudonym.js';
 import { SubjectKeyEntity } from './infrastructure/audit.entities.js';
 
@@ -135,7 +135,7 @@ export class SubjectKeyService {
       for (const row of await this.readRows(manager, [...absent, ...erased].map((w) => w.lookup))) rows.set(row.lookup, row);
     }
     const stale = wanted.filter((w) => rows.get(w.lookup)?.last_used_at?.slice(0, 10) !== now.slice(0, 10)).map((w) => w.lookup);
-    if (stale.length > 0) await sql.execute(manager, `UPDATE subject_keys SET last_used_at = ${sql.params(1)} WHERE lookup IN (${sql.params(stale.length, 2)})`, [now, ...stale]);
+    for (const group of inGroupsOf(stale)) await sql.execute(manager, `UPDATE subject_keys SET last_used_at = ${sql.params(1)} WHERE lookup IN (${sql.params(group.length, 2)})`, [now, ...group]);
     const keys = new Map<string, Buffer>();
     for (const [name, { lookup }] of lookups) {
       const wrapped = rows.get(lookup)?.wrapped_key;
@@ -194,9 +194,10 @@ export class SubjectKeyService {
   }
 
   private async readRows(manager: EntityManager, lookups: string[]): Promise<KeyRow[]> {
-    if (lookups.length === 0) return [];
     const sql = Sql.of(manager);
-    return sql.rows<KeyRow>(manager, `SELECT lookup, wrapped_key, last_used_at FROM subject_keys WHERE lookup IN (${sql.params(lookups.length)})`, lookups);
+    const rows: KeyRow[] = [];
+    for (const group of inGroupsOf(lookups)) rows.push(...(await sql.rows<KeyRow>(manager, `SELECT lookup, wrapped_key, last_used_at FROM subject_keys WHERE lookup IN (${sql.params(group.length)})`, group)));
+    return rows;
   }
 
   private wrap(key: Buffer, lookup: string): string {

@@ -6,7 +6,7 @@ import { openSealedField, subjectPseudonym } from '../audit/domain/pseudonym.js'
 import { timeOrderedId } from '../audit/domain/random-pool.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
 import { ReadBatcher } from '../platform/database/read-batcher.js';
-import { Sql } from '../platform/database/sql.js';
+import { inGroupsOf, Sql } from '../platform/database/sql.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { Traced } from '../platform/observability/traced.js';
 import { ConsentEventEntity, ConsentStateEntity } from './infrastructure/consent.entities.js';
@@ -107,27 +107,29 @@ export class ConsentLedger {
     return result!;
   }
 
-  /** Answers several lookups with one query per purpose. */
+  /** Answers several lookups with one query per purpose (per IN_LIST_MAX subjects). */
   private async lookupAll(manager: EntityManager, asked: { subjects: SubjectRef[]; purpose: string }[]): Promise<Map<string, ConsentLookup>[]> {
     const sql = Sql.of(manager);
     const found = new Map<string, ConsentStatus>();
     for (const purpose of new Set(asked.map((a) => a.purpose))) {
-      const byType = new Map<string, Set<string>>();
-      for (const { subjects } of asked.filter((a) => a.purpose === purpose)) {
-        for (const s of subjects) byType.set(s.type, (byType.get(s.type) ?? new Set()).add(s.id));
+      const distinct = new Map<string, SubjectRef>();
+      for (const { subjects } of asked.filter((a) => a.purpose === purpose)) for (const s of subjects) distinct.set(consentKey(s), s);
+      for (const group of inGroupsOf([...distinct.values()])) {
+        const byType = new Map<string, string[]>();
+        for (const s of group) byType.set(s.type, [...(byType.get(s.type) ?? []), s.id]);
+        const params: string[] = [purpose];
+        const byTypeWhere = [...byType].map(([subjectType, ids]) => {
+          const first = params.length + 1;
+          params.push(subjectType, ...ids);
+          return `(subject_type = ${sql.params(1, first)} AND subject_id IN (${sql.params(ids.length, first + 1)}))`;
+        });
+        const rows = await sql.rows<{ subject_type: SubjectRef['type']; subject_id: string; status: ConsentStatus }>(
+          manager,
+          `SELECT subject_type, subject_id, status FROM consent_states WHERE purpose = ${sql.params(1)} AND (${byTypeWhere.join(' OR ')})`,
+          params,
+        );
+        for (const row of rows) found.set(`${purpose}|${consentKey({ type: row.subject_type, id: row.subject_id })}`, row.status);
       }
-      const params: string[] = [purpose];
-      const byTypeWhere = [...byType].map(([subjectType, ids]) => {
-        const first = params.length + 1;
-        params.push(subjectType, ...ids);
-        return `(subject_type = ${sql.params(1, first)} AND subject_id IN (${sql.params(ids.size, first + 1)}))`;
-      });
-      const rows = await sql.rows<{ subject_type: SubjectRef['type']; subject_id: string; status: ConsentStatus }>(
-        manager,
-        `SELECT subject_type, subject_id, status FROM consent_states WHERE purpose = ${sql.params(1)} AND (${byTypeWhere.join(' OR ')})`,
-        params,
-      );
-      for (const row of rows) found.set(`${purpose}|${consentKey({ type: row.subject_type, id: row.subject_id })}`, row.status);
     }
     return asked.map(({ subjects, purpose }) => new Map(subjects.map((s) => [consentKey(s), found.get(`${purpose}|${consentKey(s)}`) ?? 'none'])));
   }

@@ -4,6 +4,19 @@ import type { DataSource, EntityManager } from 'typeorm';
 
 export type SqlDialect = 'sqlite' | 'postgres';
 
+/**
+ * Values per IN list: far below what either database binds in one statement (SQLite 32,766
+ * parameters, PostgreSQL 65,535), however many lists the requests of one batch bring together.
+ */
+export const IN_LIST_MAX = 1000;
+
+/** The items in consecutive groups of at most `size`. */
+export function inGroupsOf<T>(items: readonly T[], size = IN_LIST_MAX): T[][] {
+  const groups: T[][] = [];
+  for (let i = 0; i < items.length; i += size) groups.push(items.slice(i, i + size));
+  return groups;
+}
+
 /** Prepared statements per SQLite connection; texts with a varying number of parameters come and go. */
 const statements = new WeakMap<BetterSqlite3.Database, Map<string, BetterSqlite3.Statement>>();
 const STATEMENTS_KEPT = 500;
