@@ -39,7 +39,14 @@ export class ConsentLedger {
     this.committed = new ReadBatcher(transactions, (manager, asked) => this.lookupAll(manager, asked));
   }
 
-  async record(manager: EntityManager, change: ConsentChange): Promise<{ eventId: string; audit: QueuedEntry }> {
+  /**
+   * Records a change of consent: always in the history and the log, and in the current state
+   * unless it is a grant captured before the change that set that state (an old form imported
+   * after an opt-out does not undo it). A withdrawal always applies: the safe side, and capture
+   * times (WhatsApp's in whole seconds) cannot order changes made in the same moment. Returns
+   * the state for the purpose after it.
+   */
+  async record(manager: EntityManager, change: ConsentChange): Promise<{ eventId: string; audit: QueuedEntry; current: ConsentStatus }> {
     const eventId = timeOrderedId('cns_');
     const now = new Date().toISOString();
     const keys = await this.subjectKeys.keysFor(manager, [change.subject]);
@@ -72,14 +79,18 @@ export class ConsentLedger {
       auditEntry: audit!.id,
       recordedAt: now,
     });
-    await manager
-      .createQueryBuilder()
-      .insert()
-      .into(ConsentStateEntity)
-      .values({ subjectType: change.subject.type, subjectId: change.subject.id, purpose: change.purpose, status: change.status, eventId, updatedAt: now })
-      .orUpdate(['status', 'event_id', 'updated_at'], ['subject_type', 'subject_id', 'purpose'])
-      .execute();
-    return { eventId, audit: audit! };
+    const capturedAt = change.evidence.capturedAt === undefined ? now : new Date(change.evidence.capturedAt).toISOString();
+    const sql = Sql.of(manager);
+    const subject = [change.subject.type, change.subject.id, change.purpose];
+    await sql.execute(
+      manager,
+      `INSERT INTO consent_states (subject_type, subject_id, purpose, status, event_id, updated_at, captured_at) VALUES (${sql.params(7)})
+       ON CONFLICT (subject_type, subject_id, purpose) DO UPDATE SET status = excluded.status, event_id = excluded.event_id, updated_at = excluded.updated_at, captured_at = excluded.captured_at
+       WHERE excluded.status = 'withdrawn' OR consent_states.captured_at IS NULL OR consent_states.captured_at <= excluded.captured_at`,
+      [...subject, change.status, eventId, now, capturedAt],
+    );
+    const [state] = await sql.rows<{ status: ConsentStatus }>(manager, `SELECT status FROM consent_states WHERE subject_type = ${sql.params(1)} AND subject_id = ${sql.params(1, 2)} AND purpose = ${sql.params(1, 3)}`, subject);
+    return { eventId, audit: audit!, current: state!.status };
   }
 
   /**

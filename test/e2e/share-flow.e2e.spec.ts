@@ -369,7 +369,32 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
       expect(response.status).toBe(200);
       expect(response.json.current).toEqual([expect.objectContaining({ purpose: 'frontline-updates', status: 'withdrawn' })]);
       expect(response.json.history.map((h: { status: string }) => h.status)).toEqual(['granted', 'withdrawn']);
-      expect(response.json.history[0].evidence).toEqual({ method: 'form', text: 'notice v3', capturedAt: '2026-11-01T10:00:00Z' });
+      expect(response.json.history[0].evidence).toEqual({ method: 'form', text: 'notice v3', capturedAt: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/) });
+    });
+
+    it('keeps the state of the change captured last: an older grant recorded after a withdrawal goes into the history only', async () => {
+      const waId = '31600000019';
+      const capturedAt = (hoursAgo: number) => new Date(Date.now() - hoursAgo * 3_600_000).toISOString();
+      const record = (status: 'granted' | 'withdrawn', hoursAgo: number) =>
+        sluice.request('POST', '/v1/consents', { body: { ...consent('whatsapp', waId, status), evidence: { method: 'form', capturedAt: capturedAt(hoursAgo) } } });
+      expect((await record('withdrawn', 1)).json).toMatchObject({ status: 'withdrawn', current: 'withdrawn' });
+      const late = await record('granted', 2);
+      expect([late.status, late.json.status, late.json.current]).toEqual([201, 'granted', 'withdrawn']);
+      const consents = (await sluice.request('GET', `/v1/subjects/whatsapp/${waId}/consents`)).json;
+      expect(consents.current).toEqual([expect.objectContaining({ purpose: 'frontline-updates', status: 'withdrawn' })]);
+      expect(consents.history.map((h: { status: string }) => h.status)).toEqual(['withdrawn', 'granted']);
+      const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId }] }), headers: idempotencyKey() });
+      expect(share.json.recipients).toEqual([{ waId, decision: 'denied', reasons: ['recipient.consent_withdrawn'] }]);
+      expect((await record('granted', 0)).json).toMatchObject({ status: 'granted', current: 'granted' });
+      // A withdrawal applies whenever it was captured.
+      expect((await record('withdrawn', 3)).json).toMatchObject({ status: 'withdrawn', current: 'withdrawn' });
+    });
+
+    it('refuses a capture time without its zone, without a time, or in the future', async () => {
+      for (const capturedAt of ['2026-11-20T09:00:00', '2026-11-20', new Date(Date.now() + 3_600_000).toISOString()]) {
+        const response = await sluice.request('POST', '/v1/consents', { body: { ...consent('whatsapp', '31600000029'), evidence: { method: 'form', capturedAt } } });
+        expect([capturedAt, response.status, (response.json.errors as { path: string }[]).map((e) => e.path)]).toEqual([capturedAt, 400, ['evidence.capturedAt']]);
+      }
     });
 
     it('rejects a malformed consent with every problem', async () => {

@@ -30,7 +30,7 @@ export function shareRequest(overrides: Record<string, unknown> = {}): Record<st
 }
 
 export function consent(type: 'whatsapp' | 'workplace', id: string, status: 'granted' | 'withdrawn' = 'granted', purpose = 'frontline-updates') {
-  return { subject: { type, id }, purpose, status, evidence: { method: 'form', text: 'notice v3', capturedAt: '2026-11-01T10:00:00Z' } };
+  return { subject: { type, id }, purpose, status, evidence: { method: 'form', text: 'notice v3', capturedAt: new Date().toISOString() } };
 }
 
 export function idempotencyKey(): Record<string, string> {

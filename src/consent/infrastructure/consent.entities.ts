@@ -26,4 +26,6 @@ export class ConsentStateEntity {
   @Column({ type: 'varchar' }) status: 'granted' | 'withdrawn';
   @Column({ name: 'event_id', type: 'varchar' }) eventId: string;
   @Column({ name: 'updated_at', type: 'varchar' }) updatedAt: string;
+  /** When the change that set this state was captured (its evidence's capturedAt, else when it was recorded). */
+  @Column({ name: 'captured_at', type: 'varchar', nullable: true }) capturedAt: string | null;
 }

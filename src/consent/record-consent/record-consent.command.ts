@@ -10,6 +10,8 @@ export interface ConsentRecorded {
   subject: ConsentChange['subject'];
   purpose: string;
   status: ConsentChange['status'];
+  /** The purpose's state after this change: other than `status` when a change captured later was recorded before. */
+  current: ConsentChange['status'];
   audit: { entry: string; index: number };
 }
 
@@ -29,7 +31,7 @@ export class RecordConsentHandler implements ICommandHandler<RecordConsentComman
 
   @Traced('sluice.consent.record', { attributes: ({ change }: RecordConsentCommand) => ({ 'sluice.subject.type': change.subject.type, 'sluice.consent.status': change.status }) })
   async execute({ change }: RecordConsentCommand): Promise<ConsentRecorded> {
-    const { eventId, audit } = await this.transactions.run((manager) => this.ledger.record(manager, change));
+    const { eventId, audit, current } = await this.transactions.run((manager) => this.ledger.record(manager, change));
     // The answer names the change's place in the log, so it waits for the sequencer.
     const index = (await this.sequencer.awaitIndices([audit.id])).get(audit.id)!;
     return {
@@ -37,6 +39,7 @@ export class RecordConsentHandler implements ICommandHandler<RecordConsentComman
       subject: change.subject,
       purpose: change.purpose,
       status: change.status,
+      current,
       audit: { entry: audit.id, index },
     };
   }

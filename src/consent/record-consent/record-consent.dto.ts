@@ -38,6 +38,22 @@ export class ConsentSubjectDto {
   id: string;
 }
 
+/** A date and time that names its zone: a capture time without one would be read in the server's. */
+const ZONED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+/** Clocks disagree a little; a capture further ahead than this has not happened yet. */
+const CLOCK_SKEW_MS = 5 * 60_000;
+
+@ValidatorConstraint({ name: 'capturedInThePast' })
+class CapturedInThePast implements ValidatorConstraintInterface {
+  validate(value: unknown): boolean {
+    return typeof value === 'string' && Date.parse(value) <= Date.now() + CLOCK_SKEW_MS;
+  }
+
+  defaultMessage(): string {
+    return 'evidence.capturedAt must not be in the future';
+  }
+}
+
 /** How consent was captured, as a code: it is written to the audit log as it is, unlike the text. */
 export const EVIDENCE_METHOD_PATTERN = /^[a-z][a-z0-9-]{0,49}$/;
 
@@ -51,8 +67,11 @@ export class ConsentEvidenceDto {
   @MaxLength(2000)
   text?: string;
 
+  /** When the consent was given or withdrawn: a grant captured before the current state's change does not replace it. */
   @IsOptional()
   @IsISO8601({ strict: true })
+  @Matches(ZONED_TIME, { message: 'evidence.capturedAt must be a date and time with its zone, e.g. 2026-11-20T09:00:00Z or 2026-11-20T10:00:00+01:00' })
+  @Validate(CapturedInThePast)
   capturedAt?: string;
 }
 
