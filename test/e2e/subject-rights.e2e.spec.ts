@@ -62,10 +62,13 @@ describeEachDatabase('subject access and erasure', (dialect) => {
 
   it('shows a recipient the messages sent to them, and a tagged person their part without the text', async () => {
     const recipient = await report('whatsapp', RECIPIENT);
-    expect(recipient.crossings).toEqual([expect.objectContaining({ share: shareId, roles: ['recipient'], message: null })]);
+    expect(recipient.crossings).toEqual([expect.objectContaining({ share: shareId, roles: ['recipient'], consent: 'granted', message: null })]);
     expect(recipient.deliveries).toEqual([expect.objectContaining({ share: shareId, outcome: 'sent' })]);
     const tagged = await report('workplace', TAGGED_ID);
     expect(tagged.crossings).toEqual([expect.objectContaining({ roles: ['mentioned'], consent: 'none', message: null })]);
+    const never = '31687000077';
+    await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId: never }] }), headers: idempotencyKey() });
+    expect((await report('whatsapp', never)).crossings).toEqual([expect.objectContaining({ roles: ['recipient'], consent: 'none', status: 'denied' })]);
   });
 
   it('renders a readable page with every value escaped', async () => {

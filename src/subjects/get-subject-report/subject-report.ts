@@ -87,11 +87,24 @@ export function decodeSubjectReport(
   return { consents, crossings, deliveries };
 }
 
+/**
+ * A recipient's consent at the time, from the decision about them (the entry keeps no separate
+ * record of it): refused for its absence or withdrawal, or allowed under a policy whose lawful
+ * basis is consent. Allowed under another lawful basis: not known to have been asked (null).
+ */
+function recipientConsent(recipient: { decision: string; reasons?: string[] }, lawfulBasis: unknown): string | null {
+  const reasons = recipient.reasons ?? [];
+  if (reasons.includes('recipient.consent_withdrawn')) return 'withdrawn';
+  if (reasons.includes('recipient.no_consent')) return 'none';
+  return recipient.decision === 'allowed' && lawfulBasis === 'consent' ? 'granted' : null;
+}
+
 function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array, retentionOf: (policy: string | null) => number | undefined, now: Date): Crossing {
   const policy = (entry.policy ?? { name: null, bundle: '' }) as { name: string | null; bundle: string };
   const subjects = (entry.subjects ?? []) as { role: string; subject: string; consent: string }[];
-  const recipients = (entry.recipients ?? []) as { subject: string; decision: string }[];
+  const recipients = (entry.recipients ?? []) as { subject: string; decision: string; reasons?: string[] }[];
   const mine = subjects.filter((s) => s.subject === pseudonym);
+  const asRecipient = recipients.find((r) => r.subject === pseudonym);
   const roles = [
     ...mine.map((s) => s.role),
     ...(recipients.some((r) => r.subject === pseudonym) ? ['recipient'] : []),
@@ -114,7 +127,7 @@ function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array,
     lawfulBasis: (entry.lawfulBasis as string | null) ?? null,
     status: String(entry.status),
     reasons: (entry.reasons as string[] | undefined) ?? [],
-    consent: mine[0]?.consent ?? null,
+    consent: mine[0]?.consent ?? (asRecipient ? recipientConsent(asRecipient, entry.lawfulBasis) : null),
     expired,
     crossed: expired ? [] : crossing.fields.map((f) => ({ path: f.path, category: f.category, transform: f.transform, aboutYou: f.subject === pseudonym })),
     redactions: expired ? [] : crossing.redactions,
