@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import pg from 'pg';
+import { AuditSequencer, SEQUENCER_LOCK_ID } from '../../src/audit/audit-sequencer.js';
 import { ConsentLedger } from '../../src/consent/consent-ledger.js';
 import { ApiKeyService } from '../../src/platform/auth/api-key.service.js';
 import { describeEachDatabase } from '../support/databases.js';
+import { eventually } from '../support/eventually.js';
 import { AUTHOR_ID, consent, idempotencyKey, OTHER_RECIPIENT, RECIPIENT, shareRequest, TAGGED_ID, workplacePost } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
 
@@ -285,6 +287,28 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
         expect(lookup).toHaveBeenCalled();
       } finally {
         lookup.mockRestore();
+      }
+    });
+
+    if (dialect === 'postgres') it('gives a replay the log index of the first answer, also while its entry waits in the queue', async () => {
+      // Another replica holds the sequencer lock: the share's entry is queued, and its first answer waits for the index.
+      const holder = new pg.Client({ connectionString: (sluice.config.database as { url: string }).url });
+      await holder.connect();
+      try {
+        await holder.query('SELECT pg_advisory_lock($1)', [SEQUENCER_LOCK_ID]);
+        const headers = idempotencyKey();
+        const first = share(shareRequest(), headers);
+        await eventually(async () => ((await sluice.database.adminQuery('SELECT id FROM audit_queue')).length > 0 ? true : undefined), 'the entry to be queued');
+        const replay = share(shareRequest(), headers);
+        const waited = await Promise.race([replay.then(() => 'answered'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 300))]);
+        expect(waited).toBe('waiting');
+        await holder.query('SELECT pg_advisory_unlock($1)', [SEQUENCER_LOCK_ID]);
+        const [answered, replayed] = await Promise.all([first, replay]);
+        expect([answered.status, replayed.status]).toEqual([201, 200]);
+        expect(replayed.json.audit).toEqual(answered.json.audit);
+        expect(answered.json.audit.index).toEqual(expect.any(Number));
+      } finally {
+        await holder.end();
       }
     });
 

@@ -54,11 +54,11 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     consents.catch(() => undefined);
     // A replay skips deciding (and fetching media) again; a concurrent one is caught when recorded.
     const earlier = await this.recorder.earlier(command, requestHash);
-    if (earlier) return answer(earlier);
+    if (earlier) return this.answer(earlier);
 
     const { decision, media } = await this.decide(share, consents);
     const recorded = await this.recorder.record({ command, requestHash, decision, media });
-    if (recorded.outcome !== 'recorded') return answer(recorded);
+    if (recorded.outcome !== 'recorded') return this.answer(recorded);
     // Counted once it is in the log: a decision whose transaction failed (answered 500) or that
     // a concurrent request with the same key had already made never took effect.
     countShareDecision(decision);
@@ -69,6 +69,17 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     const document = { ...recorded.document, audit: { entry, index } };
     this.events.publish(new ShareDecidedEvent(document.id, document.recipients.filter((r) => r.decision === 'allowed').length));
     return { document, replayed: false };
+  }
+
+  /**
+   * The answer for a key an earlier share holds: its document again, with its log index as the
+   * first answer gave it (waited for if its entry is still queued), or 409 for another body.
+   */
+  private async answer(earlier: Exclude<RecordedShare, { outcome: 'recorded' }>): Promise<ShareRequestResult> {
+    if (earlier.outcome === 'conflict') throw new ConflictException('This Idempotency-Key was already used with a different request body');
+    const { audit } = earlier.document;
+    const index = audit.index ?? (await this.sequencer.awaitIndices([audit.entry])).get(audit.entry)!;
+    return { document: { ...earlier.document, audit: { entry: audit.entry, index } }, replayed: true };
   }
 
   /** Evaluates the share; any error on the way denies it (fail closed), and that denial is recorded. */
@@ -136,10 +147,4 @@ function failClosed(policy: { name: string; bundle: string } | null, input: Shar
     outbound: null,
     outsideWindow: null,
   };
-}
-
-/** The answer for a key an earlier share holds: its document again, or 409 for another body. */
-function answer(earlier: Exclude<RecordedShare, { outcome: 'recorded' }>): ShareRequestResult {
-  if (earlier.outcome === 'conflict') throw new ConflictException('This Idempotency-Key was already used with a different request body');
-  return { document: earlier.document, replayed: true };
 }
