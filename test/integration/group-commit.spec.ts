@@ -182,6 +182,7 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
         decision: {
           status: 'denied',
           policy: null,
+          bundle: 'sha256:the-bundle-that-decided',
           reasons: ['policy.none'],
           recipients: [{ waId, decision: 'denied', reasons: ['policy.none'] }],
           recipientConsent: null,
@@ -194,7 +195,8 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
       };
     };
     // Everyone the first share names has a key from here on.
-    expect((await recorder.record(decided(randomUUID(), RECIPIENT, 'a'.repeat(64)))).outcome).toBe('recorded');
+    // Recorded as decided: under the bundle that decided it, whichever is active when it is written.
+    expect(await recorder.record(decided(randomUUID(), RECIPIENT, 'a'.repeat(64)))).toMatchObject({ outcome: 'recorded', document: { policy: { name: null, bundle: 'sha256:the-bundle-that-decided' } } });
     const keysBefore = await sluice.database.adminQuery<{ lookup: string; last_used_at: string }>('SELECT lookup, last_used_at FROM subject_keys ORDER BY lookup');
     // Two shares with one Idempotency-Key and different bodies, in one transaction: the first
     // submitted is recorded; the second names someone new, and is refused.

@@ -49,6 +49,8 @@ export type Outbound =
 export interface ShareDecision {
   status: DecisionStatus;
   policy: { name: string; bundle: string } | null;
+  /** The policy bundle that decided, also when no policy of it matched. */
+  bundle: string;
   lawfulBasis?: LawfulBasis;
   /** Reasons that deny the whole share. */
   reasons: string[];
@@ -147,10 +149,10 @@ export function mediaAttachmentsOf(post: Record<string, unknown>): MediaAttachme
 export function evaluateShare(policy: CompiledPolicy | undefined, bundle: string, input: ShareInput, tools: EvaluationTools | ConsentSnapshot): ShareDecision {
   const resolved: EvaluationTools = typeof tools === 'function' ? { consents: tools } : tools;
   try {
-    if (!policy) return denyAll(null, input, ['policy.none_matches']);
+    if (!policy) return denyAll(bundle, null, input, ['policy.none_matches']);
     return evaluate(policy, bundle, input, resolved);
   } catch {
-    return denyAll(policy ? { name: policy.name, bundle } : null, input, ['internal.fail_closed']);
+    return denyAll(bundle, policy ? { name: policy.name, bundle } : null, input, ['internal.fail_closed']);
   }
 }
 
@@ -158,7 +160,7 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
   const named = { name: policy.name, bundle };
   const { post } = input;
   const { consents } = tools;
-  if (input.recipients.length > policy.limits.recipientsPerShare) return denyAll(named, input, ['limits.too_many_recipients'], policy);
+  if (input.recipients.length > policy.limits.recipientsPerShare) return denyAll(bundle, named, input, ['limits.too_many_recipients'], policy);
 
   const subjects: ShareDecision['subjects'] = [];
   const crossing: ShareDecision['crossing'] = { fields: [], dropped: [], redactions: [] };
@@ -224,13 +226,14 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
   const outbound = buildOutbound(policy, crossed, media.outcome, shareReasons);
   const reasons = [...new Set(shareReasons)];
   if (reasons.length > 0) {
-    return { ...denyAll(named, input, reasons, policy), crossing, subjects };
+    return { ...denyAll(bundle, named, input, reasons, policy), crossing, subjects };
   }
   const allowed = recipients.filter((r) => r.decision === 'allowed').length;
   const status: DecisionStatus = allowed === 0 ? 'denied' : allowed === recipients.length ? 'accepted' : 'partially_accepted';
   return {
     status,
     policy: named,
+    bundle,
     lawfulBasis: policy.lawfulBasis,
     reasons: [],
     recipients,
@@ -331,10 +334,11 @@ function renderLine(line: TemplateLine, crossed: Map<string, string>): string {
   return line.map((part) => ('field' in part ? crossed.get(part.field)! : part.text)).join('');
 }
 
-function denyAll(policy: ShareDecision['policy'], input: ShareInput, reasons: string[], compiled?: CompiledPolicy): ShareDecision {
+function denyAll(bundle: string, policy: ShareDecision['policy'], input: ShareInput, reasons: string[], compiled?: CompiledPolicy): ShareDecision {
   return {
     status: 'denied',
     policy,
+    bundle,
     ...(compiled ? { lawfulBasis: compiled.lawfulBasis } : {}),
     reasons,
     recipients: input.recipients.map((r) => ({ waId: r.waId, decision: 'denied', reasons })),

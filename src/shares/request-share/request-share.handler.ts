@@ -97,7 +97,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
       return { decision, media: prepared.minimised };
     } catch (error) {
       this.logger.error(`decision failed, share denied (fail closed): ${(error as Error).name}`);
-      return { decision: failClosed(policy ? { name: policy.name, bundle: bundle.hash } : null, input), media: new Map() };
+      return { decision: failClosed(bundle.hash, policy ? { name: policy.name, bundle: bundle.hash } : null, input), media: new Map() };
     }
   }
 
@@ -135,10 +135,11 @@ interface ShareToDecide {
   input: ShareInput;
 }
 
-function failClosed(policy: { name: string; bundle: string } | null, input: ShareInput): ShareDecision {
+function failClosed(bundle: string, policy: { name: string; bundle: string } | null, input: ShareInput): ShareDecision {
   return {
     status: 'denied',
     policy,
+    bundle,
     reasons: ['internal.fail_closed'],
     recipients: input.recipients.map((r) => ({ waId: r.waId, decision: 'denied', reasons: ['internal.fail_closed'] })),
     recipientConsent: null,

@@ -15,7 +15,6 @@ import { Sql } from '../../platform/database/sql.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import type { Outbound, ShareDecision } from '../../policy/domain/evaluator.js';
 import type { PreparedMedia } from '../../policy/media-preparation.js';
-import { PolicyRegistry } from '../../policy/policy-registry.js';
 import type { ShareDocument } from '../share-document.js';
 import type { RequestShareCommand } from './request-share.command.js';
 
@@ -74,7 +73,6 @@ export class ShareRecorder {
 
   constructor(
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
-    @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
@@ -165,7 +163,7 @@ export class ShareRecorder {
     const document: ShareDocument = {
       id,
       status: decision.status,
-      policy: decision.policy ?? { name: null, bundle: this.policies.bundle.hash },
+      policy: decision.policy ?? { name: null, bundle: decision.bundle },
       reasons: decision.reasons,
       recipients: decision.recipients.map((r) => ({ waId: r.waId, decision: r.decision, reasons: r.reasons })),
       crossing: decision.crossing,
@@ -214,7 +212,7 @@ export class ShareRecorder {
     return {
       share: id,
       purpose: command.request.purpose,
-      policy: decision.policy ?? { name: null, bundle: this.policies.bundle.hash },
+      policy: decision.policy ?? { name: null, bundle: decision.bundle },
       lawfulBasis: decision.lawfulBasis ?? null,
       status: decision.status,
       reasons: decision.reasons,
