@@ -8,7 +8,7 @@ import { AUDIT_USAGE, runAuditCommand } from '../audit/cli/audit-cli.js';
 import { POLICY_USAGE, runPolicyCommand } from '../policy/cli/policy-cli.js';
 import { loadPolicyBundle } from '../policy/domain/loader.js';
 import { countProcessing } from '../subjects/processing-counts.js';
-import { recordsOfProcessing, recordsOfProcessingMarkdown } from '../subjects/records-of-processing.js';
+import { recordsOfProcessing, recordsOfProcessingMarkdown, retiredPolicyCounts } from '../subjects/records-of-processing.js';
 
 const USAGE = `usage: sluice <command>
 
@@ -53,8 +53,13 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
     try {
       const counts = await countProcessing(dataSource, since, until);
       const records = recordsOfProcessing(bundle, counts);
+      const retired = retiredPolicyCounts(bundle, counts);
       const controller = values.controller ?? '(name and contact details of the controller)';
-      out.write(format === 'json' ? `${JSON.stringify({ controller, bundle: bundle.hash, period: { since: counts.since, until: counts.until }, records, outsidePolicies: { denialsWithoutPolicy: counts.denialsWithoutPolicy, erasures: counts.erasures } }, null, 2)}\n` : recordsOfProcessingMarkdown(records, counts, controller, bundle.hash));
+      out.write(
+        format === 'json'
+          ? `${JSON.stringify({ controller, bundle: bundle.hash, period: { since: counts.since, until: counts.until }, records, retiredPolicies: retired, outsidePolicies: { denialsWithoutPolicy: counts.denialsWithoutPolicy, erasures: counts.erasures } }, null, 2)}\n`
+          : recordsOfProcessingMarkdown(records, counts, controller, bundle.hash, retired),
+      );
       return 0;
     } finally {
       await dataSource.destroy();

@@ -69,7 +69,13 @@ export function recordsOfProcessing(bundle: PolicyBundle, counts: ProcessingCoun
   });
 }
 
-export function recordsOfProcessingMarkdown(records: ProcessingRecord[], counts: ProcessingCounts, controller: string, bundleHash: string): string {
+/** The period's counts under policies the active bundle no longer holds (retired or renamed since). */
+export function retiredPolicyCounts(bundle: PolicyBundle, counts: ProcessingCounts): ProcessingCounts['byPolicy'] {
+  const active = new Set(bundle.policies.map((policy) => policy.name));
+  return Object.fromEntries(Object.entries(counts.byPolicy).filter(([name]) => !active.has(name)));
+}
+
+export function recordsOfProcessingMarkdown(records: ProcessingRecord[], counts: ProcessingCounts, controller: string, bundleHash: string, retired: ProcessingCounts['byPolicy'] = {}): string {
   const lines = [
     `# Records of processing activities (GDPR Art. 30)`,
     '',
@@ -103,5 +109,13 @@ export function recordsOfProcessingMarkdown(records: ProcessingRecord[], counts:
     `Outside any policy: ${counts.denialsWithoutPolicy} requests denied (no policy for their purpose); ${counts.erasures} erasures recorded.`,
     '',
   );
+  const retiredNames = Object.keys(retired).sort();
+  if (retiredNames.length > 0) {
+    lines.push(
+      'Under policies no longer active (their records are in the bundles of the period): ' +
+        `${retiredNames.map((name) => `${name}: ${retired[name]!.decisions} decisions, ${retired[name]!.recipientsAllowed} recipients allowed, ${retired[name]!.messagesSent} messages sent`).join('; ')}.`,
+      '',
+    );
+  }
   return lines.join('\n');
 }

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { ensureBuilt } from '../support/build.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, OTHER_RECIPIENT, RECIPIENT, shareRequest } from '../support/fixtures.js';
@@ -16,17 +19,21 @@ describeEachDatabase('npx sluice report ropa', (dialect) => {
     await sluice.request('POST', '/v1/consents', { body: consent('workplace', AUTHOR_ID) });
     await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId: RECIPIENT }, { waId: OTHER_RECIPIENT }] }), headers: idempotencyKey() });
     await sluice.request('POST', '/v1/shares', { body: shareRequest({ purpose: 'marketing' }), headers: idempotencyKey() });
+    // The message is sent in a later millisecond than its share was decided in.
+    await new Promise((resolve) => setTimeout(resolve, 5));
     await sluice.drainOutbox();
+    // Delivery outcomes are sequenced in the background; the report counts what the log holds.
+    await sluice.app.get(AuditSequencer).sequenceNow();
   }, 120_000);
   afterAll(async () => {
     await sluice?.close();
   });
 
-  const ropa = (args: string[]) => {
+  const ropa = (args: string[], policiesDir = sluice.config.policiesDir) => {
     const { config } = sluice;
     const env: NodeJS.ProcessEnv = {
       ...process.env,
-      POLICIES_DIR: config.policiesDir,
+      POLICIES_DIR: policiesDir,
       DATA_DIR: config.dataDir,
       AUDIT_SIGNING_KEY: config.auditSigningKey!.export({ type: 'pkcs8', format: 'pem' }).toString(),
       SLUICE_MASTER_KEY: config.masterKey!.toString('base64'),
@@ -55,6 +62,42 @@ describeEachDatabase('npx sluice report ropa', (dialect) => {
     expect(record.removedBeforeTransfer.map((c: { key: string }) => c.key)).toContain('user.financial.bank_account');
     expect(record.recipients.join(' ')).toContain('Meta');
     expect(report.outsidePolicies.denialsWithoutPolicy).toBe(1);
+  });
+
+  it("counts a message in the period it was sent in, under its share's policy decided before", async () => {
+    const entries = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((line) => JSON.parse(JSON.parse(line).entry) as { kind: string; time: string });
+    const sent = entries.find((e) => e.kind === 'message.sent')!;
+    expect(entries.find((e) => e.kind === 'share.decided' && e.time < sent.time)).toBeDefined();
+    const result = ropa(['--format', 'json', '--since', sent.time]);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout).records[0].counts).toMatchObject({ decisions: 0, messagesSent: 1 });
+  });
+
+  it('reports what was processed under policies the active bundle no longer holds', () => {
+    const policies = mkdtempSync(join(tmpdir(), 'sluice-policies-'));
+    try {
+      writeFileSync(
+        join(policies, 'team-news.policy.yaml'),
+        `apiVersion: sluice.policy/v1
+name: team-news
+purpose: team-news
+lawfulBasis: consent
+source: workplace.post
+destination: whatsapp
+recipients: { consent: { purpose: team-news } }
+fields:
+  - { path: message, category: user.content, transform: redact-pii }
+freeText: { recognisers: [email], action: mask }
+delivery: { type: text, template: "{message}" }
+`,
+      );
+      const json = JSON.parse(ropa(['--format', 'json'], policies).stdout);
+      expect(json.records.map((r: { policy: string }) => r.policy)).toEqual(['team-news']);
+      expect(json.retiredPolicies).toEqual({ 'frontline-updates': expect.objectContaining({ decisions: 1, recipientsAllowed: 1, messagesSent: 1 }) });
+      expect(ropa([], policies).stdout).toContain('Under policies no longer active (their records are in the bundles of the period): frontline-updates: 1 decisions, 1 recipients allowed, 1 messages sent.');
+    } finally {
+      rmSync(policies, { recursive: true, force: true });
+    }
   });
 
   it('writes Markdown by default and refuses a bad period', () => {
