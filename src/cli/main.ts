@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { createDataSource } from '../data-source.js';
 import { ApiKeyService } from '../platform/auth/api-key.service.js';
+import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { isScope, SCOPES, type Scope } from '../platform/auth/scopes.js';
 import { ConfigError, loadConfig } from '../platform/config/config.js';
 import { AUDIT_USAGE, runAuditCommand } from '../audit/cli/audit-cli.js';
@@ -76,7 +77,7 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
     await dataSource.initialize();
     try {
       await dataSource.runMigrations({ transaction: 'each' });
-      const { id, secret } = await new ApiKeyService(dataSource).create(values.name, scopes as Scope[]);
+      const { id, secret } = await new ApiKeyService(new TransactionRunner(dataSource)).create(values.name, scopes as Scope[]);
       out.write(`created ${id} (${scopes.join(' ')})\nsecret, shown only now: ${secret}\n`);
       return 0;
     } finally {

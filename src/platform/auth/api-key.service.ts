@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { ReadBatcher } from '../database/read-batcher.js';
 import { Sql } from '../database/sql.js';
 import { TransactionRunner } from '../database/transaction-runner.js';
@@ -37,8 +37,12 @@ export class ApiKeyService {
   /** Every request looks its key up: concurrent requests share one query (plain SQL, no find builder). */
   private readonly keys: ReadBatcher<string, Pick<ApiKeyEntity, 'id' | 'name' | 'keyHash' | 'scopes'> | undefined>;
 
-  constructor(@Inject(DataSource) private readonly dataSource: DataSource) {
-    this.keys = new ReadBatcher(new TransactionRunner(dataSource), async (manager, hashes) => {
+  private readonly dataSource: DataSource;
+
+  /** Reads go where the runner reads (the server's SQLite reader: never a key still inside an open transaction). */
+  constructor(@Inject(TransactionRunner) transactions: TransactionRunner) {
+    this.dataSource = transactions.dataSource;
+    this.keys = new ReadBatcher(transactions, async (manager, hashes) => {
       const sql = Sql.of(manager);
       const rows = await sql.rows<Pick<ApiKeyEntity, 'id' | 'name' | 'keyHash' | 'scopes'>>(
         manager,

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { type BatchObservableCallback, metrics, type Observable } from '@opentelemetry/api';
-import { DataSource } from 'typeorm';
+import { TransactionRunner } from '../database/transaction-runner.js';
 import { METER_NAME } from './metrics.js';
 
 /**
@@ -15,7 +15,9 @@ export class QueueGauges implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly observables: Observable[];
   private readonly observe: BatchObservableCallback;
 
-  constructor(@Inject(DataSource) dataSource: DataSource) {
+  constructor(@Inject(TransactionRunner) transactions: TransactionRunner) {
+    // Counted as committed (the SQLite reader), never with an open transaction's rows.
+    const dataSource = transactions.reader;
     const outbox = this.meter.createObservableGauge('sluice.outbox.messages', { description: 'Outbox messages not yet delivered, by state (pending, claimed)', unit: '{message}' });
     const queue = this.meter.createObservableGauge('sluice.audit.queue.depth', { description: 'Audit entries queued and not yet sequenced into the log', unit: '{entry}' });
     const lag = this.meter.createObservableGauge('sluice.audit.sequencer.lag', { description: 'Age of the oldest audit entry not yet sequenced (0 when none waits)', unit: 's' });
