@@ -41,10 +41,11 @@ export class ConsentLedger {
 
   /**
    * Records a change of consent: always in the history and the log, and in the current state
-   * unless it is a grant captured before the change that set that state (an old form imported
-   * after an opt-out does not undo it). A withdrawal always applies: the safe side, and capture
-   * times (WhatsApp's in whole seconds) cannot order changes made in the same moment. Returns
-   * the state for the purpose after it.
+   * unless it is a grant over a withdrawal captured no earlier than it (an old form imported after
+   * an opt-out does not undo it). A withdrawal always applies: the safe side, and capture times
+   * (WhatsApp's in whole seconds) cannot order changes made in the same moment. The state keeps
+   * the latest capture time it has seen, so that an old withdrawal imported late does not let an
+   * old grant through after it. Returns the state for the purpose after it.
    */
   async record(manager: EntityManager, change: ConsentChange): Promise<{ eventId: string; audit: QueuedEntry; current: ConsentStatus }> {
     const eventId = timeOrderedId('cns_');
@@ -85,8 +86,9 @@ export class ConsentLedger {
     await sql.execute(
       manager,
       `INSERT INTO consent_states (subject_type, subject_id, purpose, status, event_id, updated_at, captured_at) VALUES (${sql.params(7)})
-       ON CONFLICT (subject_type, subject_id, purpose) DO UPDATE SET status = excluded.status, event_id = excluded.event_id, updated_at = excluded.updated_at, captured_at = excluded.captured_at
-       WHERE excluded.status = 'withdrawn' OR consent_states.captured_at IS NULL OR consent_states.captured_at <= excluded.captured_at`,
+       ON CONFLICT (subject_type, subject_id, purpose) DO UPDATE SET status = excluded.status, event_id = excluded.event_id, updated_at = excluded.updated_at,
+         captured_at = CASE WHEN consent_states.captured_at IS NULL OR consent_states.captured_at < excluded.captured_at THEN excluded.captured_at ELSE consent_states.captured_at END
+       WHERE excluded.status = 'withdrawn' OR consent_states.status = 'granted' OR consent_states.captured_at IS NULL OR consent_states.captured_at < excluded.captured_at`,
       [...subject, change.status, eventId, now, capturedAt],
     );
     const [state] = await sql.rows<{ status: ConsentStatus }>(manager, `SELECT status FROM consent_states WHERE subject_type = ${sql.params(1)} AND subject_id = ${sql.params(1, 2)} AND purpose = ${sql.params(1, 3)}`, subject);

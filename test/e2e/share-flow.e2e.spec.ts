@@ -410,8 +410,11 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
       const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId }] }), headers: idempotencyKey() });
       expect(share.json.recipients).toEqual([{ waId, decision: 'denied', reasons: ['recipient.consent_withdrawn'] }]);
       expect((await record('granted', 0)).json).toMatchObject({ status: 'granted', current: 'granted' });
-      // A withdrawal applies whenever it was captured.
+      // A withdrawal applies whenever it was captured; the state keeps the latest capture time, so
+      // an old grant imported after an old withdrawal still does not undo the newest withdrawal.
       expect((await record('withdrawn', 3)).json).toMatchObject({ status: 'withdrawn', current: 'withdrawn' });
+      expect((await record('granted', 1)).json).toMatchObject({ status: 'granted', current: 'withdrawn' });
+      expect((await record('granted', 0)).json).toMatchObject({ status: 'granted', current: 'granted' });
     });
 
     it('refuses a capture time without its zone, without a time, or in the future', async () => {
