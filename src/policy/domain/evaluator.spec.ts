@@ -109,6 +109,16 @@ describe('evaluateShare', () => {
     expect((elsewhere.outbound as { body: string }).body).toBe('[person] opened it. Thanks [person]!');
   });
 
+  it('replaces what a shortened tag showed wherever else it appears, as whole words only', () => {
+    const only = consents({ 'whatsapp:31612345678': 'granted' });
+    const body = (message: string, tags: unknown[]) => (evaluateShare(policy, bundle.hash, input({ message, message_tags: tags }), only).outbound as { body: string }).body;
+    expect(body('Thanks Pieter for the help. Pieter, again!', [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 7, length: 6 }])).toBe('Thanks [person] for the help. [person], again!');
+    expect(body('Hi Anne, welcome. anne starts Monday', [{ id: TAGGED, name: 'Anne-Marie Jansen', type: 'user', offset: 3, length: 4 }])).toBe('Hi [person], welcome. [person] starts Monday');
+    expect(body('Ed Li shared lists', [{ id: TAGGED, name: 'Ed Li', type: 'user', offset: 0, length: 5 }])).toBe('[person] shared lists');
+    expect(body('Ann is planning the channel with Ann', [{ id: TAGGED, name: 'Ann', type: 'user', offset: 0, length: 3 }])).toBe('[person] is planning the channel with [person]');
+    expect(body('Thanks Person for it', [{ id: TAGGED, name: 'Person', type: 'user', offset: 7, length: 6 }])).toBe('Thanks [person] for it');
+  });
+
   it('never lets the name through on a wrong offset', () => {
     const tags = [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 20, length: 13 }];
     const decision = evaluateShare(policy, bundle.hash, input({ message_tags: tags }), consents({ 'whatsapp:31612345678': 'granted' }));

@@ -397,33 +397,54 @@ function applyMentionRule(
   if (rule.whenMissing === 'deny') return { text: message, count: 0, deny: true, drop: false };
   if (rule.whenMissing === 'drop') return { text: message, count: 0, deny: false, drop: true };
 
-  let text = message;
-  let count = 0;
+  // Where a tag's text reads as the name, it is cut; what is left between the cuts is searched
+  // for the names, and for what the cut tags showed of them (a first name), as whole words.
   const spans = withoutConsent
     .filter((m) => m.offset >= 0 && m.length > 0 && m.offset + m.length <= message.length && readsAsName(message.slice(m.offset, m.offset + m.length), m.name))
-    .sort((a, b) => b.offset - a.offset);
-  let lastStart = Number.POSITIVE_INFINITY;
+    .sort((a, b) => a.offset - b.offset);
+  const pieces: string[] = [];
+  const shown: string[] = [];
+  let at = 0;
   for (const m of spans) {
-    if (m.offset + m.length > lastStart) continue;
-    text = text.slice(0, m.offset) + PERSON_PLACEHOLDER + text.slice(m.offset + m.length);
-    lastStart = m.offset;
-    count++;
+    if (m.offset < at) continue;
+    pieces.push(message.slice(at, m.offset));
+    shown.push(message.slice(m.offset, m.offset + m.length));
+    at = m.offset + m.length;
   }
-  for (const name of new Set(withoutConsent.map((m) => m.name).filter((n) => n.trim() !== ''))) {
-    text = text.replace(new RegExp(name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'), 'giu'), () => {
-      count++;
-      return PERSON_PLACEHOLDER;
-    });
-  }
+  pieces.push(message.slice(at));
+  let count = shown.length;
+  const names = [...new Set([...withoutConsent.map((m) => m.name), ...shown].map((n) => n.trim()).filter((n) => n !== ''))].sort((a, b) => b.length - a.length);
+  const pattern = names.length > 0 ? new RegExp(names.map(asWholeWord).join('|'), 'giu') : undefined;
+  const text = pieces
+    .map((piece) =>
+      pattern
+        ? piece.replace(pattern, () => {
+            count++;
+            return PERSON_PLACEHOLDER;
+          })
+        : piece,
+    )
+    .join(PERSON_PLACEHOLDER);
   return { text, count, deny: false, drop: false };
+}
+
+/** Letters of scripts that separate words with spaces: a name written in them matches only as whole words. */
+const SPACED_SCRIPT = /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{N}]/u;
+
+/** The name as a pattern that matches it in any case, not inside a longer word ("Ann" in "planning"). */
+function asWholeWord(name: string): string {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const before = SPACED_SCRIPT.test(name[0]!) ? '(?<![\\p{L}\\p{N}_])' : '';
+  const after = SPACED_SCRIPT.test(name.at(-1)!) ? '(?![\\p{L}\\p{N}_])' : '';
+  return `${before}${escaped}${after}`;
 }
 
 /** Whether the text a tag covers is its name as a post may show it: in any case, or some of its words. */
 function readsAsName(covered: string, name: string): boolean {
-  const words = (text: string) => text.toLocaleLowerCase().split(/\s+/u).filter((word) => word !== '');
+  const words = (text: string) => text.toLocaleLowerCase().split(/[\s\p{Pd}]+/u).filter((word) => word !== '');
   const ofName = new Set(words(name));
-  const shown = words(covered);
-  return shown.length > 0 && shown.every((word) => ofName.has(word));
+  const shownWords = words(covered);
+  return shownWords.length > 0 && shownWords.every((word) => ofName.has(word));
 }
 
 function valueAt(post: Record<string, unknown>, segments: string[]): unknown {
