@@ -11,6 +11,14 @@ export interface Subject {
   id: string;
 }
 
+/** A key read in this transaction was destroyed by another before it could be used. */
+export class SubjectKeyDestroyed extends Error {
+  constructor() {
+    super('a subject key was destroyed while this transaction used it');
+    this.name = 'SubjectKeyDestroyed';
+  }
+}
+
 /** The keys of a set of subjects, read in one transaction: pseudonyms, digests and seals under them. */
 export class SubjectKeyRing {
   private readonly pseudonyms = new Map<string, string>();
@@ -135,7 +143,12 @@ export class SubjectKeyService {
       for (const row of await this.readRows(manager, [...absent, ...erased].map((w) => w.lookup))) rows.set(row.lookup, row);
     }
     const stale = wanted.filter((w) => rows.get(w.lookup)?.last_used_at?.slice(0, 10) !== now.slice(0, 10)).map((w) => w.lookup);
-    for (const group of inGroupsOf(stale)) await sql.execute(manager, `UPDATE subject_keys SET last_used_at = ${sql.params(1)} WHERE lookup IN (${sql.params(group.length, 2)})`, [now, ...group]);
+    for (const group of inGroupsOf(stale)) {
+      // Only keys that still exist: one a retention sweep destroyed since it was read here must not
+      // be used. The transaction fails instead, and is tried again reading afresh (GroupCommit).
+      const touched = await sql.rows(manager, `UPDATE subject_keys SET last_used_at = ${sql.params(1)} WHERE lookup IN (${sql.params(group.length, 2)}) AND wrapped_key IS NOT NULL RETURNING lookup`, [now, ...group]);
+      if (touched.length !== group.length) throw new SubjectKeyDestroyed();
+    }
     const keys = new Map<string, Buffer>();
     for (const [name, { lookup }] of lookups) {
       const wrapped = rows.get(lookup)?.wrapped_key;
