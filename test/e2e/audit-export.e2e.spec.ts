@@ -238,8 +238,8 @@ describeEachDatabase('the DPO audits the log: proofs, export and offline verific
 
     it('keeps a checkpoint, and after the log grew exports with a consistency proof from it that verify checks', async () => {
       const kept = join(dir, 'kept.checkpoint');
-      // As `jq -r .checkpoint` keeps it: with one more newline.
-      writeFileSync(kept, `${(await signedCheckpoint()).note}\n`);
+      // As `jq -r .checkpoint` keeps it on Windows: one more newline, and CRLF line ends.
+      writeFileSync(kept, `${(await signedCheckpoint()).note}\n`.replaceAll('\n', '\r\n'));
       const size = await addActivity();
       const bundle = join(dir, 'since-kept.ndjson');
       const exported = cli(['audit', 'export', '--since', String(size - 1), '--trusted-checkpoint', kept, '--out', bundle]);

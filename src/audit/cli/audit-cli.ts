@@ -103,7 +103,7 @@ function usageProblems(problems: FieldProblem[], io: Io): number {
 /** The tree size line of a checkpoint note; its signature is the verifier's business. */
 function trustedSize(path: string): number | undefined {
   if (!existsSync(path)) return undefined;
-  const size = readFileSync(path, 'utf8').split('\n')[1];
+  const size = readFileSync(path, 'utf8').split(/\r?\n/)[1];
   return size !== undefined && /^[1-9][0-9]{0,15}$/.test(size) ? Number(size) : undefined;
 }
 
