@@ -32,6 +32,7 @@ describeEachDatabase('the consent checked again before sending is the one the po
     policies = mkdtempSync(join(tmpdir(), 'sluice-policies-'));
     writeFileSync(join(policies, 'team-news.policy.yaml'), policy('team-news', 'consent', '{ consent: { purpose: whatsapp-optin } }'));
     writeFileSync(join(policies, 'site-safety.policy.yaml'), policy('site-safety', 'legitimate-interests', '{}'));
+    writeFileSync(join(policies, 'site-news.policy.yaml'), policy('site-news', 'legitimate-interests', '{ consent: { purpose: site-news } }'));
     sluice = await startTestApp(dialect, { env: { POLICIES_DIR: policies } });
   });
   afterAll(async () => {
@@ -61,5 +62,15 @@ describeEachDatabase('the consent checked again before sending is the one the po
     await sluice.drainOutbox();
     expect(await deliveryOf(share.json.id)).toBe('sent');
     expect((await sluice.request('GET', `/v1/sandbox/messages?waId=${waId}`)).json).toHaveLength(1);
+    // The recipient's report: no consent was asked of them.
+    expect((await sluice.request('GET', `/v1/subjects/whatsapp/${waId}/report`)).json.crossings).toEqual([expect.objectContaining({ roles: ['recipient'], consent: null })]);
+  });
+
+  it("reports a recipient's consent as granted under a policy that asks it, whatever its lawful basis", async () => {
+    const waId = '31687000003';
+    expect((await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId, 'granted', 'site-news') })).status).toBe(201);
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ purpose: 'site-news', recipients: [{ waId }] }), headers: idempotencyKey() });
+    expect(share.json.status).toBe('accepted');
+    expect((await sluice.request('GET', `/v1/subjects/whatsapp/${waId}/report`)).json.crossings).toEqual([expect.objectContaining({ roles: ['recipient'], consent: 'granted' })]);
   });
 });

@@ -8,7 +8,7 @@ import type { SubjectRef } from '../../consent/subject.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { retentionMs } from '../retention.js';
-import { decodeSubjectReport, type SubjectReport } from './subject-report.js';
+import { decodeSubjectReport, type PoliciesKnown, type SubjectReport } from './subject-report.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 
 export class GetSubjectReportQuery extends Query<SubjectReport> {
@@ -59,7 +59,12 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
       if (rows.length < PAGE) break;
       after = rows.at(-1)!.index;
     }
-    const retention = new Map(this.policies.bundle.policies.map((p) => [p.name, p.retention ? retentionMs(p.retention) : undefined]));
-    return { ...base, found: true, ...decodeSubjectReport(pseudonym, key, entries, (name) => (name ? retention.get(name) : undefined), now) };
+    const { bundle } = this.policies;
+    const retention = new Map(bundle.policies.map((p) => [p.name, p.retention ? retentionMs(p.retention) : undefined]));
+    const policies: PoliciesKnown = {
+      retentionOf: (name) => (name ? retention.get(name) : undefined),
+      asksRecipientConsent: (name, hash) => (hash === bundle.hash ? bundle.policies.some((p) => p.name === name && p.recipientConsent !== undefined) : undefined),
+    };
+    return { ...base, found: true, ...decodeSubjectReport(pseudonym, key, entries, policies, now) };
   }
 }

@@ -35,17 +35,16 @@ export interface Crossing {
 
 type Entry = Record<string, unknown> & { kind: string; index: number; time: string };
 
-/**
- * Decodes the entries that name the person's pseudonym. `retentionOf` gives a policy's audit
- * retention in milliseconds (undefined: kept); detail of older crossings is left out.
- */
-export function decodeSubjectReport(
-  pseudonym: string,
-  subjectKey: Uint8Array,
-  entries: Entry[],
-  retentionOf: (policy: string | null) => number | undefined,
-  now: Date,
-): Pick<SubjectReport, 'consents' | 'crossings' | 'deliveries'> {
+/** What the report needs to know of the policies that decided: the active bundle's. */
+export interface PoliciesKnown {
+  /** A policy's audit retention in milliseconds (undefined: kept); detail of older crossings is left out. */
+  retentionOf(policy: string | null): number | undefined;
+  /** Whether the policy of that name in that bundle asks recipients for consent; undefined when that bundle is not the active one. */
+  asksRecipientConsent(policy: string, bundle: string): boolean | undefined;
+}
+
+/** Decodes the entries that name the person's pseudonym. */
+export function decodeSubjectReport(pseudonym: string, subjectKey: Uint8Array, entries: Entry[], policies: PoliciesKnown, now: Date): Pick<SubjectReport, 'consents' | 'crossings' | 'deliveries'> {
   const consents: SubjectReport['consents'] = [];
   const crossings: Crossing[] = [];
   const deliveries: SubjectReport['deliveries'] = [];
@@ -64,7 +63,7 @@ export function decodeSubjectReport(
         }
         break;
       case 'share.decided':
-        crossings.push(decodeDecision(entry, pseudonym, subjectKey, retentionOf, now));
+        crossings.push(decodeDecision(entry, pseudonym, subjectKey, policies, now));
         break;
       case 'message.sent':
       case 'message.cancelled':
@@ -89,28 +88,30 @@ export function decodeSubjectReport(
 
 /**
  * A recipient's consent at the time, from the decision about them (the entry keeps no separate
- * record of it): refused for its absence or withdrawal, or allowed under a policy whose lawful
- * basis is consent. Allowed under another lawful basis: not known to have been asked (null).
+ * record of it): refused for its absence or withdrawal; granted if allowed under a policy that
+ * asks recipients for consent (known from the active bundle, else from a lawful basis of
+ * consent, which requires it). Otherwise not known to have been asked (null).
  */
-function recipientConsent(recipient: { decision: string; reasons?: string[] }, lawfulBasis: unknown): string | null {
+function recipientConsent(recipient: { decision: string; reasons?: string[] }, asked: boolean): string | null {
   const reasons = recipient.reasons ?? [];
   if (reasons.includes('recipient.consent_withdrawn')) return 'withdrawn';
   if (reasons.includes('recipient.no_consent')) return 'none';
-  return recipient.decision === 'allowed' && lawfulBasis === 'consent' ? 'granted' : null;
+  return recipient.decision === 'allowed' && asked ? 'granted' : null;
 }
 
-function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array, retentionOf: (policy: string | null) => number | undefined, now: Date): Crossing {
+function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array, policies: PoliciesKnown, now: Date): Crossing {
   const policy = (entry.policy ?? { name: null, bundle: '' }) as { name: string | null; bundle: string };
   const subjects = (entry.subjects ?? []) as { role: string; subject: string; consent: string }[];
   const recipients = (entry.recipients ?? []) as { subject: string; decision: string; reasons?: string[] }[];
   const mine = subjects.filter((s) => s.subject === pseudonym);
   const asRecipient = recipients.find((r) => r.subject === pseudonym);
+  const asked = policy.name !== null && (policies.asksRecipientConsent(policy.name, policy.bundle) ?? entry.lawfulBasis === 'consent');
   const roles = [
     ...mine.map((s) => s.role),
     ...(recipients.some((r) => r.subject === pseudonym) ? ['recipient'] : []),
     ...(entry.sharedBy === pseudonym ? ['shared it'] : []),
   ];
-  const retention = retentionOf(policy.name);
+  const retention = policies.retentionOf(policy.name);
   const expired = retention !== undefined && Date.parse(entry.time) + retention < now.getTime();
   const crossing = (entry.crossing ?? { fields: [], redactions: [] }) as {
     fields: { path: string; category: string; transform: string; subject?: string }[];
@@ -127,7 +128,7 @@ function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array,
     lawfulBasis: (entry.lawfulBasis as string | null) ?? null,
     status: String(entry.status),
     reasons: (entry.reasons as string[] | undefined) ?? [],
-    consent: mine[0]?.consent ?? (asRecipient ? recipientConsent(asRecipient, entry.lawfulBasis) : null),
+    consent: mine[0]?.consent ?? (asRecipient ? recipientConsent(asRecipient, asked) : null),
     expired,
     crossed: expired ? [] : crossing.fields.map((f) => ({ path: f.path, category: f.category, transform: f.transform, aboutYou: f.subject === pseudonym })),
     redactions: expired ? [] : crossing.redactions,
