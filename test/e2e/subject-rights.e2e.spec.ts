@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { InMemoryMerkleLog, leafHash, rootAt } from '../../src/audit/domain/merkle.js';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { SubjectKeyDestroyed, SubjectKeyService } from '../../src/audit/subject-keys.service.js';
+import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { ApiKeyService } from '../../src/platform/auth/api-key.service.js';
 import { AuditRetentionService } from '../../src/subjects/audit-retention.service.js';
 import { describeEachDatabase } from '../support/databases.js';
@@ -178,5 +180,22 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     await eventually(async () => ((await report('whatsapp', waId)).found === false ? true : undefined), 'the sweep at start to destroy the stale key');
     const lines = (await logText()).split('\n').filter(Boolean);
     expect(JSON.parse(JSON.parse(lines.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', reason: 'retention', keys: { whatsapp: 1 } });
+  });
+
+  // SQLite runs one transaction at a time: a sweep can only come before or after another's.
+  if (dialect === 'postgres') it('never uses a key a retention sweep destroyed after a transaction read it', async () => {
+    const keys = sluice.app.get(SubjectKeyService);
+    const transactions = sluice.app.get(TransactionRunner);
+    const subject = { type: 'whatsapp', id: '31689000001' };
+    await transactions.run(async (manager) => void (await keys.keysFor(manager, [subject])));
+    await sluice.database.adminQuery(`UPDATE subject_keys SET last_used_at = '2020-01-01T00:00:00.000Z' WHERE destroyed_at IS NULL`);
+    const used = transactions.run(async (manager) => {
+      const read = await keys.read(manager, [subject]);
+      expect(await sluice.app.get(AuditRetentionService).sweep()).toMatchObject({ status: 'swept', destroyed: { whatsapp: 1 } });
+      return (await keys.keysFor(manager, [subject], read)).pseudonym(subject);
+    });
+    await expect(used).rejects.toThrow(SubjectKeyDestroyed);
+    // Tried again, it reads afresh: the person gets a new key.
+    expect(await transactions.run(async (manager) => (await keys.keysFor(manager, [subject])).pseudonym(subject))).toMatch(/^ps_/);
   });
 });
