@@ -145,7 +145,8 @@ export class SubjectKeyService {
     const stale = wanted.filter((w) => rows.get(w.lookup)?.last_used_at?.slice(0, 10) !== now.slice(0, 10)).map((w) => w.lookup);
     for (const group of inGroupsOf(stale)) {
       // Only keys that still exist: one a retention sweep destroyed since it was read here must not
-      // be used. The transaction fails instead, and is tried again reading afresh (GroupCommit).
+      // be used. The transaction fails instead (a group commit of shares then tries each again
+      // alone, reading afresh: the person gets a new key).
       const touched = await sql.rows(manager, `UPDATE subject_keys SET last_used_at = ${sql.params(1)} WHERE lookup IN (${sql.params(group.length, 2)}) AND wrapped_key IS NOT NULL RETURNING lookup`, [now, ...group]);
       if (touched.length !== group.length) throw new SubjectKeyDestroyed();
     }

@@ -129,7 +129,11 @@ export class ConsentLedger {
       for (const { subjects } of asked.filter((a) => a.purpose === purpose)) for (const s of subjects) distinct.set(consentKey(s), s);
       for (const group of inGroupsOf([...distinct.values()])) {
         const byType = new Map<string, string[]>();
-        for (const s of group) byType.set(s.type, [...(byType.get(s.type) ?? []), s.id]);
+        for (const s of group) {
+          const ids = byType.get(s.type);
+          if (ids) ids.push(s.id);
+          else byType.set(s.type, [s.id]);
+        }
         const params: string[] = [purpose];
         const byTypeWhere = [...byType].map(([subjectType, ids]) => {
           const first = params.length + 1;
