@@ -1,10 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { type EntityManager, IsNull } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { KEY_MATERIAL, type KeyMaterial } from '../platform/crypto/key-material.js';
 import { inGroupsOf, Sql } from '../platform/database/sql.js';
 import { keyedDigest, sealField, subjectPseudonym } from './domain/pseudonym.js';
-import { SubjectKeyEntity } from './infrastructure/audit.entities.js';
 
 export interface Subject {
   type: string;
@@ -61,8 +60,15 @@ export interface SubjectKeysRead {
 interface KeyRow {
   lookup: string;
   wrapped_key: string | null;
+  destroyed_at: string | null;
   last_used_at: string | null;
 }
+
+/**
+ * PostgreSQL advisory locks of the two-key form (a key space apart from the one-key locks
+ * `TransactionRunner.exclusive` takes): this class holds subjects against erasure.
+ */
+const ERASURE_LOCKS = 0x736b6579;
 
 /**
  * Per-subject keys: a random 256-bit key per person, stored wrapped (AES-256-GCM) under a key
@@ -174,15 +180,53 @@ export class SubjectKeyService {
     return { lookups, rows: new Map(rows.map((row) => [row.lookup, row])) };
   }
 
+  /** Of these subjects, as `read` found them, those whose key is destroyed: when, by lookup. */
+  destroyedAmong(read: SubjectKeysRead, subjects: Subject[]): Map<string, string> {
+    const destroyed = new Map<string, string>();
+    for (const subject of subjects) {
+      const lookup = read.lookups.get(subjectName(subject));
+      const row = lookup === undefined ? undefined : read.rows.get(lookup);
+      if (row && row.wrapped_key === null) destroyed.set(row.lookup, row.destroyed_at ?? '');
+    }
+    return destroyed;
+  }
+
+  /**
+   * Holds these subjects against erasure until the transaction ends (PostgreSQL; SQLite runs one
+   * writing transaction at a time). An erasure that began first is waited for, so that the keys
+   * read afterwards show it; one that begins later waits for this transaction, and then finds and
+   * clears what it wrote. Shared locks on 4,096 buckets of subjects rather than one per subject:
+   * a batch of shares can name thousands of people.
+   */
+  async holdAgainstErasure(manager: EntityManager, subjects: Subject[]): Promise<void> {
+    const sql = Sql.of(manager);
+    if (sql.dialect !== 'postgres') return;
+    const buckets = [...new Set(subjects.map((subject) => this.bucketOf(subject)))].sort((a, b) => a - b);
+    await sql.rows(manager, `SELECT pg_advisory_xact_lock_shared(${ERASURE_LOCKS}, b) FROM unnest(${sql.params(1)}::int[]) AS b`, [buckets]);
+  }
+
+  /**
+   * Waits for the transactions that hold this subject against erasure (`holdAgainstErasure`) to
+   * end, and keeps new ones waiting until this one ends (PostgreSQL): an erasure's reads then see
+   * everything a share in flight wrote about the subject.
+   */
+  async excludeHolders(manager: EntityManager, subject: Subject): Promise<void> {
+    const sql = Sql.of(manager);
+    if (sql.dialect === 'postgres') await sql.rows(manager, `SELECT pg_advisory_xact_lock(${ERASURE_LOCKS}, ${sql.params(1)})`, [this.bucketOf(subject)]);
+  }
+
   /**
    * Crypto-shredding: destroys the subject's key, so every pseudonym, digest and sealed value made
-   * with it can no longer be tied to them. Returns false if there was no key to destroy.
+   * with it can no longer be tied to them. A subject without a key gets a destroyed one: a share
+   * decided before the erasure and recorded after it then sees that it happened (ShareRecorder).
+   * It holds only the HMAC lookup, as every destroyed key does.
    */
-  async destroy(manager: EntityManager, subject: Subject): Promise<boolean> {
-    const { affected } = await manager
-      .getRepository(SubjectKeyEntity)
-      .update({ lookup: this.lookupOf(subject), destroyedAt: IsNull() }, { wrappedKey: null, destroyedAt: new Date().toISOString() });
-    return (affected ?? 0) > 0;
+  async destroy(manager: EntityManager, subject: Subject): Promise<void> {
+    const sql = Sql.of(manager);
+    const lookup = this.lookupOf(subject);
+    const now = new Date().toISOString();
+    await sql.insert(manager, 'subject_keys', ['lookup', 'subject_type', 'wrapped_key', 'created_at', 'destroyed_at', 'last_used_at'], [[lookup, subject.type, null, now, now, null]], { on: ['lookup'] });
+    await sql.execute(manager, `UPDATE subject_keys SET wrapped_key = NULL, destroyed_at = ${sql.params(1)} WHERE lookup = ${sql.params(1, 2)} AND destroyed_at IS NULL`, [now, lookup]);
   }
 
   /**
@@ -207,10 +251,14 @@ export class SubjectKeyService {
     return createHmac('sha256', this.lookupKey).update(`${subject.type}:${subject.id}`).digest('hex');
   }
 
+  private bucketOf(subject: Subject): number {
+    return Number.parseInt(this.lookupOf(subject).slice(0, 3), 16);
+  }
+
   private async readRows(manager: EntityManager, lookups: string[]): Promise<KeyRow[]> {
     const sql = Sql.of(manager);
     const rows: KeyRow[] = [];
-    for (const group of inGroupsOf(lookups)) rows.push(...(await sql.rows<KeyRow>(manager, `SELECT lookup, wrapped_key, last_used_at FROM subject_keys WHERE lookup IN (${sql.params(group.length)})`, group)));
+    for (const group of inGroupsOf(lookups)) rows.push(...(await sql.rows<KeyRow>(manager, `SELECT lookup, wrapped_key, destroyed_at, last_used_at FROM subject_keys WHERE lookup IN (${sql.params(group.length)})`, group)));
     return rows;
   }
 

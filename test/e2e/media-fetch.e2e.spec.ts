@@ -1,16 +1,12 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import exifr from 'exifr';
-import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { fetchMedia, isPrivateAddress } from '../../src/policy/media-fetcher.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, RECIPIENT, shareRequest, workplacePost } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
+import { startTlsCdn, type TlsCdn } from '../support/tls-cdn.js';
 
 /**
  * Media given by https URL, fetched from a real TLS server on loopback (a CDN stand-in with a
@@ -18,27 +14,21 @@ import { type RunningApp, startTestApp } from '../support/test-app.js';
  */
 describeEachDatabase('photos fetched by https URL', (dialect) => {
   let sluice: RunningApp;
-  let cdn: Server;
+  let cdn: TlsCdn;
   let base: string;
   let photo: Buffer;
   /** Every path the CDN was asked for, to prove that a refused URL was never fetched. */
   const requested: string[] = [];
   /** What /endless.jpg has written so far. */
   let endlessBytes = 0;
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-cdn-'));
   const TIMEOUT_MS = 2000;
 
   beforeAll(async () => {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    ], { stdio: 'pipe' });
     photo = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#3366cc' } })
       .jpeg()
       .withExif({ IFD0: { Make: 'CDNCam' }, IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '52/1 5/1 24/1', GPSLongitudeRef: 'E', GPSLongitude: '5/1 7/1 12/1' } })
       .toBuffer();
-    cdn = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (req, res) => {
+    cdn = await startTlsCdn((req, res) => {
       requested.push(req.url!);
       // Never answers: the socket's idle timeout must end the fetch.
       if (req.url === '/silent.jpg') return;
@@ -75,20 +65,16 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
       if (req.url === '/redirect.jpg') return res.writeHead(302, { location: '/photo.jpg' }).end();
       res.writeHead(404).end();
     });
-    cdn.listen(0, '127.0.0.1');
-    await once(cdn, 'listening');
-    base = `https://localhost:${(cdn.address() as { port: number }).port}`;
+    base = cdn.base;
     sluice = await startTestApp(dialect, {
-      env: { MEDIA_FETCH_HOSTS: 'localhost', MEDIA_FETCH_ALLOW_PRIVATE: 'true', MEDIA_FETCH_CA_FILE: join(dir, 'cert.pem'), MEDIA_FETCH_TIMEOUT_MS: String(TIMEOUT_MS) },
+      env: { MEDIA_FETCH_HOSTS: 'localhost', MEDIA_FETCH_ALLOW_PRIVATE: 'true', MEDIA_FETCH_CA_FILE: cdn.caFile, MEDIA_FETCH_TIMEOUT_MS: String(TIMEOUT_MS) },
     });
     await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', RECIPIENT) });
     await sluice.request('POST', '/v1/consents', { body: consent('workplace', AUTHOR_ID) });
   });
   afterAll(async () => {
     await sluice?.close();
-    cdn?.closeAllConnections();
     cdn?.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   const share = (src: string) =>
@@ -175,7 +161,7 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
   ])('refuses %s unless private addresses are allowed, without connecting', async (_label, target) => {
     const { url, hosts } = target();
     const before = requested.length;
-    const settings = { hosts, allowPrivateAddresses: false, extraCa: readFileSync(join(dir, 'cert.pem'), 'utf8'), timeoutMs: TIMEOUT_MS };
+    const settings = { hosts, allowPrivateAddresses: false, extraCa: readFileSync(cdn.caFile, 'utf8'), timeoutMs: TIMEOUT_MS };
     expect(await fetchMedia(url, 1 << 20, settings)).toEqual({ ok: false, reason: 'media.unreadable' });
     expect(requested.length).toBe(before);
     // The same fetch with private addresses allowed reaches the server: the address was the reason.

@@ -1,8 +1,9 @@
-import { ConflictException, Inject, Logger } from '@nestjs/common';
+import { ConflictException, Inject, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
 import { createHash, createHmac, hkdfSync } from 'node:crypto';
 import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { canonicalJson } from '../../audit/domain/canonical-json.js';
+import { SubjectKeyDestroyed } from '../../audit/subject-keys.service.js';
 import { ConsentLedger, consentKey } from '../../consent/consent-ledger.js';
 import type { SubjectRef } from '../../consent/subject.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
@@ -21,6 +22,8 @@ import { type RecordedShare, ShareRecorder } from './share-recorder.js';
 
 const SOURCE = 'workplace.post';
 const DESTINATION = 'whatsapp';
+/** Decisions made for one request before giving up, should its people keep being erased meanwhile. */
+const MAX_DECISIONS = 4;
 
 /**
  * Decides one share and records it (ShareRecorder): the decision, its audit entry and an outbox
@@ -56,8 +59,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     const earlier = await this.recorder.earlier(command, requestHash);
     if (earlier) return this.answer(earlier);
 
-    const { decision, media } = await this.decide(share, consents);
-    const recorded = await this.recorder.record({ command, requestHash, decision, media });
+    const { decision, recorded } = await this.decideAndRecord(command, requestHash, share, consents);
     if (recorded.outcome !== 'recorded') return this.answer(recorded);
     // Counted once it is in the log: a decision whose transaction failed (answered 500) or that
     // a concurrent request with the same key had already made never took effect.
@@ -72,10 +74,39 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
   }
 
   /**
+   * Decides the share and records the decision. If someone it names was erased after the decision
+   * read their consent (or their key was destroyed by retention), the decision may rest on what
+   * the erasure removed, and recording it would put their identifier back where the erasure
+   * cleared it: it is decided again, from what holds now.
+   */
+  private async decideAndRecord(
+    command: RequestShareCommand,
+    requestHash: string,
+    share: ShareToDecide,
+    consents: Promise<ConsentsKnown>,
+  ): Promise<{ decision: ShareDecision; recorded: Exclude<RecordedShare, { outcome: 'subject-erased' }> }> {
+    let destroyedKeysSeen: ReadonlyMap<string, string> | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const { decision, media } = await this.decide(share, consents);
+      const recorded = await this.recorder.record({ command, requestHash, decision, media, destroyedKeysSeen }).catch((error: unknown): RecordedShare => {
+        // A key this share's transaction read was destroyed before it could use it.
+        if (error instanceof SubjectKeyDestroyed) return { outcome: 'subject-erased', destroyed: destroyedKeysSeen ?? new Map() };
+        throw error;
+      });
+      if (recorded.outcome !== 'subject-erased') return { decision, recorded };
+      if (attempt === MAX_DECISIONS) throw new ServiceUnavailableException('People this share names were being erased while it was decided; send it again');
+      this.logger.log('a subject of a share was erased while it was decided: deciding it again');
+      destroyedKeysSeen = recorded.destroyed;
+      share = this.shareInput(command);
+      consents = this.consentsOf(share);
+    }
+  }
+
+  /**
    * The answer for a key an earlier share holds: its document again, with its log index as the
    * first answer gave it (waited for if its entry is still queued), or 409 for another body.
    */
-  private async answer(earlier: Exclude<RecordedShare, { outcome: 'recorded' }>): Promise<ShareRequestResult> {
+  private async answer(earlier: Extract<RecordedShare, { outcome: 'replayed' | 'conflict' }>): Promise<ShareRequestResult> {
     if (earlier.outcome === 'conflict') throw new ConflictException('This Idempotency-Key was already used with a different request body');
     const { audit } = earlier.document;
     const index = audit.index ?? (await this.sequencer.awaitIndices([audit.entry])).get(audit.entry)!;

@@ -25,6 +25,11 @@ export interface DecidedShare {
   requestHash: string;
   decision: ShareDecision;
   media: PreparedMedia['minimised'];
+  /**
+   * The destroyed subject keys found when this share was last tried, by lookup: when each was
+   * destroyed. A decision made after that try may be recorded over them (new keys are made).
+   */
+  destroyedKeysSeen?: ReadonlyMap<string, string>;
 }
 
 export type RecordedShare =
@@ -33,7 +38,14 @@ export type RecordedShare =
   /** The Idempotency-Key was taken by an earlier share with the same body: that share's document. */
   | { outcome: 'replayed'; document: ShareDocument }
   /** The Idempotency-Key was taken by an earlier share with another body. */
-  | { outcome: 'conflict' };
+  | { outcome: 'conflict' }
+  /**
+   * Nothing written: someone the share names was erased, or their key destroyed, since it was
+   * decided (or since `destroyedKeysSeen`). The decision may rest on what the erasure removed,
+   * such as their consent, and recording it would put back what the erasure cleared: it must be
+   * decided again, with `destroyedKeysSeen` set to `destroyed`.
+   */
+  | { outcome: 'subject-erased'; destroyed: ReadonlyMap<string, string> };
 
 interface Draft {
   decided: DecidedShare;
@@ -43,7 +55,7 @@ interface Draft {
   document: ShareDocument;
 }
 
-type Earlier = Exclude<RecordedShare, { outcome: 'recorded' }>;
+type Earlier = Extract<RecordedShare, { outcome: 'replayed' | 'conflict' }>;
 
 interface IdempotencyKey {
   apiKeyId: string;
@@ -132,18 +144,33 @@ export class ShareRecorder {
     const rows = byKey.map((d) => shareRow(d, now));
     const subjects = drafts.flatMap(subjectsOf);
     // The subject keys of every draft are read in the same round trip (only read: keys are
-    // created or touched below, for the people of the shares actually recorded).
-    const [claimed, keysRead] = await sql.pipelined(
+    // created or touched below, for the people of the shares actually recorded), once no erasure
+    // of those people is under way.
+    const [, claimed, keysRead] = await sql.pipelined(
+      () => this.subjectKeys.holdAgainstErasure(manager, subjects),
       () => sql.insert(manager, 'shares', SHARE_COLUMNS, rows, { on: ['api_key_id', 'idempotency_key'], returning: ['id'] }),
       () => this.subjectKeys.read(manager, subjects),
     );
     const written = new Set(claimed.map((row) => String(row.id)));
-    const recorded = drafts.filter((d) => written.has(d.id));
+    const erasedSince = new Map<string, ReadonlyMap<string, string>>();
+    for (const draft of drafts) {
+      const destroyed = this.subjectKeys.destroyedAmong(keysRead, subjectsOf(draft));
+      const seen = draft.decided.destroyedKeysSeen;
+      if ([...destroyed].some(([lookup, at]) => seen?.get(lookup) !== at)) erasedSince.set(draft.id, destroyed);
+    }
+    const withdrawn = [...erasedSince.keys()].filter((id) => written.has(id));
+    if (withdrawn.length > 0) await sql.execute(manager, `DELETE FROM shares WHERE id IN (${sql.params(withdrawn.length)})`, withdrawn);
+    const recorded = drafts.filter((d) => written.has(d.id) && !erasedSince.has(d.id));
     const indices = recorded.length > 0 ? await this.writeDecisions(manager, sql, recorded, keysRead, now) : new Map<string, number>();
     const results: RecordedShare[] = [];
+    const withdrawnKeys = new Set(drafts.filter((d) => withdrawn.includes(d.id)).map((d) => keyOf(d.decided.command)));
     for (const draft of drafts) {
-      if (written.has(draft.id)) {
+      const destroyed = erasedSince.get(draft.id);
+      if (written.has(draft.id) && !destroyed) {
         results.push({ outcome: 'recorded', document: draft.document, index: indices.get(draft.entry) });
+      } else if (written.has(draft.id) || withdrawnKeys.has(keyOf(draft.decided.command))) {
+        // Its own row was withdrawn, or that of the share of this transaction that took its key.
+        results.push({ outcome: 'subject-erased', destroyed: destroyed ?? draft.decided.destroyedKeysSeen ?? new Map() });
       } else {
         // The key's holder committed before this statement, or is an earlier share of this same transaction.
         const [holder] = await this.holdersOf(manager, [draft.decided.command]);

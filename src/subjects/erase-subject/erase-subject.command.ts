@@ -45,12 +45,14 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
   async execute({ subject }: EraseSubjectCommand): Promise<SubjectErased> {
     const entry = await this.transactions.run(async (manager) => {
       await this.transactions.exclusive(manager, `sluice:subject:${subject.type}:${subject.id}`);
+      // Before anything is read: what a share that holds them is writing is then committed and cleared below.
+      await this.subjectKeys.excludeHolders(manager, subject);
       const key = await this.subjectKeys.existingKey(manager, subject);
-      if (key) await this.subjectKeys.destroy(manager, subject);
       // Also when a retention sweep destroyed their key already: the clear copies are still here.
       const forgotten = await this.consents.forget(manager, subject);
       const { found, ...cleared } = subject.type === 'whatsapp' ? await this.clearContact(manager, subject.id) : { found: false, shares: 0, messages: 0 };
       if (!key && !forgotten && !found) return undefined;
+      await this.subjectKeys.destroy(manager, subject);
       // Without their key the entry's pseudonym is made under one kept nowhere: as unlinkable as theirs now is.
       const pseudonym = subjectPseudonym(key ?? randomBytes(32), subject);
       const [queued] = await this.auditLog.append(manager, [
