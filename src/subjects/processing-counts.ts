@@ -1,26 +1,34 @@
-import { type DataSource, MoreThan } from 'typeorm';
+import { type DataSource, In, MoreThan } from 'typeorm';
 import { AuditEntryEntity } from '../audit/infrastructure/audit.entities.js';
+import { inGroupsOf } from '../platform/database/sql.js';
 import type { ProcessingCounts } from './records-of-processing.js';
 
 const PAGE = 2000;
+/** How far apart the clocks of the replicas that write and sequence entries may be. */
+const CLOCK_SKEW_MS = 5 * 60_000;
 
 /**
  * Counts decisions, recipients and messages per policy in [since, until), read page by page from
  * the log. A message counts in the period it was sent in, under the policy of its share, whenever
- * that share was decided.
+ * that share was decided. Reading starts at the period: an entry's time is when it was written,
+ * before it was sequenced, so none of the period was sequenced earlier than `since` (less the
+ * clocks' skew). It goes on to the end of the log, as one written in the period may have been
+ * sequenced much later (its sequencer down). What it holds is the counts and the decisions whose
+ * messages were sent in the period, not the log.
  */
 export async function countProcessing(dataSource: DataSource, since: Date, until: Date): Promise<ProcessingCounts> {
   const counts: ProcessingCounts = { since: since.toISOString(), until: until.toISOString(), byPolicy: {}, denialsWithoutPolicy: 0, erasures: 0 };
-  const policyOfShare = new Map<string, string>();
+  /** Messages sent in the period, by the entry of the decision they were sent under. */
+  const sentUnder = new Map<string, number>();
   const repo = dataSource.getRepository(AuditEntryEntity);
-  for (let after = -1; ; ) {
+  const start = await firstSequencedFrom(dataSource, new Date(since.getTime() - CLOCK_SKEW_MS));
+  for (let after = start - 1; ; ) {
     const rows = await repo.find({ select: { index: true, entry: true }, where: { index: MoreThan(after) }, order: { index: 'ASC' }, take: PAGE });
     for (const row of rows) {
       const entry = JSON.parse(row.entry) as Record<string, unknown> & { kind: string; time: string };
-      const name = entry.kind === 'share.decided' ? (entry.policy as { name: string | null }).name : null;
-      if (name !== null) policyOfShare.set(String(entry.share), name);
       if (entry.time < counts.since || entry.time >= counts.until) continue;
       if (entry.kind === 'share.decided') {
+        const name = (entry.policy as { name: string | null }).name;
         if (name === null) {
           counts.denialsWithoutPolicy++;
           continue;
@@ -32,8 +40,8 @@ export async function countProcessing(dataSource: DataSource, since: Date, until
         else policy.denied++;
         policy.recipientsAllowed += ((entry.recipients ?? []) as { decision: string }[]).filter((r) => r.decision === 'allowed').length;
       } else if (entry.kind === 'message.sent') {
-        const policy = policyOfShare.get(String(entry.share));
-        if (policy) countsOf(counts, policy).messagesSent++;
+        const decision = String(entry.decision);
+        sentUnder.set(decision, (sentUnder.get(decision) ?? 0) + 1);
       } else if (entry.kind === 'subject.erased') {
         counts.erasures++;
       }
@@ -41,7 +49,32 @@ export async function countProcessing(dataSource: DataSource, since: Date, until
     if (rows.length < PAGE) break;
     after = rows.at(-1)!.index;
   }
+  for (const group of inGroupsOf([...sentUnder.keys()])) {
+    for (const row of await repo.find({ select: { id: true, entry: true }, where: { id: In(group) } })) {
+      const name = ((JSON.parse(row.entry) as { policy?: { name: string | null } }).policy ?? { name: null }).name;
+      if (name !== null) countsOf(counts, name).messagesSent += sentUnder.get(row.id)!;
+    }
+  }
   return counts;
+}
+
+/**
+ * The index of the first entry sequenced at or after `cutoff` (the log's size if none), by binary
+ * search: the log is sequenced in index order.
+ */
+export async function firstSequencedFrom(dataSource: DataSource, cutoff: Date): Promise<number> {
+  const repo = dataSource.getRepository(AuditEntryEntity);
+  const at = cutoff.toISOString();
+  const last = await repo.findOne({ select: { index: true }, where: {}, order: { index: 'DESC' } });
+  let low = 0;
+  let high = last ? last.index + 1 : 0;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    const row = await repo.findOneOrFail({ select: { createdAt: true }, where: { index: middle } });
+    if (row.createdAt < at) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 function countsOf(counts: ProcessingCounts, policy: string): ProcessingCounts['byPolicy'][string] {

@@ -3,28 +3,10 @@ import { createHash } from 'node:crypto';
 import { parseVerifierKey, verifyCheckpoint } from '../../src/audit/domain/checkpoint.js';
 import { checkInclusion, leafHash, rangeProofCoordinates } from '../../src/audit/domain/merkle.js';
 import { verifyBundle } from '../../src/audit/verifier/bundle-verifier.js';
-import { describeEachDatabase, type Dialect, type TestDatabase } from '../support/databases.js';
+import { behindTheTriggers } from '../support/audit-log.js';
+import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, RECIPIENT, shareRequest } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
-
-interface Trigger {
-  name: string;
-  definition: string;
-}
-
-/** The owner's way around the append-only triggers: drop them, change a row, put them back as they were. */
-async function behindTheTriggers(database: TestDatabase, dialect: Dialect, table: string, sql: string, params: unknown[]): Promise<void> {
-  const triggers =
-    dialect === 'sqlite'
-      ? (await database.adminQuery<{ name: string; sql: string }>(`SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?`, [table])).map(
-          (t): Trigger => ({ name: t.name, definition: t.sql }),
-        )
-      : await database.adminQuery<Trigger>(`SELECT tgname AS name, pg_get_triggerdef(oid) AS definition FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal`, [table]);
-  expect(triggers.length).toBeGreaterThan(0);
-  for (const { name } of triggers) await database.adminQuery(dialect === 'sqlite' ? `DROP TRIGGER ${name}` : `DROP TRIGGER ${name} ON ${table}`);
-  await database.adminQuery(sql, params);
-  for (const { definition } of triggers) await database.adminQuery(definition);
-}
 
 const forgedHex = createHash('sha256').update('forged').digest('hex');
 

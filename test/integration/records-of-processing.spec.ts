@@ -4,6 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
+import { firstSequencedFrom } from '../../src/subjects/processing-counts.js';
+import { behindTheTriggers } from '../support/audit-log.js';
 import { ensureBuilt } from '../support/build.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, OTHER_RECIPIENT, RECIPIENT, shareRequest } from '../support/fixtures.js';
@@ -71,6 +74,36 @@ describeEachDatabase('npx sluice report ropa', (dialect) => {
     const result = ropa(['--format', 'json', '--since', sent.time]);
     expect(result.status).toBe(0);
     expect(JSON.parse(result.stdout).records[0].counts).toMatchObject({ decisions: 0, messagesSent: 1 });
+  });
+
+  it('finds where the log was first sequenced at or after any time, by binary search', async () => {
+    const { dataSource } = sluice.app.get(TransactionRunner);
+    const rows = (await sluice.database.adminQuery('SELECT idx, created_at FROM audit_entries ORDER BY idx')) as { idx: number | string; created_at: string }[];
+    expect(rows.length).toBeGreaterThan(3);
+    const times = [...new Set(rows.map((r) => r.created_at))];
+    for (const time of ['2020-01-01T00:00:00.000Z', ...times, '2999-01-01T00:00:00.000Z']) {
+      const expected = rows.findIndex((r) => r.created_at >= time);
+      expect(await firstSequencedFrom(dataSource, new Date(time))).toBe(expected === -1 ? rows.length : expected);
+    }
+  });
+
+  it('reads from the period on, and finds the policy of a message whose share was decided before it', async () => {
+    const lines = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { index: number; entry: string });
+    const sent = lines.find((line) => (JSON.parse(line.entry) as { kind: string }).kind === 'message.sent')!;
+    const saved = (await sluice.database.adminQuery(`SELECT idx, created_at FROM audit_entries WHERE idx < ${sent.index}`)) as { idx: number | string; created_at: string }[];
+    // As if everything before the message had been sequenced a year before: the report does not read it.
+    await behindTheTriggers(sluice.database, dialect, 'audit_entries', `UPDATE audit_entries SET created_at = '2025-11-01T00:00:00.000Z' WHERE idx < ${sent.index}`, []);
+    try {
+      const result = ropa(['--format', 'json', '--since', (JSON.parse(sent.entry) as { time: string }).time]);
+      expect(result.status).toBe(0);
+      expect(JSON.parse(result.stdout).records[0].counts).toMatchObject({ decisions: 0, messagesSent: 1 });
+      // The decisions were written in the period below, but (here, and never in a real log) sequenced
+      // long before they were written: were they read, they would count.
+      const firstDecided = (JSON.parse(lines[0]!.entry) as { time: string }).time;
+      expect(JSON.parse(ropa(['--format', 'json', '--since', firstDecided]).stdout).records[0].counts).toMatchObject({ decisions: 0, messagesSent: 1 });
+    } finally {
+      for (const { idx, created_at: createdAt } of saved) await behindTheTriggers(sluice.database, dialect, 'audit_entries', `UPDATE audit_entries SET created_at = '${createdAt}' WHERE idx = ${idx}`, []);
+    }
   });
 
   it('reports what was processed under policies the active bundle no longer holds', () => {
