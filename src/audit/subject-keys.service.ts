@@ -217,16 +217,13 @@ export class SubjectKeyService {
 
   /**
    * Crypto-shredding: destroys the subject's key, so every pseudonym, digest and sealed value made
-   * with it can no longer be tied to them. A subject without a key gets a destroyed one: a share
-   * decided before the erasure and recorded after it then sees that it happened (ShareRecorder).
-   * It holds only the HMAC lookup, as every destroyed key does.
+   * with it can no longer be tied to them. Stamps the time even on a key destroyed before (by a
+   * retention sweep): a share decided before this erasure and recorded after it tells the two apart by it
+   * (ShareRecorder).
    */
   async destroy(manager: EntityManager, subject: Subject): Promise<void> {
     const sql = Sql.of(manager);
-    const lookup = this.lookupOf(subject);
-    const now = new Date().toISOString();
-    await sql.insert(manager, 'subject_keys', ['lookup', 'subject_type', 'wrapped_key', 'created_at', 'destroyed_at', 'last_used_at'], [[lookup, subject.type, null, now, now, null]], { on: ['lookup'] });
-    await sql.execute(manager, `UPDATE subject_keys SET wrapped_key = NULL, destroyed_at = ${sql.params(1)} WHERE lookup = ${sql.params(1, 2)} AND destroyed_at IS NULL`, [now, lookup]);
+    await sql.execute(manager, `UPDATE subject_keys SET wrapped_key = NULL, destroyed_at = ${sql.params(1)} WHERE lookup = ${sql.params(1, 2)}`, [new Date().toISOString(), this.lookupOf(subject)]);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import type { ServerResponse } from 'node:http';
+import pg from 'pg';
 import sharp from 'sharp';
 import { SubjectKeyService } from '../../src/audit/subject-keys.service.js';
 import { ConsentLedger } from '../../src/consent/consent-ledger.js';
@@ -51,9 +52,22 @@ describeEachDatabase('erasure of someone a share in flight names', (dialect) => 
     return { answer };
   }
 
+  /** Answers the fetches waiting now; later ones wait too unless `holding` is turned off. */
+  function answerHeld(): void {
+    for (const res of held.splice(0)) res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo);
+  }
+
   function release(): void {
     holding = false;
-    for (const res of held.splice(0)) res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo);
+    answerHeld();
+  }
+
+  /** Whether a connection to this suite's PostgreSQL database waits for a lock, as `condition` tells which. */
+  async function waitingFor(condition: string): Promise<boolean> {
+    const [row] = await sluice.database.adminQuery<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND ${condition}`,
+    );
+    return row!.n > 0;
   }
 
   async function outboxHolds(waId: string): Promise<boolean> {
@@ -82,6 +96,21 @@ describeEachDatabase('erasure of someone a share in flight names', (dialect) => 
     expect(later.json).toMatchObject({ status: 'denied', recipients: [{ decision: 'denied', reasons: ['recipient.no_consent'] }] });
   });
 
+  it('tells an erasure from a retention sweep of the same key before it', async () => {
+    const waId = '31611110006';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    // A sweep destroys keys and leaves consent as it is.
+    await sluice.database.adminQuery(`UPDATE subject_keys SET wrapped_key = NULL, destroyed_at = '2020-01-01T00:00:00.000Z' WHERE subject_type = 'whatsapp' AND destroyed_at IS NULL`);
+    const { answer } = await shareHeldInFlight(waId);
+    // The first decision meets the swept key when recorded and is made again; the second is held too.
+    answerHeld();
+    await eventually(() => held.length > 0 || undefined, 'the share to be decided again');
+    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${waId}/erase`)).json.erased).toBe(true);
+    release();
+    expect((await answer).json).toMatchObject({ status: 'denied', recipients: [{ waId, decision: 'denied', reasons: ['recipient.no_consent'] }] });
+    expect(await outboxHolds(waId)).toBe(false);
+  });
+
   it('records a share over a key that retention destroyed long before, with a new key', async () => {
     const waId = '31611110003';
     await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
@@ -105,12 +134,36 @@ describeEachDatabase('erasure of someone a share in flight names', (dialect) => 
       await sluice.app.get(ConsentLedger).forget(manager, subject);
       await keys.destroy(manager, subject);
       release();
-      await eventually(async () => {
-        const [waiting] = await sluice.database.adminQuery(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
-        return (waiting as { n: number }).n > 0 || undefined;
-      }, 'the share to wait for the erasure', 10_000);
+      await eventually(async () => (await waitingFor(`wait_event = 'advisory'`)) || undefined, 'the share to wait for the erasure', 10_000);
     });
     expect((await answer).json).toMatchObject({ status: 'denied', recipients: [{ waId, decision: 'denied', reasons: ['recipient.no_consent'] }] });
     expect(await outboxHolds(waId)).toBe(false);
+  });
+
+  if (dialect === 'postgres') it('makes an erasure wait for a share that holds the person, then clears what it wrote', async () => {
+    const waId = '31611110005';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    // The author's key is due for its daily touch and this connection holds its row: the share's
+    // transaction stops there, the keys already read.
+    await sluice.database.adminQuery(`UPDATE subject_keys SET last_used_at = '2020-01-01T00:00:00.000Z' WHERE subject_type = 'workplace'`);
+    const holder = new pg.Client({ connectionString: (sluice.database.config as { url: string }).url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT lookup FROM subject_keys WHERE subject_type = 'workplace' FOR UPDATE`);
+      const share = sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId }] }), headers: idempotencyKey() });
+      await eventually(async () => (await waitingFor(`query LIKE 'UPDATE subject_keys%'`)) || undefined, 'the share to wait for the key row');
+      let erasureAnswered = false;
+      const erasure = sluice.request('POST', `/v1/subjects/whatsapp/${waId}/erase`).finally(() => (erasureAnswered = true));
+      await eventually(async () => erasureAnswered || (await waitingFor(`wait_event = 'advisory'`)) || undefined, 'the erasure to wait for the share');
+      await holder.query('ROLLBACK');
+      expect((await share).json.status).toBe('accepted');
+      expect((await erasure).json.erased).toBe(true);
+    } finally {
+      await holder.end();
+    }
+    for (const table of ['shares', 'share_recipients', 'outbox_messages', 'consent_states']) {
+      expect(JSON.stringify(await sluice.database.adminQuery(`SELECT * FROM ${table}`))).not.toContain(waId);
+    }
   });
 });

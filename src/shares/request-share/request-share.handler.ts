@@ -95,7 +95,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
       });
       if (recorded.outcome !== 'subject-erased') return { decision, recorded };
       if (attempt === MAX_DECISIONS) throw new ServiceUnavailableException('People this share names were being erased while it was decided; send it again');
-      this.logger.log('a subject of a share was erased while it was decided: deciding it again');
+      this.logger.log('a key of someone a share names was destroyed (an erasure, or retention) since it was decided: deciding it again');
       destroyedKeysSeen = recorded.destroyed;
       share = this.shareInput(command);
       consents = this.consentsOf(share);
