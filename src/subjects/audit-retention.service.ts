@@ -4,7 +4,7 @@ import { AuditSequencer } from '../audit/audit-sequencer.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { PolicyRegistry } from '../policy/policy-registry.js';
-import { retentionMs } from './retention.js';
+import { retentionMs } from '../policy/domain/retention.js';
 
 const DAY_MS = 86_400_000;
 

@@ -1,11 +1,15 @@
 import { isSpecialCategory } from '../domain/data-categories.js';
 import type { PolicyBundle } from '../domain/loader.js';
 import { type CompiledPolicy, transformLabel } from '../domain/policy.js';
+import { retentionMs } from '../domain/retention.js';
 
 /** What of whom a policy lets cross, in the terms a privacy reviewer compares. */
 interface PrivacyProfile {
+  name: string;
   file: string;
   purpose: string;
+  /** What selects the policy: purpose, source and destination. */
+  selection: string;
   lawfulBasis: string;
   recipientConsent: string | null;
   author: string | null;
@@ -15,6 +19,12 @@ interface PrivacyProfile {
   freeTextActions: Map<string, string>;
   photos: boolean;
   videos: boolean;
+  /** Categories, types and limits of the media that may cross (while allowed). */
+  photoRule: string;
+  videoRule: string;
+  photoCategory: string | null;
+  videoCategory: string | null;
+  limits: string;
   delivery: string;
   retention: string | null;
 }
@@ -23,9 +33,12 @@ function profileOf(policy: CompiledPolicy): PrivacyProfile {
   const crossing = policy.fields.filter((f) => f.transform.kind !== 'drop');
   const freeTextUsed = crossing.some((f) => f.transform.kind === 'redact-pii');
   const recognisers = freeTextUsed ? policy.freeText.recognisers : [];
+  const { photos, videos } = policy.media;
   return {
+    name: policy.name,
     file: policy.file,
     purpose: policy.purpose,
+    selection: selectionOf(policy),
     lawfulBasis: policy.lawfulBasis,
     recipientConsent: policy.recipientConsent?.purpose ?? null,
     author: policy.author ? `consent ${policy.author.consent.purpose}, else ${policy.author.whenMissing}` : null,
@@ -33,8 +46,13 @@ function profileOf(policy: CompiledPolicy): PrivacyProfile {
     fields: new Map(crossing.map((f) => [f.path, { category: f.category, transform: transformLabel(f.transform), subject: f.subject ?? null }])),
     recognisers: new Set(recognisers),
     freeTextActions: new Map(recognisers.map((r) => [r, policy.freeText.actionOf[r]])),
-    photos: policy.media.photos.allow,
-    videos: policy.media.videos.allow,
+    photos: photos.allow,
+    videos: videos.allow,
+    photoRule: photos.allow ? `category ${photos.category}; ${photos.types.join(', ')}; up to ${photos.maxPixels} pixels, ${photos.maxDimension} px a side` : '',
+    videoRule: videos.allow ? `category ${videos.category}; ${videos.types.join(', ')}` : '',
+    photoCategory: photos.allow ? photos.category : null,
+    videoCategory: videos.allow ? videos.category : null,
+    limits: `${policy.limits.recipientsPerShare} recipients a share, messages up to ${policy.limits.messageLength} characters, media up to ${policy.limits.mediaBytes} bytes`,
     delivery: policy.delivery.type === 'text' ? 'text' : `template ${policy.delivery.name}`,
     retention: policy.retention ?? null,
   };
@@ -47,16 +65,36 @@ function unscreenedFreeText(profile: PrivacyProfile): string[] {
   return [...profile.fields].filter(([, f]) => FREE_TEXT_CATEGORY.test(f.category) && f.transform !== 'redact-pii' && f.transform !== 'hash').map(([path]) => path);
 }
 
+function selectionOf(policy: CompiledPolicy): string {
+  return `${policy.purpose}|${policy.source}|${policy.destination}`;
+}
+
+/** Every category that crosses, with where: fields by path, and the media allowed. */
+function categoriesCrossing(profile: PrivacyProfile): Map<string, string[]> {
+  const where = new Map<string, string[]>();
+  const add = (category: string | null, place: string) => {
+    if (category !== null) where.set(category, [...(where.get(category) ?? []), place]);
+  };
+  for (const [path, field] of profile.fields) add(field.category, `\`${path}\``);
+  add(profile.photoCategory, 'photos');
+  add(profile.videoCategory, 'videos');
+  return where;
+}
+
 function riskFlags(base: PrivacyProfile | undefined, head: PrivacyProfile): string[] {
   const flags: string[] = [];
   const before = base ?? emptyProfile();
-  const categoriesBefore = new Set([...before.fields.values()].map((f) => f.category));
-  for (const [path, field] of head.fields) {
-    if (isSpecialCategory(field.category) && !categoriesBefore.has(field.category)) {
-      flags.push(`GDPR Art. 9/10 special category \`${field.category}\` newly crosses (\`${path}\`): needs an Art. 9(2) exception`);
+  const categoriesBefore = categoriesCrossing(before);
+  for (const [category, places] of categoriesCrossing(head)) {
+    if (isSpecialCategory(category) && !categoriesBefore.has(category)) {
+      flags.push(`GDPR Art. 9/10 special category \`${category}\` newly crosses (${places.join(', ')}): needs an Art. 9(2) exception`);
     }
   }
   if (base) {
+    if (base.purpose !== head.purpose) flags.push(`purpose changed: ${base.purpose} → ${head.purpose}: the policy now decides the shares of another purpose`);
+    if (base.retention !== null && (head.retention === null || retentionMs(head.retention) < retentionMs(base.retention))) {
+      flags.push(`audit retention shortened: ${base.retention} → ${head.retention ?? 'none'}: keys of people not processed since are destroyed at the next daily sweep`);
+    }
     if (base.recipientConsent && !head.recipientConsent) flags.push('consent requirement removed: recipients no longer need consent');
     if (base.author && !head.author) flags.push('consent requirement removed: the author rule is gone');
     if (base.mentioned && !head.mentioned) flags.push('consent requirement removed: the rule for mentioned people is gone');
@@ -80,8 +118,10 @@ function riskFlags(base: PrivacyProfile | undefined, head: PrivacyProfile): stri
 
 function emptyProfile(): PrivacyProfile {
   return {
+    name: '',
     file: '',
     purpose: '',
+    selection: '',
     lawfulBasis: '',
     recipientConsent: null,
     author: null,
@@ -91,6 +131,11 @@ function emptyProfile(): PrivacyProfile {
     freeTextActions: new Map(),
     photos: false,
     videos: false,
+    photoRule: '',
+    videoRule: '',
+    photoCategory: null,
+    videoCategory: null,
+    limits: '',
     delivery: '',
     retention: null,
   };
@@ -128,6 +173,7 @@ function settingChanges(base: PrivacyProfile, head: PrivacyProfile): string[] {
   const compare = (label: string, a: string | null, b: string | null) => {
     if (a !== b) lines.push(`- ${label}: ${cell(a)} → ${cell(b)}`);
   };
+  compare('Purpose', base.purpose, head.purpose);
   compare('Lawful basis', base.lawfulBasis, head.lawfulBasis);
   compare("Recipients' consent rule", base.recipientConsent, head.recipientConsent);
   compare('Author rule', base.author, head.author);
@@ -139,6 +185,9 @@ function settingChanges(base: PrivacyProfile, head: PrivacyProfile): string[] {
   }
   compare('Photos allowed', String(base.photos), String(head.photos));
   compare('Videos allowed', String(base.videos), String(head.videos));
+  compare('Photos', base.photoRule, head.photoRule);
+  compare('Videos', base.videoRule, head.videoRule);
+  compare('Limits', base.limits, head.limits);
   compare('Delivery', base.delivery, head.delivery);
   compare('Audit retention', base.retention, head.retention);
   return lines;
@@ -153,12 +202,29 @@ export function privacyDiff(base: PolicyBundle | undefined, head: PolicyBundle, 
   const out = [`## Privacy diff of \`policies/\` against \`${baseLabel}\``, ''];
   if (base) out.push(`Bundle: \`${base.hash}\` → \`${head.hash}\``, '');
   if (baseProblems.length > 0) out.push(`The base revision's policies did not load (${baseProblems.length} problem(s)); everything below is compared with nothing.`, '');
-  const before = new Map((base?.policies ?? []).map((p) => [p.name, profileOf(p)]));
-  const after = new Map(head.policies.map((p) => [p.name, profileOf(p)]));
+  const before = (base?.policies ?? []).map(profileOf);
+  const after = head.policies.map(profileOf);
+  // A policy is the one that decided the same shares before (same purpose, source and
+  // destination), renamed or not; else the one of the same name, if its selection changed.
+  const paired = new Map<PrivacyProfile, PrivacyProfile>();
+  for (const profile of after) {
+    const was = before.find((b) => b.selection === profile.selection);
+    if (was) paired.set(profile, was);
+  }
+  const claimed = new Set(paired.values());
+  for (const profile of after) {
+    if (paired.has(profile)) continue;
+    const was = before.find((b) => b.name === profile.name && !claimed.has(b));
+    if (was) {
+      paired.set(profile, was);
+      claimed.add(was);
+    }
+  }
   let changed = 0;
 
-  for (const [name, profile] of after) {
-    const was = before.get(name);
+  for (const profile of after) {
+    const name = profile.name;
+    const was = paired.get(profile);
     const flags = riskFlags(was, profile);
     const details = [
       ...fieldTable(was ?? emptyProfile(), profile),
@@ -166,6 +232,7 @@ export function privacyDiff(base: PolicyBundle | undefined, head: PolicyBundle, 
       ...setChanges('Subjects', subjectsOf(was ?? emptyProfile()), subjectsOf(profile)),
       ...settingChanges(was ?? emptyProfile(), profile),
     ];
+    if (was && was.name !== name) details.unshift(`- Renamed from ${cell(was.name)} (\`${was.file}\`)`);
     if (was && flags.length === 0 && details.length === 0) continue;
     changed++;
     out.push(`### ${was ? '' : 'New policy: '}\`${name}\` (\`${profile.file}\`, purpose \`${profile.purpose}\`)`, '');
@@ -175,10 +242,10 @@ export function privacyDiff(base: PolicyBundle | undefined, head: PolicyBundle, 
     if (table.length) out.push(...table, '');
     if (bullets.length) out.push(...bullets, '');
   }
-  for (const [name, profile] of before) {
-    if (after.has(name)) continue;
+  for (const profile of before) {
+    if (claimed.has(profile)) continue;
     changed++;
-    out.push(`### Removed policy: \`${name}\` (\`${profile.file}\`)`, '', `Nothing crosses for purpose \`${profile.purpose}\` any more (default deny).`, '');
+    out.push(`### Removed policy: \`${profile.name}\` (\`${profile.file}\`)`, '', `Nothing crosses for purpose \`${profile.purpose}\` any more (default deny).`, '');
   }
   if (changed === 0) out.push('No privacy-relevant change: the same fields, categories, subjects, consent rules, lawful bases, recognisers and media cross as before.', '');
   return out.join('\n');

@@ -105,6 +105,15 @@ describe('loadPolicyBundle', () => {
     expect(problems).toEqual([expect.stringMatching(/^a\.policy\.yaml:36 unknown data category "nope"/), expect.stringMatching(/^b\.policy\.yaml:14 destination must be whatsapp/)]);
   });
 
+  it.each(['P0D', 'P0Y', 'P29D'])('refuses an audit retention of %s: shorter than the month a subject access request may take', (retention) => {
+    const problems = problemsOf(folder({ 'p.policy.yaml': shipped.replace('retention: P2Y', `retention: ${retention}`) }));
+    expect(problems).toEqual([expect.stringMatching(/^p\.policy\.yaml:\d+ audit\.retention must be at least 30 days/)]);
+  });
+
+  it.each(['P30D', 'P1M', 'P2Y'])('accepts an audit retention of %s', (retention) => {
+    expect(loadPolicyBundle(folder({ 'p.policy.yaml': shipped.replace('retention: P2Y', `retention: ${retention}`) })).policies[0]!.retention).toBe(retention);
+  });
+
   it('refuses two policies for the same purpose, source and destination', () => {
     const problems = problemsOf(folder({ 'a.policy.yaml': shipped, 'b.policy.yaml': shipped.replace('name: frontline-updates\n', 'name: other\n') }));
     expect(problems.join('\n')).toMatch(/b\.policy\.yaml:1 purpose frontline-updates .* already governed by a\.policy\.yaml/);

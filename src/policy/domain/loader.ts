@@ -6,6 +6,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml
 import { schemasDir } from './data-categories.js';
 import type { CompiledDelivery, CompiledField, CompiledFreeText, CompiledPolicy, CompiledTemplate, PolicyDocument, TemplateLine, TemplateRule, Transform, TransformSpec } from './policy.js';
 import { RECOGNISER_IDS, type RecogniserId } from './recognisers/index.js';
+import { MINIMUM_RETENTION_DAYS, retentionMs } from './retention.js';
 
 export interface PolicyProblem {
   file: string;
@@ -123,6 +124,12 @@ function compile(doc: PolicyDocument, file: string, fileHash: string, at: Report
     valid = false;
     at(path, message);
   };
+  if (doc.audit?.retention && retentionMs(doc.audit.retention) < MINIMUM_RETENTION_DAYS * 86_400_000) {
+    fail(
+      ['audit', 'retention'],
+      `audit.retention must be at least ${MINIMUM_RETENTION_DAYS} days (P${MINIMUM_RETENTION_DAYS}D or P1M): a subject access request may take a month to answer (GDPR Art. 12(3)), and it needs the keys a shorter retention destroys`,
+    );
+  }
   if (doc.lawfulBasis === 'consent' && !doc.recipients.consent) {
     fail(['lawfulBasis'], 'lawful basis consent needs a consent rule: recipients.consent names the purpose each recipient must have consented to');
   }

@@ -7,7 +7,7 @@ import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import type { SubjectRef } from '../../consent/subject.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
-import { retentionMs } from '../retention.js';
+import { retentionMs } from '../../policy/domain/retention.js';
 import { decodeSubjectReport, type PoliciesKnown, type SubjectReport } from './subject-report.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 

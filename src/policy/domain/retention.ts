@@ -6,3 +6,9 @@ export function retentionMs(duration: string): number {
   const DAY = 86_400_000;
   return Number(years) * 365.2425 * DAY + Number(months) * 30.436875 * DAY + Number(days) * DAY;
 }
+
+/**
+ * The shortest audit retention a policy may set: a controller has a month to answer a subject
+ * access request (GDPR Art. 12(3)), and the answer needs the keys a shorter retention destroys.
+ */
+export const MINIMUM_RETENTION_DAYS = 30;
