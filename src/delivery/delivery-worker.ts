@@ -255,11 +255,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
 
   @Traced('sluice.delivery.attempt', {
     attributes: (message: OutboxMessageEntity) => ({ 'sluice.outbox.id': message.id, 'sluice.share.id': message.shareId, 'sluice.delivery.attempt': message.attempts }),
-    result: (outcome: SendOutcome) => ({ 'sluice.delivery.code': outcome.ok ? 'ok' : outcome.failure.code }),
+    result: (outcome: SendOutcome) => ({ 'sluice.delivery.code': outcome.ok ? 'ok' : 'withheld' in outcome ? outcome.withheld : outcome.failure.code }),
   })
   private async attempt(message: OutboxMessageEntity, slot: SendSlot | undefined, media: Map<string, Promise<MediaObjectEntity | null>>): Promise<SendOutcome> {
     try {
-      let context: SendContext = { outboxId: message.id, ...(slot ? { slot } : {}) };
+      let context: SendContext = { outboxId: message.id, ...(slot ? { slot } : {}), withholdReason: () => this.withholdReason(message) };
       const mediaObjectId = mediaObjectOf(message.payload);
       if (mediaObjectId !== undefined) {
         // One read serves every recipient of the share in this batch.
@@ -275,6 +275,19 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     }
   }
 
+  /**
+   * The recipient's consent once more, as the message is about to go: it was checked when the
+   * message was claimed, but the send may wait seconds for its slot and upload, and an opt-out
+   * (STOP) meanwhile finds the message already under way and leaves it to this check.
+   */
+  private async withholdReason(message: OutboxMessageEntity): Promise<string | undefined> {
+    if (message.consentPurpose === null) return undefined;
+    const subject = { type: 'whatsapp' as const, id: message.waId };
+    const status = (await this.consents.lookup([subject], message.consentPurpose)).get(consentKey(subject));
+    if (status === 'granted') return undefined;
+    return status === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent';
+  }
+
   /** Records the attempts' outcomes; returns those that took, to be counted once committed. */
   private async recordOutcomes(manager: EntityManager, results: AttemptResult[], keys: RecipientKeys): Promise<DeliveryOutcome[]> {
     // A status webhook may meanwhile have brought the message id of an earlier attempt's copy.
@@ -285,6 +298,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       const attempt = message.attempts;
       if (outcome.ok) {
         return { message, settlement: { state: 'sent', messageId: outcome.messageId }, entries: [{ kind: 'message.sent', details: { attempt, whatsappMessage: outcome.messageId } }] };
+      }
+      if ('withheld' in outcome) {
+        const earlierCopy = knownIds.get(message.id);
+        // An earlier attempt's copy got through after all (a status webhook said so): it is out.
+        if (earlierCopy) return { message, settlement: { state: 'sent', messageId: earlierCopy }, entries: [{ kind: 'message.sent', details: { whatsappMessage: earlierCopy, confirmedBy: 'status_webhook' } }] };
+        return { message, settlement: { state: 'cancelled' }, entries: [{ kind: 'message.cancelled', details: { attempt, reason: outcome.withheld } }] };
       }
       const { failure } = outcome;
       const details = {

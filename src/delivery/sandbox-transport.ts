@@ -18,6 +18,8 @@ export class SandboxTransport implements WhatsAppTransport {
   constructor(@Inject(TransactionRunner) private readonly transactions: TransactionRunner) {}
 
   async send(request: WhatsAppMessageRequest, context: SendContext): Promise<SendOutcome> {
+    const withheld = await context.withholdReason?.();
+    if (withheld !== undefined) return { ok: false, withheld };
     return this.transactions.run(async (manager) => {
       // A retry after an unknown outcome finds the first recording instead of making a second one.
       const earlier = await manager.getRepository(SandboxMessageEntity).findOneBy({ outboxId: context.outboxId });

@@ -49,8 +49,13 @@ export abstract class SendPacer {
   /** Reserves `count` consecutive slots. */
   abstract reserve(count: number): Promise<SendSlot[]>;
 
-  /** Resolves true when the request may start now, false when no slot could be had before `latestStart`. */
-  async waitForTurn(reserved: SendSlot | undefined): Promise<boolean> {
+  /**
+   * Resolves true when the request may start now, false when no slot could be had before
+   * `latestStart` or `lastCheck` said no. `lastCheck` runs once the slot has come, so that nothing
+   * it checks can change long before the request; should it make the request miss its slot, the
+   * request waits for another and it runs again.
+   */
+  async waitForTurn(reserved: SendSlot | undefined, lastCheck?: () => Promise<boolean>): Promise<boolean> {
     const latestStart = reserved?.latestStart ?? Number.POSITIVE_INFINITY;
     let slot = reserved;
     for (;;) {
@@ -58,6 +63,7 @@ export abstract class SendPacer {
       if (slot.notBefore > latestStart) return false;
       // Timers may fire up to a millisecond early against performance.now(): wait until it is time.
       for (let wait = slot.notBefore - performance.now(); wait > 0; wait = slot.notBefore - performance.now()) await sleep(wait);
+      if (lastCheck && !(await lastCheck())) return false;
       if (performance.now() <= slot.deadline) return true;
       slot = undefined;
     }

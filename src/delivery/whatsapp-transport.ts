@@ -8,6 +8,12 @@ export interface SendContext {
   media?: { objectId: string; bytes: Buffer; mimeType: string };
   /** The moment reserved for this message in the phone number's send rate (transports that reach WhatsApp). */
   slot?: SendSlot;
+  /**
+   * Asked once more right before the message's request goes out, after its media upload and at
+   * its send slot (a transport that reaches WhatsApp may wait seconds for those): a reason code
+   * (consent withdrawn meanwhile) withholds the message; undefined lets it go.
+   */
+  withholdReason?: () => Promise<string | undefined>;
 }
 
 /**
@@ -26,7 +32,11 @@ export interface SendFailure {
   fbtraceId?: string;
 }
 
-export type SendOutcome = { ok: true; messageId: string } | { ok: false; failure: SendFailure };
+export type SendOutcome =
+  | { ok: true; messageId: string }
+  | { ok: false; failure: SendFailure }
+  /** Not sent: `withholdReason` gave this reason at the last moment. */
+  | { ok: false; withheld: string };
 
 /** The port every WhatsApp transport implements: the local sandbox and the Cloud API client. */
 export interface WhatsAppTransport {

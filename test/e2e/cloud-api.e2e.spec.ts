@@ -231,6 +231,30 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     expect(JSON.stringify(await entriesAbout(row!.id))).not.toContain(message!.wamid);
   });
 
+  it('withholds a message whose recipient opted out while it waited for its upload and send slot', async () => {
+    await simulator.receiveText(contact, 'hi');
+    const jpeg = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 200, g: 20, b: 90 } } }).jpeg().toBuffer();
+    const { id } = await share(
+      shareRequest({
+        post: workplacePost({ message: 'Rota', message_tags: [], attachments: { data: [{ type: 'photo', media: { image: { src: `data:image/jpeg;base64,${jpeg.toString('base64')}` } } }] } }),
+        recipients: [{ waId: contact }],
+      }),
+    );
+    simulator.inject({ kind: 'delay', ms: 800 }, { endpoint: 'media' });
+    const draining = sluice.drainOutbox();
+    // Claimed, its consent checked, and its attempt begun: the opt-out finds it under way.
+    await eventually(async () => {
+      const [row] = await sluice.database.adminQuery<{ attempt_started_at: string | null }>(`SELECT attempt_started_at FROM outbox_messages WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [id]);
+      return row?.attempt_started_at ?? undefined;
+    }, 'the message to be under way');
+    await simulator.receiveText(contact, 'STOP');
+    await draining;
+    const [row] = await deliver(id);
+    expect(row!.state).toBe('cancelled');
+    expect(simulator.messagesTo(contact)).toEqual([]);
+    expect(await entriesAbout(row!.id)).toEqual([expect.objectContaining({ kind: 'message.cancelled', reason: 'recipient.consent_withdrawn', attempt: 1 })]);
+  });
+
   it('uploads the minimised photo and sends the image by the returned media id', async () => {
     await simulator.receiveText(contact, 'hi');
     const jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 10, g: 200, b: 90 } } })

@@ -53,7 +53,10 @@ export class CloudApiTransport implements WhatsAppTransport, OnApplicationShutdo
       const mediaId = (uploaded.body as { id: string }).id;
       body = request.type === 'image' ? { ...request, image: { ...request.image, id: mediaId } } : { ...request, video: { ...request.video, id: mediaId } };
     }
-    if (!(await this.pacer.waitForTurn(context.slot))) {
+    let withheld: string | undefined;
+    const lastCheck = async () => (withheld = await context.withholdReason?.()) === undefined;
+    if (!(await this.pacer.waitForTurn(context.slot, lastCheck))) {
+      if (withheld !== undefined) return { ok: false, withheld };
       return { ok: false, failure: { code: 'delivery.send_slot_lost', retryable: true, delivered: 'no' } };
     }
     // WhatsApp echoes biz_opaque_callback_data in the message's status webhooks: it ties a status

@@ -48,6 +48,22 @@ describe('Cloud API client', () => {
     });
   });
 
+  it('withholds a message whose last check, at its send slot after the upload, says no: nothing is sent', async () => {
+    const media = { objectId: 'med_withheld', bytes: Buffer.from('\xff\xd8\xff\xe0 a photo', 'latin1'), mimeType: 'image/jpeg' };
+    const messagesBefore = simulator.messages.length;
+    let uploadsAtCheck = -1;
+    const [slot] = await client.pacer.reserve(1);
+    const outcome = await client.send(
+      mediaMessage(CONTACT, 'image', media.objectId, 'Opening'),
+      context({ media, slot: { ...slot!, latestStart: Number.POSITIVE_INFINITY }, withholdReason: async () => ((uploadsAtCheck = simulator.media.size), 'recipient.consent_withdrawn') }),
+    );
+    expect(outcome).toEqual({ ok: false, withheld: 'recipient.consent_withdrawn' });
+    expect(simulator.messages.length).toBe(messagesBefore);
+    // Asked after the upload: as late as the message allows.
+    expect(uploadsAtCheck).toBe(simulator.media.size);
+    expect(simulator.media.size).toBeGreaterThan(0);
+  });
+
   it('uploads a photo once (multipart) and sends every copy by the returned media id', async () => {
     const bytes = Buffer.from('\xff\xd8\xff\xe0 a minimised photo', 'latin1');
     const media = { objectId: 'med_photo1', bytes, mimeType: 'image/jpeg' };
@@ -102,7 +118,7 @@ describe('Cloud API client', () => {
   it('passes on the fbtrace_id of a refused request, for Meta support', async () => {
     simulator.inject({ kind: 'error', httpStatus: 400, code: 131026 }, { endpoint: 'messages' });
     const outcome = await client.send(textMessage(CONTACT, 'hello'), context());
-    expect(outcome.ok === false && outcome.failure.fbtraceId).toMatch(/^[\w-]+$/);
+    expect(outcome).toMatchObject({ ok: false, failure: { fbtraceId: expect.stringMatching(/^[\w-]+$/) } });
   });
 
   it('is refused, for good, when it sends a key the Cloud API does not know (the simulator is strict)', async () => {

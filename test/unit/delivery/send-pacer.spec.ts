@@ -64,6 +64,28 @@ describe('waiting for a turn', () => {
     expect(pacer.reservations).toBe(2);
   });
 
+  it('runs the last check at the slot, and no turn when it says no', async () => {
+    const pacer = new LocalSendPacer(10);
+    const [, slot] = await pacer.reserve(2);
+    let checkedAt = 0;
+    expect(await pacer.waitForTurn(slot, async () => ((checkedAt = performance.now()), false))).toBe(false);
+    expect(checkedAt).toBeGreaterThanOrEqual(slot!.notBefore);
+  });
+
+  it('takes a new slot and checks again when the last check made the request miss its slot', async () => {
+    const pacer = new CountingPacer(1000);
+    const [slot] = await pacer.reserve(1);
+    const checks: number[] = [];
+    const slowOnce = async () => {
+      checks.push(performance.now());
+      if (checks.length === 1) while (performance.now() <= slot!.deadline + 5); // the check itself outlasts the slot
+      return true;
+    };
+    expect(await pacer.waitForTurn(slot, slowOnce)).toBe(true);
+    expect(checks).toHaveLength(2);
+    expect(pacer.reservations).toBe(2);
+  });
+
   it('reports no turn when a replacement slot would start after the latest start', async () => {
     const pacer = new CountingPacer(1);
     const [slot] = await pacer.reserve(1);
