@@ -38,18 +38,21 @@ export function graphError(body: unknown): GraphError | undefined {
 }
 
 /**
- * Maps a non-2xx answer to a failure. WhatsApp answered, so this copy of the message was not
- * accepted (`delivered: no`). A known error code decides; otherwise (an unknown code, or no
+ * Maps a non-2xx answer to a failure. A 4xx (429 included) is WhatsApp refusing this copy of the
+ * message (`delivered: no`); a 5xx may come after it was processed (a gateway that lost
+ * WhatsApp's answer, "something went wrong" from WhatsApp itself), so whether this copy went out
+ * is `unknown`. A known error code decides whether to retry; otherwise (an unknown code, or no
  * Graph error body at all: a proxy's page) the HTTP status does: 429 and 5xx are worth
  * retrying, other statuses are not.
  */
 export function failureOfErrorResponse(status: number, body: unknown): SendFailure {
   const error = graphError(body);
-  if (!error) return { code: `http.${status}`, retryable: status === 429 || status >= 500, delivered: 'no' };
+  const delivered = status >= 500 ? 'unknown' : 'no';
+  if (!error) return { code: `http.${status}`, retryable: status === 429 || status >= 500, delivered };
   return {
     code: `whatsapp.${error.code}`,
     retryable: RETRYABLE_ERROR_CODES.has(error.code) || status === 429 || status >= 500,
-    delivered: 'no',
+    delivered,
     ...(error.subcode !== undefined ? { subcode: error.subcode } : {}),
     ...(error.fbtraceId ? { fbtraceId: error.fbtraceId } : {}),
   };
