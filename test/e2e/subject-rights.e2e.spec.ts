@@ -143,6 +143,23 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect(fresh.consents).toHaveLength(1);
   });
 
+  it('erases a recipient whose message is still queued: it is cancelled, with its final entry', async () => {
+    const waId = '31687000011';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId }] }), headers: idempotencyKey() });
+    expect(share.json.status).toBe('accepted');
+    const erased = (await sluice.request('POST', `/v1/subjects/whatsapp/${waId}/erase`)).json;
+    expect(erased.erased).toBe(true);
+    expect((await sluice.request('GET', `/v1/shares/${share.json.id}`)).json.recipients).toEqual([expect.objectContaining({ waId: expect.stringMatching(/^erased-/), delivery: 'cancelled' })]);
+    const entries = (await logText()).split('\n').filter(Boolean).map((line) => JSON.parse(JSON.parse(line).entry) as Record<string, unknown>);
+    const erasure = entries.find((e) => e.id === erased.audit.entry)!;
+    const cancelled = entries.filter((e) => e.kind === 'message.cancelled' && e.share === share.json.id);
+    expect(cancelled).toEqual([expect.objectContaining({ reason: 'subject.erased', recipient: erasure.subject })]);
+    expect(cancelled[0]).not.toHaveProperty('attempt');
+    await sluice.drainOutbox();
+    expect(JSON.stringify(await sluice.database.adminQuery('SELECT * FROM sandbox_messages'))).not.toContain(waId);
+  });
+
   it('destroys the keys of people not processed within the retention period, and says so in the log', async () => {
     const retention = sluice.app.get(AuditRetentionService);
     expect(await retention.sweep(new Date())).toMatchObject({ status: 'swept', destroyed: {} });

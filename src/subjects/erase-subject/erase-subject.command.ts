@@ -2,12 +2,13 @@ import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { randomBytes } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { AuditLogService } from '../../audit/audit-log.service.js';
+import { type AuditDraft, AuditLogService } from '../../audit/audit-log.service.js';
 import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { ConsentLedger } from '../../consent/consent-ledger.js';
 import type { SubjectRef } from '../../consent/subject.js';
+import { inGroupsOf } from '../../platform/database/sql.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { Traced } from '../../platform/observability/traced.js';
 
@@ -48,25 +49,28 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
       // Before anything is read: what a share that holds them is writing is then committed and cleared below.
       await this.subjectKeys.excludeHolders(manager, subject);
       const key = await this.subjectKeys.existingKey(manager, subject);
+      // Without their key the entries' pseudonym is made under one kept nowhere: as unlinkable as theirs is about to be.
+      const pseudonym = subjectPseudonym(key ?? randomBytes(32), subject);
       // Also when a retention sweep destroyed their key already: the clear copies are still here.
       const forgotten = await this.consents.forget(manager, subject);
-      const { found, ...cleared } = subject.type === 'whatsapp' ? await this.clearContact(manager, subject.id) : { found: false, shares: 0, messages: 0 };
+      const contact = subject.type === 'whatsapp' ? await this.clearContact(manager, subject.id, pseudonym) : { found: false, shares: 0, messages: 0, cancellations: [] };
+      const { found, cancellations, ...cleared } = contact;
       if (!key && !forgotten && !found) return undefined;
       await this.subjectKeys.destroy(manager, subject);
-      // Without their key the entry's pseudonym is made under one kept nowhere: as unlinkable as theirs now is.
-      const pseudonym = subjectPseudonym(key ?? randomBytes(32), subject);
-      const [queued] = await this.auditLog.append(manager, [
-        { kind: 'subject.erased', body: { subject: pseudonym, subjectType: subject.type, cleared } },
-      ]);
-      return queued!.id;
+      const queued = await this.auditLog.append(manager, [...cancellations, { kind: 'subject.erased', body: { subject: pseudonym, subjectType: subject.type, cleared } }]);
+      return queued.at(-1)!.id;
     });
     if (!entry) return { erased: false, audit: null };
     const index = (await this.sequencer.awaitIndices([entry])).get(entry)!;
     return { erased: true, audit: { entry, index } };
   }
 
-  /** Replaces a WhatsApp number wherever sluice's operational tables hold it in the clear; `found`: whether any held it. */
-  private async clearContact(manager: EntityManager, waId: string): Promise<{ found: boolean; shares: number; messages: number }> {
+  /**
+   * Replaces a WhatsApp number wherever sluice's operational tables hold it in the clear; `found`:
+   * whether any held it. The messages to them not yet sent are cancelled, each with its final
+   * entry (`cancellations`, naming the recipient by `pseudonym`), and so is the recipient's state.
+   */
+  private async clearContact(manager: EntityManager, waId: string, pseudonym: string): Promise<{ found: boolean; shares: number; messages: number; cancellations: AuditDraft[] }> {
     const postgres = this.transactions.dialect === 'postgres';
     const p = (n: number) => (postgres ? `$${n}` : '?');
     // Unique per erasure, so two erased recipients of one share stay two rows.
@@ -82,6 +86,30 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     await manager.query(`UPDATE share_recipients SET wa_id = ${p(1)} WHERE wa_id = ${p(2)}`, [placeholder, waId]);
     const [{ n: messages } = { n: 0 }] = (await manager.query(`SELECT COUNT(*) AS n FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId])) as { n: number | string }[];
     const now = new Date().toISOString();
+    const unsent = (await manager.query(
+      `SELECT id, share_id, decision_entry, attempts, attempt_started_at FROM outbox_messages WHERE wa_id = ${p(1)} AND state IN ('pending', 'claimed')`,
+      [waId],
+    )) as { id: string; share_id: string; decision_entry: string; attempts: number | string; attempt_started_at: string | null }[];
+    const cancellations = unsent.map(
+      (m): AuditDraft => ({
+        kind: 'message.cancelled',
+        body: {
+          share: m.share_id,
+          outbox: m.id,
+          decision: m.decision_entry,
+          recipient: pseudonym,
+          reason: 'subject.erased',
+          // An attempt under way may yet reach WhatsApp: its worker no longer holds the message to say.
+          ...(m.attempt_started_at !== null ? { attempt: Number(m.attempts), delivered: 'unknown' } : {}),
+        },
+      }),
+    );
+    for (const group of inGroupsOf([...new Set(unsent.map((m) => m.share_id))])) {
+      await manager.query(
+        `UPDATE share_recipients SET delivery_state = 'cancelled', delivery_updated_at = ${p(1)} WHERE wa_id = ${p(2)} AND delivery_state = 'queued' AND share_id IN (${group.map((_, i) => p(i + 3)).join(', ')})`,
+        [now, placeholder, ...group],
+      );
+    }
     // A message not yet sent never will be; the request bodies that named the number go too, and
     // WhatsApp's message id, which holds it in base64 (its status webhooks then match nothing).
     await manager.query(
@@ -98,6 +126,6 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     await manager.query(`DELETE FROM whatsapp_contacts WHERE wa_id = ${p(1)}`, [waId]);
     await manager.query(`DELETE FROM sandbox_media WHERE outbox_id IN (SELECT outbox_id FROM sandbox_messages WHERE wa_id = ${p(1)})`, [waId]);
     await manager.query(`DELETE FROM sandbox_messages WHERE wa_id = ${p(1)}`, [waId]);
-    return { found: Number(shares) + Number(messages) + Number(held!.n) > 0, shares: Number(shares), messages: Number(messages) };
+    return { found: Number(shares) + Number(messages) + Number(held!.n) > 0, shares: Number(shares), messages: Number(messages), cancellations };
   }
 }
