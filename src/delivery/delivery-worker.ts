@@ -1,6 +1,7 @@
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type EntityManager, In } from 'typeorm';
 import { AuditLogService, type AuditDraft } from '../audit/audit-log.service.js';
 import { ConsentLedger, consentKey, type ConsentLookup } from '../consent/consent-ledger.js';
@@ -23,6 +24,12 @@ const RETRY_CAP_MS = 60 * 60 * 1000;
 const RECORDING_MARGIN_MS = 1000;
 /** How long an outcome may wait for others to share its transaction (one commit, one fsync). */
 const RECORDING_LINGER_MS = 10;
+/**
+ * Writes of outcomes tried before they are given up: an outcome not written leaves its message to
+ * be sent again once the claim lapses. The waits (100 + 200 ms) fit in RECORDING_MARGIN_MS.
+ */
+const RECORDING_TRIES = 3;
+const RECORDING_RETRY_MS = 100;
 
 /** Exponential backoff with equal jitter: at least half of base x 2^(attempt-1), so a burst of retries spreads out yet still backs off. */
 export function retryDelayMs(attempt: number, baseMs: number, random: () => number = Math.random): number {
@@ -227,11 +234,18 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     if (started.length === 0) return;
     const slots = this.transport.pacer ? await this.transport.pacer.reserve(started.length) : undefined;
     const media = new Map<string, Promise<MediaObjectEntity | null>>();
-    const keys = this.records.keysOf(started.map((m) => m.waId));
-    // Awaited by the first write; until then a failed lookup must not count as unhandled.
-    keys.catch(() => undefined);
+    const readKeys = () => {
+      const read = this.records.keysOf(started.map((m) => m.waId));
+      // Awaited by the first write; until then a failed lookup must not count as unhandled.
+      read.catch(() => undefined);
+      return read;
+    };
+    let keys = readKeys();
     const recorder = new OutcomeRecorder(started.length, async (results) => {
-      const known = await keys;
+      const known = await keys.catch((error: unknown) => {
+        keys = readKeys(); // for the next try
+        throw error;
+      });
       countDeliveryOutcomes(await this.transactions.run((m) => this.recordOutcomes(m, results, known)));
     });
     await Promise.all(
@@ -419,10 +433,18 @@ class OutcomeRecorder {
 
   private async writeQueued(): Promise<void> {
     this.writing = true;
-    try {
-      await this.write(this.queue.splice(0));
-    } catch (error) {
-      this.failure ??= error;
+    const results = this.queue.splice(0);
+    for (let tried = 1; ; tried++) {
+      try {
+        await this.write(results);
+        break;
+      } catch (error) {
+        if (tried === RECORDING_TRIES) {
+          this.failure ??= error;
+          break;
+        }
+        await sleep(RECORDING_RETRY_MS * tried);
+      }
     }
     this.writing = false;
     this.schedule();
