@@ -68,7 +68,9 @@ export class PolicyActivationService implements OnApplicationBootstrap, OnApplic
       this.logger.error(`kept the active bundle ${this.registry.bundle.hash}`);
       return { status: 'refused', bundle: this.registry.bundle.hash, problems: loaded.problems.length };
     }
-    if (loaded.bundle.hash === this.registry.bundle.hash) return { status: 'unchanged', bundle: loaded.bundle.hash };
+    // Unchanged only if the log says so too: an activation recorded whose wait for its log index
+    // failed was refused here, and the log would otherwise go on naming a bundle that never decided.
+    if (loaded.bundle.hash === this.registry.bundle.hash && (await this.latestRecorded()) === loaded.bundle.hash) return { status: 'unchanged', bundle: loaded.bundle.hash };
     try {
       await this.record(loaded.bundle);
     } catch (error) {
@@ -78,6 +80,11 @@ export class PolicyActivationService implements OnApplicationBootstrap, OnApplic
     this.registry.activate(loaded.bundle);
     this.logger.log(`activated policy bundle ${loaded.bundle.hash} (${loaded.bundle.policies.length} file(s))`);
     return { status: 'activated', bundle: loaded.bundle.hash };
+  }
+
+  private async latestRecorded(): Promise<string | undefined> {
+    const latest = await this.transactions.read((manager) => manager.getRepository(PolicyActivationEntity).findOne({ where: {}, order: { activatedAt: 'DESC', entryId: 'DESC' } }));
+    return latest?.bundleHash;
   }
 
   /** Records the activation and waits until it is in the log, so no decision of the bundle precedes it. */

@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, expect, it, jest } from '@jest/globals';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { PolicyActivationService } from '../../src/policy/policy-activation.service.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
 import { consent, idempotencyKey, RECIPIENT, shareRequest } from '../support/fixtures.js';
@@ -60,6 +61,28 @@ describeEachDatabase('policy hot reload', (dialect) => {
     expect(await activations()).toHaveLength(count);
     const share = await sluice.request('POST', '/v1/shares', { body: shareRequest(), headers: idempotencyKey() });
     expect(share.json.policy.bundle).toBe(good);
+  });
+
+  it('records the active bundle again when the log names another, after an activation that could not be waited for', async () => {
+    writeFileSync(policyFile, original);
+    await sluice.app.get(PolicyActivationService).reload();
+    const active = await activeBundle();
+    // The activation of a changed folder is recorded, but its wait for a log index fails: refused.
+    const sequencer = sluice.app.get(AuditSequencer);
+    const awaitIndices = jest.spyOn(sequencer, 'awaitIndices').mockRejectedValueOnce(Object.assign(new Error('not sequenced in time'), { name: 'AuditNotSequenced' }));
+    try {
+      writeFileSync(policyFile, original.replace('recipientsPerShare: 50', 'recipientsPerShare: 2'));
+      expect(await sluice.app.get(PolicyActivationService).reload()).toMatchObject({ status: 'refused', bundle: active });
+    } finally {
+      awaitIndices.mockRestore();
+    }
+    await sequencer.sequenceNow();
+    expect((await activations()).at(-1).bundle).not.toBe(active);
+    // The folder back as it was: still deciding, but the log names the refused bundle last.
+    writeFileSync(policyFile, original);
+    expect(await sluice.app.get(PolicyActivationService).reload()).toEqual({ status: 'activated', bundle: active });
+    expect((await activations()).at(-1)).toMatchObject({ kind: 'policy.activated', bundle: active });
+    expect(await sluice.app.get(PolicyActivationService).reload()).toEqual({ status: 'unchanged', bundle: active });
   });
 
   it('reloads when a file changes with POLICIES_WATCH=true', async () => {
