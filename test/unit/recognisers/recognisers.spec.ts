@@ -64,6 +64,10 @@ describe('phone', () => {
     ['+49 30 901820', '+49 30 901820'],
     ['+1 (415) 555-2671', '+1 (415) 555-2671'],
     ['+33 1 42 68 53 00', '+33 1 42 68 53 00'],
+    ['app me op 31612345678', '31612345678'],
+    ['31612345678 is mijn WhatsApp', '31612345678'],
+    ['whatsapp 447911123456', '447911123456'],
+    ['bel 14155552671 (US)', '14155552671'],
   ])('finds %j', (text, number) => {
     expect(found(text, ['phone'])).toEqual([['phone', number]]);
   });
@@ -84,6 +88,10 @@ describe('phone', () => {
     ['a number running on into letters', '0612345678abc'],
     ['a compact landline without a phone word', 'artikel 0201234567'],
     ['a UK national number without a phone word', 'code 07911 123456'],
+    ['a bare international number without a phone word, not a Dutch mobile', 'code 447911123456'],
+    ['a bare Dutch mobile number after a reference word', 'order 31612345678'],
+    ['a bare block of digits that is no valid number, after a phone word', 'bel 31012345678'],
+    ['a bare number inside a longer block of digits', 'ref8831612345678'],
   ])('ignores %s', (_case, text) => {
     expect(found(text, ['phone'])).toEqual([]);
   });

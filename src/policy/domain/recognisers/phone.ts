@@ -33,6 +33,14 @@ const PHONE_CANDIDATE = new RegExp(
   'gu',
 );
 
+/**
+ * An international number written without "+" or "00", one block of digits: how WhatsApp shows a
+ * contact's number ("31612345678"). Not inside another number or word.
+ */
+const BARE_INTERNATIONAL = /(?<![\p{L}\p{N}_+]|\p{N}[.,/-])[1-9]\d{9,14}(?![\p{L}\p{N}_]|[.,/-]\p{N})/gu;
+/** A Dutch mobile number in that form, distinctive enough to need no phone word (as 06 12345678 needs none). */
+const BARE_DUTCH_MOBILE = /^316\d{8}$/;
+
 const NATIONAL = { min: 8, max: 12, start: /^(?:0[1-9]|[2-9])/ };
 const INTERNATIONAL = { min: 8, max: 17, start: /^(?:00)?[1-9]/ };
 const INTERNATIONAL_PREFIX = /^\(?\+/;
@@ -63,7 +71,8 @@ type ValidityCache = Map<string, boolean>;
 
 /**
  * Phone numbers valid for libphonenumber (full metadata, default country NL). International numbers
- * ("+" or "00") need no context. National numbers lose to a nearer reference-number word (order,
+ * ("+" or "00") need no context; written as a bare block of digits ("31612345678", as WhatsApp
+ * shows them) they need a phone word, except a Dutch mobile number. National numbers lose to a nearer reference-number word (order,
  * invoice); written as one block of digits they also need a phone word, except a Dutch mobile number.
  * A national number that is not Dutch is taken only after a phone word ("call (415) 555-2671").
  */
@@ -82,9 +91,21 @@ export const phoneRecogniser: Recogniser = {
       // will lose an overlap ("0300 0009 06" inside the card 4000 0000 0300 0009).
       PHONE_CANDIDATE.lastIndex = start + 1;
     }
-    return spans;
+    BARE_INTERNATIONAL.lastIndex = 0;
+    for (let match = BARE_INTERNATIONAL.exec(text); match; match = BARE_INTERNATIONAL.exec(text)) {
+      const start = match.index;
+      if (earlier.some((span) => start >= span.start && start < span.end) || spans.some((span) => start >= span.start && start < span.end)) continue;
+      if (isBareInternational(match[0], contextBefore(text, start, PHONE_CONTEXT), validity)) spans.push({ start, end: start + match[0].length });
+    }
+    return spans.sort((a, b) => a.start - b.start);
   },
 };
+
+/** A block of digits that is a valid number once "+" is put before it: a Dutch mobile number, or any after a phone word. */
+function isBareInternational(digits: string, context: ContextVerdict, validity: ValidityCache): boolean {
+  if (context === 'opposing' || (context !== 'supporting' && !BARE_DUTCH_MOBILE.test(digits))) return false;
+  return isValidIn(`+${digits}`, 'NL', validity);
+}
 
 /** Length of the longest valid phone number at the start of the candidate, if any. */
 function validLength(text: string, start: number, candidate: string, validity: ValidityCache): number | undefined {
