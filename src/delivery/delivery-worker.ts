@@ -290,11 +290,16 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   }
 
   /**
-   * The recipient's consent once more, as the message is about to go: it was checked when the
-   * message was claimed, but the send may wait seconds for its slot and upload, and an opt-out
-   * (STOP) meanwhile finds the message already under way and leaves it to this check.
+   * Checked once more as the message is about to go (it may wait seconds for its slot and upload
+   * after its claim): that this worker still holds it (an erasure of the recipient, or a worker
+   * that took the lapsed claim over, ends that), and the recipient's consent, since an opt-out
+   * (STOP) meanwhile finds the message under way and leaves it to this check.
    */
   private async withholdReason(message: OutboxMessageEntity): Promise<string | undefined> {
+    const held = await this.transactions.read((manager) =>
+      manager.getRepository(OutboxMessageEntity).exists({ where: { id: message.id, state: 'claimed', claimedBy: this.workerId } }),
+    );
+    if (!held) return 'delivery.claim_lost';
     if (message.consentPurpose === null) return undefined;
     const subject = { type: 'whatsapp' as const, id: message.waId };
     const status = (await this.consents.lookup([subject], message.consentPurpose)).get(consentKey(subject));
@@ -316,7 +321,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       if ('withheld' in outcome) {
         const earlierCopy = knownIds.get(message.id);
         // An earlier attempt's copy got through after all (a status webhook said so): it is out.
-        if (earlierCopy) return { message, settlement: { state: 'sent', messageId: earlierCopy }, entries: [{ kind: 'message.sent', details: { whatsappMessage: earlierCopy, confirmedBy: 'status_webhook' } }] };
+        if (earlierCopy) return { message, settlement: { state: 'sent', messageId: earlierCopy }, entries: [{ kind: 'message.sent', details: { attempt, whatsappMessage: earlierCopy, confirmedBy: 'status_webhook' } }] };
         return { message, settlement: { state: 'cancelled' }, entries: [{ kind: 'message.cancelled', details: { attempt, reason: outcome.withheld } }] };
       }
       const { failure } = outcome;

@@ -18,10 +18,14 @@ export class SandboxTransport implements WhatsAppTransport {
   constructor(@Inject(TransactionRunner) private readonly transactions: TransactionRunner) {}
 
   async send(request: WhatsAppMessageRequest, context: SendContext): Promise<SendOutcome> {
+    // A retry after an unknown outcome finds the first recording instead of making a second one
+    // (or being withheld: that copy went out). The last check runs outside the transaction, whose
+    // connection it would otherwise hold while waiting for another from the same pool.
+    const recorded = await this.transactions.read((manager) => manager.getRepository(SandboxMessageEntity).findOneBy({ outboxId: context.outboxId }));
+    if (recorded) return { ok: true, messageId: recorded.id };
     const withheld = await context.withholdReason?.();
     if (withheld !== undefined) return { ok: false, withheld };
     return this.transactions.run(async (manager) => {
-      // A retry after an unknown outcome finds the first recording instead of making a second one.
       const earlier = await manager.getRepository(SandboxMessageEntity).findOneBy({ outboxId: context.outboxId });
       if (earlier) return { ok: true, messageId: earlier.id };
       const { body, mediaId } = await this.upload(manager, request, context);

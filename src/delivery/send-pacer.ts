@@ -18,6 +18,10 @@ export interface SendSlot {
  * that even with every start this late, no rate + 1 requests ever start within one second.
  */
 export const LATENESS_TOLERANCE_MS = 25;
+/** How long before its slot a request's last check starts: a database read, done before the slot rather than inside its window. */
+export const LAST_CHECK_LEAD_MS = 50;
+/** A last check this recent still holds for a later slot (after a missed one), rather than being made again. */
+export const LAST_CHECK_FRESH_MS = 500;
 /** How many more readings of the database's clock a reservation may take to narrow its error. */
 const CLOCK_READINGS = 5;
 
@@ -51,19 +55,23 @@ export abstract class SendPacer {
 
   /**
    * Resolves true when the request may start now, false when no slot could be had before
-   * `latestStart` or `lastCheck` said no. `lastCheck` runs once the slot has come, so that nothing
-   * it checks can change long before the request; should it make the request miss its slot, the
-   * request waits for another and it runs again.
+   * `latestStart` or `lastCheck` said no. `lastCheck` runs LAST_CHECK_LEAD_MS before the slot, so
+   * that what it checks cannot change long before the request, nor its own time make the request
+   * late; after a missed slot it runs again only once it is no longer fresh.
    */
   async waitForTurn(reserved: SendSlot | undefined, lastCheck?: () => Promise<boolean>): Promise<boolean> {
     const latestStart = reserved?.latestStart ?? Number.POSITIVE_INFINITY;
     let slot = reserved;
+    let checkedAt = Number.NEGATIVE_INFINITY;
     for (;;) {
       slot ??= await this.replacementSlot();
       if (slot.notBefore > latestStart) return false;
-      // Timers may fire up to a millisecond early against performance.now(): wait until it is time.
-      for (let wait = slot.notBefore - performance.now(); wait > 0; wait = slot.notBefore - performance.now()) await sleep(wait);
-      if (lastCheck && !(await lastCheck())) return false;
+      if (lastCheck && performance.now() - checkedAt > LAST_CHECK_FRESH_MS) {
+        await sleepUntil(slot.notBefore - LAST_CHECK_LEAD_MS);
+        checkedAt = performance.now();
+        if (!(await lastCheck())) return false;
+      }
+      await sleepUntil(slot.notBefore);
       if (performance.now() <= slot.deadline) return true;
       slot = undefined;
     }
@@ -95,6 +103,11 @@ export abstract class SendPacer {
       return { notBefore: at + uncertaintyMs, deadline: at - uncertaintyMs + LATENESS_TOLERANCE_MS };
     });
   }
+}
+
+/** Timers may fire up to a millisecond early against performance.now(): waits until it is time. */
+async function sleepUntil(at: number): Promise<void> {
+  for (let wait = at - performance.now(); wait > 0; wait = at - performance.now()) await sleep(wait);
 }
 
 /** The embedded default (SQLite) runs one process: its schedule lives in memory. */

@@ -255,6 +255,31 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     expect(await entriesAbout(row!.id)).toEqual([expect.objectContaining({ kind: 'message.cancelled', reason: 'recipient.consent_withdrawn', attempt: 1 })]);
   });
 
+  it('does not send a message whose claim another worker took over while it waited for its upload', async () => {
+    await simulator.receiveText(contact, 'hi');
+    const jpeg = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 20, g: 90, b: 200 } } }).jpeg().toBuffer();
+    const { id } = await share(
+      shareRequest({
+        post: workplacePost({ message: 'Rota', message_tags: [], attachments: { data: [{ type: 'photo', media: { image: { src: `data:image/jpeg;base64,${jpeg.toString('base64')}` } } }] } }),
+        recipients: [{ waId: contact }],
+      }),
+    );
+    simulator.inject({ kind: 'delay', ms: 800 }, { endpoint: 'media' });
+    const p = dialect === 'postgres' ? '$1' : '?';
+    const draining = sluice.drainOutbox();
+    await eventually(async () => {
+      const [row] = await sluice.database.adminQuery<{ attempt_started_at: string | null }>(`SELECT attempt_started_at FROM outbox_messages WHERE share_id = ${p}`, [id]);
+      return row?.attempt_started_at ?? undefined;
+    }, 'the message to be under way');
+    // As when this worker's claim lapsed and another took the message over (or an erasure ended it).
+    await sluice.database.adminQuery(`UPDATE outbox_messages SET claimed_by = 'another-worker' WHERE share_id = ${p}`, [id]);
+    await draining;
+    expect(simulator.messagesTo(contact)).toEqual([]);
+    expect(await sluice.database.adminQuery(`SELECT state, claimed_by FROM outbox_messages WHERE share_id = ${p}`, [id])).toEqual([{ state: 'claimed', claimed_by: 'another-worker' }]);
+    // The other worker is made up: its claim would lapse and a later test's drain send the message.
+    await sluice.database.adminQuery(`UPDATE outbox_messages SET state = 'cancelled', claimed_by = NULL WHERE share_id = ${p}`, [id]);
+  });
+
   it('uploads the minimised photo and sends the image by the returned media id', async () => {
     await simulator.receiveText(contact, 'hi');
     const jpeg = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 10, g: 200, b: 90 } } })

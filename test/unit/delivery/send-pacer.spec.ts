@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
-import { LATENESS_TOLERANCE_MS, LocalSendPacer, type SendSlot, slotSpacingMicros, takeSlots } from '../../../src/delivery/send-pacer.js';
+import { LAST_CHECK_LEAD_MS, LATENESS_TOLERANCE_MS, LocalSendPacer, type SendSlot, slotSpacingMicros, takeSlots } from '../../../src/delivery/send-pacer.js';
 
 describe('send slots', () => {
   it('never fit rate + 1 starts into one second, even when each start is late by the tolerance', () => {
@@ -64,15 +64,26 @@ describe('waiting for a turn', () => {
     expect(pacer.reservations).toBe(2);
   });
 
-  it('runs the last check at the slot, and no turn when it says no', async () => {
+  it('runs the last check shortly before the slot, and gives no turn when it says no', async () => {
     const pacer = new LocalSendPacer(10);
     const [, slot] = await pacer.reserve(2);
     let checkedAt = 0;
     expect(await pacer.waitForTurn(slot, async () => ((checkedAt = performance.now()), false))).toBe(false);
-    expect(checkedAt).toBeGreaterThanOrEqual(slot!.notBefore);
+    expect(checkedAt).toBeGreaterThanOrEqual(slot!.notBefore - LAST_CHECK_LEAD_MS);
+    expect(checkedAt).toBeLessThan(slot!.notBefore);
   });
 
-  it('takes a new slot and checks again when the last check made the request miss its slot', async () => {
+  it('starts the request in its slot after a last check that took longer than the slot window', async () => {
+    const pacer = new CountingPacer(10);
+    const [, slot] = await pacer.reserve(2);
+    // Slower than the 25 ms window, faster than the lead: done before the slot comes.
+    const slowCheck = async () => (await new Promise((resolve) => setTimeout(resolve, LAST_CHECK_LEAD_MS / 2 + 5)), true);
+    expect(await pacer.waitForTurn(slot, slowCheck)).toBe(true);
+    expect(performance.now()).toBeGreaterThanOrEqual(slot!.notBefore);
+    expect(pacer.reservations).toBe(1);
+  });
+
+  it('takes a new slot without checking again when a check still fresh made the request miss its slot', async () => {
     const pacer = new CountingPacer(1000);
     const [slot] = await pacer.reserve(1);
     const checks: number[] = [];
@@ -82,7 +93,7 @@ describe('waiting for a turn', () => {
       return true;
     };
     expect(await pacer.waitForTurn(slot, slowOnce)).toBe(true);
-    expect(checks).toHaveLength(2);
+    expect(checks).toHaveLength(1);
     expect(pacer.reservations).toBe(2);
   });
 
