@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import sharp from 'sharp';
 import { InMemoryMerkleLog, leafHash, rootAt } from '../../src/audit/domain/merkle.js';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { SubjectKeyDestroyed, SubjectKeyService } from '../../src/audit/subject-keys.service.js';
@@ -143,11 +144,15 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect(fresh.consents).toHaveLength(1);
   });
 
-  it('erases a recipient whose message is still queued: it is cancelled, with its final entry', async () => {
+  it('erases a recipient whose message is still queued: it is cancelled, with its final entry, and its media go', async () => {
     const waId = '31687000011';
     await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
-    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId }] }), headers: idempotencyKey() });
+    const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#808080' } }).jpeg().toBuffer();
+    const photo = { attachments: { data: [{ type: 'photo', media: { image: { src: `data:image/jpeg;base64,${jpeg.toString('base64')}` } } }] } };
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost(photo), recipients: [{ waId }] }), headers: idempotencyKey() });
     expect(share.json.status).toBe('accepted');
+    const mediaOfShare = () => sluice.database.adminQuery(`SELECT id FROM media_objects WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [share.json.id]);
+    expect(await mediaOfShare()).toHaveLength(1);
     const erased = (await sluice.request('POST', `/v1/subjects/whatsapp/${waId}/erase`)).json;
     expect(erased.erased).toBe(true);
     expect((await sluice.request('GET', `/v1/shares/${share.json.id}`)).json.recipients).toEqual([expect.objectContaining({ waId: expect.stringMatching(/^erased-/), delivery: 'cancelled' })]);
@@ -156,6 +161,7 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     const cancelled = entries.filter((e) => e.kind === 'message.cancelled' && e.share === share.json.id);
     expect(cancelled).toEqual([expect.objectContaining({ reason: 'subject.erased', recipient: erasure.subject })]);
     expect(cancelled[0]).not.toHaveProperty('attempt');
+    expect(await mediaOfShare()).toEqual([]);
     await sluice.drainOutbox();
     expect(JSON.stringify(await sluice.database.adminQuery('SELECT * FROM sandbox_messages'))).not.toContain(waId);
   });

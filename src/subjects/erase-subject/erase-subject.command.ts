@@ -8,7 +8,7 @@ import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { ConsentLedger } from '../../consent/consent-ledger.js';
 import type { SubjectRef } from '../../consent/subject.js';
-import { inGroupsOf } from '../../platform/database/sql.js';
+import { inGroupsOf, Sql } from '../../platform/database/sql.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { Traced } from '../../platform/observability/traced.js';
 
@@ -75,21 +75,16 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     const p = (n: number) => (postgres ? `$${n}` : '?');
     // Unique per erasure, so two erased recipients of one share stay two rows.
     const placeholder = `erased-${randomBytes(6).toString('hex')}`;
-    const [{ n: shares } = { n: 0 }] = (await manager.query(`SELECT COUNT(DISTINCT share_id) AS n FROM share_recipients WHERE wa_id = ${p(1)}`, [waId])) as { n: number | string }[];
-    // One statement however many shares name them: shares that name anyone of this subject's lock
-    // bucket wait for the erasure meanwhile (SubjectKeyService.excludeHolders). Documents are
-    // JSON.stringify's output and a WhatsApp id is digits only, so the member's text is exact.
-    await manager.query(
-      `UPDATE shares SET document = REPLACE(document, ${p(1)}, ${p(2)}) WHERE id IN (SELECT share_id FROM share_recipients WHERE wa_id = ${p(3)})`,
-      [`"waId":${JSON.stringify(waId)}`, `"waId":${JSON.stringify(placeholder)}`, waId],
-    );
-    await manager.query(`UPDATE share_recipients SET wa_id = ${p(1)} WHERE wa_id = ${p(2)}`, [placeholder, waId]);
-    const [{ n: messages } = { n: 0 }] = (await manager.query(`SELECT COUNT(*) AS n FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId])) as { n: number | string }[];
+    const sql = Sql.of(manager);
     const now = new Date().toISOString();
-    const unsent = (await manager.query(
-      `SELECT id, share_id, decision_entry, attempts, attempt_started_at FROM outbox_messages WHERE wa_id = ${p(1)} AND state IN ('pending', 'claimed')`,
-      [waId],
-    )) as { id: string; share_id: string; decision_entry: string; attempts: number | string; attempt_started_at: string | null }[];
+    // The outbox first, then the recipients: the order in which the delivery worker writes them.
+    // A message not yet sent never will be: cancelled, in one statement with reading what it was.
+    const unsent = await sql.rows<{ id: string; share_id: string; decision_entry: string; attempts: number | string; attempt_started_at: string | null }>(
+      manager,
+      `UPDATE outbox_messages SET state = 'cancelled', claimed_by = NULL, claim_expires_at = NULL, updated_at = ${p(1)}
+         WHERE wa_id = ${p(2)} AND state IN ('pending', 'claimed') RETURNING id, share_id, decision_entry, attempts, attempt_started_at`,
+      [now, waId],
+    );
     const cancellations = unsent.map(
       (m): AuditDraft => ({
         kind: 'message.cancelled',
@@ -104,20 +99,37 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
         },
       }),
     );
-    for (const group of inGroupsOf([...new Set(unsent.map((m) => m.share_id))])) {
-      await manager.query(
-        `UPDATE share_recipients SET delivery_state = 'cancelled', delivery_updated_at = ${p(1)} WHERE wa_id = ${p(2)} AND delivery_state = 'queued' AND share_id IN (${group.map((_, i) => p(i + 3)).join(', ')})`,
-        [now, placeholder, ...group],
-      );
-    }
-    // A message not yet sent never will be; the request bodies that named the number go too, and
-    // WhatsApp's message id, which holds it in base64 (its status webhooks then match nothing).
+    // The request bodies that named the number go, and WhatsApp's message id, which holds it in
+    // base64 (its status webhooks then match nothing).
+    const [{ n: messages } = { n: 0 }] = await sql.rows<{ n: number | string }>(manager, `SELECT COUNT(*) AS n FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId]);
     await manager.query(
-      `UPDATE outbox_messages SET state = CASE WHEN state IN ('pending', 'claimed') THEN 'cancelled' ELSE state END,
-         claimed_by = NULL, claim_expires_at = NULL, wa_id = ${p(1)}, payload = ${p(2)}, fallback_payload = NULL, message_id = NULL,
-         updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
+      `UPDATE outbox_messages SET wa_id = ${p(1)}, payload = ${p(2)}, fallback_payload = NULL, message_id = NULL, updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
       [placeholder, JSON.stringify({ erased: true }), now, waId],
     );
+    const cancelledShares = [...new Set(unsent.map((m) => m.share_id))];
+    for (const group of inGroupsOf(cancelledShares)) {
+      // The minimised media of a share none of whose messages can still be sent, as when they are sent.
+      await manager.query(
+        `DELETE FROM media_objects WHERE share_id IN (${group.map((_, i) => p(i + 1)).join(', ')})
+           AND NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.share_id = media_objects.share_id AND o.state IN ('pending', 'claimed'))`,
+        group,
+      );
+    }
+    const [{ n: shares } = { n: 0 }] = await sql.rows<{ n: number | string }>(manager, `SELECT COUNT(DISTINCT share_id) AS n FROM share_recipients WHERE wa_id = ${p(1)}`, [waId]);
+    // One statement however many shares name them: shares that name anyone of this subject's lock
+    // bucket wait for the erasure meanwhile (SubjectKeyService.excludeHolders). Documents are
+    // JSON.stringify's output and a WhatsApp id is digits only, so the member's text is exact.
+    await manager.query(
+      `UPDATE shares SET document = REPLACE(document, ${p(1)}, ${p(2)}) WHERE id IN (SELECT share_id FROM share_recipients WHERE wa_id = ${p(3)})`,
+      [`"waId":${JSON.stringify(waId)}`, `"waId":${JSON.stringify(placeholder)}`, waId],
+    );
+    for (const group of inGroupsOf(cancelledShares)) {
+      await manager.query(
+        `UPDATE share_recipients SET delivery_state = 'cancelled', delivery_updated_at = ${p(1)} WHERE wa_id = ${p(2)} AND delivery_state = 'queued' AND share_id IN (${group.map((_, i) => p(i + 3)).join(', ')})`,
+        [now, waId, ...group],
+      );
+    }
+    await manager.query(`UPDATE share_recipients SET wa_id = ${p(1)} WHERE wa_id = ${p(2)}`, [placeholder, waId]);
     const [held] = (await manager.query(
       `SELECT (SELECT COUNT(*) FROM whatsapp_contacts WHERE wa_id = ${p(1)}) + (SELECT COUNT(*) FROM sandbox_messages WHERE wa_id = ${p(2)}) AS n`,
       [waId, waId],
