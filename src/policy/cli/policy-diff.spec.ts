@@ -30,12 +30,34 @@ describe('privacyDiff', () => {
     expect(markdown).not.toContain('New policy');
   });
 
-  it('flags a shorter audit retention, and not a longer one', () => {
+  it('flags a shorter audit retention, of the policy and of the whole log, and not a longer one or none', () => {
     const shorter = diffAgainstShipped({ 'frontline-updates.policy.yaml': SHIPPED.replace('retention: P2Y', 'retention: P1M') });
-    expect(flagsOf(shorter)).toEqual(['audit retention shortened: P2Y → P1M: keys of people not processed since are destroyed at the next daily sweep']);
+    expect(flagsOf(shorter)).toEqual([
+      'audit retention of the log shortened: P2Y → P1M: the daily sweep destroys the keys of people not processed within it',
+      "audit retention shortened: P2Y → P1M: subject reports leave out this policy's crossings older than that",
+    ]);
     const longer = diffAgainstShipped({ 'frontline-updates.policy.yaml': SHIPPED.replace('retention: P2Y', 'retention: P3Y') });
     expect(flagsOf(longer)).toEqual([]);
     expect(longer).toContain('- Audit retention: `P2Y` → `P3Y`');
+    // No retention keeps everything and turns the sweep off: nothing shortened.
+    expect(flagsOf(diffAgainstShipped({ 'frontline-updates.policy.yaml': SHIPPED.replace('\naudit:\n  retention: P2Y', '') }))).toEqual([]);
+  });
+
+  it('flags a retention that turns the sweep on for the whole log', () => {
+    const noRetention = bundleOf({ 'frontline-updates.policy.yaml': SHIPPED.replace('\naudit:\n  retention: P2Y', '') });
+    const markdown = privacyDiff(noRetention, bundleOf({ 'frontline-updates.policy.yaml': SHIPPED.replace('retention: P2Y', 'retention: P30D') }), 'main');
+    expect(flagsOf(markdown)).toContain('audit retention of the log shortened: none (no sweep) → P30D: the daily sweep destroys the keys of people not processed within it');
+  });
+
+  it('compares a policy moved to another purpose with what it was, when a new policy took its old purpose', () => {
+    const moved = SHIPPED.replace('purpose: frontline-updates\n', 'purpose: marketing\n').replace('recipients:\n  # Each WhatsApp recipient must hold an active frontline-updates consent.\n  consent: { purpose: frontline-updates }', 'recipients: {}').replace('lawfulBasis: consent ', 'lawfulBasis: legitimate-interests ');
+    const taker = SHIPPED.replace('name: frontline-updates', 'name: frontline-updates-v2');
+    const markdown = diffAgainstShipped({ 'frontline-updates.policy.yaml': moved, 'frontline-updates-v2.policy.yaml': taker });
+    expect(flagsOf(markdown)).toEqual(
+      expect.arrayContaining(['purpose changed: frontline-updates → marketing: the policy now decides the shares of another purpose', 'consent requirement removed: recipients no longer need consent']),
+    );
+    expect(markdown).toContain('- Renamed from `frontline-updates`');
+    expect(markdown).not.toContain('New policy');
   });
 
   it('flags a special category that newly crosses as photos', () => {

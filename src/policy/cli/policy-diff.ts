@@ -92,8 +92,9 @@ function riskFlags(base: PrivacyProfile | undefined, head: PrivacyProfile): stri
   }
   if (base) {
     if (base.purpose !== head.purpose) flags.push(`purpose changed: ${base.purpose} → ${head.purpose}: the policy now decides the shares of another purpose`);
-    if (base.retention !== null && (head.retention === null || retentionMs(head.retention) < retentionMs(base.retention))) {
-      flags.push(`audit retention shortened: ${base.retention} → ${head.retention ?? 'none'}: keys of people not processed since are destroyed at the next daily sweep`);
+    // No retention keeps the detail for good: only a retention set or made shorter shortens it.
+    if (head.retention !== null && (base.retention === null || retentionMs(head.retention) < retentionMs(base.retention))) {
+      flags.push(`audit retention shortened: ${base.retention ?? 'none'} → ${head.retention}: subject reports leave out this policy's crossings older than that`);
     }
     if (base.recipientConsent && !head.recipientConsent) flags.push('consent requirement removed: recipients no longer need consent');
     if (base.author && !head.author) flags.push('consent requirement removed: the author rule is gone');
@@ -214,13 +215,24 @@ export function privacyDiff(base: PolicyBundle | undefined, head: PolicyBundle, 
   const claimed = new Set(paired.values());
   for (const profile of after) {
     if (paired.has(profile)) continue;
-    const was = before.find((b) => b.name === profile.name && !claimed.has(b));
+    // Else the policy of its name, even one that another took over by purpose: its own changes (a
+    // new purpose) are shown against what it was.
+    const was = before.find((b) => b.name === profile.name && !claimed.has(b)) ?? before.find((b) => b.name === profile.name);
     if (was) {
       paired.set(profile, was);
       claimed.add(was);
     }
   }
   let changed = 0;
+
+  // The daily sweep destroys keys by the longest retention of the bundle, and not at all if a
+  // policy sets none: what it does depends on every policy together.
+  const sweepBefore = base ? sweepRetention(base) : null;
+  const sweepAfter = sweepRetention(head);
+  if (base && sweepAfter !== null && (sweepBefore === null || retentionMs(sweepAfter) < retentionMs(sweepBefore))) {
+    changed++;
+    out.push('### The whole bundle', '', '**Risk flags**', '', `- ⚠️ audit retention of the log shortened: ${sweepBefore ?? 'none (no sweep)'} → ${sweepAfter}: the daily sweep destroys the keys of people not processed within it`, '');
+  }
 
   for (const profile of after) {
     const name = profile.name;
@@ -249,6 +261,13 @@ export function privacyDiff(base: PolicyBundle | undefined, head: PolicyBundle, 
   }
   if (changed === 0) out.push('No privacy-relevant change: the same fields, categories, subjects, consent rules, lawful bases, recognisers and media cross as before.', '');
   return out.join('\n');
+}
+
+/** The retention the daily sweep applies: the longest of the policies', none if a policy sets none. */
+function sweepRetention(bundle: PolicyBundle): string | null {
+  const retentions = bundle.policies.map((p) => p.retention ?? null);
+  if (retentions.length === 0 || retentions.includes(null)) return null;
+  return retentions.reduce((longest, r) => (retentionMs(r!) > retentionMs(longest!) ? r : longest))!;
 }
 
 function subjectsOf(profile: PrivacyProfile): Set<string> {
