@@ -231,7 +231,11 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     expect(JSON.stringify(await entriesAbout(row!.id))).not.toContain(message!.wamid);
   });
 
-  it('withholds a message whose recipient opted out while it waited for its upload and send slot', async () => {
+  /**
+   * Shares a photo to the contact and starts a drain whose upload the simulator holds 800 ms;
+   * resolves once the message is claimed, its consent checked and its attempt begun.
+   */
+  async function photoUnderWay(): Promise<{ id: string; draining: Promise<number> }> {
     await simulator.receiveText(contact, 'hi');
     const jpeg = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 200, g: 20, b: 90 } } }).jpeg().toBuffer();
     const { id } = await share(
@@ -242,11 +246,16 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     );
     simulator.inject({ kind: 'delay', ms: 800 }, { endpoint: 'media' });
     const draining = sluice.drainOutbox();
-    // Claimed, its consent checked, and its attempt begun: the opt-out finds it under way.
     await eventually(async () => {
       const [row] = await sluice.database.adminQuery<{ attempt_started_at: string | null }>(`SELECT attempt_started_at FROM outbox_messages WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [id]);
       return row?.attempt_started_at ?? undefined;
     }, 'the message to be under way');
+    return { id, draining };
+  }
+
+  it('withholds a message whose recipient opted out while it waited for its upload and send slot', async () => {
+    const { id, draining } = await photoUnderWay();
+    // The opt-out finds the message under way and leaves it to the worker's last check.
     await simulator.receiveText(contact, 'STOP');
     await draining;
     const [row] = await deliver(id);
@@ -256,21 +265,8 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
   });
 
   it('does not send a message whose claim another worker took over while it waited for its upload', async () => {
-    await simulator.receiveText(contact, 'hi');
-    const jpeg = await sharp({ create: { width: 32, height: 24, channels: 3, background: { r: 20, g: 90, b: 200 } } }).jpeg().toBuffer();
-    const { id } = await share(
-      shareRequest({
-        post: workplacePost({ message: 'Rota', message_tags: [], attachments: { data: [{ type: 'photo', media: { image: { src: `data:image/jpeg;base64,${jpeg.toString('base64')}` } } }] } }),
-        recipients: [{ waId: contact }],
-      }),
-    );
-    simulator.inject({ kind: 'delay', ms: 800 }, { endpoint: 'media' });
+    const { id, draining } = await photoUnderWay();
     const p = dialect === 'postgres' ? '$1' : '?';
-    const draining = sluice.drainOutbox();
-    await eventually(async () => {
-      const [row] = await sluice.database.adminQuery<{ attempt_started_at: string | null }>(`SELECT attempt_started_at FROM outbox_messages WHERE share_id = ${p}`, [id]);
-      return row?.attempt_started_at ?? undefined;
-    }, 'the message to be under way');
     // As when this worker's claim lapsed and another took the message over (or an erasure ended it).
     await sluice.database.adminQuery(`UPDATE outbox_messages SET claimed_by = 'another-worker' WHERE share_id = ${p}`, [id]);
     await draining;
