@@ -152,18 +152,19 @@ export class ShareRecorder {
       () => this.subjectKeys.read(manager, subjects),
     );
     const written = new Set(claimed.map((row) => String(row.id)));
+    // Written shares whose row is withdrawn: someone they name lost their key since the decision.
     const erasedSince = new Map<string, ReadonlyMap<string, string>>();
     for (const draft of drafts) {
+      if (!written.has(draft.id)) continue;
       const destroyed = this.subjectKeys.destroyedAmong(keysRead, subjectsOf(draft));
       const seen = draft.decided.destroyedKeysSeen;
       if ([...destroyed].some(([lookup, at]) => seen?.get(lookup) !== at)) erasedSince.set(draft.id, destroyed);
     }
-    const withdrawn = [...erasedSince.keys()].filter((id) => written.has(id));
-    if (withdrawn.length > 0) await sql.execute(manager, `DELETE FROM shares WHERE id IN (${sql.params(withdrawn.length)})`, withdrawn);
+    if (erasedSince.size > 0) await sql.execute(manager, `DELETE FROM shares WHERE id IN (${sql.params(erasedSince.size)})`, [...erasedSince.keys()]);
     const recorded = drafts.filter((d) => written.has(d.id) && !erasedSince.has(d.id));
     const indices = recorded.length > 0 ? await this.writeDecisions(manager, sql, recorded, keysRead, now) : new Map<string, number>();
     const results: RecordedShare[] = [];
-    const withdrawnKeys = new Set(drafts.filter((d) => withdrawn.includes(d.id)).map((d) => keyOf(d.decided.command)));
+    const withdrawnKeys = new Set(drafts.filter((d) => erasedSince.has(d.id)).map((d) => keyOf(d.decided.command)));
     for (const draft of drafts) {
       const destroyed = erasedSince.get(draft.id);
       if (written.has(draft.id) && !destroyed) {
