@@ -5,7 +5,7 @@ import { InvalidRequestException } from '../platform/http/problem.js';
 import { GetSubjectConsentsQuery, type SubjectConsents } from './get-subject-consents/get-subject-consents.query.js';
 import { RecordConsentCommand, type ConsentRecorded } from './record-consent/record-consent.command.js';
 import { RecordConsentDto } from './record-consent/record-consent.dto.js';
-import { isSubjectType, SUBJECT_ID_PATTERNS, type SubjectRef } from './subject.js';
+import { canonicalWhatsAppId, isSubjectType, SUBJECT_ID_PATTERNS, type SubjectRef } from './subject.js';
 
 @Controller('v1')
 export class ConsentController {
@@ -42,5 +42,5 @@ export function parseSubject(type: string, id: string): SubjectRef {
   if (!SUBJECT_ID_PATTERNS[type].test(id)) {
     throw new InvalidRequestException([{ path: 'id', message: `id is not a valid ${type} id` }]);
   }
-  return { type, id };
+  return { type, id: type === 'whatsapp' ? canonicalWhatsAppId(id) : id };
 }

@@ -12,6 +12,21 @@ export const SUBJECT_ID_PATTERNS: Record<SubjectType, RegExp> = {
   workplace: /^[0-9]{1,30}$/,
 };
 
+/**
+ * One person, one WhatsApp id. WhatsApp keeps some accounts under an older form of their number
+ * and names them so in webhooks (`from`, `recipient_id`) and send answers (`wa_id`): Brazilian
+ * mobiles registered before the ninth digit (55, a two-digit area code, 8 digits from 6 to 9)
+ * and Mexican mobiles with the "1" that once followed 52. Either form is read as today's number,
+ * so that a STOP, a status report, a consent or an erasure under either reaches the same person.
+ */
+export function canonicalWhatsAppId(id: string): string {
+  const brazilian = /^55([1-9]{2})([6-9][0-9]{7})$/.exec(id);
+  if (brazilian) return `55${brazilian[1]}9${brazilian[2]}`;
+  const mexican = /^521([0-9]{10})$/.exec(id);
+  if (mexican) return `52${mexican[1]}`;
+  return id;
+}
+
 export const PURPOSE_PATTERN = /^[a-z0-9][a-z0-9-]{0,99}$/;
 
 export function isSubjectType(value: string): value is SubjectType {

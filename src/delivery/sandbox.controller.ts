@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, NotFoundException, Param, Query, StreamableFile } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { SUBJECT_ID_PATTERNS } from '../consent/subject.js';
+import { canonicalWhatsAppId, SUBJECT_ID_PATTERNS } from '../consent/subject.js';
 import { RequireScope } from '../platform/auth/auth.decorators.js';
 import { InvalidRequestException } from '../platform/http/problem.js';
 import { SandboxMediaEntity } from './infrastructure/delivery.entities.js';
@@ -20,7 +20,7 @@ export class SandboxController {
     if (typeof waId !== 'string' || !SUBJECT_ID_PATTERNS.whatsapp.test(waId)) {
       throw new InvalidRequestException([{ path: 'waId', message: 'query parameter waId is required: a phone number in international format, digits only' }]);
     }
-    return this.queries.execute(new ListSandboxMessagesQuery(waId));
+    return this.queries.execute(new ListSandboxMessagesQuery(canonicalWhatsAppId(waId)));
   }
 
   /** The exact bytes of a photo or video the sandbox would have uploaded to WhatsApp. */

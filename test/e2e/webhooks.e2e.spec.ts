@@ -169,6 +169,56 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
     });
   });
 
+  describe('accounts WhatsApp names by an older form of their number', () => {
+    let nextAccount = 0;
+    /** A Brazilian mobile as dialled today, and as WhatsApp names an account registered before the ninth digit. */
+    const brazilianMobile = () => {
+      const subscriber = `${dialect === 'sqlite' ? 7 : 8}${String(++nextAccount).padStart(7, '0')}`;
+      return { number: `55119${subscriber}`, accountId: `5511${subscriber}` };
+    };
+
+    it('takes the window, status reports and a STOP from the old id as the same person', async () => {
+      const { number, accountId } = brazilianMobile();
+      simulator.registerAccount(number, accountId);
+      await grant('whatsapp', number);
+      await simulator.receiveText(accountId, 'hi');
+      const shareId = await queueShare(number);
+      await sluice.drainOutbox();
+      const [message] = simulator.messagesTo(number);
+      expect(message).toMatchObject({ type: 'text' });
+      await simulator.sendStatus(message!, 'delivered');
+      expect((await deliveryOf(shareId)).delivery).toBe('delivered');
+
+      const queued = await queueShare(number);
+      await simulator.receiveText(accountId, 'STOP');
+      expect((await consentsOf(number)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+    });
+
+    it('records a consent, a share and an erasure given under the old id under the number', async () => {
+      const { number, accountId } = brazilianMobile();
+      await grant('whatsapp', accountId);
+      expect((await consentsOf(number)).current).toEqual([expect.objectContaining({ status: 'granted' })]);
+      expect((await sluice.request('GET', `/v1/subjects/whatsapp/${accountId}/consents`)).json).toEqual(await consentsOf(number));
+
+      const response = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Shift starts at 7.', message_tags: [] }), recipients: [{ waId: accountId }] }), headers: idempotencyKey() });
+      expect(response.json.recipients).toEqual([expect.objectContaining({ waId: number, decision: 'allowed' })]);
+
+      const duplicate = await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId: accountId }, { waId: number }] }), headers: idempotencyKey() });
+      expect(duplicate.status).toBe(400);
+      expect(JSON.stringify(duplicate.json)).toContain('recipients must not repeat a waId');
+
+      expect((await sluice.request('POST', `/v1/subjects/whatsapp/${accountId}/erase`)).status).toBeLessThan(300);
+      expect((await consentsOf(number)).current).toEqual([]);
+    });
+
+    it('reads a Mexican mobile with the old 1 after 52 as the number without it', async () => {
+      const number = `5255${dialect === 'sqlite' ? 1 : 2}${String(++nextAccount).padStart(7, '0')}`;
+      await grant('whatsapp', `521${number.slice(2)}`);
+      expect((await consentsOf(number)).current).toEqual([expect.objectContaining({ status: 'granted' })]);
+    });
+  });
+
   describe('opt-out', () => {
     it.each(['STOP', 'stop', 'Afmelden', 'unsubscribe.'])('withdraws every purpose on %j, audits it and cancels the queued messages', async (text) => {
       await grant('whatsapp', contact, 'shift-alerts');

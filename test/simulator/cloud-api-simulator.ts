@@ -93,6 +93,8 @@ export class CloudApiSimulator {
   private readonly webhookRetries: number;
   private readonly faults: { fault: Fault; endpoint?: Endpoint; remaining: number }[] = [];
   private readonly lastInbound = new Map<string, number>();
+  /** Accounts WhatsApp keeps under another form of their number (see registerAccount). */
+  private readonly accountIds = new Map<string, string>();
   private readonly sockets = new Set<Socket>();
   private readonly heldAnswers: (() => void)[] = [];
   private holding = false;
@@ -166,6 +168,19 @@ export class CloudApiSimulator {
     return this.heldAnswers.length;
   }
 
+  /**
+   * The contact's account is known to WhatsApp as `accountId`, an older form of `number` (a
+   * Brazilian mobile without its ninth digit, say): send answers, status reports and the service
+   * window use that id, and the contact's own messages come from it.
+   */
+  registerAccount(number: string, accountId: string): void {
+    this.accountIds.set(number, accountId);
+  }
+
+  private accountOf(number: string): string {
+    return this.accountIds.get(number) ?? number;
+  }
+
   messagesTo(waId: string): ReceivedMessage[] {
     return this.messages.filter((m) => m.to === waId);
   }
@@ -200,7 +215,7 @@ export class CloudApiSimulator {
           id: message.wamid,
           status,
           timestamp: unixSeconds(options.at ?? new Date()),
-          recipient_id: message.to,
+          recipient_id: this.accountOf(message.to),
           ...(message.outboxId !== undefined ? { biz_opaque_callback_data: message.outboxId } : {}),
           ...(status === 'failed'
             ? { errors: [{ code: options.errorCode ?? 131026, title: 'Message undeliverable', message: 'Message undeliverable', error_data: { details: 'Message Undeliverable.' } }] }
@@ -327,13 +342,13 @@ export class CloudApiSimulator {
         if (!uploaded) return invalid(`${message.type}.id ${mediaId} is not a media id this phone number uploaded`);
         if (!uploaded.mimeType.startsWith(`${message.type}/`)) return { status: 400, body: graphError(131053, 'Media upload error', { details: `media ${mediaId} is ${uploaded.mimeType}, not an ${message.type}` }) };
       }
-      const last = this.lastInbound.get(message.to);
+      const last = this.lastInbound.get(this.accountOf(message.to));
       if (last === undefined || Date.now() - last > WINDOW_MS) {
         return { status: 400, body: graphError(131047, 'Re-engagement message', { details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.' }) };
       }
     }
     const accepted: ReceivedMessage = {
-      wamid: wamid(message.to),
+      wamid: wamid(this.accountOf(message.to)),
       to: message.to,
       type: message.type,
       body: message,
@@ -344,7 +359,7 @@ export class CloudApiSimulator {
     if (this.autoStatuses.length > 0) void this.reportStatuses(accepted);
     return {
       status: 200,
-      body: { messaging_product: 'whatsapp', contacts: [{ input: message.to, wa_id: message.to }], messages: [{ id: accepted.wamid, message_status: 'accepted' }] },
+      body: { messaging_product: 'whatsapp', contacts: [{ input: message.to, wa_id: this.accountOf(message.to) }], messages: [{ id: accepted.wamid, message_status: 'accepted' }] },
     };
   }
 

@@ -1,4 +1,4 @@
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
   IsIn,
   IsISO8601,
@@ -13,7 +13,7 @@ import {
   ValidatorConstraint,
   type ValidatorConstraintInterface,
 } from 'class-validator';
-import { isSubjectType, PURPOSE_PATTERN, SUBJECT_ID_PATTERNS, SUBJECT_TYPES, type SubjectType } from '../subject.js';
+import { canonicalWhatsAppId, isSubjectType, PURPOSE_PATTERN, SUBJECT_ID_PATTERNS, SUBJECT_TYPES, type SubjectType } from '../subject.js';
 
 @ValidatorConstraint({ name: 'subjectIdMatchesType' })
 class SubjectIdMatchesType implements ValidatorConstraintInterface {
@@ -33,6 +33,7 @@ export class ConsentSubjectDto {
   @IsIn(SUBJECT_TYPES)
   type: SubjectType;
 
+  @Transform(({ value, obj }: { value: unknown; obj: { type?: unknown } }) => (obj.type === 'whatsapp' && typeof value === 'string' ? canonicalWhatsAppId(value) : value))
   @IsString()
   @Validate(SubjectIdMatchesType)
   id: string;

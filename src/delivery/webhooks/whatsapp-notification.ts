@@ -1,4 +1,4 @@
-import { SUBJECT_ID_PATTERNS } from '../../consent/subject.js';
+import { canonicalWhatsAppId, SUBJECT_ID_PATTERNS } from '../../consent/subject.js';
 
 /** A status report on a message sluice sent. */
 export interface StatusReport {
@@ -81,7 +81,7 @@ function readStatus(status: unknown): StatusReport | undefined | null {
   return {
     messageId: status.id,
     status: status.status as StatusReport['status'],
-    recipient: status.recipient_id,
+    recipient: canonicalWhatsAppId(status.recipient_id),
     reportedAt,
     ...(outboxId ? { outboxId } : {}),
     ...(firstError && Number.isInteger(firstError.code) ? { errorCode: firstError.code as number } : {}),
@@ -100,7 +100,7 @@ function readMessage(message: unknown): InboundMessage | undefined {
       : message.type === 'button' && isObject(message.button) && typeof message.button.text === 'string'
         ? message.button.text
         : undefined;
-  return { id: message.id, from: message.from, sentAt, ...(text !== undefined ? { text } : {}) };
+  return { id: message.id, from: canonicalWhatsAppId(message.from), sentAt, ...(text !== undefined ? { text } : {}) };
 }
 
 /** WhatsApp stamps events in Unix seconds, as a string. */

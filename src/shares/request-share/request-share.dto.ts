@@ -1,4 +1,4 @@
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -9,7 +9,7 @@ import {
   Matches,
   ValidateNested,
 } from 'class-validator';
-import { PURPOSE_PATTERN, SUBJECT_ID_PATTERNS } from '../../consent/subject.js';
+import { canonicalWhatsAppId, PURPOSE_PATTERN, SUBJECT_ID_PATTERNS } from '../../consent/subject.js';
 
 export class SharedByDto {
   @IsString() @Matches(/^[0-9]{1,30}$/, { message: 'workplaceUserId must be a numeric Workplace id' })
@@ -17,6 +17,7 @@ export class SharedByDto {
 }
 
 export class RecipientDto {
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? canonicalWhatsAppId(value) : value))
   @IsString()
   @Matches(SUBJECT_ID_PATTERNS.whatsapp, { message: 'waId must be a phone number in international format, digits only (e.g. 31612345678)' })
   waId: string;

@@ -1,0 +1,43 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { canonicalWhatsAppId, SUBJECT_ID_PATTERNS } from './subject.js';
+
+describe('canonicalWhatsAppId', () => {
+  it.each([
+    ['551187654321', '5511987654321', 'a Brazilian mobile registered before the ninth digit'],
+    ['552161234567', '5521961234567', 'another area code, a subscriber from 6'],
+    ['5215512345678', '525512345678', 'a Mexican mobile with the old 1'],
+  ])('reads %s as %s (%s)', (old, current) => {
+    expect(canonicalWhatsAppId(old)).toBe(current);
+  });
+
+  it.each([
+    ['5511987654321', "a Brazilian mobile as dialled today"],
+    ['551132654321', 'a Brazilian landline (8 digits from 2 to 5)'],
+    ['550187654321', 'no Brazilian area code has a 0'],
+    ['525512345678', 'a Mexican number as dialled today'],
+    ['31612345678', 'a Dutch mobile'],
+    ['5411987654321', 'an Argentinian number, whose forms cannot be told apart'],
+  ])('leaves %s as it is (%s)', (id) => {
+    expect(canonicalWhatsAppId(id)).toBe(id);
+  });
+
+  it('gives both forms of any Brazilian mobile the same id', () => {
+    const digit = (from: number) => fc.integer({ min: from, max: 9 }).map(String);
+    fc.assert(
+      fc.property(digit(1), digit(1), digit(6), fc.stringMatching(/^[0-9]{7}$/), (a, b, first, rest) => {
+        expect(canonicalWhatsAppId(`55${a}${b}${first}${rest}`)).toBe(canonicalWhatsAppId(`55${a}${b}9${first}${rest}`));
+      }),
+    );
+  });
+
+  it('gives an id that is itself canonical and still a valid WhatsApp id', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(SUBJECT_ID_PATTERNS.whatsapp), (id) => {
+        const canonical = canonicalWhatsAppId(id);
+        expect(canonicalWhatsAppId(canonical)).toBe(canonical);
+        expect(canonical).toMatch(SUBJECT_ID_PATTERNS.whatsapp);
+      }),
+    );
+  });
+});
