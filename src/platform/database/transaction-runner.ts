@@ -1,7 +1,22 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource, EntityManager } from 'typeorm';
 import { sqliteConnection } from './sql.js';
 import type { WalCheckpointer } from './wal-checkpointer.js';
 import type { WalSync } from './wal-sync.js';
+
+/**
+ * PostgreSQL aborts one of two transactions that wait for each other (deadlock_detected) and a
+ * serializable one it cannot order (serialization_failure). Neither says anything about the
+ * work: run again, it succeeds.
+ */
+const TRANSIENT_POSTGRES_ERRORS = new Set(['40P01', '40001']);
+const POSTGRES_TRIES = 4;
+
+function isTransient(error: unknown): boolean {
+  const failed = error as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = failed?.code ?? failed?.driverError?.code;
+  return typeof code === 'string' && TRANSIENT_POSTGRES_ERRORS.has(code);
+}
 
 /**
  * Runs a unit of work in one database transaction. SQLite has a single connection in TypeORM, so
@@ -34,9 +49,12 @@ export class TransactionRunner {
     return this.dataSource.options.type === 'postgres' ? 'postgres' : 'sqlite';
   }
 
-  /** Resolves once the transaction has committed durably, with what `work` returned. */
+  /**
+   * Resolves once the transaction has committed durably, with what `work` returned. `work` may
+   * run more than once: on PostgreSQL a transaction aborted as a deadlock is run again.
+   */
   run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    if (this.dialect === 'postgres') return this.dataSource.transaction(work);
+    if (this.dialect === 'postgres') return this.runPostgres(work);
     const committed = this.sqliteQueue.then(() => this.commitSqlite(work));
     // The next transaction starts once this one has committed, while its sync is still under way.
     this.sqliteQueue = committed.catch(() => undefined);
@@ -90,6 +108,18 @@ export class TransactionRunner {
    */
   async exclusive(manager: EntityManager, name: string): Promise<void> {
     if (this.dialect === 'postgres') await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [name]);
+  }
+
+  private async runPostgres<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await this.dataSource.transaction(work);
+      } catch (error) {
+        if (tries >= POSTGRES_TRIES || !isTransient(error)) throw error;
+        // Apart by a random few milliseconds, so that the two do not meet at the same point again.
+        await sleep(tries * 10 + Math.random() * 20);
+      }
+    }
   }
 
   private async commitSqlite<T>(work: (manager: EntityManager) => Promise<T>): Promise<{ result: T; durable: Promise<void> | undefined }> {
