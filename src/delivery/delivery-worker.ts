@@ -384,7 +384,8 @@ function needsServiceWindow(payload: WhatsAppMessageRequest): boolean {
   return payload.type !== 'template';
 }
 
-function mediaObjectOf(payload: WhatsAppMessageRequest): string | undefined {
+/** The media object a message carries (its photo or video), if any. */
+export function mediaObjectOf(payload: WhatsAppMessageRequest): string | undefined {
   return payload.type === 'image' ? payload.image.id : payload.type === 'video' ? payload.video.id : undefined;
 }
 

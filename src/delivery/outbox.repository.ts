@@ -122,6 +122,19 @@ export class OutboxRepository {
     return byOutbox ?? repository.findOneBy({ messageId: report.messageId, waId: report.recipient });
   }
 
+  /**
+   * Queues a sent message again after WhatsApp reported its copy failed with a retryable code,
+   * unless another report or worker has moved it meanwhile. The copy's id is kept aside so that
+   * its later reports are known for what they are.
+   */
+  async requeueFailedCopy(manager: EntityManager, message: OutboxMessageEntity, notBefore: string): Promise<boolean> {
+    const { affected } = await manager.getRepository(OutboxMessageEntity).update(
+      { id: message.id, state: 'sent', messageId: message.messageId ?? IsNull() },
+      { state: 'pending', notBefore, messageId: null, retriedMessageId: message.messageId, updatedAt: new Date().toISOString() },
+    );
+    return affected === 1;
+  }
+
   /** Records WhatsApp's message id learnt from a status report, if the send response never brought it. */
   async learnMessageId(manager: EntityManager, id: string, messageId: string): Promise<void> {
     await manager.getRepository(OutboxMessageEntity).update({ id, messageId: IsNull() }, { messageId, updatedAt: new Date().toISOString() });

@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { CloudApiSimulator, type ReceivedMessage } from '../simulator/cloud-api-simulator.js';
 import { describeEachDatabase } from '../support/databases.js';
+import { eventually } from '../support/eventually.js';
 import { AUTHOR_ID, consent, idempotencyKey, shareRequest, workplacePost } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
 
@@ -16,7 +17,7 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
 
   beforeAll(async () => {
     simulator = await CloudApiSimulator.start();
-    sluice = await startTestApp(dialect, { cloudApi: simulator, env: { WHATSAPP_SEND_RATE: '1000' } });
+    sluice = await startTestApp(dialect, { cloudApi: simulator, env: { WHATSAPP_SEND_RATE: '1000', DELIVERY_RETRY_BASE_MS: '20', DELIVERY_MAX_ATTEMPTS: '3' } });
     await grant('workplace', AUTHOR_ID);
   });
   afterAll(async () => {
@@ -119,14 +120,17 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
     it("leaves no copy of WhatsApp's message ids, which hold the number in base64, in the log or the tables", async () => {
       const { message } = await sentMessage();
       await simulator.sendStatus(message, 'delivered');
+      // Another message's copy failed with a retryable code: it waits to be sent again.
+      const { message: failed } = await sentMessage();
+      await simulator.sendStatus(failed, 'failed', { errorCode: 131056 });
       const inbound = await simulator.receiveText(contact, 'thanks');
       const base64Number = Buffer.from(contact, 'latin1').toString('base64').slice(0, 12);
-      for (const id of [message.wamid, inbound]) expect(id).toContain(base64Number);
+      for (const id of [message.wamid, failed.wamid, inbound]) expect(id).toContain(base64Number);
       expect((await sluice.request('POST', `/v1/subjects/whatsapp/${contact}/erase`)).status).toBe(200);
       const tables = ['outbox_messages', 'whatsapp_inbound_messages', 'whatsapp_contacts', 'share_recipients', 'audit_entries', 'audit_queue'];
       for (const table of tables) {
         const rows = JSON.stringify(await sluice.database.adminQuery(`SELECT * FROM ${table}`));
-        for (const text of [contact, message.wamid, inbound, base64Number]) expect(rows).not.toContain(text);
+        for (const text of [contact, message.wamid, failed.wamid, inbound, base64Number]) expect(rows).not.toContain(text);
       }
       // A status for the erased contact's message matches nothing any more.
       const before = await footprint();
@@ -160,6 +164,49 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       await simulator.sendStatus(message, 'failed', { errorCode: 131026 });
       expect(await deliveryOf(shareId)).toMatchObject({ delivery: 'failed', deliveryError: 'whatsapp.131026' });
       expect((await entries()).filter((e) => e.kind === 'message.status' && e.share === shareId)).toEqual([expect.objectContaining({ status: 'failed', error: 'whatsapp.131026' })]);
+    });
+
+    /** Drains the outbox until the contact has received `count` copies (a retry waits out its backoff). */
+    const copiesTo = (count: number) =>
+      eventually(async () => {
+        await sluice.drainOutbox();
+        const copies = simulator.messagesTo(contact);
+        return copies.length >= count ? copies : undefined;
+      }, `copy ${count} to the contact`);
+
+    it('sends a copy that failed with a retryable code again, and takes only the new copy\'s reports', async () => {
+      const { shareId, message: first } = await sentMessage();
+      await simulator.sendStatus(first, 'failed', { errorCode: 131056 });
+      expect((await deliveryOf(shareId)).delivery).toBe('sent');
+      const [, second] = await copiesTo(2);
+      expect(second!.body).toEqual(first.body);
+      // A late repeat about the replaced copy changes nothing.
+      await simulator.sendStatus(first, 'failed', { errorCode: 131056 });
+      await simulator.sendStatus(second!, 'delivered');
+      expect(await deliveryOf(shareId)).toEqual(expect.objectContaining({ delivery: 'delivered' }));
+      expect((await deliveryOf(shareId)).deliveryError).toBeUndefined();
+      const log = (await entries()).filter((e) => e.share === shareId && e.kind.startsWith('message.'));
+      expect(log.map((e) => [e.kind, e.status, e.final, e.attempt])).toEqual([
+        ['message.sent', undefined, undefined, 1],
+        ['message.status', 'failed', false, undefined],
+        ['message.sent', undefined, undefined, 2],
+        ['message.status', 'delivered', undefined, undefined],
+      ]);
+      expect(log[1]).toMatchObject({ error: 'whatsapp.131056', nextAttemptAt: expect.any(String) });
+      expect(simulator.messagesTo(contact)).toHaveLength(2);
+    });
+
+    it('ends a message whose copies keep failing with a retryable code once its attempts are spent', async () => {
+      const { shareId } = await sentMessage();
+      for (let copy = 1; copy <= 3; copy++) {
+        const copies = await copiesTo(copy);
+        await simulator.sendStatus(copies[copy - 1]!, 'failed', { errorCode: 130429 });
+      }
+      expect(await deliveryOf(shareId)).toMatchObject({ delivery: 'failed', deliveryError: 'whatsapp.130429' });
+      await sluice.drainOutbox();
+      expect(simulator.messagesTo(contact)).toHaveLength(3);
+      const failed = (await entries()).filter((e) => e.share === shareId && e.kind === 'message.status');
+      expect(failed.map((e) => e.final)).toEqual([false, false, undefined]);
     });
 
     it('ignores reports about messages sluice did not send', async () => {

@@ -37,6 +37,11 @@ export class OutboxMessageEntity {
   @Column({ name: 'attempt_started_at', type: 'varchar', nullable: true }) attemptStartedAt: string | null;
   /** WhatsApp's message id (wamid), from the send response or from a status webhook. */
   @Column({ name: 'message_id', type: 'varchar', nullable: true }) messageId: string | null;
+  /**
+   * The wamid of a copy WhatsApp reported failed with a retryable code and sluice sent again:
+   * later reports about it are about a copy already replaced.
+   */
+  @Column({ name: 'retried_message_id', type: 'varchar', nullable: true }) retriedMessageId: string | null;
   /** Why the message failed, as a stable code (e.g. whatsapp.131026, delivery.outside_service_window). */
   @Column({ name: 'error_code', type: 'varchar', nullable: true }) errorCode: string | null;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;

@@ -1,10 +1,15 @@
 import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import type { EntityManager } from 'typeorm';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
+import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { countReportedStatuses } from '../../platform/observability/metrics.js';
 import { Traced } from '../../platform/observability/traced.js';
+import { RETRYABLE_ERROR_CODES } from '../cloud-api/cloud-api-errors.js';
 import { DeliveryRecords } from '../delivery-records.js';
+import { mediaObjectOf, retryDelayMs } from '../delivery-worker.js';
+import { MediaObjectEntity, type OutboxMessageEntity } from '../infrastructure/delivery.entities.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import type { StatusReport } from '../webhooks/whatsapp-notification.js';
 
@@ -23,11 +28,14 @@ export class RecordDeliveryStatusesCommand extends Command<DeliveryStatusesRecor
  * WhatsApp's status reports (sent, delivered, read, failed) on sluice's messages, recorded per
  * recipient and audited when they move the state forward; repeated and out-of-order reports
  * change nothing. A report also proves that WhatsApp accepted the message, which settles an
- * attempt whose send response was lost.
+ * attempt whose send response was lost. A copy that failed with a retryable code (a rate limit,
+ * WhatsApp's own trouble) is sent again while attempts are left, with the usual backoff; the
+ * recipient stays `sent` meanwhile, and reports about the replaced copy change nothing.
  */
 @CommandHandler(RecordDeliveryStatusesCommand)
 export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeliveryStatusesCommand> {
   constructor(
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(DeliveryRecords) private readonly records: DeliveryRecords,
@@ -43,10 +51,25 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
       const drafts: AuditDraft[] = [];
       for (const report of reports) {
         const message = await this.outbox.findReported(manager, report);
-        if (!message) continue;
+        if (!message || report.messageId === message.retriedMessageId) continue;
+        const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
+        const nextAttemptAt = report.status === 'failed' ? await this.sendAgain(manager, message, report) : undefined;
+        if (nextAttemptAt) {
+          applied.push({ status: report.status, error: error! });
+          drafts.push(
+            await this.records.entry(manager, 'message.status', message, {
+              status: report.status,
+              whatsappMessage: report.messageId,
+              reportedAt: report.reportedAt.toISOString(),
+              error: error!,
+              final: false,
+              nextAttemptAt,
+            }),
+          );
+          continue;
+        }
         if (message.messageId === null) await this.outbox.learnMessageId(manager, message.id, report.messageId);
         if (!(await this.records.advanceRecipient(manager, message, report.status))) continue;
-        const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
         if (error) await this.outbox.recordError(manager, message.id, error);
         applied.push({ status: report.status, ...(error ? { error } : {}) });
         drafts.push(
@@ -64,5 +87,18 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     // Once committed: a report whose transaction failed is sent again by WhatsApp.
     countReportedStatuses(applied);
     return recorded;
+  }
+
+  /**
+   * Queues the message again if the failed copy is its latest, the code is worth another try,
+   * attempts are left and its photo or video is still kept; returns when it may next go out.
+   */
+  private async sendAgain(manager: EntityManager, message: OutboxMessageEntity, report: StatusReport): Promise<string | undefined> {
+    if (report.errorCode === undefined || !RETRYABLE_ERROR_CODES.has(report.errorCode)) return undefined;
+    if (message.state !== 'sent' || message.messageId !== report.messageId || message.attempts >= this.config.deliveryMaxAttempts) return undefined;
+    const media = mediaObjectOf(message.payload);
+    if (media !== undefined && !(await manager.getRepository(MediaObjectEntity).existsBy({ id: media }))) return undefined;
+    const notBefore = new Date(Date.now() + retryDelayMs(message.attempts, this.config.deliveryRetryBaseMs)).toISOString();
+    return (await this.outbox.requeueFailedCopy(manager, message, notBefore)) ? notBefore : undefined;
   }
 }
