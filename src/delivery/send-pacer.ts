@@ -22,17 +22,24 @@ export const LATENESS_TOLERANCE_MS = 25;
 export const LAST_CHECK_LEAD_MS = 50;
 /** A last check this recent still holds for a later slot (after a missed one), rather than being made again. */
 export const LAST_CHECK_FRESH_MS = 500;
-/** How many more readings of the database's clock a reservation may take to narrow its error. */
+/** How many readings of the database's clock a replica takes to narrow its error, when it has none or its estimate has aged. */
 const CLOCK_READINGS = 5;
+/** An estimate whose error has grown this much by drift since it was measured is measured again before the next reservation. */
+const CLOCK_REFRESH_DRIFT_MS = 5;
 
 export function slotSpacingMicros(ratePerSecond: number): number {
   return Math.ceil((1_000_000 + LATENESS_TOLERANCE_MS * 1000) / ratePerSecond);
 }
 
-/** Pure slot arithmetic (GCRA): the next free moment, and the first of `count` slots taken from it. */
-export function takeSlots(nextFreeMicros: number, nowMicros: number, count: number, spacingMicros: number): { firstMicros: number; nextFreeMicros: number } {
+/**
+ * Pure slot arithmetic (GCRA): the next free moment, and the first of `count` slots taken from it.
+ * `slackMicros` follows the slots: a replica that knows the schedule's clock only to within e
+ * starts all its slots shifted alike by up to 2e, and the slack keeps the next reservation's
+ * slots clear of that shift.
+ */
+export function takeSlots(nextFreeMicros: number, nowMicros: number, count: number, spacingMicros: number, slackMicros = 0): { firstMicros: number; nextFreeMicros: number } {
   const firstMicros = Math.max(nextFreeMicros, nowMicros);
-  return { firstMicros, nextFreeMicros: firstMicros + count * spacingMicros };
+  return { firstMicros, nextFreeMicros: firstMicros + count * spacingMicros + slackMicros };
 }
 
 /**
@@ -95,12 +102,16 @@ export abstract class SendPacer {
     return this.replacements.slots.then((slots) => slots[index]!);
   }
 
-  /** `count` slots from `firstAt` (ms, this process's clock), each to be started within [notBefore, deadline]. */
-  protected slotsFrom(firstAt: number, count: number, uncertaintyMs = 0): SendSlot[] {
+  /**
+   * `count` slots from `firstAt` (ms, this process's clock, known to within `uncertaintyMs`), each
+   * to be started within [notBefore, deadline]: never before the slot on the schedule's clock, and
+   * at most the tolerance plus the slack reserved after them (twice `slackForMs`) after it.
+   */
+  protected slotsFrom(firstAt: number, count: number, uncertaintyMs = 0, slackForMs = 0): SendSlot[] {
     const spacingMs = this.spacingMicros / 1000;
     return Array.from({ length: count }, (_, i) => {
       const at = firstAt + i * spacingMs;
-      return { notBefore: at + uncertaintyMs, deadline: at - uncertaintyMs + LATENESS_TOLERANCE_MS };
+      return { notBefore: at + uncertaintyMs, deadline: at - uncertaintyMs + LATENESS_TOLERANCE_MS + 2 * slackForMs };
     });
   }
 }
@@ -125,8 +136,11 @@ export class LocalSendPacer extends SendPacer {
  * Replicas on one PostgreSQL database share one schedule per phone number: a row holding the next
  * free moment on the database's clock, advanced atomically. Slots are mapped onto this process's
  * clock through an estimate of the offset between the two clocks (Cristian's algorithm: the
- * reservation with the shortest round trip lately gives the tightest bound), and each slot is
- * widened by that bound, so it is never started early nor accepted late.
+ * reservation with the shortest round trip lately gives the tightest bound, e). A reservation
+ * takes 2e of slack after its slots, so its requests may start up to 2e later than their slots
+ * on the database's clock (all alike: they share the estimate) without crowding the next
+ * reservation's: however far away the database is, a slot's window stays as wide as the
+ * tolerance, and it is never started early.
  */
 export class SharedSendPacer extends SendPacer {
   /** Database clock minus this process's clock (ms), give or take errorMs, as measured at measuredAt. */
@@ -143,7 +157,8 @@ export class SharedSendPacer extends SendPacer {
   }
 
   async reserve(count: number): Promise<SendSlot[]> {
-    const span = count * this.spacingMicros;
+    const slackForMs = await this.clockError();
+    const span = count * this.spacingMicros + Math.ceil(2 * slackForMs * 1000);
     const asked = performance.now();
     const [row] = (await this.dataSource.query(
       `INSERT INTO whatsapp_send_slots AS s (phone_number_id, next_slot_us)
@@ -155,12 +170,20 @@ export class SharedSendPacer extends SendPacer {
     )) as { first_us: string; now_us: string }[];
     const answered = performance.now();
     this.leadMs = Math.min(answered - asked + 1, 1000);
-    let clock = this.learnClock(Number(row!.now_us) / 1000, asked, answered);
-    // A slot can be kept only if the clocks are known to within half the lateness tolerance (its
-    // window is narrowed by the error on both sides). After a slow round trip (a replica just
-    // started, a busy database) the clock is read again, as Cristian's algorithm does.
-    for (let reading = 0; 2 * clock.errorMs >= LATENESS_TOLERANCE_MS && reading < CLOCK_READINGS; reading++) clock = await this.readClock();
-    return this.slotsFrom(Number(row!.first_us) / 1000 - clock.offsetMs, count, clock.errorMs);
+    const clock = this.learnClock(Number(row!.now_us) / 1000, asked, answered);
+    return this.slotsFrom(Number(row!.first_us) / 1000 - clock.offsetMs, count, clock.errorMs, slackForMs);
+  }
+
+  /**
+   * The error of the clock estimate, measured first if there is none yet or drift has grown it:
+   * a few readings, as Cristian's algorithm takes, stopping once one is tight.
+   */
+  private async clockError(): Promise<number> {
+    const now = performance.now();
+    if (this.clock && (now - this.clock.measuredAt) / 10_000 < CLOCK_REFRESH_DRIFT_MS) return this.clock.errorMs + (now - this.clock.measuredAt) / 10_000;
+    let clock = await this.readClock();
+    for (let reading = 1; 2 * clock.errorMs >= LATENESS_TOLERANCE_MS && reading < CLOCK_READINGS; reading++) clock = await this.readClock();
+    return clock.errorMs;
   }
 
   /** One more reading of the database's clock, for a tighter estimate of the offset. */

@@ -2,15 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import { LATENESS_TOLERANCE_MS, SharedSendPacer } from '../../src/delivery/send-pacer.js';
+import { LATENESS_TOLERANCE_MS, SharedSendPacer, type SendSlot } from '../../src/delivery/send-pacer.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
 
 /**
  * Replicas share the phone number's send rate through PostgreSQL, and map its slots onto their own
  * clocks through an estimate of the clocks' offset. A slot can be kept only if that estimate is
- * tight: its window is narrowed by the error on both sides. A replica whose first reservation
- * took a slow round trip (just started, a busy database) reads the clock again rather than
- * handing out slots no request could ever start in.
+ * tight, or the reservation must leave room after its slots for the error: a replica whose first
+ * round trip was slow (just started, a busy database) reads the clock again, and one whose
+ * database is far away reserves that room, rather than handing out slots no request could ever
+ * start in.
  */
 describe('the shared send pacer on PostgreSQL', () => {
   const run = process.env.CI === 'true' || process.env.SLUICE_TEST_POSTGRES === 'available' ? it : it.skip;
@@ -35,6 +36,51 @@ describe('the shared send pacer on PostgreSQL', () => {
     };
     return slow;
   }
+
+  /** The gateway's data source, every query held `delayMs` before it is sent: a database that far away. */
+  function far(dataSource: DataSource, delayMs: number): DataSource {
+    const remote = Object.create(dataSource) as DataSource;
+    remote.query = async (...args: Parameters<DataSource['query']>) => {
+      await sleep(delayMs);
+      return dataSource.query(...args);
+    };
+    return remote;
+  }
+
+  class CountingPacer extends SharedSendPacer {
+    reservations = 0;
+    override async reserve(count: number): Promise<SendSlot[]> {
+      this.reservations++;
+      return super.reserve(count);
+    }
+  }
+
+  run('keeps every slot usable and the rate kept, all replicas together, with one replica far from the database', async () => {
+    const rate = 20;
+    const dataSource = sluice!.app.get(DataSource);
+    // Round trips of 40 ms and more: that replica knows the database's clock only to within 20 ms.
+    const replicas = [new CountingPacer(dataSource, 'pacer-far-phone', rate), new CountingPacer(far(dataSource, 40), 'pacer-far-phone', rate)];
+    const starts: number[] = [];
+    await Promise.all(
+      replicas.map(async (pacer) => {
+        for (let batch = 0; batch < 3; batch++) {
+          const slots = await pacer.reserve(5);
+          await Promise.all(
+            slots.map(async (slot) => {
+              expect(await pacer.waitForTurn({ ...slot, latestStart: performance.now() + 3_000 })).toBe(true);
+              starts.push(performance.now());
+            }),
+          );
+        }
+      }),
+    );
+    // No slot was lost and replaced: each replica reserved only its three batches.
+    expect(replicas.map((r) => r.reservations)).toEqual([3, 3]);
+    starts.sort((a, b) => a - b);
+    expect(starts).toHaveLength(30);
+    // Times are taken just after each start (a few ms of event loop at most).
+    for (let i = 0; i + rate < starts.length; i++) expect(starts[i + rate]! - starts[i]!).toBeGreaterThanOrEqual(995);
+  });
 
   run('keeps its slots usable after a slow first round trip', async () => {
     const pacer = new SharedSendPacer(slowOnce(sluice!.app.get(DataSource), 4 * LATENESS_TOLERANCE_MS), 'pacer-test-phone', 20);

@@ -29,9 +29,45 @@ describe('send slots', () => {
     );
   });
 
+  it("never fit rate + 1 starts into one second when a reservation's starts are all shifted by up to its slack", () => {
+    // A replica that knows the schedule's clock to within e starts all of a reservation's slots up
+    // to 2e late alike (the slack it reserved), and each start up to the tolerance late on top.
+    const tolerance = LATENESS_TOLERANCE_MS * 1000;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 2_000 }),
+        fc.array(
+          fc.record({
+            advanceMicros: fc.integer({ min: 0, max: 3_000_000 }),
+            slackMicros: fc.integer({ min: 0, max: 400_000 }),
+            shift: fc.integer({ min: 0, max: 1_000 }),
+            lateness: fc.array(fc.integer({ min: 0, max: tolerance }), { minLength: 1, maxLength: 60 }),
+          }),
+          { minLength: 1, maxLength: 20 },
+        ),
+        (rate, reservations) => {
+          const spacing = slotSpacingMicros(rate);
+          let now = 0;
+          let nextFree = 0;
+          const starts: number[] = [];
+          for (const { advanceMicros, slackMicros, shift, lateness } of reservations) {
+            now += advanceMicros;
+            const taken = takeSlots(nextFree, now, lateness.length, spacing, slackMicros);
+            nextFree = taken.nextFreeMicros;
+            const shiftMicros = Math.floor((slackMicros * shift) / 1_000);
+            lateness.forEach((late, i) => starts.push(taken.firstMicros + i * spacing + shiftMicros + late));
+          }
+          starts.sort((a, b) => a - b);
+          for (let i = 0; i + rate < starts.length; i++) expect(starts[i + rate]! - starts[i]!).toBeGreaterThanOrEqual(1_000_000);
+        },
+      ),
+    );
+  });
+
   it('start no earlier than now, and after every slot already taken', () => {
     expect(takeSlots(0, 5_000, 3, 100)).toEqual({ firstMicros: 5_000, nextFreeMicros: 5_300 });
     expect(takeSlots(9_000, 5_000, 2, 100)).toEqual({ firstMicros: 9_000, nextFreeMicros: 9_200 });
+    expect(takeSlots(9_000, 5_000, 2, 100, 30)).toEqual({ firstMicros: 9_000, nextFreeMicros: 9_230 });
   });
 });
 
