@@ -24,7 +24,8 @@ const recipient = (waId: string) => ({ type: 'whatsapp', id: waId });
 
 /**
  * What the worker and the webhook commands write about a message, inside their own transaction:
- * the recipient's delivery state (only ever forward) and the audit entries, which name the
+ * the recipient's delivery state (forward only, but for a message queued again after WhatsApp
+ * reported its copy failed with a retryable code) and the audit entries, which name the
  * recipient by pseudonym and the message by ids and digests, never by number or text.
  */
 @Injectable()
@@ -45,6 +46,18 @@ export class DeliveryRecords {
         { deliveryState: report, deliveryUpdatedAt: new Date().toISOString() },
       );
     return affected === 1 ? report : undefined;
+  }
+
+  /** The recipient's delivery state now. */
+  async recipientState(manager: EntityManager, message: MessageRef): Promise<DeliveryState | null | undefined> {
+    return (await manager.getRepository(ShareRecipientEntity).findOneBy({ shareId: message.shareId, waId: message.waId }))?.deliveryState;
+  }
+
+  /** Back to `queued` from `sent`: the message is queued again after its copy failed. */
+  async requeueRecipient(manager: EntityManager, message: MessageRef): Promise<void> {
+    await manager
+      .getRepository(ShareRecipientEntity)
+      .update({ shareId: message.shareId, waId: message.waId, deliveryState: 'sent' }, { deliveryState: 'queued', deliveryUpdatedAt: new Date().toISOString() });
   }
 
   /** Moves many recipients' states forward by one report (their outcomes from one batch). */

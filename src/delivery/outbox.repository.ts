@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, In, IsNull } from 'typeorm';
-import { OutboxMessageEntity, type OutboxState } from './infrastructure/delivery.entities.js';
+import { OutboxMessageEntity, type OutboxState, replacedCopies } from './infrastructure/delivery.entities.js';
 import { placeholders, updatedRows } from './infrastructure/sql.js';
 
 /** What settling a claimed message writes besides releasing the claim. */
@@ -127,10 +127,10 @@ export class OutboxRepository {
    * unless another report or worker has moved it meanwhile. The copy's id is kept aside so that
    * its later reports are known for what they are.
    */
-  async requeueFailedCopy(manager: EntityManager, message: OutboxMessageEntity, notBefore: string): Promise<boolean> {
+  async requeueFailedCopy(manager: EntityManager, message: OutboxMessageEntity & { messageId: string }, notBefore: string): Promise<boolean> {
     const { affected } = await manager.getRepository(OutboxMessageEntity).update(
-      { id: message.id, state: 'sent', messageId: message.messageId ?? IsNull() },
-      { state: 'pending', notBefore, messageId: null, retriedMessageId: message.messageId, updatedAt: new Date().toISOString() },
+      { id: message.id, state: 'sent', messageId: message.messageId },
+      { state: 'pending', notBefore, messageId: null, retriedMessageIds: [...replacedCopies(message), message.messageId].join(' '), updatedAt: new Date().toISOString() },
     );
     return affected === 1;
   }

@@ -75,6 +75,17 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
       expect(sent).not.toContain('proto-marker');
     });
 
+    it('sends to a Brazilian mobile given in its old form as today\'s number, and lists it under either form', async () => {
+      const [number, oldForm] = dialect === 'sqlite' ? ['5511987650001', '551187650001'] : ['5511987650002', '551187650002'];
+      await grant('whatsapp', oldForm);
+      const response = await share(shareRequest({ recipients: [{ waId: oldForm }] }));
+      expect(response.json.recipients).toEqual([expect.objectContaining({ waId: number, decision: 'allowed' })]);
+      await sluice.drainOutbox();
+      const sent = await sandbox(number);
+      expect(sent.map((m) => m.request.to)).toEqual([number]);
+      expect(await sandbox(oldForm)).toEqual(sent);
+    });
+
     it('refuses prototype poisoning with a 400 problem', async () => {
       const response = await share(`{"purpose":"frontline-updates","__proto__":{"polluted":true}}`);
       expect(response.status).toBe(400);

@@ -177,7 +177,7 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
     it('sends a copy that failed with a retryable code again, and takes only the new copy\'s reports', async () => {
       const { shareId, message: first } = await sentMessage();
       await simulator.sendStatus(first, 'failed', { errorCode: 131056 });
-      expect((await deliveryOf(shareId)).delivery).toBe('sent');
+      expect((await deliveryOf(shareId)).delivery).toBe('queued');
       const [, second] = await copiesTo(2);
       expect(second!.body).toEqual(first.body);
       // A late repeat about the replaced copy changes nothing.
@@ -207,6 +207,46 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect(simulator.messagesTo(contact)).toHaveLength(3);
       const failed = (await entries()).filter((e) => e.share === shareId && e.kind === 'message.status');
       expect(failed.map((e) => e.final)).toEqual([false, false, undefined]);
+    });
+
+    it('ignores late reports about any copy it has replaced, not only the last', async () => {
+      const { message: first } = await sentMessage();
+      await simulator.sendStatus(first, 'failed', { errorCode: 131056 });
+      const [, second] = await copiesTo(2);
+      await simulator.sendStatus(second!, 'failed', { errorCode: 131056 });
+      // WhatsApp repeats its first report: the first copy must not pass for the message sent.
+      await simulator.sendStatus(first, 'sent');
+      await simulator.sendStatus(first, 'failed', { errorCode: 131056 });
+      const copies = await copiesTo(3);
+      expect(copies.map((c) => c.wamid)).toEqual([first.wamid, second!.wamid, expect.any(String)]);
+    });
+
+    it('goes back to queued while a copy is sent again, so that a STOP then cancels it', async () => {
+      const { shareId, message } = await sentMessage();
+      await simulator.sendStatus(message, 'failed', { errorCode: 131000 });
+      expect((await deliveryOf(shareId)).delivery).toBe('queued');
+      await simulator.receiveText(contact, 'STOP');
+      expect((await deliveryOf(shareId)).delivery).toBe('cancelled');
+      await sluice.drainOutbox();
+      expect(simulator.messagesTo(contact)).toHaveLength(1);
+    });
+
+    it('sends nothing again when another copy of the message has reached the recipient', async () => {
+      // An attempt whose answer was lost left a copy at WhatsApp, which was delivered.
+      const { shareId, message } = await sentMessage();
+      await simulator.sendStatus({ ...message, wamid: `${message.wamid}0` }, 'delivered');
+      await simulator.sendStatus(message, 'failed', { errorCode: 131056 });
+      expect((await deliveryOf(shareId)).delivery).toBe('delivered');
+      await sluice.drainOutbox();
+      expect(simulator.messagesTo(contact)).toHaveLength(1);
+    });
+
+    it('leaves the failure of a copy older than the one sent last to that copy\'s own reports', async () => {
+      const { shareId, message } = await sentMessage();
+      await simulator.sendStatus({ ...message, wamid: `${message.wamid}0` }, 'failed', { errorCode: 131026 });
+      expect((await deliveryOf(shareId)).delivery).toBe('sent');
+      await simulator.sendStatus(message, 'delivered');
+      expect((await deliveryOf(shareId)).delivery).toBe('delivered');
     });
 
     it('ignores reports about messages sluice did not send', async () => {

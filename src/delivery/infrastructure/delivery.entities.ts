@@ -38,10 +38,10 @@ export class OutboxMessageEntity {
   /** WhatsApp's message id (wamid), from the send response or from a status webhook. */
   @Column({ name: 'message_id', type: 'varchar', nullable: true }) messageId: string | null;
   /**
-   * The wamid of a copy WhatsApp reported failed with a retryable code and sluice sent again:
-   * later reports about it are about a copy already replaced.
+   * The wamids of copies WhatsApp reported failed with a retryable code and sluice sent again,
+   * space-separated (see replacedCopies): later reports about them are about copies replaced.
    */
-  @Column({ name: 'retried_message_id', type: 'varchar', nullable: true }) retriedMessageId: string | null;
+  @Column({ name: 'retried_message_ids', type: 'text', nullable: true }) retriedMessageIds: string | null;
   /** Why the message failed, as a stable code (e.g. whatsapp.131026, delivery.outside_service_window). */
   @Column({ name: 'error_code', type: 'varchar', nullable: true }) errorCode: string | null;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
@@ -83,4 +83,9 @@ export class SandboxMediaEntity {
   @Column({ name: 'mime_type', type: 'varchar' }) mimeType: string;
   @Column({ type: 'text', transformer: base64Text }) bytes: Buffer;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
+}
+
+/** The copies of a message sluice has replaced after WhatsApp reported them failed. */
+export function replacedCopies(message: Pick<OutboxMessageEntity, 'retriedMessageIds'>): string[] {
+  return message.retriedMessageIds?.split(' ') ?? [];
 }

@@ -9,7 +9,7 @@ import { Traced } from '../../platform/observability/traced.js';
 import { RETRYABLE_ERROR_CODES } from '../cloud-api/cloud-api-errors.js';
 import { DeliveryRecords } from '../delivery-records.js';
 import { mediaObjectOf, retryDelayMs } from '../delivery-worker.js';
-import { MediaObjectEntity, type OutboxMessageEntity } from '../infrastructure/delivery.entities.js';
+import { MediaObjectEntity, type OutboxMessageEntity, replacedCopies } from '../infrastructure/delivery.entities.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import type { StatusReport } from '../webhooks/whatsapp-notification.js';
 
@@ -29,8 +29,9 @@ export class RecordDeliveryStatusesCommand extends Command<DeliveryStatusesRecor
  * recipient and audited when they move the state forward; repeated and out-of-order reports
  * change nothing. A report also proves that WhatsApp accepted the message, which settles an
  * attempt whose send response was lost. A copy that failed with a retryable code (a rate limit,
- * WhatsApp's own trouble) is sent again while attempts are left, with the usual backoff; the
- * recipient stays `sent` meanwhile, and reports about the replaced copy change nothing.
+ * WhatsApp's own trouble) is queued again while attempts are left, with the usual backoff, and
+ * the recipient goes back to `queued`; reports about replaced copies change nothing, and a
+ * failure of a copy older than the one sent last is left to that one's reports.
  */
 @CommandHandler(RecordDeliveryStatusesCommand)
 export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeliveryStatusesCommand> {
@@ -51,11 +52,12 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
       const drafts: AuditDraft[] = [];
       for (const report of reports) {
         const message = await this.outbox.findReported(manager, report);
-        if (!message || report.messageId === message.retriedMessageId) continue;
+        if (!message || replacedCopies(message).includes(report.messageId)) continue;
         const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
-        const nextAttemptAt = report.status === 'failed' ? await this.sendAgain(manager, message, report) : undefined;
+        if (error && message.messageId !== null && message.messageId !== report.messageId) continue;
+        const nextAttemptAt = error ? await this.sendAgain(manager, message, report) : undefined;
         if (nextAttemptAt) {
-          applied.push({ status: report.status, error: error! });
+          applied.push({ status: report.status, error: error!, final: false });
           drafts.push(
             await this.records.entry(manager, 'message.status', message, {
               status: report.status,
@@ -90,15 +92,19 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
   }
 
   /**
-   * Queues the message again if the failed copy is its latest, the code is worth another try,
-   * attempts are left and its photo or video is still kept; returns when it may next go out.
+   * Queues the message again if the failed copy is the one sent last, the code is worth another
+   * try, attempts are left, no copy has reached the recipient (delivered, read) and its photo or
+   * video is still kept; returns when it may next go out.
    */
   private async sendAgain(manager: EntityManager, message: OutboxMessageEntity, report: StatusReport): Promise<string | undefined> {
     if (report.errorCode === undefined || !RETRYABLE_ERROR_CODES.has(report.errorCode)) return undefined;
     if (message.state !== 'sent' || message.messageId !== report.messageId || message.attempts >= this.config.deliveryMaxAttempts) return undefined;
+    if ((await this.records.recipientState(manager, message)) !== 'sent') return undefined;
     const media = mediaObjectOf(message.payload);
     if (media !== undefined && !(await manager.getRepository(MediaObjectEntity).existsBy({ id: media }))) return undefined;
     const notBefore = new Date(Date.now() + retryDelayMs(message.attempts, this.config.deliveryRetryBaseMs)).toISOString();
-    return (await this.outbox.requeueFailedCopy(manager, message, notBefore)) ? notBefore : undefined;
+    if (!(await this.outbox.requeueFailedCopy(manager, { ...message, messageId: report.messageId }, notBefore))) return undefined;
+    await this.records.requeueRecipient(manager, message);
+    return notBefore;
   }
 }

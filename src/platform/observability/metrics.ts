@@ -72,11 +72,13 @@ export function countDeliveryOutcomes(outcomes: DeliveryOutcome[]): void {
 }
 
 /** Counts what WhatsApp's status webhooks reported and sluice applied: delivered, read, or failed with its code. */
-export function countReportedStatuses(statuses: { status: 'sent' | 'delivered' | 'read' | 'failed'; error?: string }[]): void {
+export function countReportedStatuses(statuses: { status: 'sent' | 'delivered' | 'read' | 'failed'; error?: string; final?: false }[]): void {
   const { deliveryOutcomes } = meters();
-  for (const { status, error } of statuses) {
+  for (const { status, error, final } of statuses) {
     // 'sent' confirms what the worker already counted when WhatsApp answered the send.
     if (status === 'sent') continue;
-    deliveryOutcomes.add(1, { 'sluice.delivery.outcome': status, 'sluice.delivery.code': error ?? 'ok', 'sluice.delivery.source': 'status_webhook' });
+    // A copy that failed and is sent again counts as a retry, as the worker counts one.
+    const outcome = final === false ? 'retry' : status;
+    deliveryOutcomes.add(1, { 'sluice.delivery.outcome': outcome, 'sluice.delivery.code': error ?? 'ok', 'sluice.delivery.source': 'status_webhook' });
   }
 }

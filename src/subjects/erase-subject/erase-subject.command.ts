@@ -103,7 +103,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     // base64 (its status webhooks then match nothing).
     const [{ n: messages } = { n: 0 }] = await sql.rows<{ n: number | string }>(manager, `SELECT COUNT(*) AS n FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId]);
     await manager.query(
-      `UPDATE outbox_messages SET wa_id = ${p(1)}, payload = ${p(2)}, fallback_payload = NULL, message_id = NULL, retried_message_id = NULL, updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
+      `UPDATE outbox_messages SET wa_id = ${p(1)}, payload = ${p(2)}, fallback_payload = NULL, message_id = NULL, retried_message_ids = NULL, updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
       [placeholder, JSON.stringify({ erased: true }), now, waId],
     );
     const cancelledShares = [...new Set(unsent.map((m) => m.share_id))];
