@@ -166,9 +166,11 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     const orphaned = (await shareTo(contact)).id;
     await sluice.database.adminQuery(`UPDATE outbox_messages SET attempts = 1, attempt_started_at = '2026-01-01T00:00:00.000Z' WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [orphaned]);
     expect((await deliver(orphaned))[0]).toMatchObject({ state: 'sent', attempts: 2 });
-    const [first, second] = simulator.messagesTo(contact);
+    const [first, second, third] = simulator.messagesTo(contact);
     await simulator.sendStatus(first!, 'delivered');
     await simulator.sendStatus(second!, 'failed', { errorCode: 131050 });
+    // A copy that failed with a retryable code is sent again: a retry, not a failure.
+    await simulator.sendStatus(third!, 'failed', { errorCode: 131056 });
     // A repeated report, or one behind the state already reached, changes nothing and is not counted.
     await simulator.sendStatus(first!, 'delivered');
     await simulator.sendStatus(first!, 'failed', { errorCode: 131050 });
@@ -182,7 +184,10 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
       'worker failed whatsapp.131026': 1,
       'status_webhook delivered ok': 1,
       'status_webhook failed whatsapp.131050': 1,
+      'status_webhook retry whatsapp.131056': 1,
     });
+    // The failed copy's message goes out again, leaving nothing queued for the tests after.
+    expect((await deliver(orphaned))[0]).toMatchObject({ state: 'sent', attempts: 3 });
   });
 
   it('counts an outcome only once its transaction has committed', async () => {
