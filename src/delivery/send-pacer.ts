@@ -18,14 +18,20 @@ export interface SendSlot {
  * that even with every start this late, no rate + 1 requests ever start within one second.
  */
 export const LATENESS_TOLERANCE_MS = 25;
-/** How long before its slot a request's last check starts: a database read, done before the slot rather than inside its window. */
+/**
+ * How long before its slot a request's last check starts, at least: database reads, done before
+ * the slot rather than inside its window. Checks that take longer (a database far away) start
+ * twice their last duration ahead, up to half of LAST_CHECK_FRESH_MS.
+ */
 export const LAST_CHECK_LEAD_MS = 50;
-/** A last check this recent still holds for a later slot (after a missed one), rather than being made again. */
+/** A last check made at most this long before a slot still holds for it (after a missed one), rather than being made again. */
 export const LAST_CHECK_FRESH_MS = 500;
 /** How many readings of the database's clock a replica takes to narrow its error, when it has none or its estimate has aged. */
 const CLOCK_READINGS = 5;
 /** An estimate whose error has grown this much by drift since it was measured is measured again before the next reservation. */
 const CLOCK_REFRESH_DRIFT_MS = 5;
+/** How fast two clocks may drift apart: 500 ppm, the most NTP slews a clock (a step is not bounded). */
+const CLOCK_DRIFT_PER_MS = 1 / 2_000;
 
 export function slotSpacingMicros(ratePerSecond: number): number {
   return Math.ceil((1_000_000 + LATENESS_TOLERANCE_MS * 1000) / ratePerSecond);
@@ -50,6 +56,8 @@ export function takeSlots(nextFreeMicros: number, nowMicros: number, count: numb
  */
 export abstract class SendPacer {
   protected readonly spacingMicros: number;
+  /** How far ahead of its slot the next last check starts (see LAST_CHECK_LEAD_MS). */
+  protected checkLeadMs = LAST_CHECK_LEAD_MS;
   /** Requests that need a new slot at about the same moment share one reservation. */
   private replacements: { count: number; slots: Promise<SendSlot[]> } | undefined;
 
@@ -62,9 +70,10 @@ export abstract class SendPacer {
 
   /**
    * Resolves true when the request may start now, false when no slot could be had before
-   * `latestStart` or `lastCheck` said no. `lastCheck` runs LAST_CHECK_LEAD_MS before the slot, so
-   * that what it checks cannot change long before the request, nor its own time make the request
-   * late; after a missed slot it runs again only once it is no longer fresh.
+   * `latestStart` or `lastCheck` said no. `lastCheck` runs shortly before the slot (see
+   * LAST_CHECK_LEAD_MS), so that what it checks cannot change long before the request, nor its
+   * own time make the request late; after a missed slot it runs again unless it was made within
+   * LAST_CHECK_FRESH_MS of the new slot.
    */
   async waitForTurn(reserved: SendSlot | undefined, lastCheck?: () => Promise<boolean>): Promise<boolean> {
     const latestStart = reserved?.latestStart ?? Number.POSITIVE_INFINITY;
@@ -73,10 +82,12 @@ export abstract class SendPacer {
     for (;;) {
       slot ??= await this.replacementSlot();
       if (slot.notBefore > latestStart) return false;
-      if (lastCheck && performance.now() - checkedAt > LAST_CHECK_FRESH_MS) {
-        await sleepUntil(slot.notBefore - LAST_CHECK_LEAD_MS);
+      if (lastCheck && slot.notBefore - checkedAt > LAST_CHECK_FRESH_MS) {
+        await sleepUntil(slot.notBefore - this.checkLeadMs);
         checkedAt = performance.now();
-        if (!(await lastCheck())) return false;
+        const passed = await lastCheck();
+        this.checkLeadMs = Math.min(Math.max(LAST_CHECK_LEAD_MS, 2 * (performance.now() - checkedAt)), LAST_CHECK_FRESH_MS / 2);
+        if (!passed) return false;
       }
       await sleepUntil(slot.notBefore);
       if (performance.now() <= slot.deadline) return true;
@@ -108,12 +119,23 @@ export abstract class SendPacer {
    * at most the tolerance plus the slack reserved after them (twice `slackForMs`) after it.
    */
   protected slotsFrom(firstAt: number, count: number, uncertaintyMs = 0, slackForMs = 0): SendSlot[] {
-    const spacingMs = this.spacingMicros / 1000;
-    return Array.from({ length: count }, (_, i) => {
-      const at = firstAt + i * spacingMs;
-      return { notBefore: at + uncertaintyMs, deadline: at - uncertaintyMs + LATENESS_TOLERANCE_MS + 2 * slackForMs };
-    });
+    return slotWindows(firstAt, count, this.spacingMicros, uncertaintyMs, slackForMs);
   }
+}
+
+/**
+ * The windows of `count` slots from `firstAt` (ms, this process's clock, which maps the schedule's
+ * to within `uncertaintyMs`), with `slackForMs` reserved as 2 x slackForMs after them. A start in
+ * its window is never before its slot on the schedule's clock and at most the tolerance late,
+ * plus the shift all of the reservation's starts share, which the slack absorbs.
+ */
+export function slotWindows(firstAt: number, count: number, spacingMicros: number, uncertaintyMs: number, slackForMs: number): SendSlot[] {
+  const spacingMs = spacingMicros / 1000;
+  return Array.from({ length: count }, (_, i) => {
+    const at = firstAt + i * spacingMs;
+    const notBefore = at + uncertaintyMs;
+    return { notBefore, deadline: Math.min(notBefore + LATENESS_TOLERANCE_MS, at - uncertaintyMs + LATENESS_TOLERANCE_MS + 2 * slackForMs) };
+  });
 }
 
 /** Timers may fire up to a millisecond early against performance.now(): waits until it is time. */
@@ -145,7 +167,10 @@ export class LocalSendPacer extends SendPacer {
 export class SharedSendPacer extends SendPacer {
   /** Database clock minus this process's clock (ms), give or take errorMs, as measured at measuredAt. */
   private clock: { offsetMs: number; errorMs: number; measuredAt: number } | undefined;
-  /** The last reservation's round trip: slots start at least that far ahead, so they are still ahead when the answer comes. */
+  /**
+   * The last reservation's round trip: slots start at least that far ahead, so they are still
+   * ahead when the answer comes (and by the last check's lead beyond, so that it is made in time).
+   */
   private leadMs = 0;
 
   constructor(
@@ -166,7 +191,7 @@ export class SharedSendPacer extends SendPacer {
        ON CONFLICT (phone_number_id) DO UPDATE
          SET next_slot_us = GREATEST(s.next_slot_us, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint + $3) + $2
        RETURNING s.next_slot_us - $2 AS first_us, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now_us`,
-      [this.phoneNumberId, span, Math.round(this.leadMs * 1000)],
+      [this.phoneNumberId, span, Math.round((this.leadMs + this.checkLeadMs) * 1000)],
     )) as { first_us: string; now_us: string }[];
     const answered = performance.now();
     this.leadMs = Math.min(answered - asked + 1, 1000);
@@ -179,8 +204,8 @@ export class SharedSendPacer extends SendPacer {
    * a few readings, as Cristian's algorithm takes, stopping once one is tight.
    */
   private async clockError(): Promise<number> {
-    const now = performance.now();
-    if (this.clock && (now - this.clock.measuredAt) / 10_000 < CLOCK_REFRESH_DRIFT_MS) return this.clock.errorMs + (now - this.clock.measuredAt) / 10_000;
+    const drift = this.clock ? (performance.now() - this.clock.measuredAt) * CLOCK_DRIFT_PER_MS : Number.POSITIVE_INFINITY;
+    if (this.clock && drift < CLOCK_REFRESH_DRIFT_MS) return this.clock.errorMs + drift;
     let clock = await this.readClock();
     for (let reading = 1; 2 * clock.errorMs >= LATENESS_TOLERANCE_MS && reading < CLOCK_READINGS; reading++) clock = await this.readClock();
     return clock.errorMs;
@@ -193,12 +218,15 @@ export class SharedSendPacer extends SendPacer {
     return this.learnClock(Number(row!.now_us) / 1000, asked, performance.now());
   }
 
-  /** The database read its clock while the query ran: between `asked` and `answered` here. */
+  /**
+   * The database read its clock while the query ran: between `asked` and `answered` here. Keeps
+   * the tighter of this reading and the estimate so far, whose error has grown by drift (it is
+   * carried forward to now, so that drift is counted once).
+   */
   private learnClock(databaseNowMs: number, asked: number, answered: number): { offsetMs: number; errorMs: number } {
     const sample = { offsetMs: databaseNowMs - (asked + answered) / 2, errorMs: (answered - asked) / 2, measuredAt: answered };
-    // An estimate loses precision as the clocks drift apart: allow 1 ms per 10 s of age.
-    const current = this.clock && { ...this.clock, errorMs: this.clock.errorMs + (answered - this.clock.measuredAt) / 10_000 };
-    if (!current || sample.errorMs <= current.errorMs) this.clock = sample;
-    return current && current.errorMs < sample.errorMs ? current : sample;
+    const current = this.clock && { offsetMs: this.clock.offsetMs, errorMs: this.clock.errorMs + (answered - this.clock.measuredAt) * CLOCK_DRIFT_PER_MS, measuredAt: answered };
+    this.clock = current && current.errorMs < sample.errorMs ? current : sample;
+    return this.clock;
   }
 }

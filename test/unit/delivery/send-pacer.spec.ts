@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
-import { LAST_CHECK_LEAD_MS, LATENESS_TOLERANCE_MS, LocalSendPacer, type SendSlot, slotSpacingMicros, takeSlots } from '../../../src/delivery/send-pacer.js';
+import { LAST_CHECK_FRESH_MS, LAST_CHECK_LEAD_MS, LATENESS_TOLERANCE_MS, LocalSendPacer, type SendSlot, slotSpacingMicros, slotWindows, takeSlots } from '../../../src/delivery/send-pacer.js';
 
 describe('send slots', () => {
   it('never fit rate + 1 starts into one second, even when each start is late by the tolerance', () => {
@@ -59,6 +59,50 @@ describe('send slots', () => {
           }
           starts.sort((a, b) => a - b);
           for (let i = 0; i + rate < starts.length; i++) expect(starts[i + rate]! - starts[i]!).toBeGreaterThanOrEqual(1_000_000);
+        },
+      ),
+    );
+  });
+
+  it('keep starts within the windows a replica computes never early and never crowding, whatever its clock estimate', () => {
+    // Replicas map the schedule (the database's clock) onto their own clocks through an estimate
+    // of the offset, off by δ with |δ| <= e. Each reserves slack for the error b it knew before
+    // reserving; e is what it knows after, larger or smaller. Any start within a window counts.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 500 }),
+        fc.array(
+          fc.record({
+            advanceMs: fc.integer({ min: 0, max: 3_000 }),
+            budgetMs: fc.integer({ min: 0, max: 100 }),
+            errorMs: fc.integer({ min: 0, max: 100 }),
+            offsetShare: fc.double({ min: -1, max: 1, noNaN: true }),
+            offsetMs: fc.integer({ min: -10_000, max: 10_000 }),
+            starts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 40 }),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        (rate, reservations) => {
+          const spacing = slotSpacingMicros(rate);
+          let now = 0;
+          let nextFree = 0;
+          const starts: number[] = [];
+          for (const { advanceMs, budgetMs, errorMs, offsetShare, offsetMs, starts: picks } of reservations) {
+            now += advanceMs * 1000;
+            const taken = takeSlots(nextFree, now, picks.length, spacing, Math.ceil(2 * budgetMs * 1000));
+            nextFree = taken.nextFreeMicros;
+            // Schedule time = local time + offsetMs; the replica believes offsetMs + δ.
+            const believed = offsetMs + offsetShare * errorMs;
+            const windows = slotWindows(taken.firstMicros / 1000 - believed, picks.length, spacing, errorMs, budgetMs);
+            windows.forEach((window, i) => {
+              if (window.deadline < window.notBefore) return; // an empty window: the request takes a new slot
+              const start = window.notBefore + picks[i]! * (window.deadline - window.notBefore) + offsetMs;
+              expect(start).toBeGreaterThanOrEqual((taken.firstMicros + i * spacing) / 1000 - 1e-6);
+              starts.push(start);
+            });
+          }
+          starts.sort((a, b) => a - b);
+          for (let i = 0; i + rate < starts.length; i++) expect(starts[i + rate]! - starts[i]!).toBeGreaterThanOrEqual(1_000 - 1e-6);
         },
       ),
     );
@@ -131,6 +175,37 @@ describe('waiting for a turn', () => {
     expect(await pacer.waitForTurn(slot, slowOnce)).toBe(true);
     expect(checks).toHaveLength(1);
     expect(pacer.reservations).toBe(2);
+  });
+
+  it('starts the last check earlier once checks have taken longer than the lead', async () => {
+    const pacer = new CountingPacer(10);
+    const slowCheck = async () => (await new Promise((resolve) => setTimeout(resolve, 80)), true);
+    // The first check starts 50 ms ahead, takes 80 and makes its request miss the slot.
+    const [first] = await pacer.reserve(1);
+    expect(await pacer.waitForTurn(first, slowCheck)).toBe(true);
+    expect(pacer.reservations).toBe(2);
+    // The next starts twice as far ahead as the last one took: done before its slot.
+    const [, , next] = await pacer.reserve(3);
+    let checkedAt = 0;
+    expect(await pacer.waitForTurn(next, async () => ((checkedAt = performance.now()), slowCheck()))).toBe(true);
+    expect(pacer.reservations).toBe(3);
+    expect(checkedAt).toBeLessThanOrEqual(next!.notBefore - 2 * 80 + 5);
+  });
+
+  it('checks again for a new slot further from the last check than it stays fresh', async () => {
+    const pacer = new CountingPacer(1);
+    const [slot] = await pacer.reserve(1);
+    const checks: number[] = [];
+    const slowOnce = async () => {
+      checks.push(performance.now());
+      if (checks.length === 1) while (performance.now() <= slot!.deadline + 5); // the check itself outlasts the slot
+      return true;
+    };
+    // The replacement slot is a second (1 / rate) away: the first check would be stale by then.
+    expect(await pacer.waitForTurn(slot, slowOnce)).toBe(true);
+    expect(pacer.reservations).toBe(2);
+    expect(checks).toHaveLength(2);
+    expect(checks[1]! - checks[0]!).toBeGreaterThan(LAST_CHECK_FRESH_MS);
   });
 
   it('reports no turn when a replacement slot would start after the latest start', async () => {
