@@ -114,12 +114,16 @@ export class OutboxRepository {
 
   /**
    * The message a status report is about: by the outbox id sluice sent along (it survives a lost
-   * send response), else by WhatsApp's message id.
+   * send response), else by WhatsApp's message id. On PostgreSQL its row stays locked until the
+   * transaction ends: two reports about one message (a webhook delivered twice at once, a failed
+   * copy and another copy's delivery) are then weighed one after the other, each seeing what the
+   * other did.
    */
   async findReported(manager: EntityManager, report: { outboxId?: string; messageId: string; recipient: string }): Promise<OutboxMessageEntity | null> {
     const repository = manager.getRepository(OutboxMessageEntity);
-    const byOutbox = report.outboxId ? await repository.findOneBy({ id: report.outboxId, waId: report.recipient }) : null;
-    return byOutbox ?? repository.findOneBy({ messageId: report.messageId, waId: report.recipient });
+    const lock = this.dataSource.options.type === 'postgres' ? { lock: { mode: 'pessimistic_write' as const } } : {};
+    const byOutbox = report.outboxId ? await repository.findOne({ where: { id: report.outboxId, waId: report.recipient }, ...lock }) : null;
+    return byOutbox ?? repository.findOne({ where: { messageId: report.messageId, waId: report.recipient }, ...lock });
   }
 
   /**

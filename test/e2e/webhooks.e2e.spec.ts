@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
+import pg from 'pg';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
 import { CloudApiSimulator, type ReceivedMessage } from '../simulator/cloud-api-simulator.js';
 import { describeEachDatabase } from '../support/databases.js';
@@ -237,8 +238,67 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       await simulator.sendStatus({ ...message, wamid: `${message.wamid}0` }, 'delivered');
       await simulator.sendStatus(message, 'failed', { errorCode: 131056 });
       expect((await deliveryOf(shareId)).delivery).toBe('delivered');
+      // Past any retry's backoff (10 to 20 ms for a first retry here).
+      await new Promise((resolve) => setTimeout(resolve, 100));
       await sluice.drainOutbox();
       expect(simulator.messagesTo(contact)).toHaveLength(1);
+    });
+
+    it('leaves the failure of an older copy alone while the message waits to be sent again', async () => {
+      // An attempt whose answer was lost left a copy at WhatsApp; the next attempt's copy failed and is replaced.
+      const { shareId, message } = await sentMessage();
+      await simulator.sendStatus(message, 'failed', { errorCode: 131056 });
+      await simulator.sendStatus({ ...message, wamid: `${message.wamid}0` }, 'failed', { errorCode: 131056 });
+      expect((await deliveryOf(shareId)).delivery).toBe('queued');
+      expect(await copiesTo(2)).toHaveLength(2);
+    });
+
+    /** Whether `count` connections to this suite's PostgreSQL database wait for a lock, as `condition` tells which. */
+    const waitingFor = async (condition: string, count = 1) =>
+      (await sluice.database.adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND ${condition}`))[0]!.n >= count;
+
+    /** Runs `during` while another connection holds the message's outbox row. */
+    const holdingRow = async (wamid: string, during: (release: () => Promise<void>) => Promise<void>) => {
+      const holder = new pg.Client({ connectionString: (sluice.database.config as { url: string }).url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        await holder.query('SELECT id FROM outbox_messages WHERE message_id = $1 FOR UPDATE', [wamid]);
+        await during(async () => void (await holder.query('ROLLBACK')));
+      } finally {
+        await holder.end();
+      }
+    };
+
+    if (dialect === 'postgres') it('weighs a failed report delivered twice at once one after the other: queued again once', async () => {
+      const { shareId, message } = await sentMessage();
+      await holdingRow(message.wamid, async (release) => {
+        const body = simulator.statusNotification(message, 'failed', { errorCode: 131056 });
+        const deliveries = [simulator.deliverWebhook(body), simulator.deliverWebhook(body)];
+        await eventually(async () => (await waitingFor('true', 2)) || undefined, 'both deliveries to wait for the row');
+        await release();
+        await Promise.all(deliveries);
+      });
+      expect((await deliveryOf(shareId)).delivery).toBe('queued');
+      expect((await entries()).filter((e) => e.kind === 'message.status' && e.share === shareId)).toEqual([expect.objectContaining({ status: 'failed', final: false })]);
+    });
+
+    if (dialect === 'postgres') it('makes an erasure wait for a failed report that queues the message again, then cancels it', async () => {
+      const { shareId, message } = await sentMessage();
+      let erasure: Promise<{ status: number }> | undefined;
+      await holdingRow(message.wamid, async (release) => {
+        const report = simulator.sendStatus(message, 'failed', { errorCode: 131056 });
+        await eventually(async () => (await waitingFor('true')) || undefined, 'the report to wait for the row');
+        let erasureAnswered = false;
+        erasure = sluice.request('POST', `/v1/subjects/whatsapp/${contact}/erase`).finally(() => (erasureAnswered = true));
+        await eventually(async () => erasureAnswered || (await waitingFor(`wait_event = 'advisory'`)) || undefined, 'the erasure to wait for the report');
+        await release();
+        await report;
+      });
+      expect((await erasure!).status).toBe(200);
+      const p = dialect === 'postgres' ? '$1' : '?';
+      expect(await sluice.database.adminQuery(`SELECT state FROM outbox_messages WHERE share_id = ${p}`, [shareId])).toEqual([{ state: 'cancelled' }]);
+      expect((await entries()).filter((e) => e.kind === 'message.cancelled' && e.share === shareId)).toEqual([expect.objectContaining({ reason: 'subject.erased' })]);
     });
 
     it('leaves the failure of a copy older than the one sent last to that copy\'s own reports', async () => {

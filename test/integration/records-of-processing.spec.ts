@@ -3,7 +3,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AuditLogService } from '../../src/audit/audit-log.service.js';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { DeliveryRecords } from '../../src/delivery/delivery-records.js';
+import { OutboxMessageEntity } from '../../src/delivery/infrastructure/delivery.entities.js';
 import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { firstSequencedFrom } from '../../src/subjects/processing-counts.js';
 import { behindTheTriggers } from '../support/audit-log.js';
@@ -139,5 +142,14 @@ delivery: { type: text, template: "{message}" }
     expect(markdown.stdout).toContain('# Records of processing activities (GDPR Art. 30)');
     expect(markdown.stdout).toContain('- **Lawful basis:** consent, GDPR Art. 6(1)(a)');
     expect(ropa(['--since', '2030-01-01', '--until', '2020-01-01']).status).toBe(2);
+  });
+
+  it('counts a message sent again after WhatsApp reported its copy failed once, not once per copy', async () => {
+    const transactions = sluice.app.get(TransactionRunner);
+    const [message] = await transactions.dataSource.getRepository(OutboxMessageEntity).findBy({ state: 'sent' });
+    const records = sluice.app.get(DeliveryRecords);
+    await transactions.run(async (manager) => sluice.app.get(AuditLogService).append(manager, [await records.entry(manager, 'message.sent', message!, { attempt: 2, whatsappMessage: 'wamid.second-copy' })]));
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    expect(JSON.parse(ropa(['--format', 'json']).stdout).records[0].counts).toMatchObject({ recipientsAllowed: 1, messagesSent: 1 });
   });
 });

@@ -2,6 +2,7 @@ import { Inject } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { EntityManager } from 'typeorm';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
+import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { countReportedStatuses } from '../../platform/observability/metrics.js';
@@ -41,6 +42,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(DeliveryRecords) private readonly records: DeliveryRecords,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+    @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
   ) {}
 
   @Traced('sluice.whatsapp.statuses', { result: (r: DeliveryStatusesRecorded) => ({ 'sluice.statuses.applied': r.applied }) })
@@ -50,11 +52,14 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     const recorded = await this.transactions.run(async (manager) => {
       applied.length = 0;
       const drafts: AuditDraft[] = [];
+      // A message queued again must not slip past an erasure of its recipient under way (PostgreSQL).
+      await this.subjectKeys.holdAgainstErasure(manager, reports.map((r) => ({ type: 'whatsapp', id: r.recipient })));
       for (const report of reports) {
         const message = await this.outbox.findReported(manager, report);
         if (!message || replacedCopies(message).includes(report.messageId)) continue;
         const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
-        if (error && message.messageId !== null && message.messageId !== report.messageId) continue;
+        // A failure of a copy older than the one sent last (or, once queued again, than the one to come) is left to that copy.
+        if (error && (message.messageId !== null ? message.messageId !== report.messageId : replacedCopies(message).length > 0)) continue;
         const nextAttemptAt = error ? await this.sendAgain(manager, message, report) : undefined;
         if (nextAttemptAt) {
           applied.push({ status: report.status, error: error!, final: false });
