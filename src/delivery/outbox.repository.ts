@@ -113,17 +113,28 @@ export class OutboxRepository {
   }
 
   /**
+   * Locks the rows of the messages status reports may be about until the transaction ends, all in
+   * one statement and in id order (PostgreSQL; SQLite runs one transaction at a time): two
+   * reports about one message (a webhook delivered twice at once, a failed copy and another
+   * copy's delivery) are then weighed one after the other, each seeing what the other did, and
+   * two deliveries never wait for each other's rows crosswise.
+   */
+  async lockReported(manager: EntityManager, reports: { outboxId?: string; messageId: string; recipient: string }[]): Promise<void> {
+    if (this.dataSource.options.type !== 'postgres' || reports.length === 0) return;
+    await manager.query(
+      'SELECT id FROM outbox_messages WHERE wa_id = ANY($1) AND (id = ANY($2) OR message_id = ANY($3)) ORDER BY id FOR UPDATE',
+      [[...new Set(reports.map((r) => r.recipient))], reports.flatMap((r) => (r.outboxId ? [r.outboxId] : [])), reports.map((r) => r.messageId)],
+    );
+  }
+
+  /**
    * The message a status report is about: by the outbox id sluice sent along (it survives a lost
-   * send response), else by WhatsApp's message id. On PostgreSQL its row stays locked until the
-   * transaction ends: two reports about one message (a webhook delivered twice at once, a failed
-   * copy and another copy's delivery) are then weighed one after the other, each seeing what the
-   * other did.
+   * send response), else by WhatsApp's message id.
    */
   async findReported(manager: EntityManager, report: { outboxId?: string; messageId: string; recipient: string }): Promise<OutboxMessageEntity | null> {
     const repository = manager.getRepository(OutboxMessageEntity);
-    const lock = this.dataSource.options.type === 'postgres' ? { lock: { mode: 'pessimistic_write' as const } } : {};
-    const byOutbox = report.outboxId ? await repository.findOne({ where: { id: report.outboxId, waId: report.recipient }, ...lock }) : null;
-    return byOutbox ?? repository.findOne({ where: { messageId: report.messageId, waId: report.recipient }, ...lock });
+    const byOutbox = report.outboxId ? await repository.findOneBy({ id: report.outboxId, waId: report.recipient }) : null;
+    return byOutbox ?? repository.findOneBy({ messageId: report.messageId, waId: report.recipient });
   }
 
   /**

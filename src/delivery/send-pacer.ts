@@ -21,17 +21,23 @@ export const LATENESS_TOLERANCE_MS = 25;
 /**
  * How long before its slot a request's last check starts, at least: database reads, done before
  * the slot rather than inside its window. Checks that take longer (a database far away) start
- * twice their last duration ahead, up to half of LAST_CHECK_FRESH_MS.
+ * twice the longest of the last RECENT_CHECKS ahead, up to half of LAST_CHECK_FRESH_MS.
  */
 export const LAST_CHECK_LEAD_MS = 50;
 /** A last check made at most this long before a slot still holds for it (after a missed one), rather than being made again. */
 export const LAST_CHECK_FRESH_MS = 500;
+/** How many of the latest last checks' durations set the lead: one fast check does not shorten it for the slower ones. */
+const RECENT_CHECKS = 32;
 /** How many readings of the database's clock a replica takes to narrow its error, when it has none or its estimate has aged. */
 const CLOCK_READINGS = 5;
-/** An estimate whose error has grown this much by drift since it was measured is measured again before the next reservation. */
+/** An estimate whose error has grown this much by drift since it was measured is measured again before the next reservation, at most every CLOCK_REFRESH_MS. */
 const CLOCK_REFRESH_DRIFT_MS = 5;
-/** How fast two clocks may drift apart: 500 ppm, the most NTP slews a clock (a step is not bounded). */
-const CLOCK_DRIFT_PER_MS = 1 / 2_000;
+const CLOCK_REFRESH_MS = 10_000;
+/**
+ * How fast the two clocks may drift apart: 1,000 ppm, each slewed by NTP at its most (500 ppm)
+ * the other way. A clock stepped, or slewed faster (chrony's maxslewrate), is not covered.
+ */
+const CLOCK_DRIFT_PER_MS = 1 / 1_000;
 
 export function slotSpacingMicros(ratePerSecond: number): number {
   return Math.ceil((1_000_000 + LATENESS_TOLERANCE_MS * 1000) / ratePerSecond);
@@ -58,6 +64,8 @@ export abstract class SendPacer {
   protected readonly spacingMicros: number;
   /** How far ahead of its slot the next last check starts (see LAST_CHECK_LEAD_MS). */
   protected checkLeadMs = LAST_CHECK_LEAD_MS;
+  /** The latest last checks' durations (ms), oldest first. */
+  private readonly checkDurations: number[] = [];
   /** Requests that need a new slot at about the same moment share one reservation. */
   private replacements: { count: number; slots: Promise<SendSlot[]> } | undefined;
 
@@ -86,13 +94,19 @@ export abstract class SendPacer {
         await sleepUntil(slot.notBefore - this.checkLeadMs);
         checkedAt = performance.now();
         const passed = await lastCheck();
-        this.checkLeadMs = Math.min(Math.max(LAST_CHECK_LEAD_MS, 2 * (performance.now() - checkedAt)), LAST_CHECK_FRESH_MS / 2);
+        this.learnCheckDuration(performance.now() - checkedAt);
         if (!passed) return false;
       }
       await sleepUntil(slot.notBefore);
       if (performance.now() <= slot.deadline) return true;
       slot = undefined;
     }
+  }
+
+  private learnCheckDuration(durationMs: number): void {
+    this.checkDurations.push(durationMs);
+    if (this.checkDurations.length > RECENT_CHECKS) this.checkDurations.shift();
+    this.checkLeadMs = Math.min(Math.max(LAST_CHECK_LEAD_MS, 2 * Math.max(...this.checkDurations)), LAST_CHECK_FRESH_MS / 2);
   }
 
   /**
@@ -165,8 +179,10 @@ export class LocalSendPacer extends SendPacer {
  * tolerance, and it is never started early.
  */
 export class SharedSendPacer extends SendPacer {
-  /** Database clock minus this process's clock (ms), give or take errorMs, as measured at measuredAt. */
+  /** Database clock minus this process's clock (ms), give or take errorMs, as measured at measuredAt (see errorAt). */
   private clock: { offsetMs: number; errorMs: number; measuredAt: number } | undefined;
+  /** When the clock was last read again for a tighter estimate (see clockError). */
+  private readAgainAt = Number.NEGATIVE_INFINITY;
   /**
    * The last reservation's round trip: slots start at least that far ahead, so they are still
    * ahead when the answer comes (and by the last check's lead beyond, so that it is made in time).
@@ -182,7 +198,8 @@ export class SharedSendPacer extends SendPacer {
   }
 
   async reserve(count: number): Promise<SendSlot[]> {
-    const slackForMs = await this.clockError();
+    // Room for the error as it will be at the last slot: drift goes on until then.
+    const slackForMs = (await this.clockError()) + (this.leadMs + this.checkLeadMs + (count * this.spacingMicros) / 1000 + 1000) * CLOCK_DRIFT_PER_MS;
     const span = count * this.spacingMicros + Math.ceil(2 * slackForMs * 1000);
     const asked = performance.now();
     const [row] = (await this.dataSource.query(
@@ -196,7 +213,15 @@ export class SharedSendPacer extends SendPacer {
     const answered = performance.now();
     this.leadMs = Math.min(answered - asked + 1, 1000);
     const clock = this.learnClock(Number(row!.now_us) / 1000, asked, answered);
-    return this.slotsFrom(Number(row!.first_us) / 1000 - clock.offsetMs, count, clock.errorMs, slackForMs);
+    const firstAt = Number(row!.first_us) / 1000 - clock.offsetMs;
+    // The estimate goes on drifting until the last of these slots.
+    const lastAt = firstAt + (count * this.spacingMicros) / 1000;
+    return this.slotsFrom(firstAt, count, this.errorAt(lastAt), slackForMs);
+  }
+
+  /** The estimate's error at `at` (this process's clock): as measured, grown by drift since. */
+  private errorAt(at: number): number {
+    return this.clock!.errorMs + Math.max(0, at - this.clock!.measuredAt) * CLOCK_DRIFT_PER_MS;
   }
 
   /**
@@ -204,29 +229,30 @@ export class SharedSendPacer extends SendPacer {
    * a few readings, as Cristian's algorithm takes, stopping once one is tight.
    */
   private async clockError(): Promise<number> {
-    const drift = this.clock ? (performance.now() - this.clock.measuredAt) * CLOCK_DRIFT_PER_MS : Number.POSITIVE_INFINITY;
-    if (this.clock && drift < CLOCK_REFRESH_DRIFT_MS) return this.clock.errorMs + drift;
-    let clock = await this.readClock();
-    for (let reading = 1; 2 * clock.errorMs >= LATENESS_TOLERANCE_MS && reading < CLOCK_READINGS; reading++) clock = await this.readClock();
-    return clock.errorMs;
+    const now = performance.now();
+    if (this.clock && (this.errorAt(now) - this.clock.errorMs < CLOCK_REFRESH_DRIFT_MS || now - this.readAgainAt < CLOCK_REFRESH_MS)) return this.errorAt(now);
+    this.readAgainAt = now;
+    let error = await this.readClock();
+    for (let reading = 1; 2 * error >= LATENESS_TOLERANCE_MS && reading < CLOCK_READINGS; reading++) error = await this.readClock();
+    return error;
   }
 
-  /** One more reading of the database's clock, for a tighter estimate of the offset. */
-  private async readClock(): Promise<{ offsetMs: number; errorMs: number }> {
+  /** One more reading of the database's clock, for a tighter estimate of the offset; returns the estimate's error now. */
+  private async readClock(): Promise<number> {
     const asked = performance.now();
     const [row] = (await this.dataSource.query('SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now_us')) as { now_us: string }[];
-    return this.learnClock(Number(row!.now_us) / 1000, asked, performance.now());
+    const answered = performance.now();
+    this.learnClock(Number(row!.now_us) / 1000, asked, answered);
+    return this.errorAt(answered);
   }
 
   /**
-   * The database read its clock while the query ran: between `asked` and `answered` here. Keeps
-   * the tighter of this reading and the estimate so far, whose error has grown by drift (it is
-   * carried forward to now, so that drift is counted once).
+   * The database read its clock while the query ran: between `asked` and `answered` here. The
+   * reading replaces the estimate if it is tighter than the estimate has become by drift.
    */
-  private learnClock(databaseNowMs: number, asked: number, answered: number): { offsetMs: number; errorMs: number } {
+  private learnClock(databaseNowMs: number, asked: number, answered: number): { offsetMs: number } {
     const sample = { offsetMs: databaseNowMs - (asked + answered) / 2, errorMs: (answered - asked) / 2, measuredAt: answered };
-    const current = this.clock && { offsetMs: this.clock.offsetMs, errorMs: this.clock.errorMs + (answered - this.clock.measuredAt) * CLOCK_DRIFT_PER_MS, measuredAt: answered };
-    this.clock = current && current.errorMs < sample.errorMs ? current : sample;
+    if (!this.clock || sample.errorMs <= this.errorAt(answered)) this.clock = sample;
     return this.clock;
   }
 }

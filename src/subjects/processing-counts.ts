@@ -20,8 +20,11 @@ export async function countProcessing(dataSource: DataSource, since: Date, until
   const counts: ProcessingCounts = { since: since.toISOString(), until: until.toISOString(), byPolicy: {}, denialsWithoutPolicy: 0, erasures: 0 };
   /** Messages sent in the period, by the entry of the decision they were sent under. */
   const sentUnder = new Map<string, number>();
-  /** Their outbox ids: a message sent again after WhatsApp reported its copy failed has a message.sent per copy, and counts once. */
-  const sent = new Set<string>();
+  /**
+   * Messages queued again after WhatsApp reported their copy failed (a message.status with
+   * final: false): each has a message.sent per copy, and counts once, for its first.
+   */
+  const sentAgain = new Set<string>();
   const repo = dataSource.getRepository(AuditEntryEntity);
   const start = await firstSequencedFrom(dataSource, new Date(since.getTime() - CLOCK_SKEW_MS));
   for (let after = start - 1; ; ) {
@@ -41,9 +44,10 @@ export async function countProcessing(dataSource: DataSource, since: Date, until
         else if (entry.status === 'partially_accepted') policy.partiallyAccepted++;
         else policy.denied++;
         policy.recipientsAllowed += ((entry.recipients ?? []) as { decision: string }[]).filter((r) => r.decision === 'allowed').length;
+      } else if (entry.kind === 'message.status' && entry.final === false) {
+        sentAgain.add(String(entry.outbox));
       } else if (entry.kind === 'message.sent') {
-        if (sent.has(String(entry.outbox))) continue;
-        sent.add(String(entry.outbox));
+        if (sentAgain.has(String(entry.outbox))) continue;
         const decision = String(entry.decision);
         sentUnder.set(decision, (sentUnder.get(decision) ?? 0) + 1);
       } else if (entry.kind === 'subject.erased') {

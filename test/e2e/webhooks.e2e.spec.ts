@@ -253,6 +253,19 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect(await copiesTo(2)).toHaveLength(2);
     });
 
+    it('takes the failure of the copy being sent again while its answer is still on the way', async () => {
+      const { shareId, message } = await sentMessage();
+      await simulator.sendStatus(message, 'failed', { errorCode: 131056 });
+      await new Promise((resolve) => setTimeout(resolve, 100)); // past the retry's backoff
+      simulator.hold();
+      const draining = sluice.drainOutbox();
+      await eventually(() => (simulator.held > 0 ? true : undefined), 'the second copy to be sent');
+      await simulator.sendStatus(simulator.messagesTo(contact)[1]!, 'failed', { errorCode: 131026 });
+      simulator.release();
+      await draining;
+      expect(await deliveryOf(shareId)).toMatchObject({ delivery: 'failed', deliveryError: 'whatsapp.131026' });
+    });
+
     /** Whether `count` connections to this suite's PostgreSQL database wait for a lock, as `condition` tells which. */
     const waitingFor = async (condition: string, count = 1) =>
       (await sluice.database.adminQuery<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND ${condition}`))[0]!.n >= count;

@@ -148,7 +148,13 @@ delivery: { type: text, template: "{message}" }
     const transactions = sluice.app.get(TransactionRunner);
     const [message] = await transactions.dataSource.getRepository(OutboxMessageEntity).findBy({ state: 'sent' });
     const records = sluice.app.get(DeliveryRecords);
-    await transactions.run(async (manager) => sluice.app.get(AuditLogService).append(manager, [await records.entry(manager, 'message.sent', message!, { attempt: 2, whatsappMessage: 'wamid.second-copy' })]));
+    // WhatsApp reported the copy failed with a retryable code; a second copy went out.
+    await transactions.run(async (manager) =>
+      sluice.app.get(AuditLogService).append(manager, [
+        await records.entry(manager, 'message.status', message!, { status: 'failed', whatsappMessage: 'wamid.first-copy', error: 'whatsapp.131056', final: false }),
+        await records.entry(manager, 'message.sent', message!, { attempt: 2, whatsappMessage: 'wamid.second-copy' }),
+      ]),
+    );
     await sluice.app.get(AuditSequencer).sequenceNow();
     expect(JSON.parse(ropa(['--format', 'json']).stdout).records[0].counts).toMatchObject({ recipientsAllowed: 1, messagesSent: 1 });
   });

@@ -54,12 +54,13 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
       const drafts: AuditDraft[] = [];
       // A message queued again must not slip past an erasure of its recipient under way (PostgreSQL).
       await this.subjectKeys.holdAgainstErasure(manager, reports.map((r) => ({ type: 'whatsapp', id: r.recipient })));
+      await this.outbox.lockReported(manager, reports);
       for (const report of reports) {
         const message = await this.outbox.findReported(manager, report);
         if (!message || replacedCopies(message).includes(report.messageId)) continue;
         const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
-        // A failure of a copy older than the one sent last (or, once queued again, than the one to come) is left to that copy.
-        if (error && (message.messageId !== null ? message.messageId !== report.messageId : replacedCopies(message).length > 0)) continue;
+        // A failure of a copy older than the one sent last (or, queued again and waiting, than the one to come) is left to that copy.
+        if (error && (message.messageId !== null ? message.messageId !== report.messageId : waitsToBeSentAgain(message))) continue;
         const nextAttemptAt = error ? await this.sendAgain(manager, message, report) : undefined;
         if (nextAttemptAt) {
           applied.push({ status: report.status, error: error!, final: false });
@@ -112,4 +113,9 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     await this.records.requeueRecipient(manager, message);
     return notBefore;
   }
+}
+
+/** Queued again after a failed copy, and no attempt under way: no report can be about its next copy yet. */
+function waitsToBeSentAgain(message: OutboxMessageEntity): boolean {
+  return replacedCopies(message).length > 0 && (message.state === 'pending' || message.attemptStartedAt === null);
 }
