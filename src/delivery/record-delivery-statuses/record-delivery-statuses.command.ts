@@ -62,30 +62,20 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
         // A failure of a copy older than the one sent last (or, queued again and waiting, than the one to come) is left to that copy.
         if (error && (message.messageId !== null ? message.messageId !== report.messageId : waitsToBeSentAgain(message))) continue;
         const nextAttemptAt = error ? await this.sendAgain(manager, message, report) : undefined;
-        if (nextAttemptAt) {
-          applied.push({ status: report.status, error: error!, final: false });
-          drafts.push(
-            await this.records.entry(manager, 'message.status', message, {
-              status: report.status,
-              whatsappMessage: report.messageId,
-              reportedAt: report.reportedAt.toISOString(),
-              error: error!,
-              final: false,
-              nextAttemptAt,
-            }),
-          );
-          continue;
+        if (!nextAttemptAt) {
+          if (message.messageId === null) await this.outbox.learnMessageId(manager, message.id, report.messageId);
+          if (!(await this.records.advanceRecipient(manager, message, report.status))) continue;
+          if (error) await this.outbox.recordError(manager, message.id, error);
         }
-        if (message.messageId === null) await this.outbox.learnMessageId(manager, message.id, report.messageId);
-        if (!(await this.records.advanceRecipient(manager, message, report.status))) continue;
-        if (error) await this.outbox.recordError(manager, message.id, error);
-        applied.push({ status: report.status, ...(error ? { error } : {}) });
+        const retry = nextAttemptAt ? { final: false as const } : {};
+        applied.push({ status: report.status, ...(error ? { error } : {}), ...retry });
         drafts.push(
           await this.records.entry(manager, 'message.status', message, {
             status: report.status,
             whatsappMessage: report.messageId,
             reportedAt: report.reportedAt.toISOString(),
             ...(error ? { error } : {}),
+            ...(nextAttemptAt ? { ...retry, nextAttemptAt } : {}),
           }),
         );
       }
