@@ -34,10 +34,13 @@ const CLOCK_READINGS = 5;
 const CLOCK_REFRESH_DRIFT_MS = 5;
 const CLOCK_REFRESH_MS = 10_000;
 /**
- * How fast the two clocks may drift apart: 1,000 ppm, each slewed by NTP at its most (500 ppm)
- * the other way. A clock stepped, or slewed faster (chrony's maxslewrate), is not covered.
+ * How fast the two clocks may drift apart: 100 ppm, two free-running quartz clocks at 50 ppm each
+ * the other way (NTP keeps them far closer). A clock stepped, or slewed faster while NTP corrects
+ * an offset, is not covered: counting that (up to 1,000 ppm) would narrow the windows of slots
+ * many seconds ahead to nothing, while a request in excess of the rate meets WhatsApp's 130429,
+ * which is retried.
  */
-const CLOCK_DRIFT_PER_MS = 1 / 1_000;
+const CLOCK_DRIFT_PER_MS = 1 / 10_000;
 
 export function slotSpacingMicros(ratePerSecond: number): number {
   return Math.ceil((1_000_000 + LATENESS_TOLERANCE_MS * 1000) / ratePerSecond);
