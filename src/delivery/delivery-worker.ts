@@ -14,12 +14,12 @@ import { MediaObjectEntity, OutboxMessageEntity } from './infrastructure/deliver
 import { OutboxRepository, type Settlement } from './outbox.repository.js';
 import type { SendSlot } from './send-pacer.js';
 import { ServiceWindows } from './service-windows.js';
-import type { WhatsAppMessageRequest } from './whatsapp-message.js';
+import { retryDelayMs } from './retries.js';
+import { mediaObjectOf, type WhatsAppMessageRequest } from './whatsapp-message.js';
 import { WHATSAPP_TRANSPORT, type SendContext, type SendOutcome, type WhatsAppTransport } from './whatsapp-transport.js';
 
 const MAX_BATCH = 200;
 const BATCHES_IN_FLIGHT = 2;
-const RETRY_CAP_MS = 60 * 60 * 1000;
 /** Time to record an attempt's outcome after its last request ended: a claim covers it too. */
 const RECORDING_MARGIN_MS = 1000;
 /** How long an outcome may wait for others to share its transaction (one commit, one fsync). */
@@ -30,12 +30,6 @@ const RECORDING_LINGER_MS = 10;
  */
 const RECORDING_TRIES = 3;
 const RECORDING_RETRY_MS = 100;
-
-/** Exponential backoff with equal jitter: at least half of base x 2^(attempt-1), so a burst of retries spreads out yet still backs off. */
-export function retryDelayMs(attempt: number, baseMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(RETRY_CAP_MS, baseMs * 2 ** (attempt - 1));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-}
 
 type MessageKind = 'message.sent' | 'message.failed' | 'message.cancelled';
 
@@ -384,10 +378,6 @@ function needsServiceWindow(payload: WhatsAppMessageRequest): boolean {
   return payload.type !== 'template';
 }
 
-/** The media object a message carries (its photo or video), if any. */
-export function mediaObjectOf(payload: WhatsAppMessageRequest): string | undefined {
-  return payload.type === 'image' ? payload.image.id : payload.type === 'video' ? payload.video.id : undefined;
-}
 
 /**
  * Records a batch's outcomes as they come back, several per transaction (group commit): an

@@ -33,3 +33,8 @@ export function templateMessage(to: string, name: string, language: string, para
     template: { name, language: { code: language }, components: [{ type: 'body', parameters: parameters.map((text) => ({ type: 'text', text })) }] },
   };
 }
+
+/** The media object a message carries (its photo or video), if any. */
+export function mediaObjectOf(payload: WhatsAppMessageRequest): string | undefined {
+  return payload.type === 'image' ? payload.image.id : payload.type === 'video' ? payload.video.id : undefined;
+}

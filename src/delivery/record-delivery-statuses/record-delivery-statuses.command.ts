@@ -9,10 +9,11 @@ import { countReportedStatuses } from '../../platform/observability/metrics.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { RETRYABLE_ERROR_CODES } from '../cloud-api/cloud-api-errors.js';
 import { DeliveryRecords } from '../delivery-records.js';
-import { mediaObjectOf, retryDelayMs } from '../delivery-worker.js';
 import { MediaObjectEntity, type OutboxMessageEntity, replacedCopies } from '../infrastructure/delivery.entities.js';
 import { OutboxRepository } from '../outbox.repository.js';
+import { retryDelayMs } from '../retries.js';
 import type { StatusReport } from '../webhooks/whatsapp-notification.js';
+import { mediaObjectOf } from '../whatsapp-message.js';
 
 export interface DeliveryStatusesRecorded {
   /** Reports that moved a recipient's state (the others were repeats, stale, or about messages sluice did not send). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { failureOfErrorResponse, failureOfTransportError } from '../../../src/delivery/cloud-api/cloud-api-errors.js';
-import { retryDelayMs } from '../../../src/delivery/delivery-worker.js';
+import { retryDelayMs } from '../../../src/delivery/retries.js';
 
 describe('retry delay', () => {
   it('doubles per attempt, with jitter between half and all of it', () => {
