@@ -2,12 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { type EntityManager, In } from 'typeorm';
 import type { AuditDraft } from '../audit/audit-log.service.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
+import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { ShareRecipientEntity } from '../shares/infrastructure/share.entities.js';
 import type { DeliveryState } from '../shares/share-document.js';
 import { ADVANCES_FROM, type DeliveryReport } from './delivery-state.js';
-import { MediaObjectEntity, type OutboxMessageEntity } from './infrastructure/delivery.entities.js';
-import { OutboxRepository } from './outbox.repository.js';
+import type { OutboxMessageEntity } from './infrastructure/delivery.entities.js';
+import { releaseFinishedMedia } from './media-retention.js';
 
 /** Connections one batch may take from the PostgreSQL pool for its recipients' keys. */
 const KEY_READS_IN_PARALLEL = 4;
@@ -33,7 +34,7 @@ export class DeliveryRecords {
   constructor(
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
-    @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
   ) {}
 
   /** Moves the recipient's state forward; returns the new state, or undefined when the report changes nothing. */
@@ -114,10 +115,12 @@ export class DeliveryRecords {
     return { pseudonym: (id) => ring.pseudonym(recipient(id)), digest: (id, value) => ring.digest(recipient(id), value) };
   }
 
-  /** The minimised media are kept only until none of the share's messages can still be sent. */
-  async releaseFinishedMedia(manager: EntityManager, shareIds: Iterable<string>): Promise<void> {
-    for (const shareId of new Set(shareIds)) {
-      if (!(await this.outbox.hasOpenMessages(manager, shareId))) await manager.getRepository(MediaObjectEntity).delete({ shareId });
-    }
+  /**
+   * The minimised media are kept only until none of the share's messages can still be sent, be it
+   * for the first time or again after WhatsApp reported a copy failed (see media-retention.ts).
+   * Without `shareIds`, of every share: the media whose hold after sending has run out.
+   */
+  async releaseFinishedMedia(manager: EntityManager, shareIds?: Iterable<string>, now = new Date()): Promise<void> {
+    await releaseFinishedMedia(manager, { holdAfterSendMs: this.config.mediaHoldAfterSendMs, maxAttempts: this.config.deliveryMaxAttempts }, now, shareIds);
   }
 }

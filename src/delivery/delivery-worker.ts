@@ -30,6 +30,8 @@ const RECORDING_LINGER_MS = 10;
  */
 const RECORDING_TRIES = 3;
 const RECORDING_RETRY_MS = 100;
+/** How often a pass also releases the media whose hold after sending has run out. */
+const MEDIA_SWEEP_EVERY_MS = 60_000;
 
 type MessageKind = 'message.sent' | 'message.failed' | 'message.cancelled';
 
@@ -71,6 +73,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private running: Promise<void> | undefined;
   private wakeRequested = false;
   private stopped = false;
+  private nextMediaSweep = 0;
 
   constructor(
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
@@ -133,11 +136,23 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         sending.push(this.send(batch).catch((error: unknown) => void (failure ??= error)));
         if (sending.length >= BATCHES_IN_FLIGHT) await sending.shift();
       }
+      if (Date.now() >= this.nextMediaSweep) {
+        this.nextMediaSweep = Date.now() + MEDIA_SWEEP_EVERY_MS;
+        await this.releaseHeldMedia();
+      }
     } finally {
       await Promise.all(sending);
     }
     if (failure !== undefined) throw failure;
     return handled;
+  }
+
+  /**
+   * Deletes the minimised media kept after sending (MEDIA_HOLD_AFTER_SEND_MS) for a copy that
+   * WhatsApp might report failed, once that hold has run out with no such report.
+   */
+  async releaseHeldMedia(now = new Date()): Promise<void> {
+    await this.transactions.run((manager) => this.records.releaseFinishedMedia(manager, undefined, now));
   }
 
   /** A paced batch spans at most about a second of the send rate, so its claims stay short. */

@@ -158,8 +158,4 @@ export class OutboxRepository {
   async recordError(manager: EntityManager, id: string, errorCode: string): Promise<void> {
     await manager.getRepository(OutboxMessageEntity).update({ id }, { errorCode, updatedAt: new Date().toISOString() });
   }
-
-  async hasOpenMessages(manager: EntityManager, shareId: string): Promise<boolean> {
-    return (await manager.getRepository(OutboxMessageEntity).countBy({ shareId, state: In(['pending', 'claimed']) })) > 0;
-  }
 }

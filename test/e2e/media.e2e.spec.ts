@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import exifr from 'exifr';
 import sharp from 'sharp';
+import { DeliveryWorker } from '../../src/delivery/delivery-worker.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, idempotencyKey, RECIPIENT, shareRequest, TAGGED_ID, workplacePost } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
@@ -65,7 +66,10 @@ describeEachDatabase('photos over HTTP', (dialect) => {
     expect(sent.includes(Buffer.from('Fairphone'))).toBe(false);
     expect(sent.includes(Buffer.from('Anna de Vries'))).toBe(false);
 
-    // The minimised copy waiting for delivery is gone once the share's last message is out.
+    // The minimised copy is kept for the hold after sending (should WhatsApp report the copy
+    // failed, it is sent again), then released.
+    expect(await sluice.database.adminQuery(`SELECT id FROM media_objects`)).toHaveLength(1);
+    await sluice.app.get(DeliveryWorker).releaseHeldMedia(new Date(Date.now() + 15 * 60_000 + 1_000));
     expect(await sluice.database.adminQuery(`SELECT id FROM media_objects`)).toEqual([]);
     // The audit entry names the media by keyed digest and type, never by bytes.
     const [entry] = await sluice.database.adminQuery<{ entry: string }>(`SELECT entry FROM audit_entries WHERE kind = 'share.decided' ORDER BY idx DESC LIMIT 1`);

@@ -166,6 +166,20 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect(JSON.stringify(await sluice.database.adminQuery('SELECT * FROM sandbox_messages'))).not.toContain(waId);
   });
 
+  it('erases a recipient whose photo was sent: the copy kept in case it must be sent again goes', async () => {
+    const waId = '31687000012';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#408040' } }).jpeg().toBuffer();
+    const photo = { attachments: { data: [{ type: 'photo', media: { image: { src: `data:image/jpeg;base64,${jpeg.toString('base64')}` } } }] } };
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost(photo), recipients: [{ waId }] }), headers: idempotencyKey() });
+    await sluice.drainOutbox();
+    expect((await sluice.request('GET', `/v1/shares/${share.json.id}`)).json.recipients).toEqual([expect.objectContaining({ delivery: 'sent' })]);
+    const mediaOfShare = () => sluice.database.adminQuery(`SELECT id FROM media_objects WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [share.json.id]);
+    expect(await mediaOfShare()).toHaveLength(1);
+    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${waId}/erase`)).json.erased).toBe(true);
+    expect(await mediaOfShare()).toEqual([]);
+  });
+
   it('destroys the keys of people not processed within the retention period, and says so in the log', async () => {
     const retention = sluice.app.get(AuditRetentionService);
     expect(await retention.sweep(new Date())).toMatchObject({ status: 'swept', destroyed: {} });

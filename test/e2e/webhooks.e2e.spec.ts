@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
 import pg from 'pg';
+import sharp from 'sharp';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { DeliveryWorker } from '../../src/delivery/delivery-worker.js';
 import { CloudApiSimulator, type ReceivedMessage } from '../simulator/cloud-api-simulator.js';
 import { describeEachDatabase } from '../support/databases.js';
 import { eventually } from '../support/eventually.js';
@@ -320,6 +322,52 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect((await deliveryOf(shareId)).delivery).toBe('sent');
       await simulator.sendStatus(message, 'delivered');
       expect((await deliveryOf(shareId)).delivery).toBe('delivered');
+    });
+
+    describe('a photo', () => {
+      const mediaOf = (shareId: string) => sluice.database.adminQuery(`SELECT id FROM media_objects WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [shareId]);
+      /** Shares a photo to the contact and has it sent: its minimised copy stays for the hold (15 minutes by default). */
+      const sentPhoto = async (): Promise<{ shareId: string; message: ReceivedMessage }> => {
+        await simulator.receiveText(contact, 'hi');
+        const jpeg = await sharp({ create: { width: 24, height: 16, channels: 3, background: '#3366cc' } }).jpeg().toBuffer();
+        const photo = { message_tags: [], attachments: { data: [{ type: 'photo', media: { image: { src: `data:image/jpeg;base64,${jpeg.toString('base64')}` } } }] } };
+        const response = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost(photo), recipients: [{ waId: contact }] }), headers: idempotencyKey() });
+        expect(response.json.status).toBe('accepted');
+        await sluice.drainOutbox();
+        expect((await deliveryOf(response.json.id)).delivery).toBe('sent');
+        return { shareId: response.json.id, message: simulator.messagesTo(contact).at(-1)! };
+      };
+
+      it('is sent again after a retryable failure, and its copy released once delivered', async () => {
+        const { shareId, message: first } = await sentPhoto();
+        expect(await mediaOf(shareId)).toHaveLength(1);
+        await simulator.sendStatus(first, 'failed', { errorCode: 131056 });
+        expect((await deliveryOf(shareId)).delivery).toBe('queued');
+        const [, second] = await copiesTo(2);
+        expect(second!.type).toBe('image');
+        expect(simulator.media.get((second!.body.image as { id: string }).id)?.mimeType).toBe('image/jpeg');
+        expect(await mediaOf(shareId)).toHaveLength(1);
+        await simulator.sendStatus(second!, 'delivered');
+        expect((await deliveryOf(shareId)).delivery).toBe('delivered');
+        expect(await mediaOf(shareId)).toEqual([]);
+      });
+
+      it('is released when the hold runs out with no report, and a later failure then ends the message', async () => {
+        const { shareId, message } = await sentPhoto();
+        const worker = sluice.app.get(DeliveryWorker);
+        await worker.releaseHeldMedia(new Date(Date.now() + 14 * 60_000));
+        expect(await mediaOf(shareId)).toHaveLength(1);
+        await worker.releaseHeldMedia(new Date(Date.now() + 15 * 60_000 + 1_000));
+        expect(await mediaOf(shareId)).toEqual([]);
+        await simulator.sendStatus(message, 'failed', { errorCode: 131056 });
+        expect(await deliveryOf(shareId)).toMatchObject({ delivery: 'failed', deliveryError: 'whatsapp.131056' });
+      });
+
+      it('is released at once when its message fails for good', async () => {
+        const { shareId, message } = await sentPhoto();
+        await simulator.sendStatus(message, 'failed', { errorCode: 131026 });
+        expect(await mediaOf(shareId)).toEqual([]);
+      });
     });
 
     it('ignores reports about messages sluice did not send', async () => {

@@ -53,6 +53,9 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     const recorded = await this.transactions.run(async (manager) => {
       applied.length = 0;
       const drafts: AuditDraft[] = [];
+      // Shares with a photo or video whose message a report has moved on: once reached (or failed
+      // for good), a copy no longer holds the media for sending again.
+      const movedOn = new Set<string>();
       // A message queued again must not slip past an erasure of its recipient under way (PostgreSQL).
       await this.subjectKeys.holdAgainstErasure(manager, reports.map((r) => ({ type: 'whatsapp', id: r.recipient })));
       await this.outbox.lockReported(manager, reports);
@@ -67,6 +70,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
           if (message.messageId === null) await this.outbox.learnMessageId(manager, message.id, report.messageId);
           if (!(await this.records.advanceRecipient(manager, message, report.status))) continue;
           if (error) await this.outbox.recordError(manager, message.id, error);
+          if (mediaObjectOf(message.payload) !== undefined) movedOn.add(message.shareId);
         }
         const retry = nextAttemptAt ? { final: false as const } : {};
         applied.push({ status: report.status, ...(error ? { error } : {}), ...retry });
@@ -80,6 +84,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
           }),
         );
       }
+      await this.records.releaseFinishedMedia(manager, movedOn);
       await this.auditLog.append(manager, drafts);
       return { applied: drafts.length };
     });

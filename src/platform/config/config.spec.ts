@@ -116,6 +116,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ ...postgres, SHARE_COMMITS_IN_FLIGHT: '9' })).toThrow('SHARE_COMMITS_IN_FLIGHT must be an integer from 1 to 8');
   });
 
+  it('keeps a sent photo for 15 minutes unless told otherwise, and 0 releases it at the send', () => {
+    expect(loadConfig({}).mediaHoldAfterSendMs).toBe(900_000);
+    expect(loadConfig({ MEDIA_HOLD_AFTER_SEND_MS: '0' }).mediaHoldAfterSendMs).toBe(0);
+    expect(() => loadConfig({ MEDIA_HOLD_AFTER_SEND_MS: '-1' })).toThrow('MEDIA_HOLD_AFTER_SEND_MS must be an integer from 0 to 86400000');
+    expect(() => loadConfig({ MEDIA_HOLD_AFTER_SEND_MS: '86400001' })).toThrow('MEDIA_HOLD_AFTER_SEND_MS must be an integer from 0 to 86400000');
+  });
+
   it('bounds how long a request may take to arrive and how long connections may hold up shutdown', () => {
     expect(loadConfig({})).toMatchObject({ httpRequestTimeoutMs: 30_000, shutdownGraceMs: 20_000 });
     expect(loadConfig({ HTTP_REQUEST_TIMEOUT_MS: '5000', SHUTDOWN_GRACE_MS: '1000' })).toMatchObject({ httpRequestTimeoutMs: 5000, shutdownGraceMs: 1000 });

@@ -30,6 +30,11 @@ export interface SluiceConfig {
   deliveryRetryBaseMs: number;
   /** How long a worker holds a claimed message; a dead worker's messages are taken over after it. */
   deliveryLeaseMs: number;
+  /**
+   * How long a share's minimised photo or video is kept after a message with it was sent, while
+   * WhatsApp may still report that copy failed with a retryable code (then it is sent again).
+   */
+  mediaHoldAfterSendMs: number;
   /** How often the audit sequencer looks for entries nobody waited for (ms). */
   auditSequencePollMs: number;
   /** Group commits of share decisions that may run at once (PostgreSQL only; SQLite has one writer). */
@@ -174,6 +179,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     problems.push(`DELIVERY_LEASE_MS must be at least 2 x WHATSAPP_TIMEOUT_MS + 3000 (${slowestAttemptMs}), so a claim outlives the slowest attempt`);
   }
 
+  const mediaHoldAfterSendMs = integerIn(env.MEDIA_HOLD_AFTER_SEND_MS ?? '900000', 0, 86_400_000);
+  if (mediaHoldAfterSendMs === undefined) problems.push('MEDIA_HOLD_AFTER_SEND_MS must be an integer from 0 to 86400000');
+
   const worker = env.DELIVERY_WORKER ?? 'on';
   if (worker !== 'on' && worker !== 'off') problems.push('DELIVERY_WORKER must be "on" or "off"');
 
@@ -237,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     deliveryMaxAttempts: maxAttempts!,
     deliveryRetryBaseMs: retryBaseMs!,
     deliveryLeaseMs: leaseMs!,
+    mediaHoldAfterSendMs: mediaHoldAfterSendMs!,
     auditSequencePollMs: auditSequencePollMs!,
     shareCommitsInFlight: shareCommitsInFlight!,
     logLevel,

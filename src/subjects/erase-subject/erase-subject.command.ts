@@ -8,6 +8,8 @@ import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { ConsentLedger } from '../../consent/consent-ledger.js';
 import type { SubjectRef } from '../../consent/subject.js';
+import { releaseFinishedMedia } from '../../delivery/media-retention.js';
+import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
 import { inGroupsOf, Sql } from '../../platform/database/sql.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { Traced } from '../../platform/observability/traced.js';
@@ -40,6 +42,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     @Inject(ConsentLedger) private readonly consents: ConsentLedger,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
+    @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
   ) {}
 
   @Traced('sluice.subject.erase', { attributes: ({ subject }: EraseSubjectCommand) => ({ 'sluice.subject.type': subject.type }), result: (r: SubjectErased) => ({ 'sluice.subject.erased': r.erased }) })
@@ -99,22 +102,14 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
         },
       }),
     );
+    const theirMessages = await sql.rows<{ share_id: string }>(manager, `SELECT share_id FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId]);
     // The request bodies that named the number go, and WhatsApp's message id, which holds it in
     // base64 (its status webhooks then match nothing).
-    const [{ n: messages } = { n: 0 }] = await sql.rows<{ n: number | string }>(manager, `SELECT COUNT(*) AS n FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId]);
     await manager.query(
       `UPDATE outbox_messages SET wa_id = ${p(1)}, payload = ${p(2)}, fallback_payload = NULL, message_id = NULL, retried_message_ids = NULL, updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
       [placeholder, JSON.stringify({ erased: true }), now, waId],
     );
     const cancelledShares = [...new Set(unsent.map((m) => m.share_id))];
-    for (const group of inGroupsOf(cancelledShares)) {
-      // The minimised media of a share none of whose messages can still be sent, as when they are sent.
-      await manager.query(
-        `DELETE FROM media_objects WHERE share_id IN (${group.map((_, i) => p(i + 1)).join(', ')})
-           AND NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.share_id = media_objects.share_id AND o.state IN ('pending', 'claimed'))`,
-        group,
-      );
-    }
     const [{ n: shares } = { n: 0 }] = await sql.rows<{ n: number | string }>(manager, `SELECT COUNT(DISTINCT share_id) AS n FROM share_recipients WHERE wa_id = ${p(1)}`, [waId]);
     // One statement however many shares name them: shares that name anyone of this subject's lock
     // bucket wait for the erasure meanwhile (SubjectKeyService.excludeHolders). Documents are
@@ -130,6 +125,10 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
       );
     }
     await manager.query(`UPDATE share_recipients SET wa_id = ${p(1)} WHERE wa_id = ${p(2)}`, [placeholder, waId]);
+    // The minimised media of a share none of whose messages can still be sent, as when they are
+    // sent, and in the worker's order (after the recipients). This recipient's copies have just
+    // lost WhatsApp's id: none of them is sent again.
+    await releaseFinishedMedia(manager, { holdAfterSendMs: this.config.mediaHoldAfterSendMs, maxAttempts: this.config.deliveryMaxAttempts }, new Date(now), theirMessages.map((m) => m.share_id));
     const [held] = (await manager.query(
       `SELECT (SELECT COUNT(*) FROM whatsapp_contacts WHERE wa_id = ${p(1)}) + (SELECT COUNT(*) FROM sandbox_messages WHERE wa_id = ${p(2)}) AS n`,
       [waId, waId],
@@ -138,6 +137,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     await manager.query(`DELETE FROM whatsapp_contacts WHERE wa_id = ${p(1)}`, [waId]);
     await manager.query(`DELETE FROM sandbox_media WHERE outbox_id IN (SELECT outbox_id FROM sandbox_messages WHERE wa_id = ${p(1)})`, [waId]);
     await manager.query(`DELETE FROM sandbox_messages WHERE wa_id = ${p(1)}`, [waId]);
-    return { found: Number(shares) + Number(messages) + Number(held!.n) > 0, shares: Number(shares), messages: Number(messages), cancellations };
+    const messages = theirMessages.length;
+    return { found: Number(shares) + messages + Number(held!.n) > 0, shares: Number(shares), messages, cancellations };
   }
 }
