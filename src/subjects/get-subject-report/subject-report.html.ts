@@ -1,4 +1,4 @@
-import type { SubjectReport } from './subject-report.js';
+import type { Delivery, SubjectReport } from './subject-report.js';
 
 const escape = (value: unknown) =>
   String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -20,7 +20,7 @@ export function renderSubjectReportHtml(report: SubjectReport): string {
     )
     .join('\n');
   const consents = report.consents.map((c) => `<li>${escape(new Date(c.time).toUTCString())}: ${escape(c.status)} for ${escape(c.purpose)} (${escape(c.evidence)})</li>`).join('');
-  const deliveries = report.deliveries.map((d) => `<li>${escape(new Date(d.time).toUTCString())}: a message of share ${escape(d.share)} was ${escape(d.outcome)}${d.detail ? ` (${escape(d.detail)})` : ''}</li>`).join('');
+  const deliveries = report.deliveries.map((d) => `<li>${escape(new Date(d.time).toUTCString())}: a message of share ${escape(d.share)} ${deliveryStep(d)}</li>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>What sluice recorded about you</title>
 <style>body{font-family:system-ui,sans-serif;max-width:48rem;margin:2rem auto;line-height:1.5}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}pre{background:#f4f4f4;padding:.5rem;white-space:pre-wrap}</style></head>
@@ -33,4 +33,20 @@ ${report.found ? '' : '<p>sluice holds nothing that can be tied to you.</p>'}
 <h2>Messages sent to you</h2>${deliveries ? `<ul>${deliveries}</ul>` : '<p>None.</p>'}
 </body></html>
 `;
+}
+
+/** What happened to the message, in words: escaped. */
+function deliveryStep(d: Delivery): string {
+  const error = d.error ? ` (${escape(d.error)})` : '';
+  const again = d.sentAgain ? '; it was then queued to be sent again' : '';
+  switch (d.outcome) {
+    case 'sent':
+      return 'was sent to WhatsApp';
+    case 'cancelled':
+      return `was cancelled before it was sent${d.detail ? ` (${escape(d.detail)})` : ''}`;
+    case 'failed':
+      return `could not be sent${error}${again}`;
+    case 'status':
+      return `was reported ${escape(d.detail ?? 'changed')} by WhatsApp${error}${again}`;
+  }
 }

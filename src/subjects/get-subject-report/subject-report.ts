@@ -9,7 +9,21 @@ export interface SubjectReport {
   log: { size: number; checkpoint: string | null };
   consents: { index: number; time: string; status: 'granted' | 'withdrawn'; purpose: string; evidence: string }[];
   crossings: Crossing[];
-  deliveries: { index: number; time: string; share: string; outcome: 'sent' | 'cancelled' | 'failed' | 'status'; detail: string | null }[];
+  deliveries: Delivery[];
+}
+
+/** One step of a message to the person: its send, cancellation or failure, or a status WhatsApp reported. */
+export interface Delivery {
+  index: number;
+  time: string;
+  share: string;
+  outcome: 'sent' | 'cancelled' | 'failed' | 'status';
+  /** The reason of a cancellation, or the status reported (delivered, read, failed). */
+  detail: string | null;
+  /** The error of a failure (e.g. whatsapp.131056); null without one. */
+  error: string | null;
+  /** A failure after which the message was queued to be sent again (final: false). */
+  sentAgain: boolean;
 }
 
 export interface Crossing {
@@ -74,8 +88,10 @@ export function decodeSubjectReport(pseudonym: string, subjectKey: Uint8Array, e
             index: entry.index,
             time: entry.time,
             share: String(entry.share ?? ''),
-            outcome: entry.kind.slice('message.'.length) as SubjectReport['deliveries'][number]['outcome'],
+            outcome: entry.kind.slice('message.'.length) as Delivery['outcome'],
             detail: typeof entry.reason === 'string' ? entry.reason : typeof entry.status === 'string' ? entry.status : null,
+            error: typeof entry.error === 'string' ? entry.error : null,
+            sentAgain: entry.final === false,
           });
         }
         break;

@@ -1,0 +1,48 @@
+import { describe, expect, it } from '@jest/globals';
+import { renderSubjectReportHtml } from '../../../src/subjects/get-subject-report/subject-report.html.js';
+import { decodeSubjectReport, type SubjectReport } from '../../../src/subjects/get-subject-report/subject-report.js';
+
+const ME = 'ps_me';
+const policies = { retentionOf: () => undefined, asksRecipientConsent: () => undefined };
+const at = (index: number) => ({ index, time: `2026-11-20T10:00:0${index}.000Z`, share: 'shr_1', outbox: 'out_1', recipient: ME });
+
+describe('the messages to a person in their report', () => {
+  const entries = [
+    { kind: 'message.failed', ...at(1), attempt: 1, final: false, error: 'whatsapp.130429', nextAttemptAt: '2026-11-20T10:00:03.000Z' },
+    { kind: 'message.sent', ...at(2), attempt: 2 },
+    { kind: 'message.status', ...at(3), status: 'failed', error: 'whatsapp.131056', final: false },
+    { kind: 'message.sent', ...at(4), attempt: 3 },
+    { kind: 'message.status', ...at(5), status: 'delivered' },
+    { kind: 'message.cancelled', ...at(6), reason: 'recipient.consent_withdrawn' },
+    { kind: 'message.status', ...at(7), status: 'failed', error: 'whatsapp.131026' },
+    { kind: 'message.sent', ...at(8), recipient: 'ps_someone_else' },
+  ];
+
+  it('names each failure, and whether the message was then to be sent again', () => {
+    const { deliveries } = decodeSubjectReport(ME, new Uint8Array(32), entries, policies, new Date('2026-11-21T00:00:00Z'));
+    expect(deliveries.map((d) => [d.index, d.outcome, d.detail, d.error, d.sentAgain])).toEqual([
+      [1, 'failed', null, 'whatsapp.130429', true],
+      [2, 'sent', null, null, false],
+      [3, 'status', 'failed', 'whatsapp.131056', true],
+      [4, 'sent', null, null, false],
+      [5, 'status', 'delivered', null, false],
+      [6, 'cancelled', 'recipient.consent_withdrawn', null, false],
+      [7, 'status', 'failed', 'whatsapp.131026', false],
+    ]);
+  });
+
+  it('says so in words on the page', () => {
+    const { deliveries } = decodeSubjectReport(ME, new Uint8Array(32), entries, policies, new Date('2026-11-21T00:00:00Z'));
+    const report: SubjectReport = { subject: { type: 'whatsapp', id: '31612345678' }, generatedAt: '2026-11-21T00:00:00.000Z', found: true, log: { size: 9, checkpoint: null }, consents: [], crossings: [], deliveries };
+    const items = [...renderSubjectReportHtml(report).matchAll(/<li>[^:]+:\d\d:\d\d GMT: a message of share shr_1 ([^<]*)<\/li>/g)].map((m) => m[1]);
+    expect(items).toEqual([
+      'could not be sent (whatsapp.130429); it was then queued to be sent again',
+      'was sent to WhatsApp',
+      'was reported failed by WhatsApp (whatsapp.131056); it was then queued to be sent again',
+      'was sent to WhatsApp',
+      'was reported delivered by WhatsApp',
+      'was cancelled before it was sent (recipient.consent_withdrawn)',
+      'was reported failed by WhatsApp (whatsapp.131026)',
+    ]);
+  });
+});
