@@ -32,6 +32,11 @@ export interface AuditDraft {
 /** Keys the sequencer adds to every entry; a caller's body must not carry them. */
 const ENVELOPE_KEYS = ['v', 'kind', 'id', 'index', 'time'];
 
+/** An entry as the log holds it: the envelope and the writer's body. */
+export type NamedEntry = Record<string, unknown> & { kind: string; index: number; time: string };
+
+const ENTRIES_PAGE = 1000;
+
 export interface QueuedEntry {
   id: string;
 }
@@ -90,6 +95,36 @@ export class AuditLogService {
     const sql = Sql.of(manager);
     const rows = await sql.rows<{ id: string; idx: number | string }>(manager, `SELECT id, idx FROM audit_entries WHERE id IN (${sql.params(ids.length)})`, ids);
     return new Map(rows.map((r) => [r.id, Number(r.idx)]));
+  }
+
+  /**
+   * The sequenced entries whose text holds `pseudonym` (quoted, so never inside a longer one), in
+   * log order after index `after`, of one kind if given. sluice keeps no index from a person to
+   * their entries: this reads the whole log, a page at a time.
+   */
+  async entriesNaming(manager: EntityManager, pseudonym: string, options: { kind?: AuditEntryKind; after?: number } = {}): Promise<NamedEntry[]> {
+    const sql = Sql.of(manager);
+    const contains = sql.dialect === 'postgres' ? `position(${sql.params(1, 2)} in entry) > 0` : `instr(entry, ${sql.params(1, 2)}) > 0`;
+    const ofKind = options.kind ? ` AND kind = ${sql.params(1, 3)}` : '';
+    const found: NamedEntry[] = [];
+    for (let after = options.after ?? -1; ; ) {
+      const rows = await sql.rows<{ idx: number | string; entry: string }>(
+        manager,
+        `SELECT idx, entry FROM audit_entries WHERE idx > ${sql.params(1)} AND ${contains}${ofKind} ORDER BY idx LIMIT ${ENTRIES_PAGE}`,
+        [after, `"${pseudonym}"`, ...(options.kind ? [options.kind] : [])],
+      );
+      for (const row of rows) found.push(JSON.parse(row.entry) as NamedEntry);
+      if (rows.length < ENTRIES_PAGE) return found;
+      after = Number(rows.at(-1)!.idx);
+    }
+  }
+
+  /** The bodies of entries of one kind still queued for the sequencer whose text holds `pseudonym` (quoted). */
+  async queuedEntriesNaming(manager: EntityManager, pseudonym: string, kind: AuditEntryKind): Promise<Record<string, unknown>[]> {
+    const sql = Sql.of(manager);
+    const contains = sql.dialect === 'postgres' ? `position(${sql.params(1, 2)} in body) > 0` : `instr(body, ${sql.params(1, 2)}) > 0`;
+    const rows = await sql.rows<{ body: string }>(manager, `SELECT body FROM audit_queue WHERE kind = ${sql.params(1)} AND ${contains}`, [kind, `"${pseudonym}"`]);
+    return rows.map((row) => JSON.parse(row.body) as Record<string, unknown>);
   }
 
   async latestCheckpoint(manager: EntityManager = this.transactions.reader.manager): Promise<AuditCheckpointEntity | null> {

@@ -38,3 +38,11 @@ export function templateMessage(to: string, name: string, language: string, para
 export function mediaObjectOf(payload: WhatsAppMessageRequest): string | undefined {
   return payload.type === 'image' ? payload.image.id : payload.type === 'video' ? payload.video.id : undefined;
 }
+
+/** What an erasure leaves of a request body that named the person erased: a message's, or the sandbox's copy of it. */
+export const ERASED_REQUEST_TEXT = JSON.stringify({ erased: true });
+
+/** Whether an erasure has cleared this request body: it can no longer be sent. */
+export function isErasedRequest(payload: WhatsAppMessageRequest | { erased?: unknown }): boolean {
+  return (payload as { erased?: unknown }).erased === true;
+}

@@ -132,8 +132,19 @@ describeEachDatabase('subject access and erasure', (dialect) => {
   });
 
   it('erases an author: their crossings and sealed text can no longer be read, and a new share starts afresh', async () => {
-    expect((await sluice.request('POST', `/v1/subjects/workplace/${AUTHOR_ID}/erase`)).json.erased).toBe(true);
+    // What was sent names them: the message bodies kept would tie the share's entries to them again.
+    const clearText = async () => JSON.stringify([await sluice.database.adminQuery('SELECT * FROM outbox_messages'), await sluice.database.adminQuery('SELECT * FROM sandbox_messages')]);
+    expect(await clearText()).toContain('Anna de Vries');
+    const erased = (await sluice.request('POST', `/v1/subjects/workplace/${AUTHOR_ID}/erase`)).json;
+    expect(erased.erased).toBe(true);
     expect(await report('workplace', AUTHOR_ID)).toMatchObject({ found: false, crossings: [] });
+    for (const text of ['Anna de Vries', 'opened the warehouse']) expect(await clearText()).not.toContain(text);
+    expect((await sluice.request('GET', `/v1/sandbox/messages?waId=${OTHER_RECIPIENT}`)).json).toEqual([expect.objectContaining({ request: { erased: true } })]);
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    const erasure = (await logText()).split('\n').filter(Boolean).map((line) => JSON.parse(JSON.parse(line).entry) as Record<string, unknown>).find((e) => e.id === erased.audit.entry);
+    // Their two shares (the denied one above has no messages), and both messages of the first: the
+    // one to the recipient erased earlier had lost its number already.
+    expect(erasure).toMatchObject({ kind: 'subject.erased', subjectType: 'workplace', cleared: { shares: 2, messages: 2 } });
 
     // They consent again and share again: only what follows the erasure is theirs now.
     await sluice.request('POST', '/v1/consents', { body: consent('workplace', AUTHOR_ID) });
@@ -142,6 +153,38 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect(fresh.crossings).toHaveLength(1);
     expect(fresh.crossings[0].message).toBe('Anna de Vries:\nSecond post');
     expect(fresh.consents).toHaveLength(1);
+  });
+
+  it('erases a person tagged in a queued share: its message is cancelled, with its final entry, and its content and photo go', async () => {
+    const tagged = '100041112223';
+    const waId = '31687000013';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    await sluice.request('POST', '/v1/consents', { body: consent('workplace', tagged) });
+    const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#804040' } }).jpeg().toBuffer();
+    const post = workplacePost({
+      message: 'Marieke Bos opened the canteen',
+      message_tags: [{ id: tagged, name: 'Marieke Bos', type: 'user', offset: 0, length: 11 }],
+      attachments: { data: [{ type: 'photo', media: { image: { src: `data:image/jpeg;base64,${jpeg.toString('base64')}` } } }] },
+    });
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post, recipients: [{ waId }] }), headers: idempotencyKey() });
+    expect(share.json.status).toBe('accepted');
+    const p = dialect === 'postgres' ? '$1' : '?';
+    const outbox = () => sluice.database.adminQuery<{ state: string; payload: string }>(`SELECT state, payload FROM outbox_messages WHERE share_id = ${p}`, [share.json.id]);
+    expect((await outbox())[0]!.payload).toContain('opened the canteen');
+
+    const erased = (await sluice.request('POST', `/v1/subjects/workplace/${tagged}/erase`)).json;
+    expect(erased.erased).toBe(true);
+    expect(await outbox()).toEqual([{ state: 'cancelled', payload: '{"erased":true}' }]);
+    expect(await sluice.database.adminQuery(`SELECT id FROM media_objects WHERE share_id = ${p}`, [share.json.id])).toEqual([]);
+    expect((await sluice.request('GET', `/v1/shares/${share.json.id}`)).json.recipients).toEqual([expect.objectContaining({ waId, delivery: 'cancelled' })]);
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    const entries = (await logText()).split('\n').filter(Boolean).map((line) => JSON.parse(JSON.parse(line).entry) as Record<string, unknown>);
+    const recipient = (await report('whatsapp', waId)).deliveries as { share: string; outcome: string; detail: string }[];
+    expect(recipient).toEqual([expect.objectContaining({ share: share.json.id, outcome: 'cancelled', detail: 'subject.erased' })]);
+    expect(entries.find((e) => e.id === erased.audit.entry)).toMatchObject({ subjectType: 'workplace', cleared: { shares: 1, messages: 1 } });
+    // Nothing is sent: the worker finds the message cancelled.
+    await sluice.drainOutbox();
+    expect((await sluice.request('GET', `/v1/sandbox/messages?waId=${waId}`)).json).toEqual([]);
   });
 
   it('erases a recipient whose message is still queued: it is cancelled, with its final entry, and its media go', async () => {

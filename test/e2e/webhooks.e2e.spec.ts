@@ -324,6 +324,17 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect((await deliveryOf(shareId)).delivery).toBe('delivered');
     });
 
+    it('sends nothing again once an erasure of its author has cleared the message', async () => {
+      const { shareId, message } = await sentMessage();
+      expect((await sluice.request('POST', `/v1/subjects/workplace/${AUTHOR_ID}/erase`)).json.erased).toBe(true);
+      await grant('workplace', AUTHOR_ID);
+      await simulator.sendStatus(message, 'failed', { errorCode: 131056 });
+      expect(await deliveryOf(shareId)).toMatchObject({ delivery: 'failed', deliveryError: 'whatsapp.131056' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sluice.drainOutbox();
+      expect(simulator.messagesTo(contact)).toHaveLength(1);
+    });
+
     describe('a photo', () => {
       const mediaOf = (shareId: string) => sluice.database.adminQuery(`SELECT id FROM media_objects WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [shareId]);
       /** Shares a photo to the contact and has it sent: its minimised copy stays for the hold (15 minutes by default). */

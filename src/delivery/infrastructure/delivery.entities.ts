@@ -61,7 +61,7 @@ export class SandboxMessageEntity {
 
 /**
  * A minimised photo or video waiting to be sent: the bytes after metadata removal, never the
- * original. Kept only until every message that carries it has been sent.
+ * original. Kept only while a message that carries it can still be sent (see media-retention.ts).
  */
 @Entity('media_objects')
 export class MediaObjectEntity {

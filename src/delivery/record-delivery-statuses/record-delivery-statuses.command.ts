@@ -13,7 +13,7 @@ import { MediaObjectEntity, type OutboxMessageEntity, replacedCopies } from '../
 import { OutboxRepository } from '../outbox.repository.js';
 import { retryDelayMs } from '../retries.js';
 import type { StatusReport } from '../webhooks/whatsapp-notification.js';
-import { mediaObjectOf } from '../whatsapp-message.js';
+import { isErasedRequest, mediaObjectOf } from '../whatsapp-message.js';
 
 export interface DeliveryStatusesRecorded {
   /** Reports that moved a recipient's state (the others were repeats, stale, or about messages sluice did not send). */
@@ -101,6 +101,8 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
   private async sendAgain(manager: EntityManager, message: OutboxMessageEntity, report: StatusReport): Promise<string | undefined> {
     if (report.errorCode === undefined || !RETRYABLE_ERROR_CODES.has(report.errorCode)) return undefined;
     if (message.state !== 'sent' || message.messageId !== report.messageId || message.attempts >= this.config.deliveryMaxAttempts) return undefined;
+    // An erasure of someone its content named has cleared the request body.
+    if (isErasedRequest(message.payload)) return undefined;
     if ((await this.records.recipientState(manager, message)) !== 'sent') return undefined;
     const media = mediaObjectOf(message.payload);
     if (media !== undefined && !(await manager.getRepository(MediaObjectEntity).existsBy({ id: media }))) return undefined;

@@ -9,6 +9,7 @@ import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { ConsentLedger } from '../../consent/consent-ledger.js';
 import type { SubjectRef } from '../../consent/subject.js';
 import { releaseFinishedMedia } from '../../delivery/media-retention.js';
+import { ERASED_REQUEST_TEXT } from '../../delivery/whatsapp-message.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
 import { inGroupsOf, Sql } from '../../platform/database/sql.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
@@ -18,6 +19,20 @@ export interface SubjectErased {
   erased: boolean;
   /** The subject.erased entry; null when there was nothing to erase. */
   audit: { entry: string; index: number } | null;
+}
+
+/** The shares whose content named a person, as read from the log outside the erasure's transaction. */
+interface SharesRead {
+  pseudonym: string;
+  /** The log's last index before the read: entries after it are read in the transaction. */
+  through: number;
+  shares: Set<string>;
+}
+
+/** The share a `share.decided` entry (or queued body) is about, if its content names the pseudonym. */
+function sharesNaming(entry: Record<string, unknown>, pseudonym: string): string[] {
+  const subjects = Array.isArray(entry.subjects) ? (entry.subjects as { subject?: unknown }[]) : [];
+  return typeof entry.share === 'string' && subjects.some((s) => s.subject === pseudonym) ? [entry.share] : [];
 }
 
 export class EraseSubjectCommand extends Command<SubjectErased> {
@@ -32,7 +47,8 @@ export class EraseSubjectCommand extends Command<SubjectErased> {
  * them, and the log still verifies. The operational records that hold their identifier in the
  * clear are cleared in the same transaction: the consent projection, and for a WhatsApp contact
  * the share recipients, the decision documents, the queued messages (cancelled), the service
- * window record and the sandbox's copies. A `subject.erased` entry, without personal data, records that it happened.
+ * window record and the sandbox's copies; for a Workplace person, the content of the shares that
+ * name them. A `subject.erased` entry, without personal data, records that it happened.
  */
 @CommandHandler(EraseSubjectCommand)
 export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand> {
@@ -47,6 +63,8 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
 
   @Traced('sluice.subject.erase', { attributes: ({ subject }: EraseSubjectCommand) => ({ 'sluice.subject.type': subject.type }), result: (r: SubjectErased) => ({ 'sluice.subject.erased': r.erased }) })
   async execute({ subject }: EraseSubjectCommand): Promise<SubjectErased> {
+    // The bulk of a long log is read before the transaction, so that shares are not held up meanwhile.
+    const readBefore = subject.type === 'whatsapp' ? undefined : await this.sharesNamingInLog(subject);
     const entry = await this.transactions.run(async (manager) => {
       await this.transactions.exclusive(manager, `sluice:subject:${subject.type}:${subject.id}`);
       // Before anything is read: what a share that holds them is writing is then committed and cleared below.
@@ -56,7 +74,12 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
       const pseudonym = subjectPseudonym(key ?? randomBytes(32), subject);
       // Also when a retention sweep destroyed their key already: the clear copies are still here.
       const forgotten = await this.consents.forget(manager, subject);
-      const contact = subject.type === 'whatsapp' ? await this.clearContact(manager, subject.id, pseudonym) : { found: false, shares: 0, messages: 0, cancellations: [] };
+      const contact =
+        subject.type === 'whatsapp'
+          ? await this.clearContact(manager, subject.id, pseudonym)
+          : key
+            ? await this.clearShareContents(manager, await this.sharesNaming(manager, pseudonym, readBefore))
+            : { found: false, shares: 0, messages: 0, cancellations: [] };
       const { found, cancellations, ...cleared } = contact;
       if (!key && !forgotten && !found) return undefined;
       await this.subjectKeys.destroy(manager, subject);
@@ -107,7 +130,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     // base64 (its status webhooks then match nothing).
     await manager.query(
       `UPDATE outbox_messages SET wa_id = ${p(1)}, payload = ${p(2)}, fallback_payload = NULL, message_id = NULL, retried_message_ids = NULL, updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
-      [placeholder, JSON.stringify({ erased: true }), now, waId],
+      [placeholder, ERASED_REQUEST_TEXT, now, waId],
     );
     const cancelledShares = [...new Set(unsent.map((m) => m.share_id))];
     const [{ n: shares } = { n: 0 }] = await sql.rows<{ n: number | string }>(manager, `SELECT COUNT(DISTINCT share_id) AS n FROM share_recipients WHERE wa_id = ${p(1)}`, [waId]);
@@ -139,5 +162,84 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     await manager.query(`DELETE FROM sandbox_messages WHERE wa_id = ${p(1)}`, [waId]);
     const messages = theirMessages.length;
     return { found: Number(shares) + messages + Number(held!.n) > 0, shares: Number(shares), messages, cancellations };
+  }
+
+  /**
+   * The shares whose content names the person (as its author, or tagged or mentioned in it), by
+   * their pseudonym in the `share.decided` entries: sluice keeps no index from a person to shares.
+   * Read outside the transaction, through the log's last index then.
+   */
+  private async sharesNamingInLog(subject: SubjectRef): Promise<SharesRead | undefined> {
+    const manager = this.transactions.reader.manager;
+    const key = await this.subjectKeys.existingKey(manager, subject);
+    if (!key) return undefined;
+    const pseudonym = subjectPseudonym(key, subject);
+    const [{ last } = { last: -1 }] = await Sql.of(manager).rows<{ last: number | string | null }>(manager, 'SELECT MAX(idx) AS last FROM audit_entries');
+    const entries = await this.auditLog.entriesNaming(manager, pseudonym, { kind: 'share.decided' });
+    return { pseudonym, through: Number(last ?? -1), shares: new Set(entries.flatMap((e) => sharesNaming(e, pseudonym))) };
+  }
+
+  /** In the transaction: what was read before, and the entries sequenced or queued since. */
+  private async sharesNaming(manager: EntityManager, pseudonym: string, before: SharesRead | undefined): Promise<string[]> {
+    const known = before?.pseudonym === pseudonym ? before : { through: -1, shares: new Set<string>() };
+    const shares = new Set(known.shares);
+    for (const entry of await this.auditLog.entriesNaming(manager, pseudonym, { kind: 'share.decided', after: known.through })) for (const share of sharesNaming(entry, pseudonym)) shares.add(share);
+    for (const body of await this.auditLog.queuedEntriesNaming(manager, pseudonym, 'share.decided')) for (const share of sharesNaming(body, pseudonym)) shares.add(share);
+    return [...shares];
+  }
+
+  /**
+   * Clears the content of shares that name the person: their messages' request bodies (the
+   * author's name and the text, which would tie the log's entries about them to them again) and
+   * the sandbox's copies become `{"erased":true}`, their photos and videos go, and the messages not
+   * yet sent are cancelled, each with its final entry under its recipient's pseudonym.
+   */
+  private async clearShareContents(manager: EntityManager, shareIds: string[]): Promise<{ found: boolean; shares: number; messages: number; cancellations: AuditDraft[] }> {
+    const sql = Sql.of(manager);
+    const now = new Date().toISOString();
+    const unsent: { id: string; share_id: string; wa_id: string; decision_entry: string; attempts: number | string; attempt_started_at: string | null }[] = [];
+    let messages = 0;
+    // In the worker's order: the outbox, the recipients, then the media.
+    for (const group of inGroupsOf(shareIds)) {
+      unsent.push(
+        ...(await sql.rows<(typeof unsent)[number]>(
+          manager,
+          `UPDATE outbox_messages SET state = 'cancelled', claimed_by = NULL, claim_expires_at = NULL, updated_at = ${sql.params(1)}
+             WHERE share_id IN (${sql.params(group.length, 2)}) AND state IN ('pending', 'claimed') RETURNING id, share_id, wa_id, decision_entry, attempts, attempt_started_at`,
+          [now, ...group],
+        )),
+      );
+      const cleared = await sql.rows(
+        manager,
+        `UPDATE outbox_messages SET payload = ${sql.params(1)}, fallback_payload = NULL, updated_at = ${sql.params(1, 2)} WHERE share_id IN (${sql.params(group.length, 3)}) RETURNING id`,
+        [ERASED_REQUEST_TEXT, now, ...group],
+      );
+      messages += cleared.length;
+    }
+    for (const group of inGroupsOf(shareIds)) {
+      await sql.execute(manager, `UPDATE share_recipients SET delivery_state = 'cancelled', delivery_updated_at = ${sql.params(1)} WHERE share_id IN (${sql.params(group.length, 2)}) AND delivery_state = 'queued'`, [now, ...group]);
+      await sql.execute(manager, `DELETE FROM media_objects WHERE share_id IN (${sql.params(group.length)})`, group);
+      await sql.execute(manager, `UPDATE sandbox_messages SET body = ${sql.params(1)} WHERE outbox_id IN (SELECT id FROM outbox_messages WHERE share_id IN (${sql.params(group.length, 2)}))`, [
+        ERASED_REQUEST_TEXT,
+        ...group,
+      ]);
+      await sql.execute(manager, `DELETE FROM sandbox_media WHERE outbox_id IN (SELECT id FROM outbox_messages WHERE share_id IN (${sql.params(group.length)}))`, group);
+    }
+    const recipients = await this.subjectKeys.keysFor(manager, unsent.map((m) => ({ type: 'whatsapp', id: m.wa_id })));
+    const cancellations = unsent.map(
+      (m): AuditDraft => ({
+        kind: 'message.cancelled',
+        body: {
+          share: m.share_id,
+          outbox: m.id,
+          decision: m.decision_entry,
+          recipient: recipients.pseudonym({ type: 'whatsapp', id: m.wa_id }),
+          reason: 'subject.erased',
+          // An attempt under way may yet reach WhatsApp: its worker no longer holds the message to say.
+          ...(m.attempt_started_at !== null ? { attempt: Number(m.attempts), delivered: 'unknown' } : {}),
+        },
+      }),
+    );
+    return { found: shareIds.length > 0, shares: shareIds.length, messages, cancellations };
   }
 }

@@ -2,7 +2,6 @@ import { Inject } from '@nestjs/common';
 import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { AuditLogService } from '../../audit/audit-log.service.js';
 import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
-import { AuditEntryEntity } from '../../audit/infrastructure/audit.entities.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import type { SubjectRef } from '../../consent/subject.js';
 import { Traced } from '../../platform/observability/traced.js';
@@ -16,8 +15,6 @@ export class GetSubjectReportQuery extends Query<SubjectReport> {
     super();
   }
 }
-
-const PAGE = 1000;
 
 /**
  * Finds every entry that names the person's pseudonym (recomputed with their key; sluice keeps no
@@ -42,23 +39,7 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
     if (!key) return { ...base, found: false, consents: [], crossings: [], deliveries: [] };
 
     const pseudonym = subjectPseudonym(key, subject);
-    const contains = this.transactions.reader.options.type === 'postgres' ? 'position(:needle in e.entry) > 0' : 'instr(e.entry, :needle) > 0';
-    const entries: (Record<string, unknown> & { kind: string; index: number; time: string })[] = [];
-    for (let after = -1; ; ) {
-      // Quoted, so a pseudonym never matches inside a longer one.
-      const rows = await this.transactions.reader
-        .getRepository(AuditEntryEntity)
-        .createQueryBuilder('e')
-        .select(['e.index', 'e.entry'])
-        .where(contains, { needle: `"${pseudonym}"` })
-        .andWhere('e.index > :after', { after })
-        .orderBy('e.index', 'ASC')
-        .take(PAGE)
-        .getMany();
-      for (const row of rows) entries.push(JSON.parse(row.entry) as (typeof entries)[number]);
-      if (rows.length < PAGE) break;
-      after = rows.at(-1)!.index;
-    }
+    const entries = await this.auditLog.entriesNaming(this.transactions.reader.manager, pseudonym);
     const { bundle } = this.policies;
     const retention = new Map(bundle.policies.map((p) => [p.name, p.retention ? retentionMs(p.retention) : undefined]));
     const policies: PoliciesKnown = {
