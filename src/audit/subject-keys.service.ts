@@ -227,21 +227,32 @@ export class SubjectKeyService {
   }
 
   /**
-   * Audit retention: destroys every key not used since `cutoff`, so what the log holds about
-   * people sluice has not processed within the retention period can no longer be tied to them.
-   * Returns how many keys were destroyed, per subject type. One statement: a key a concurrent
-   * transaction has just used (and so touched) is checked again once that one ends, and kept.
+   * Audit retention: destroys every key not used since `cutoff`, but those of the subjects in
+   * `keep`, so what the log holds about people sluice has not processed within the retention
+   * period can no longer be tied to them. Returns how many keys were destroyed, per subject type,
+   * and which of some subjects had theirs destroyed. The update checks each key again: one a
+   * concurrent transaction has just used (and so touched) is kept.
    */
-  async destroyUnusedSince(manager: EntityManager, cutoff: Date): Promise<Record<string, number>> {
+  async destroyUnusedSince(manager: EntityManager, cutoff: Date, keep: Subject[] = []): Promise<{ counts: Record<string, number>; destroyed: (subject: Subject) => boolean }> {
     const sql = Sql.of(manager);
-    const destroyed = await sql.rows<{ subject_type: string }>(
-      manager,
-      `UPDATE subject_keys SET wrapped_key = NULL, destroyed_at = ${sql.params(1)} WHERE destroyed_at IS NULL AND last_used_at < ${sql.params(1, 2)} RETURNING subject_type`,
-      [new Date().toISOString(), cutoff.toISOString()],
-    );
+    const kept = new Set(keep.map((subject) => this.lookupOf(subject)));
+    const stale = await sql.rows<{ lookup: string }>(manager, `SELECT lookup FROM subject_keys WHERE destroyed_at IS NULL AND last_used_at < ${sql.params(1)} ORDER BY lookup`, [cutoff.toISOString()]);
+    const now = new Date().toISOString();
     const counts: Record<string, number> = {};
-    for (const { subject_type: type } of destroyed) counts[type] = (counts[type] ?? 0) + 1;
-    return counts;
+    const gone = new Set<string>();
+    for (const group of inGroupsOf(stale.map((row) => row.lookup).filter((lookup) => !kept.has(lookup)))) {
+      const destroyed = await sql.rows<{ lookup: string; subject_type: string }>(
+        manager,
+        `UPDATE subject_keys SET wrapped_key = NULL, destroyed_at = ${sql.params(1)}
+           WHERE destroyed_at IS NULL AND last_used_at < ${sql.params(1, 2)} AND lookup IN (${sql.params(group.length, 3)}) RETURNING lookup, subject_type`,
+        [now, cutoff.toISOString(), ...group],
+      );
+      for (const { lookup, subject_type: type } of destroyed) {
+        counts[type] = (counts[type] ?? 0) + 1;
+        gone.add(lookup);
+      }
+    }
+    return { counts, destroyed: (subject) => gone.has(this.lookupOf(subject)) };
   }
 
   private lookupOf(subject: Subject): string {

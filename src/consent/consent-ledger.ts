@@ -167,6 +167,15 @@ export class ConsentLedger {
     return { current, events };
   }
 
+  /** Everyone the current-state projection holds, and whether they have any purpose granted now. */
+  async subjectsHeld(manager: EntityManager): Promise<{ subject: SubjectRef; granted: boolean }[]> {
+    const rows = await Sql.of(manager).rows<{ subject_type: string; subject_id: string; granted: number | string }>(
+      manager,
+      `SELECT subject_type, subject_id, MAX(CASE WHEN status = 'granted' THEN 1 ELSE 0 END) AS granted FROM consent_states GROUP BY subject_type, subject_id`,
+    );
+    return rows.map((row) => ({ subject: { type: row.subject_type, id: row.subject_id } as SubjectRef, granted: Number(row.granted) === 1 }));
+  }
+
   /** Removes the subject from the current-state projection (erasure); the sealed history stays, unlinkable. Whether they were in it. */
   async forget(manager: EntityManager, subject: SubjectRef): Promise<boolean> {
     const repo = manager.getRepository(ConsentStateEntity);

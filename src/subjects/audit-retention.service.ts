@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import { AuditLogService } from '../audit/audit-log.service.js';
 import { AuditSequencer } from '../audit/audit-sequencer.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
+import { ConsentLedger } from '../consent/consent-ledger.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { PolicyRegistry } from '../policy/policy-registry.js';
 import { retentionMs } from '../policy/domain/retention.js';
@@ -13,8 +14,9 @@ export type RetentionSweep = { status: 'swept'; cutoff: string; destroyed: Recor
 /**
  * Honours the policies' audit retention by key destruction, never by deleting entries: the keys
  * of people sluice has not processed for longer than the longest retention of the active
- * policies are destroyed, which makes everything the log holds about them unlinkable. (Reports
- * already leave out the detail of crossings past their own policy's retention.) Runs at start and daily.
+ * policies are destroyed, which makes everything the log holds about them unlinkable, unless a
+ * consent of theirs stands (its sealed proof is needed while it is relied on). (Reports already
+ * leave out the detail of crossings past their own policy's retention.) Runs at start and daily.
  */
 @Injectable()
 export class AuditRetentionService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -26,6 +28,7 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
   constructor(
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
+    @Inject(ConsentLedger) private readonly consents: ConsentLedger,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
@@ -61,8 +64,17 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
     const longest = retentions.reduce((max, r) => Math.max(max, retentionMs(r!)), 0);
     const cutoff = new Date(now.getTime() - longest);
     const entry = await this.transactions.run(async (manager) => {
-      const destroyed = await this.subjectKeys.destroyUnusedSince(manager, cutoff);
+      // A consent granted now is relied on: its proof, sealed under the person's key, is kept.
+      const held = await this.consents.subjectsHeld(manager);
+      const { counts: destroyed, destroyed: isDestroyed } = await this.subjectKeys.destroyUnusedSince(
+        manager,
+        cutoff,
+        held.filter((h) => h.granted).map((h) => h.subject),
+      );
       if (Object.keys(destroyed).length === 0) return { destroyed, id: undefined };
+      // What is left of a withdrawn consent names the person in the clear next to the entry that
+      // holds their pseudonym: it goes with the key.
+      for (const { subject } of held.filter((h) => !h.granted && isDestroyed(h.subject))) await this.consents.forget(manager, subject);
       const [queued] = await this.auditLog.append(manager, [{ kind: 'subject.erased', body: { reason: 'retention', cutoff: cutoff.toISOString(), keys: destroyed } }]);
       return { destroyed, id: queued!.id };
     });

@@ -228,13 +228,22 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect(await retention.sweep(new Date())).toMatchObject({ status: 'swept', destroyed: {} });
     expect((await report('whatsapp', OTHER_RECIPIENT)).found).toBe(true);
 
-    // Three years on, past frontline-updates' P2Y, nobody has been processed since.
+    // The recipient withdraws; three years on, past frontline-updates' P2Y, nobody has been processed since.
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', OTHER_RECIPIENT, 'withdrawn') });
     const later = new Date(Date.now() + 3 * 365 * 86_400_000);
     const swept = await retention.sweep(later);
     expect(swept).toMatchObject({ status: 'swept', destroyed: { whatsapp: expect.any(Number), workplace: expect.any(Number) } });
-    for (const [type, id] of [['whatsapp', OTHER_RECIPIENT], ['workplace', AUTHOR_ID], ['workplace', TAGGED_ID]]) {
+    for (const [type, id] of [['whatsapp', OTHER_RECIPIENT], ['workplace', TAGGED_ID]]) {
       expect(await report(type!, id!)).toMatchObject({ found: false, crossings: [] });
     }
+    // What is left of the withdrawn consent named the number next to the entry with its pseudonym.
+    expect(JSON.stringify(await sluice.database.adminQuery('SELECT * FROM consent_states'))).not.toContain(OTHER_RECIPIENT);
+    // The author's consent stands and is relied on: its proof stays readable, and so their key.
+    const author = await report('workplace', AUTHOR_ID);
+    expect(author.found).toBe(true);
+    const consents = (await sluice.request('GET', `/v1/subjects/workplace/${AUTHOR_ID}/consents`)).json;
+    expect(consents.current).toEqual([expect.objectContaining({ status: 'granted' })]);
+    expect(consents.history).toEqual([expect.objectContaining({ status: 'granted', evidence: expect.objectContaining({ method: 'form', text: 'notice v3' }) })]);
     const lines = (await logText()).split('\n').filter(Boolean);
     expect(JSON.parse(JSON.parse(lines.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', reason: 'retention', keys: swept.status === 'swept' ? swept.destroyed : {} });
   });
@@ -253,7 +262,7 @@ describeEachDatabase('subject access and erasure', (dialect) => {
 
   it('sweeps once it starts, not only a day later: a server restarted daily still honours retention', async () => {
     const waId = '31687000009';
-    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId, 'withdrawn') });
     expect((await report('whatsapp', waId)).found).toBe(true);
     await sluice.database.adminQuery(`UPDATE subject_keys SET last_used_at = '2020-01-01T00:00:00.000Z' WHERE destroyed_at IS NULL`);
     sluice = await sluice.restart();
