@@ -96,16 +96,18 @@ export class ConsentLedger {
   }
 
   /**
-   * Withdraws every purpose the subject has granted, each as a withdrawal recorded and audited
-   * like any other (an opt-out such as a WhatsApp STOP). Returns the purposes withdrawn: none when
-   * nothing was granted, so a repeated opt-out records nothing twice.
+   * Withdraws every purpose the subject has granted, and each of `purposes` too, each as a
+   * withdrawal recorded and audited like any other (an opt-out such as a WhatsApp STOP). A purpose
+   * never granted is withdrawn as well: the opt-out then stands against a grant captured before
+   * it. Returns the purposes withdrawn: none when all were withdrawn already, so a repeated
+   * opt-out records nothing twice.
    */
-  async withdrawAll(manager: EntityManager, subject: SubjectRef, evidence: ConsentChange['evidence']): Promise<string[]> {
-    const granted = await manager
-      .getRepository(ConsentStateEntity)
-      .find({ where: { subjectType: subject.type, subjectId: subject.id, status: 'granted' }, order: { purpose: 'ASC' } });
-    for (const { purpose } of granted) await this.record(manager, { subject, purpose, status: 'withdrawn', evidence });
-    return granted.map((state) => state.purpose);
+  async withdrawAll(manager: EntityManager, subject: SubjectRef, evidence: ConsentChange['evidence'], purposes: readonly string[] = []): Promise<string[]> {
+    const states = await manager.getRepository(ConsentStateEntity).find({ where: { subjectType: subject.type, subjectId: subject.id } });
+    const withdrawn = new Set(states.filter((state) => state.status === 'withdrawn').map((state) => state.purpose));
+    const wanted = [...new Set([...states.map((state) => state.purpose), ...purposes])].filter((purpose) => !withdrawn.has(purpose)).sort();
+    for (const purpose of wanted) await this.record(manager, { subject, purpose, status: 'withdrawn', evidence });
+    return wanted;
   }
 
   /**

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditModule } from '../audit/audit.module.js';
 import { ConsentModule } from '../consent/consent.module.js';
+import { PolicyModule } from '../policy/policy.module.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { CloudApiTransport } from './cloud-api/cloud-api-transport.js';
 import { DeliveryRecords } from './delivery-records.js';
@@ -29,7 +30,7 @@ function whatsAppTransport(config: SluiceConfig, dataSource: DataSource, sandbox
 }
 
 @Module({
-  imports: [AuditModule, ConsentModule],
+  imports: [AuditModule, ConsentModule, PolicyModule],
   controllers: [SandboxController, WhatsAppWebhookController],
   providers: [
     OutboxRepository,

@@ -462,6 +462,26 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect(simulator.messagesTo(contact)).toEqual([]);
     });
 
+    it('records a STOP from a contact who had consented to nothing, and it stands against a consent captured before it', async () => {
+      const stranger = `3165${dialect === 'sqlite' ? 1 : 2}${String(++nextContact).padStart(5, '0')}`;
+      const stoppedAt = new Date(Date.now() - 60_000);
+      await simulator.receiveText(stranger, 'STOP', { sentAt: stoppedAt });
+      expect((await consentsOf(stranger)).current.map((c) => [c.purpose, c.status])).toEqual([['frontline-updates', 'withdrawn']]);
+      const withdrawn = (await entries()).filter((e) => e.kind === 'consent.withdrawn' && e.evidence.method === 'whatsapp-opt-out');
+      expect(withdrawn.at(-1)).toMatchObject({ purpose: 'frontline-updates', subjectType: 'whatsapp' });
+      const grantCapturedAt = async (capturedAt: Date) =>
+        (await sluice.request('POST', '/v1/consents', { body: { ...consent('whatsapp', stranger), evidence: { method: 'form', text: 'notice v3', capturedAt: capturedAt.toISOString() } } })).json;
+      // A form filled in before the STOP, recorded after it, does not undo it; one filled in afterwards does.
+      expect(await grantCapturedAt(new Date(stoppedAt.getTime() - 60_000))).toMatchObject({ current: 'withdrawn' });
+      expect(await grantCapturedAt(new Date())).toMatchObject({ current: 'granted' });
+      // Withdrawn already: another STOP records nothing more.
+      await simulator.receiveText(contact, 'STOP');
+      const optOuts = async () => (await entries()).filter((e) => e.kind === 'consent.withdrawn' && e.evidence.method === 'whatsapp-opt-out').length;
+      const after = await optOuts();
+      await simulator.receiveText(contact, 'STOP');
+      expect(await optOuts()).toBe(after);
+    });
+
     it('handles a repeated delivery of the same STOP once: a consent given again afterwards stands', async () => {
       const id = await simulator.receiveText(contact, 'STOP');
       await grant('whatsapp', contact);

@@ -4,6 +4,7 @@ import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.
 import { ConsentLedger } from '../../consent/consent-ledger.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { Traced } from '../../platform/observability/traced.js';
+import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { DeliveryRecords } from '../delivery-records.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import { ServiceWindows } from '../service-windows.js';
@@ -40,6 +41,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(DeliveryRecords) private readonly records: DeliveryRecords,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
+    @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
   ) {}
 
   @Traced('sluice.whatsapp.inbound', { result: (r: InboundMessagesReceived) => ({ 'sluice.inbound.received': r.received, 'sluice.inbound.opt_outs': r.optOuts }) })
@@ -57,11 +59,14 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
         await this.windows.recordInbound(manager, message.from, message.sentAt);
         if (message.text === undefined || !isOptOut(message.text)) continue;
         optOuts++;
-        await this.consents.withdrawAll(manager, { type: 'whatsapp', id: message.from }, {
-          method: 'whatsapp-opt-out',
-          text: `"${message.text.trim()}" in WhatsApp message ${message.id}`,
-          capturedAt: message.sentAt.toISOString(),
-        });
+        // Every purpose the active policies ask recipients' consent for, granted or not.
+        const purposes = this.policies.bundle.policies.flatMap((policy) => (policy.recipientConsent ? [policy.recipientConsent.purpose] : []));
+        await this.consents.withdrawAll(
+          manager,
+          { type: 'whatsapp', id: message.from },
+          { method: 'whatsapp-opt-out', text: `"${message.text.trim()}" in WhatsApp message ${message.id}`, capturedAt: message.sentAt.toISOString() },
+          purposes,
+        );
         // Messages already being sent are left to the worker: its consent check before each attempt sees the withdrawal.
         for (const queued of await this.outbox.idleMessagesFor(manager, message.from)) {
           if (!(await this.outbox.cancelIfIdle(manager, queued))) continue;
