@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { DataSource } from 'typeorm';
 import { POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from '../migrations/index.js';
 import { AuditCheckpointEntity, AuditEntryEntity, AuditQueueEntity, AuditSubtreeEntity, SubjectKeyEntity } from './audit/infrastructure/audit.entities.js';
@@ -81,4 +82,26 @@ export function createSqliteReader(path: string): DataSource {
       db.pragma('busy_timeout = 5000');
     },
   });
+}
+
+/**
+ * The database for a command that only reads what the server wrote (an export, a report):
+ * connected, or why not. A missing SQLite file is not created, and a schema with migrations
+ * pending is refused, each with what to do instead of a query failing halfway.
+ */
+export async function openExistingDatabase(database: DatabaseConfig): Promise<{ dataSource: DataSource } | { problem: string }> {
+  if (database.type === 'sqlite' && !existsSync(database.path)) {
+    return { problem: `no database at ${database.path}: set SQLITE_PATH or DATABASE_URL to the server's, or create one with npx sluice db migrate` };
+  }
+  const dataSource = createDataSource(database);
+  try {
+    await dataSource.initialize();
+  } catch (error) {
+    return { problem: `cannot connect to the database: ${(error as Error).message}` };
+  }
+  if (await dataSource.showMigrations()) {
+    await dataSource.destroy();
+    return { problem: 'the database has migrations pending: run npx sluice db migrate (or start the server) first' };
+  }
+  return { dataSource };
 }

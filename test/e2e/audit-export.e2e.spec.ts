@@ -54,10 +54,11 @@ describeEachDatabase('the DPO audits the log: proofs, export and offline verific
   };
 
   /** Runs the real binary, as `npx sluice` does, against this gateway's database and keys. */
-  function cli(args: string[]): { status: number; stdout: string; stderr: string } {
+  function cli(args: string[], extraEnv: NodeJS.ProcessEnv = {}): { status: number; stdout: string; stderr: string } {
     const { config } = sluice;
     const env = {
       ...process.env,
+      ...extraEnv,
       DATA_DIR: config.dataDir,
       AUDIT_SIGNING_KEY: config.auditSigningKey!.export({ type: 'pkcs8', format: 'pem' }).toString(),
       SLUICE_MASTER_KEY: config.masterKey!.toString('base64'),
@@ -263,6 +264,25 @@ describeEachDatabase('the DPO audits the log: proofs, export and offline verific
       expect(verified.stdout).toMatch(/^bundle .*\npublic key .*\ncheckpoint .* OK\n$/);
       const badRange = cli(['audit', 'export', '--since', '5', '--until', '2']);
       expect([badRange.status, badRange.stderr]).toEqual([2, '--until: until must not be below since (5)\n']);
+    });
+
+    it('names every bad option at once, and only what is wrong', () => {
+      const all = cli(['audit', 'export', '--since', '5', '--until', '3', '--format', 'xml', '--out', join(dir, 'no-such-folder', 'x.ndjson')]);
+      expect(all.status).toBe(2);
+      expect(all.stderr.split('\n').filter(Boolean).map((line) => line.split(':')[0])).toEqual(['--until', '--format', '--out']);
+      // Past the end, --since alone is the problem: the default --until is not blamed for it.
+      expect(cli(['audit', 'export', '--since', '999999']).stderr).toMatch(/^--since: since must be below the latest checkpoint's tree size \(\d+\)\n$/);
+    });
+
+    it("embeds only the key that signed the log's checkpoint: another origin's would make a sound bundle fail", () => {
+      const bundle = join(dir, 'other-origin.ndjson');
+      const exported = cli(['audit', 'export', '--out', bundle], { AUDIT_LOG_ORIGIN: 'example.org/another-log' });
+      expect(exported.status).toBe(0);
+      expect(exported.stderr).toContain('did not sign the log');
+      expect(JSON.parse(readFileSync(bundle, 'utf8').split('\n')[0]!)).toMatchObject({ publicKey: null });
+      const verified = cli(['audit', 'verify', bundle, '--public-key', publicKey]);
+      expect(verified.status).toBe(0);
+      expect(verified.stdout).toMatch(/\nOK {10}\d+ entries verified/);
     });
   });
 });

@@ -1,14 +1,15 @@
 import { createPrivateKey } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { parseArgs } from 'node:util';
-import { createDataSource } from '../../data-source.js';
+import { openExistingDatabase } from '../../data-source.js';
 import { loadConfig, type SluiceConfig } from '../../platform/config/config.js';
 import { syncReadsOf } from '../../platform/database/wal-sync.js';
 import type { FieldProblem } from '../../platform/http/problem.js';
-import { verifierKey } from '../domain/checkpoint.js';
+import { parseVerifierKey, verifierKey, verifyCheckpoint } from '../domain/checkpoint.js';
 import { AuditExporter } from '../export/audit-exporter.js';
+import { AuditTreeReader } from '../proofs/audit-tree-reader.js';
 import { parseIndexParameter } from '../proofs/query-numbers.js';
 import type { BundleFormat } from '../verifier/bundle-format.js';
 import { runVerifyCommand, VERIFY_USAGE } from '../verifier/verify-command.js';
@@ -55,7 +56,9 @@ async function runExport(args: string[], env: NodeJS.ProcessEnv, io: Io): Promis
   const problems: FieldProblem[] = [];
   const since = parseIndexParameter(values.since, '--since', problems);
   const until = parseIndexParameter(values.until, '--until', problems);
+  if (since !== undefined && until !== undefined && since > until) problems.push({ path: '--until', message: `until must not be below since (${since})` });
   if (values.format !== 'ndjson' && values.format !== 'csv') problems.push({ path: '--format', message: '--format must be ndjson or csv' });
+  if (values.out !== undefined && !isFolder(dirname(resolve(values.out)))) problems.push({ path: '--out', message: `no folder ${dirname(resolve(values.out))} to write ${values.out} in` });
   let consistencyFrom: number | undefined;
   if (values['trusted-checkpoint'] !== undefined) {
     consistencyFrom = trustedSize(values['trusted-checkpoint']);
@@ -64,10 +67,21 @@ async function runExport(args: string[], env: NodeJS.ProcessEnv, io: Io): Promis
   if (problems.length > 0) return usageProblems(problems, io);
 
   const config = loadConfig(env);
-  const dataSource = createDataSource(config.database);
-  await dataSource.initialize();
+  const opened = await openExistingDatabase(config.database);
+  if ('problem' in opened) {
+    io.err.write(`audit export: ${opened.problem}\n`);
+    return 2;
+  }
+  const { dataSource } = opened;
   try {
-    const publicKey = logPublicKey(config);
+    const configuredKey = logPublicKey(config);
+    // Only the key that signed the log's checkpoint: one from another origin or an old key file
+    // would make a sound bundle fail verification.
+    const checkpoint = await new AuditTreeReader(dataSource.manager).latestCheckpoint();
+    const publicKey = configuredKey !== null && checkpoint && verifyCheckpoint(checkpoint.note, parseVerifierKey(configuredKey)).ok ? configuredKey : null;
+    if (configuredKey !== null && checkpoint && publicKey === null) {
+      io.err.write(`warning: the signing key at hand (AUDIT_SIGNING_KEY or DATA_DIR, origin ${config.auditLogOrigin}) did not sign the log's checkpoint: the bundle carries no public key; verify it with --public-key\n`);
+    }
     const exporter = new AuditExporter(dataSource.manager, publicKey);
     const prepared = await exporter.prepare({ since, until, format: values.format as BundleFormat, consistencyFrom });
     if ('problems' in prepared) return usageProblems(prepared.problems.map((p) => ({ ...p, path: OPTION_OF[p.path] ?? p.path })), io);
@@ -88,7 +102,7 @@ async function runExport(args: string[], env: NodeJS.ProcessEnv, io: Io): Promis
       `exported entries ${header.since}..${header.until} (${header.until - header.since + 1}) with the checkpoint of tree size ${checkpointSize(header.checkpoint)}` +
         `${values.out === undefined ? '' : ` to ${values.out}`}${header.consistency ? `, and a consistency proof from tree size ${header.consistency.from}` : ''}\n`,
     );
-    if (publicKey === null) io.err.write('warning: no audit signing key at hand (AUDIT_SIGNING_KEY or DATA_DIR): the bundle carries no public key; verify it with --public-key\n');
+    if (configuredKey === null) io.err.write('warning: no audit signing key at hand (AUDIT_SIGNING_KEY or DATA_DIR): the bundle carries no public key; verify it with --public-key\n');
     return 0;
   } finally {
     await dataSource.destroy();
@@ -120,4 +134,8 @@ function logPublicKey(config: SluiceConfig): string | null {
   const keyFile = join(config.dataDir, 'audit-signing-key.pem');
   const signingKey = config.auditSigningKey ?? (existsSync(keyFile) ? createPrivateKey(readFileSync(keyFile, 'utf8')) : undefined);
   return signingKey ? verifierKey(config.auditLogOrigin, signingKey) : null;
+}
+
+function isFolder(path: string): boolean {
+  return existsSync(path) && statSync(path).isDirectory();
 }

@@ -49,7 +49,7 @@ export class AuditExporter {
     const problems: FieldProblem[] = [];
     if (since >= size) problems.push({ path: 'since', message: `since must be below the latest checkpoint's tree size (${size})` });
     if (until >= size) problems.push({ path: 'until', message: `until must be below the latest checkpoint's tree size (${size})` });
-    if (since > until) problems.push({ path: 'until', message: `until must not be below since (${since})` });
+    if (since < size && until < size && since > until) problems.push({ path: 'until', message: `until must not be below since (${since})` });
     const from = request.consistencyFrom;
     if (from !== undefined && (from < 1 || from > size)) {
       problems.push({ path: 'consistencyFrom', message: `a consistency proof can start at a tree size from 1 to the latest checkpoint's (${size})` });

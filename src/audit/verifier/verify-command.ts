@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseVerifierKey } from '../domain/checkpoint.js';
 import { verifyBundleFile } from './bundle-verifier.js';
@@ -46,6 +46,7 @@ export async function runVerifyCommand(args: string[], io: Io): Promise<number> 
     // A note ends in one newline; a kept copy may carry more (`jq -r` adds one), or \r\n line ends.
     trustedCheckpoint = values['trusted-checkpoint'] === undefined ? undefined : readFileSync(values['trusted-checkpoint'], 'utf8').replace(/\r\n/g, '\n').replace(/\n+$/, '\n');
     if (!existsSync(bundle)) throw new Error(`${bundle}: no such file`);
+    if (!statSync(bundle).isFile()) throw new Error(`${bundle}: not a file (a bundle is the one file audit export wrote)`);
   } catch (error) {
     io.err.write(`${(error as Error).message}\n`);
     return 2;
