@@ -105,6 +105,25 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ purpose: 'frontline-updates', status: 'granted' })]);
     });
 
+    it.each<[string, string, Record<string, string>]>([
+      ['a number beyond a double', '{"a":1e400}', { 'content-type': 'application/json' }],
+      ['malformed JSON', '{"a":', { 'content-type': 'application/json' }],
+      ['no content type', '{"a":1}', {}],
+      ['a body over the limit', `{"a":"${'x'.repeat(4 * 1024 * 1024)}"}`, { 'content-type': 'application/json' }],
+    ])('refuses an unsigned delivery of %s with 401, not for what it holds', async (_label, body, headers) => {
+      const response = await fetch(webhookUrl(), { method: 'POST', headers, body });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { detail: string }).detail).toBe('X-Hub-Signature-256 is missing or does not match the body');
+    });
+
+    it('refuses a delivery not signed by the app secret with 401 before it looks at the body, and a signed one that is not I-JSON with 400', async () => {
+      const body = '{"object":"whatsapp_business_account","entry":[{"id":"1","value":1e400}]}';
+      expect((await post(body, `sha256=${createHmac('sha256', 'not-the-app-secret').update(body).digest('hex')}`)).status).toBe(401);
+      const signed = await post(body, simulator.signature(body));
+      expect(signed.status).toBe(400);
+      expect(((await signed.json()) as { errors: { path: string }[] }).errors).toEqual([expect.objectContaining({ path: 'entry.0.value' })]);
+    });
+
     it('takes a correctly signed delivery without an API key', async () => {
       const body = stop();
       expect((await post(body, simulator.signature(body))).status).toBe(200);

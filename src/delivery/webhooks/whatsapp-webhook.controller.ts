@@ -2,12 +2,14 @@ import { Controller, ForbiddenException, Get, Headers, HttpCode, Inject, Logger,
 import { CommandBus } from '@nestjs/cqrs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { PublicRoute } from '../../platform/auth/auth.decorators.js';
+import { PublicRoute, SignedRoute } from '../../platform/auth/auth.decorators.js';
+import { jsonBodyProblems } from '../../platform/http/json-body.js';
+import { InvalidRequestException } from '../../platform/http/problem.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
 import { BodyLimit, WEBHOOK_BODY_LIMIT } from '../../platform/http/body-limits.js';
 import { ReceiveInboundMessagesCommand } from '../receive-inbound-messages/receive-inbound-messages.command.js';
 import { RecordDeliveryStatusesCommand } from '../record-delivery-statuses/record-delivery-statuses.command.js';
-import { hasValidSignature } from './webhook-signature.js';
+import { hasValidSignature, SIGNATURE_FORM } from './webhook-signature.js';
 import { readNotification } from './whatsapp-notification.js';
 
 /**
@@ -48,7 +50,7 @@ export class WhatsAppWebhookController {
   }
 
   @Post()
-  @PublicRoute()
+  @SignedRoute('X-Hub-Signature-256', SIGNATURE_FORM)
   @HttpCode(200)
   @BodyLimit(WEBHOOK_BODY_LIMIT)
   async receive(@Req() request: RawBodyRequest<FastifyRequest>, @Headers('x-hub-signature-256') signature: unknown): Promise<void> {
@@ -56,6 +58,9 @@ export class WhatsAppWebhookController {
     if (secret === undefined || !request.rawBody || !hasValidSignature(request.rawBody, signature, secret)) {
       throw new UnauthorizedException('X-Hub-Signature-256 is missing or does not match the body');
     }
+    // Only now: an unsigned body is refused for that, whatever it holds.
+    const problems = jsonBodyProblems(request.body);
+    if (problems.length > 0) throw new InvalidRequestException(problems);
     const notification = readNotification(request.body, this.config.whatsapp.cloudApi?.phoneNumberId);
     if (notification.skipped > 0) this.logger.warn(`left out ${notification.skipped} webhook item(s) not shaped as documented`);
     // Inbound first: an opt-out cancels queued messages before any status of this delivery is read.

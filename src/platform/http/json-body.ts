@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ROUTE_ACCESS } from '../auth/auth.decorators.js';
 import { type FieldProblem, InvalidRequestException } from './problem.js';
 
 /** Deeper than this is no request sluice understands; refusing it bounds every recursive walk after. */
@@ -61,10 +62,15 @@ export function jsonBodyProblems(body: unknown): FieldProblem[] {
   return problems;
 }
 
-/** Refuses, with 400 naming each problem, a parsed body that jsonBodyProblems finds fault with. */
+/**
+ * Refuses, with 400 naming each problem, a parsed body that jsonBodyProblems finds fault with;
+ * but on a signed route, whose handler checks the signature first (a 401 comes before a 400) and
+ * then the body.
+ */
 export function refuseUnrepresentableJson(fastify: FastifyInstance): void {
   fastify.addHook('preValidation', (request, _reply, done) => {
-    const problems = request.body === undefined ? [] : jsonBodyProblems(request.body);
+    const signed = (request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[ROUTE_ACCESS] === 'signed';
+    const problems = request.body === undefined || signed ? [] : jsonBodyProblems(request.body);
     done(problems.length > 0 ? new InvalidRequestException(problems) : undefined);
   });
 }
