@@ -1,11 +1,12 @@
-import { Controller, Get, Header, Inject, Query, Res } from '@nestjs/common';
+import { Controller, Get, Header, Inject, NotFoundException, Query, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { Readable } from 'node:stream';
 import { Between } from 'typeorm';
 import { RequireScope } from '../platform/auth/auth.decorators.js';
-import { InvalidRequestException } from '../platform/http/problem.js';
+import { type FieldProblem, InvalidRequestException } from '../platform/http/problem.js';
 import { AuditLogService } from './audit-log.service.js';
 import { AuditEntryEntity } from './infrastructure/audit.entities.js';
+import { parseIndexParameter } from './proofs/query-numbers.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 
 const ENTRIES_PAGE = 500;
@@ -23,7 +24,8 @@ export class AuditController {
   @Header('content-type', 'text/plain; charset=utf-8')
   async checkpoint(): Promise<string> {
     const latest = await this.auditLog.latestCheckpoint();
-    if (!latest) throw new InvalidRequestException([{ path: '(log)', message: 'the log has no entries yet' }]);
+    // A valid request that finds nothing yet (a log begins with the first policy.activated entry).
+    if (!latest) throw new NotFoundException('The log has no signed checkpoint yet');
     return latest.note;
   }
 
@@ -38,11 +40,12 @@ export class AuditController {
   @Get('entries')
   @RequireScope('audit:read')
   async entries(@Query('from') fromText: string | undefined, @Query('to') toText: string | undefined, @Res() reply: FastifyReply): Promise<void> {
-    const problems = [];
-    const from = fromText === undefined ? 0 : Number(fromText);
-    const to = toText === undefined ? undefined : Number(toText);
-    if (!Number.isSafeInteger(from) || from < 0) problems.push({ path: 'from', message: 'from must be a non-negative integer' });
-    if (to !== undefined && (!Number.isSafeInteger(to) || to < from)) problems.push({ path: 'to', message: 'to must be an integer not below from' });
+    // Decimal digits only, as the proof and export routes read their indices: `from=` or
+    // `from=1e2` is a mistake to name, not a number to guess.
+    const problems: FieldProblem[] = [];
+    const from = parseIndexParameter(fromText, 'from', problems) ?? 0;
+    const to = parseIndexParameter(toText, 'to', problems);
+    if (to !== undefined && to < from) problems.push({ path: 'to', message: 'to must not be below from' });
     if (problems.length > 0) throw new InvalidRequestException(problems);
 
     const size = (await this.auditLog.latestCheckpoint())?.treeSize ?? 0;

@@ -37,7 +37,12 @@ export class ConsentController {
 
 export function parseSubject(type: string, id: string): SubjectRef {
   if (!isSubjectType(type)) {
-    throw new InvalidRequestException([{ path: 'type', message: 'type must be one of whatsapp, workplace' }]);
+    // Every problem named: an id no type of subject could have is one too.
+    const anyType = Object.values(SUBJECT_ID_PATTERNS).some((pattern) => pattern.test(id));
+    throw new InvalidRequestException([
+      { path: 'type', message: 'type must be one of whatsapp, workplace' },
+      ...(anyType ? [] : [{ path: 'id', message: 'id is not a valid whatsapp or workplace id' }]),
+    ]);
   }
   if (!SUBJECT_ID_PATTERNS[type].test(id)) {
     throw new InvalidRequestException([{ path: 'id', message: `id is not a valid ${type} id` }]);

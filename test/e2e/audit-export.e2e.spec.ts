@@ -150,6 +150,16 @@ describeEachDatabase('the DPO audits the log: proofs, export and offline verific
       expect(errors).toEqual(expected.map((e) => e.replace('{size}', String(size))));
     });
 
+    it.each([
+      ['?from=', ['from: from must be a non-negative integer']],
+      ['?from=1e2&to=0x10', ['from: from must be a non-negative integer', 'to: to must be a non-negative integer']],
+      ['?from=5&to=2', ['to: to must not be below from']],
+    ])('answers GET /v1/audit/entries%s with 400 naming every bad parameter, as the proof routes do', async (query, expected) => {
+      const response = await sluice.request('GET', `/v1/audit/entries${query}`);
+      expect(response.status).toBe(400);
+      expect((response.json.errors as { path: string; message: string }[]).map((e) => `${e.path}: ${e.message}`)).toEqual(expected);
+    });
+
     it('needs the audit:read scope, for proofs and for the export', async () => {
       const { secret } = await sluice.app.get(ApiKeyService).create('shares only', ['shares:read']);
       for (const path of ['/v1/audit/proofs/inclusion?index=0&size=1', '/v1/audit/proofs/consistency?from=1&to=1', '/v1/audit/export']) {

@@ -93,6 +93,11 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect((await sluice.request('POST', `/v1/subjects/whatsapp/${RECIPIENT}/erase`, { key: secret })).status).toBe(403);
     expect((await sluice.request('GET', `/v1/subjects/whatsapp/${RECIPIENT}/report`, { key: secret })).status).toBe(200);
     expect((await sluice.request('GET', `/v1/subjects/email/x/report`)).status).toBe(400);
+    // Every problem of the path named, for each route under it.
+    for (const [method, suffix] of [['GET', 'report'], ['GET', 'consents'], ['POST', 'erase']] as const) {
+      const response = await sluice.request(method, `/v1/subjects/foo/not-an-id/${suffix}`);
+      expect([suffix, response.status, (response.json.errors as { path: string }[]).map((e) => e.path)]).toEqual([suffix, 400, ['type', 'id']]);
+    }
   });
 
   it('erases a recipient: the report finds nothing, nothing links them, and the log still verifies', async () => {
