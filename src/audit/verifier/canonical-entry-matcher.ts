@@ -106,6 +106,9 @@ function valueEnd(text: string, i: number): number {
   return end;
 }
 
+/** The keywords of an entry kind's definition that the compiled expression enforces. */
+const ENTRY_KEYWORDS = new Set(['type', 'properties', 'required', 'additionalProperties']);
+
 class SchemaCompiler {
   private readonly resolving = new Set<string>();
   /** Per kind while it compiles: see KindExpression; and whether an inner object may have an index or time key. */
@@ -129,6 +132,9 @@ class SchemaCompiler {
       const kindSchema = properties?.kind;
       const required = (definition?.required ?? []) as string[];
       if (!definition || !kindSchema || typeof kindSchema.const !== 'string' || Object.keys(kindSchema).some((k) => k !== 'const' && !ANNOTATIONS.has(k))) continue;
+      // Only what `object` expresses: a kind whose definition adds anything (a oneOf between two
+      // sets of required keys, say) takes the full checks.
+      if (Object.keys(definition).some((k) => !ENTRY_KEYWORDS.has(k) && !ANNOTATIONS.has(k))) continue;
       // The discriminator's kinds are distinct constants, so at most one branch of oneOf can match.
       if (!required.includes('kind') || !['index', 'time', ...rootRequired].every((name) => required.includes(name))) continue;
       if (kinds.has(kindSchema.const)) return new Map();
