@@ -10,7 +10,7 @@ import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { countDeliveryOutcomes, type DeliveryOutcome } from '../platform/observability/metrics.js';
 import { OutsideTrace, Traced } from '../platform/observability/traced.js';
 import { DeliveryRecords, type RecipientKeys } from './delivery-records.js';
-import { MediaObjectEntity, OutboxMessageEntity } from './infrastructure/delivery.entities.js';
+import { MediaObjectEntity, OutboxMessageEntity, replacedCopies } from './infrastructure/delivery.entities.js';
 import { OutboxRepository, type Settlement } from './outbox.repository.js';
 import type { SendSlot } from './send-pacer.js';
 import { ServiceWindows } from './service-windows.js';
@@ -382,7 +382,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     await this.records.releaseFinishedMedia(manager, taken.filter((e) => mediaObjectOf(e.message.payload) !== undefined).map((e) => e.message.shareId));
     const drafts: AuditDraft[] = [];
     for (const { message, entries } of taken) {
-      for (const { kind, details } of entries) drafts.push(await this.records.entry(manager, kind, message, details, keys));
+      // A copy sent again after WhatsApp reported the one before failed says which it is: the message was sent with the first.
+      const replaced = replacedCopies(message).length;
+      for (const { kind, details } of entries) drafts.push(await this.records.entry(manager, kind, message, kind === 'message.sent' && replaced > 0 ? { ...details, copy: replaced + 1 } : details, keys));
     }
     return { drafts, outcomes: taken.flatMap((e) => e.entries) };
   }

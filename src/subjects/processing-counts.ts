@@ -47,20 +47,33 @@ export async function countProcessing(dataSource: DataSource, since: Date, until
       } else if (entry.kind === 'message.status' && entry.final === false) {
         sentAgain.add(String(entry.outbox));
       } else if (entry.kind === 'message.sent') {
-        if (sentAgain.has(String(entry.outbox))) continue;
-        const decision = String(entry.decision);
+        // A later copy (`copy`, or in entries written before it, one after a failed report seen here).
+        if (typeof entry.copy === 'number' || sentAgain.has(String(entry.outbox))) continue;
+        // Older entries name their decision by log index.
+        const decision = typeof entry.decision === 'number' ? `#${entry.decision}` : String(entry.decision);
         sentUnder.set(decision, (sentUnder.get(decision) ?? 0) + 1);
-      } else if (entry.kind === 'subject.erased') {
+      } else if (entry.kind === 'subject.erased' && entry.reason !== 'retention') {
+        // Erasures on request (Art. 17); a retention sweep destroys keys on its own account.
         counts.erasures++;
       }
     }
     if (rows.length < PAGE) break;
     after = rows.at(-1)!.index;
   }
-  for (const group of inGroupsOf([...sentUnder.keys()])) {
+  const decisions = [...sentUnder.keys()];
+  const byId = decisions.filter((d) => !d.startsWith('#'));
+  const byIndex = decisions.filter((d) => d.startsWith('#')).map((d) => Number(d.slice(1)));
+  const policyOf = (text: string) => ((JSON.parse(text) as { policy?: { name: string | null } }).policy ?? { name: null }).name;
+  for (const group of inGroupsOf(byId)) {
     for (const row of await repo.find({ select: { id: true, entry: true }, where: { id: In(group) } })) {
-      const name = ((JSON.parse(row.entry) as { policy?: { name: string | null } }).policy ?? { name: null }).name;
+      const name = policyOf(row.entry);
       if (name !== null) countsOf(counts, name).messagesSent += sentUnder.get(row.id)!;
+    }
+  }
+  for (const group of inGroupsOf(byIndex)) {
+    for (const row of await repo.find({ select: { index: true, entry: true }, where: { index: In(group) } })) {
+      const name = policyOf(row.entry);
+      if (name !== null) countsOf(counts, name).messagesSent += sentUnder.get(`#${row.index}`)!;
     }
   }
   return counts;

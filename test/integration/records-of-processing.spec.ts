@@ -158,4 +158,50 @@ delivery: { type: text, template: "{message}" }
     await sluice.app.get(AuditSequencer).sequenceNow();
     expect(JSON.parse(ropa(['--format', 'json']).stdout).records[0].counts).toMatchObject({ recipientsAllowed: 1, messagesSent: 1 });
   });
+
+  /** Appends entries about the sent message, in their own transaction, and sequences them; returns the last one's time. */
+  const appendAbout = async (entries: { kind: 'message.status' | 'message.sent' | 'subject.erased'; details: Record<string, unknown> }[]): Promise<string> => {
+    const transactions = sluice.app.get(TransactionRunner);
+    const [message] = await transactions.dataSource.getRepository(OutboxMessageEntity).findBy({ state: 'sent' });
+    const records = sluice.app.get(DeliveryRecords);
+    const queued = await transactions.run(async (manager) => {
+      const drafts = [];
+      for (const { kind, details } of entries) drafts.push(kind === 'subject.erased' ? { kind, body: details } : await records.entry(manager, kind, message!, details));
+      return sluice.app.get(AuditLogService).append(manager, drafts);
+    });
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    const [row] = (await sluice.database.adminQuery(`SELECT entry FROM audit_entries WHERE id = '${queued.at(-1)!.id}'`)) as { entry: string }[];
+    return (JSON.parse(row!.entry) as { time: string }).time;
+  };
+
+  it('counts no copy sent again in a period whose failure report came before it', async () => {
+    await appendAbout([{ kind: 'message.status', details: { status: 'failed', whatsappMessage: 'wamid.third-copy', error: 'whatsapp.131056', final: false } }]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const copySent = await appendAbout([{ kind: 'message.sent', details: { attempt: 3, whatsappMessage: 'wamid.fourth-copy', copy: 4 } }]);
+    expect(JSON.parse(ropa(['--format', 'json', '--since', copySent]).stdout).records[0].counts).toMatchObject({ messagesSent: 0 });
+  });
+
+  it('counts a message whose entry names its decision by log index, as older entries do', async () => {
+    const before = JSON.parse(ropa(['--format', 'json']).stdout).records[0].counts.messagesSent as number;
+    const [decided] = (await sluice.database.adminQuery(`SELECT idx FROM audit_entries WHERE kind = 'share.decided' ORDER BY idx LIMIT 1`)) as { idx: number | string }[];
+    const transactions = sluice.app.get(TransactionRunner);
+    const [message] = await transactions.dataSource.getRepository(OutboxMessageEntity).findBy({ state: 'sent' });
+    await transactions.run(async (manager) => {
+      const entry = await sluice.app.get(DeliveryRecords).entry(manager, 'message.sent', { ...message!, id: 'out_olderentry0000000000000000000' }, { attempt: 1 });
+      return sluice.app.get(AuditLogService).append(manager, [{ ...entry, body: { ...entry.body, decision: Number(decided!.idx) } }]);
+    });
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    expect(JSON.parse(ropa(['--format', 'json']).stdout).records[0].counts.messagesSent).toBe(before + 1);
+  });
+
+  it('counts erasures on request, not the keys a retention sweep destroyed', async () => {
+    const erasures = () => JSON.parse(ropa(['--format', 'json']).stdout).outsidePolicies.erasures as number;
+    const before = erasures();
+    await appendAbout([{ kind: 'subject.erased', details: { reason: 'retention', cutoff: '2024-01-01T00:00:00.000Z', keys: { whatsapp: 3 } } }]);
+    expect(erasures()).toBe(before);
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', '31687000041') });
+    expect((await sluice.request('POST', '/v1/subjects/whatsapp/31687000041/erase')).json.erased).toBe(true);
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    expect(erasures()).toBe(before + 1);
+  });
 });
