@@ -30,7 +30,9 @@ export class SandboxTransport implements WhatsAppTransport {
       if (earlier) return { ok: true, messageId: earlier.id };
       const { body, mediaId } = await this.upload(manager, request, context);
       const messageId = `wamid.SANDBOX${randomBytes(18).toString('base64url')}`;
-      await manager.getRepository(SandboxMessageEntity).insert({ id: messageId, waId: request.to, outboxId: context.outboxId, body, mediaId, createdAt: new Date().toISOString() });
+      // As the Cloud API client sends it: with the outbox id WhatsApp echoes in status webhooks.
+      const sent = { ...body, biz_opaque_callback_data: context.outboxId };
+      await manager.getRepository(SandboxMessageEntity).insert({ id: messageId, waId: request.to, outboxId: context.outboxId, body: sent, mediaId, createdAt: new Date().toISOString() });
       return { ok: true, messageId };
     });
   }

@@ -32,12 +32,33 @@ describeEachDatabase('delivery worker running in the gateway', (dialect) => {
     }, 'the worker to deliver the share');
     expect(sent.recipients).toEqual([expect.objectContaining({ waId: RECIPIENT, decision: 'allowed', delivery: 'sent' })]);
 
-    const messages = (await sluice.request('GET', `/v1/sandbox/messages?waId=${RECIPIENT}`)).json as { request: { to: string } }[];
+    const messages = (await sluice.request('GET', `/v1/sandbox/messages?waId=${RECIPIENT}`)).json as { request: { to: string; biz_opaque_callback_data: string } }[];
     expect(messages).toHaveLength(1);
     expect(messages[0]!.request.to).toBe(RECIPIENT);
+    // As the Cloud API receives it from sluice: with the outbox id its status webhooks echo.
+    const [outbox] = await sluice.database.adminQuery<{ id: string }>(`SELECT id FROM outbox_messages WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'}`, [shareId]);
+    expect(messages[0]!.request.biz_opaque_callback_data).toBe(outbox!.id);
     await sluice.app.get(AuditSequencer).sequenceNow();
     const sentEntries = await sluice.database.adminQuery<{ n: string | number }>(`SELECT count(*) AS n FROM audit_entries WHERE kind = 'message.sent'`);
     expect(Number(sentEntries[0]!.n)).toBe(1);
+  });
+
+  it("lists a contact's latest 1,000 sandbox messages, oldest first", async () => {
+    const waId = '31687000051';
+    const p = (n: number) => (dialect === 'postgres' ? `$${n}` : '?');
+    for (let i = 0; i < 1001; i++) {
+      const at = new Date(Date.UTC(2026, 0, 1, 0, 0, 0, i)).toISOString();
+      await sluice.database.adminQuery(`INSERT INTO sandbox_messages (id, wa_id, outbox_id, body, media_id, created_at) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, NULL, ${p(5)})`, [
+        `wamid.SANDBOXlisted${String(i).padStart(4, '0')}`,
+        waId,
+        `out_listed${String(i).padStart(4, '0')}`,
+        '{}',
+        at,
+      ]);
+    }
+    const listed = (await sluice.request('GET', `/v1/sandbox/messages?waId=${waId}`)).json as { id: string }[];
+    expect(listed).toHaveLength(1000);
+    expect([listed[0]!.id, listed.at(-1)!.id]).toEqual(['wamid.SANDBOXlisted0001', 'wamid.SANDBOXlisted1000']);
   });
 });
 

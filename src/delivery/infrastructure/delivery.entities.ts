@@ -54,7 +54,8 @@ export class SandboxMessageEntity {
   @PrimaryColumn({ type: 'varchar' }) id: string;
   @Column({ name: 'wa_id', type: 'varchar' }) waId: string;
   @Column({ name: 'outbox_id', type: 'varchar' }) outboxId: string;
-  @Column({ type: 'text', transformer: jsonText }) body: WhatsAppMessageRequest;
+  /** The request body as the Cloud API would have received it: the message, and the outbox id it echoes in status webhooks. */
+  @Column({ type: 'text', transformer: jsonText }) body: WhatsAppMessageRequest & { biz_opaque_callback_data?: string };
   @Column({ name: 'media_id', type: 'varchar', nullable: true }) mediaId: string | null;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;
 }

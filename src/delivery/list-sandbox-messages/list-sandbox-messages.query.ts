@@ -13,6 +13,9 @@ export interface SandboxMessageView {
   request: WhatsAppMessageRequest;
 }
 
+/** How many of a contact's messages the sandbox lists: the latest. */
+export const SANDBOX_MESSAGES_LISTED = 1000;
+
 export class ListSandboxMessagesQuery extends Query<SandboxMessageView[]> {
   constructor(readonly waId: string) {
     super();
@@ -24,9 +27,10 @@ export class ListSandboxMessagesHandler implements IQueryHandler<ListSandboxMess
   constructor(@Inject(TransactionRunner) private readonly transactions: TransactionRunner) {}
 
   async execute({ waId }: ListSandboxMessagesQuery): Promise<SandboxMessageView[]> {
+    // The latest ones, oldest first: a contact with a long history still sees what was sent last.
     const rows = await this.transactions.reader
       .getRepository(SandboxMessageEntity)
-      .find({ where: { waId }, order: { createdAt: 'ASC', id: 'ASC' }, take: 1000 });
-    return rows.map((r) => ({ id: r.id, waId: r.waId, createdAt: r.createdAt, mediaId: r.mediaId, request: r.body }));
+      .find({ where: { waId }, order: { createdAt: 'DESC', id: 'DESC' }, take: SANDBOX_MESSAGES_LISTED });
+    return rows.reverse().map((r) => ({ id: r.id, waId: r.waId, createdAt: r.createdAt, mediaId: r.mediaId, request: r.body }));
   }
 }
