@@ -3,13 +3,19 @@ import { AuditLogService } from '../audit/audit-log.service.js';
 import { AuditSequencer } from '../audit/audit-sequencer.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
 import { ConsentLedger } from '../consent/consent-ledger.js';
+import { Sql } from '../platform/database/sql.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { PolicyRegistry } from '../policy/policy-registry.js';
 import { retentionMs } from '../policy/domain/retention.js';
 
 const DAY_MS = 86_400_000;
 
-export type RetentionSweep = { status: 'swept'; cutoff: string; destroyed: Record<string, number> } | { status: 'skipped'; reason: string };
+export type RetentionSweep =
+  | { status: 'swept'; cutoff: string; destroyed: Record<string, number>; purged: { shares: number; contacts: number } }
+  | { status: 'skipped'; reason: string };
+
+/** Old shares removed per transaction. */
+const PURGE_BATCH = 500;
 
 /**
  * Honours the policies' audit retention by key destruction, never by deleting entries: the keys
@@ -78,7 +84,53 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
       const [queued] = await this.auditLog.append(manager, [{ kind: 'subject.erased', body: { reason: 'retention', cutoff: cutoff.toISOString(), keys: destroyed } }]);
       return { destroyed, id: queued!.id };
     });
+    const purged = await this.purgeOperationalRecords(cutoff);
+    if (purged.shares + purged.contacts > 0) this.logger.log(`retention: removed ${purged.shares} share(s) and ${purged.contacts} contact window(s) older than ${cutoff.toISOString()}`);
     if (entry.id) await this.sequencer.awaitIndices([entry.id]);
-    return { status: 'swept', cutoff: cutoff.toISOString(), destroyed: entry.destroyed };
+    return { status: 'swept', cutoff: cutoff.toISOString(), destroyed: entry.destroyed, purged };
+  }
+
+  /**
+   * The operational copies older than the retention go: shares decided before `cutoff` none of
+   * whose messages is still waiting (their documents, recipients, messages, the sandbox's copies
+   * and any media), and the service windows of contacts last heard from before it. They hold
+   * numbers and texts in the clear, which would tie the log's entries about people whose keys are
+   * gone back to them; the log itself keeps what happened. A batch per transaction, so shares
+   * being decided meanwhile do not wait long.
+   */
+  private async purgeOperationalRecords(cutoff: Date): Promise<{ shares: number; contacts: number }> {
+    const before = cutoff.toISOString();
+    let shares = 0;
+    for (;;) {
+      const removed = await this.transactions.run(async (manager) => {
+        const sql = Sql.of(manager);
+        const old = await sql.rows<{ id: string }>(
+          manager,
+          `SELECT id FROM shares WHERE created_at < ${sql.params(1)}
+             AND NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.share_id = shares.id AND o.state IN ('pending', 'claimed'))
+             ORDER BY created_at LIMIT ${PURGE_BATCH}`,
+          [before],
+        );
+        const ids = old.map((row) => row.id);
+        if (ids.length === 0) return 0;
+        const theirs = sql.params(ids.length);
+        const messagesOf = `SELECT id FROM outbox_messages WHERE share_id IN (${theirs})`;
+        // Children first: the outbox and the recipients refer to their share.
+        await sql.execute(manager, `DELETE FROM sandbox_media WHERE outbox_id IN (${messagesOf})`, ids);
+        await sql.execute(manager, `DELETE FROM sandbox_messages WHERE outbox_id IN (${messagesOf})`, ids);
+        await sql.execute(manager, `DELETE FROM media_objects WHERE share_id IN (${theirs})`, ids);
+        await sql.execute(manager, `DELETE FROM outbox_messages WHERE share_id IN (${theirs})`, ids);
+        await sql.execute(manager, `DELETE FROM share_recipients WHERE share_id IN (${theirs})`, ids);
+        await sql.execute(manager, `DELETE FROM shares WHERE id IN (${theirs})`, ids);
+        return ids.length;
+      });
+      shares += removed;
+      if (removed < PURGE_BATCH || this.stopped) break;
+    }
+    const contacts = await this.transactions.run(async (manager) => {
+      const sql = Sql.of(manager);
+      return (await sql.rows(manager, `DELETE FROM whatsapp_contacts WHERE last_inbound_at < ${sql.params(1)} RETURNING wa_id`, [before])).length;
+    });
+    return { shares, contacts };
   }
 }

@@ -36,6 +36,15 @@ describeEachDatabase('subject access and erasure', (dialect) => {
 
   const report = async (type: string, id: string) => (await sluice.request('GET', `/v1/subjects/${type}/${id}/report`)).json;
   const logText = async () => (await sluice.request('GET', '/v1/audit/entries')).text;
+  /** The entries served hash to the root of the latest checkpoint, which covers all of them. */
+  const verifyLog = async (text: string) => {
+    const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { index: number; entry: string });
+    const log = new InMemoryMerkleLog();
+    log.append(lines.map((l) => leafHash(Buffer.from(l.entry, 'utf8'))));
+    const checkpoint = (await sluice.request('GET', '/v1/audit/checkpoint')).text.split('\n');
+    expect(Number(checkpoint[1])).toBe(lines.length);
+    expect(Buffer.from(rootAt(lines.length, log.lookup)).toString('base64')).toBe(checkpoint[2]);
+  };
 
   it('shows the author every crossing of their data, what crossed and the exact text', async () => {
     const mine = await report('workplace', AUTHOR_ID);
@@ -125,11 +134,7 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     const erasure = JSON.parse(lines.at(-1)!.entry);
     expect(erasure).toMatchObject({ kind: 'subject.erased', subjectType: 'whatsapp', subject: expect.stringMatching(/^ps_/), cleared: { shares: 1, messages: 1 } });
     expect(after).not.toContain(RECIPIENT);
-    const log = new InMemoryMerkleLog();
-    log.append(lines.map((l) => leafHash(Buffer.from(l.entry, 'utf8'))));
-    const checkpoint = (await sluice.request('GET', '/v1/audit/checkpoint')).text.split('\n');
-    expect(Number(checkpoint[1])).toBe(lines.length);
-    expect(Buffer.from(rootAt(lines.length, log.lookup)).toString('base64')).toBe(checkpoint[2]);
+    await verifyLog(after);
 
     // The other recipient is untouched; erasing again finds nothing to erase.
     expect((await report('whatsapp', OTHER_RECIPIENT)).deliveries).toHaveLength(1);
@@ -235,6 +240,8 @@ describeEachDatabase('subject access and erasure', (dialect) => {
 
     // The recipient withdraws; three years on, past frontline-updates' P2Y, nobody has been processed since.
     await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', OTHER_RECIPIENT, 'withdrawn') });
+    // They wrote to the business once (their 24-hour window).
+    await sluice.database.adminQuery(`INSERT INTO whatsapp_contacts (wa_id, last_inbound_at) VALUES (${dialect === 'postgres' ? '$1, $2' : '?, ?'})`, [OTHER_RECIPIENT, new Date().toISOString()]);
     const later = new Date(Date.now() + 3 * 365 * 86_400_000);
     const swept = await retention.sweep(later);
     expect(swept).toMatchObject({ status: 'swept', destroyed: { whatsapp: expect.any(Number), workplace: expect.any(Number) } });
@@ -251,18 +258,43 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect(consents.history).toEqual([expect.objectContaining({ status: 'granted', evidence: expect.objectContaining({ method: 'form', text: 'notice v3' }) })]);
     const lines = (await logText()).split('\n').filter(Boolean);
     expect(JSON.parse(JSON.parse(lines.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', reason: 'retention', keys: swept.status === 'swept' ? swept.destroyed : {} });
+
+    // The operational copies older than the retention went too: they held the number and the
+    // texts in the clear. The log keeps what happened, and still verifies.
+    expect(swept).toMatchObject({ purged: { shares: expect.any(Number) } });
+    expect(swept.status === 'swept' && swept.purged.shares).toBeGreaterThanOrEqual(1);
+    expect(swept).toMatchObject({ purged: { contacts: 1 } });
+    for (const table of ['share_recipients', 'outbox_messages', 'shares', 'sandbox_messages', 'whatsapp_contacts']) {
+      expect([table, JSON.stringify(await sluice.database.adminQuery(`SELECT * FROM ${table}`))]).not.toEqual([table, expect.stringContaining(OTHER_RECIPIENT)]);
+    }
+    expect((await sluice.request('GET', `/v1/shares/${shareId}`)).status).toBe(404);
+    expect((await logText()).split('\n').filter(Boolean).length).toBe(lines.length);
+    await verifyLog(await logText());
+    // Nothing of theirs is left to erase.
+    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${OTHER_RECIPIENT}/erase`)).json).toEqual({ erased: false, audit: null });
   });
 
   it('erases someone whose key a retention sweep destroyed: the clear copies of their number go too', async () => {
-    // The sweep of the test before destroyed OTHER_RECIPIENT's key; their consent, recipient row and message are still held.
-    const erased = await sluice.request('POST', `/v1/subjects/whatsapp/${OTHER_RECIPIENT}/erase`);
+    // Their key unused past the retention, their share still recent (a message to them waits): the sweep destroys the key and keeps the share.
+    const waId = '31687000014';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Canteen closed' }), recipients: [{ waId }] }), headers: idempotencyKey() });
+    expect(share.json.status).toBe('accepted');
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId, 'withdrawn') });
+    await sluice.database.adminQuery(`UPDATE subject_keys SET last_used_at = '2020-01-01T00:00:00.000Z' WHERE destroyed_at IS NULL`);
+    const swept = await sluice.app.get(AuditRetentionService).sweep();
+    expect(swept).toMatchObject({ status: 'swept', destroyed: { whatsapp: expect.any(Number) } });
+    expect((await report('whatsapp', waId)).found).toBe(false);
+    expect(JSON.stringify(await sluice.database.adminQuery('SELECT * FROM share_recipients'))).toContain(waId);
+
+    const erased = await sluice.request('POST', `/v1/subjects/whatsapp/${waId}/erase`);
     expect(erased.json).toMatchObject({ erased: true, audit: { entry: expect.stringMatching(/^ent_/), index: expect.any(Number) } });
     for (const table of ['share_recipients', 'outbox_messages', 'consent_states', 'shares', 'sandbox_messages', 'whatsapp_contacts']) {
-      expect(JSON.stringify(await sluice.database.adminQuery(`SELECT * FROM ${table}`))).not.toContain(OTHER_RECIPIENT);
+      expect(JSON.stringify(await sluice.database.adminQuery(`SELECT * FROM ${table}`))).not.toContain(waId);
     }
     const entries = (await logText()).split('\n').filter(Boolean);
-    expect(JSON.parse(JSON.parse(entries.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', subjectType: 'whatsapp', subject: expect.stringMatching(/^ps_/), cleared: { shares: 2, messages: 2 } });
-    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${OTHER_RECIPIENT}/erase`)).json).toEqual({ erased: false, audit: null });
+    expect(JSON.parse(JSON.parse(entries.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', subjectType: 'whatsapp', subject: expect.stringMatching(/^ps_/), cleared: { shares: 1, messages: 1 } });
+    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${waId}/erase`)).json).toEqual({ erased: false, audit: null });
   });
 
   it('sweeps once it starts, not only a day later: a server restarted daily still honours retention', async () => {
