@@ -304,8 +304,12 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     await sluice.database.adminQuery(`UPDATE subject_keys SET last_used_at = '2020-01-01T00:00:00.000Z' WHERE destroyed_at IS NULL`);
     sluice = await sluice.restart();
     await eventually(async () => ((await report('whatsapp', waId)).found === false ? true : undefined), 'the sweep at start to destroy the stale key');
-    const lines = (await logText()).split('\n').filter(Boolean);
-    expect(JSON.parse(JSON.parse(lines.at(-1)!).entry)).toMatchObject({ kind: 'subject.erased', reason: 'retention', keys: { whatsapp: 1 } });
+    // Its entry is sequenced in the background after the key is gone.
+    const last = await eventually(async () => {
+      const entry = JSON.parse(JSON.parse((await logText()).split('\n').filter(Boolean).at(-1)!).entry) as { kind: string };
+      return entry.kind === 'subject.erased' ? entry : undefined;
+    }, 'the sweep to be in the log');
+    expect(last).toMatchObject({ kind: 'subject.erased', reason: 'retention', keys: { whatsapp: 1 } });
   });
 
   // SQLite runs one transaction at a time: a sweep can only come before or after another's.

@@ -29,6 +29,25 @@ interface SharesRead {
   shares: Set<string>;
 }
 
+/** A message an erasure cancelled: its final entry, naming its recipient by `recipient` (a pseudonym). */
+function cancelledByErasure(
+  m: { id: string; share_id: string; decision_entry: string; attempts: number | string; attempt_started_at: string | null },
+  recipient: string,
+): AuditDraft {
+  return {
+    kind: 'message.cancelled',
+    body: {
+      share: m.share_id,
+      outbox: m.id,
+      decision: m.decision_entry,
+      recipient,
+      reason: 'subject.erased',
+      // An attempt under way may yet reach WhatsApp: its worker no longer holds the message to say.
+      ...(m.attempt_started_at !== null ? { attempt: Number(m.attempts), delivered: 'unknown' } : {}),
+    },
+  };
+}
+
 /** The share a `share.decided` entry (or queued body) is about, if its content names the pseudonym. */
 function sharesNaming(entry: Record<string, unknown>, pseudonym: string): string[] {
   const subjects = Array.isArray(entry.subjects) ? (entry.subjects as { subject?: unknown }[]) : [];
@@ -111,20 +130,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
          WHERE wa_id = ${p(2)} AND state IN ('pending', 'claimed') RETURNING id, share_id, decision_entry, attempts, attempt_started_at`,
       [now, waId],
     );
-    const cancellations = unsent.map(
-      (m): AuditDraft => ({
-        kind: 'message.cancelled',
-        body: {
-          share: m.share_id,
-          outbox: m.id,
-          decision: m.decision_entry,
-          recipient: pseudonym,
-          reason: 'subject.erased',
-          // An attempt under way may yet reach WhatsApp: its worker no longer holds the message to say.
-          ...(m.attempt_started_at !== null ? { attempt: Number(m.attempts), delivered: 'unknown' } : {}),
-        },
-      }),
-    );
+    const cancellations = unsent.map((m) => cancelledByErasure(m, pseudonym));
     const theirMessages = await sql.rows<{ share_id: string }>(manager, `SELECT share_id FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId]);
     // The request bodies that named the number go, and WhatsApp's message id, which holds it in
     // base64 (its status webhooks then match nothing).
@@ -226,20 +232,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
       await sql.execute(manager, `DELETE FROM sandbox_media WHERE outbox_id IN (SELECT id FROM outbox_messages WHERE share_id IN (${sql.params(group.length)}))`, group);
     }
     const recipients = await this.subjectKeys.keysFor(manager, unsent.map((m) => ({ type: 'whatsapp', id: m.wa_id })));
-    const cancellations = unsent.map(
-      (m): AuditDraft => ({
-        kind: 'message.cancelled',
-        body: {
-          share: m.share_id,
-          outbox: m.id,
-          decision: m.decision_entry,
-          recipient: recipients.pseudonym({ type: 'whatsapp', id: m.wa_id }),
-          reason: 'subject.erased',
-          // An attempt under way may yet reach WhatsApp: its worker no longer holds the message to say.
-          ...(m.attempt_started_at !== null ? { attempt: Number(m.attempts), delivered: 'unknown' } : {}),
-        },
-      }),
-    );
+    const cancellations = unsent.map((m) => cancelledByErasure(m, recipients.pseudonym({ type: 'whatsapp', id: m.wa_id })));
     return { found: shareIds.length > 0, shares: shareIds.length, messages, cancellations };
   }
 }
