@@ -55,13 +55,27 @@ export class PolicyActivationService implements OnApplicationBootstrap, OnApplic
   reload(): Promise<ReloadOutcome> {
     // One reload at a time; a signal during a reload waits for it and then reads the folder again.
     const next = (this.reloading ?? Promise.resolve()).then(() => this.reloadNow());
-    this.reloading = next.finally(() => {
-      if (this.reloading === next) this.reloading = undefined;
-    }) as Promise<ReloadOutcome>;
+    const settled: Promise<ReloadOutcome> = next.finally(() => {
+      if (this.reloading === settled) this.reloading = undefined;
+    });
+    this.reloading = settled;
     return next;
   }
 
+  /**
+   * Never rejects: a reload comes from a signal or a file watcher, where a rejection would go
+   * unhandled (and end the process), and the next reload waits for this one.
+   */
   private async reloadNow(): Promise<ReloadOutcome> {
+    try {
+      return await this.loadAndActivate();
+    } catch (error) {
+      this.logger.error(`policy reload failed (${(error as Error).name}): kept the active bundle ${this.registry.bundle.hash}`);
+      return { status: 'refused', bundle: this.registry.bundle.hash, problems: 0 };
+    }
+  }
+
+  private async loadAndActivate(): Promise<ReloadOutcome> {
     const loaded = this.registry.load();
     if ('problems' in loaded) {
       for (const p of loaded.problems) this.logger.error(`policy reload refused: ${p.file}:${p.line}:${p.column} ${p.message}`);

@@ -6,6 +6,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
+import { TransactionRunner } from '../../src/platform/database/transaction-runner.js';
 import { PolicyActivationService } from '../../src/policy/policy-activation.service.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
 import { consent, idempotencyKey, RECIPIENT, shareRequest } from '../support/fixtures.js';
@@ -83,6 +84,27 @@ describeEachDatabase('policy hot reload', (dialect) => {
     expect(await sluice.app.get(PolicyActivationService).reload()).toEqual({ status: 'activated', bundle: active });
     expect((await activations()).at(-1)).toMatchObject({ kind: 'policy.activated', bundle: active });
     expect(await sluice.app.get(PolicyActivationService).reload()).toEqual({ status: 'unchanged', bundle: active });
+  });
+
+  it('refuses a reload whose database read fails, and the next one works: a failure never sticks or goes unhandled', async () => {
+    writeFileSync(policyFile, original);
+    const activation = sluice.app.get(PolicyActivationService);
+    await activation.reload();
+    const active = await activeBundle();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const read = jest.spyOn(sluice.app.get(TransactionRunner), 'read').mockRejectedValueOnce(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }));
+    try {
+      expect(await activation.reload()).toEqual({ status: 'refused', bundle: active, problems: 0 });
+      expect(await activation.reload()).toEqual({ status: 'unchanged', bundle: active });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      read.mockRestore();
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(await activeBundle()).toBe(active);
   });
 
   it('reloads when a file changes with POLICIES_WATCH=true', async () => {
