@@ -22,14 +22,15 @@ const SEPARATOR = String.raw`(?:${SPACE}?[-\u2010-\u2013./]${SPACE}?|${SPACE})`;
 const GROUP = String.raw`(?:\(0\)${SPACE}?\d+|\(\d{1,5}\)|\d+)`;
 /**
  * A phone-shaped run: international with "+" or "(+31)", or national (and "00" international)
- * starting with 0 or a bracket, then groups joined by single separators. It does not start inside
- * another number (after a digit, or after a digit and a separator) nor on a date such as 06-11-2026
+ * starting with 0 or a bracket, then groups joined by single separators ("(0)" may follow with
+ * none: "+31(0)6-12345678"). It does not start inside another number (after a digit, or a digit
+ * and a dot or dash; after a slash or comma it may: "020-1234567/06-12345678") nor on a date such as 06-11-2026
  * (three parts, one separator; 06.12.34.56.78 goes on and is a number). Groups must be separated,
  * so a run of digits splits into groups in only one way: no catastrophic backtracking. The leading
  * lookahead lets the engine skip cheaply to a possible first character before the costlier lookbehind.
  */
 const PHONE_CANDIDATE = new RegExp(
-  String.raw`(?=[+(0])(?<![\p{L}\p{N}_+]|\p{N}[.,/-])(?:\+${SPACE}?${GROUP}|\(\+\d{1,3}\)|(?=[0(])(?!\d{1,2}([-./])\d{1,2}\1\d{2,4}(?!\d|[-./]\d))${GROUP})(?:${SEPARATOR}${GROUP}){0,8}`,
+  String.raw`(?=[+(0])(?<![\p{L}\p{N}_+]|\p{N}[.-])(?:\+${SPACE}?${GROUP}|\(\+\d{1,3}\)|(?=[0(])(?!\d{1,2}([-./])\d{1,2}\1\d{2,4}(?!\d|[-./]\d))${GROUP})(?:${SEPARATOR}${GROUP}|\(0\)${SPACE}?\d+){0,8}`,
   'gu',
 );
 
@@ -120,14 +121,16 @@ function validLength(text: string, start: number, candidate: string, validity: V
 }
 
 /**
- * The candidate and its parts ending before a space, longest first (a time, a count or the next
+ * The candidate and its parts ending before a space or slash, longest first (a time, a count or the next
  * number may follow a number), keeping only those with the digits of a phone number. A candidate
  * has at most nine groups, which bounds the number of (costly) parses per candidate.
  */
 function variantsOf(text: string, start: number, candidate: string): Variant[] {
   const end = start + candidate.length;
-  const parts = isWordCharAt(text, end) || continuesAsNumber(text, end) ? [] : [candidate];
-  for (let cut = lastSpaceBefore(candidate, candidate.length); cut > 0; cut = lastSpaceBefore(candidate, cut)) {
+  // A comma before the next number lists them ("06-12345678,06-87654321"); before other digits it continues this one.
+  const listed = text.charCodeAt(end) === 0x2c && /^,[+0]/.test(text.slice(end, end + 2));
+  const parts = isWordCharAt(text, end) || (continuesAsNumber(text, end) && !listed) ? [] : [candidate];
+  for (let cut = lastCutBefore(candidate, candidate.length); cut > 0; cut = lastCutBefore(candidate, cut)) {
     parts.push(candidate.slice(0, cut).replace(SEPARATORS_AT_END, ''));
   }
   const variants: Variant[] = [];
@@ -138,8 +141,9 @@ function variantsOf(text: string, start: number, candidate: string): Variant[] {
   return variants;
 }
 
-function lastSpaceBefore(candidate: string, end: number): number {
-  return Math.max(candidate.lastIndexOf(' ', end - 1), candidate.lastIndexOf('\u00a0', end - 1));
+/** Where a part may end: before a space, or a slash between two numbers ("020-1234567/06-12345678"). */
+function lastCutBefore(candidate: string, end: number): number {
+  return Math.max(candidate.lastIndexOf(' ', end - 1), candidate.lastIndexOf('\u00a0', end - 1), candidate.lastIndexOf('/', end - 1));
 }
 
 function phoneShaped(text: string): Variant | undefined {
