@@ -141,6 +141,26 @@ describe('npx sluice policy', () => {
       expect(result.stdout).toMatch(/Bundle: `sha256:[0-9a-f]{64}` → `sha256:[0-9a-f]{64}`/);
     });
 
+    it("shows a change of the message's template: what it now carries and no longer does", () => {
+      const repo = repository((policies) => {
+        const file = join(policies, 'frontline-updates.policy.yaml');
+        writeFileSync(file, readFileSync(file, 'utf8').replace('  template: |-\n    {from.name}:\n    {message}', '  template: |-\n    {message}'));
+      });
+      const result = sluice(['policy', 'diff', '--base', 'HEAD', '--dir', join(repo, 'policies')]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).not.toContain('No privacy-relevant change');
+      expect(result.stdout).toContain('- Delivery: `text "{from.name}:\\n{message}"` → `text "{message}"`');
+      expect(result.stdout).toContain('- Fields in the message no longer crossing: `from.name`');
+      // And back: the author's name newly reaches WhatsApp, though its allow-list entry never changed.
+      const back = repository((policies) => {
+        const file = join(policies, 'frontline-updates.policy.yaml');
+        writeFileSync(file, readFileSync(file, 'utf8').replace('  template: |-\n    {from.name}:\n    {message}', '  template: |-\n    {message}'));
+      });
+      execFileSync('git', ['-C', back, '-c', 'user.name=R', '-c', 'user.email=r@example.org', 'commit', '-qam', 'without the name'], { stdio: 'pipe' });
+      cpSync(join(SHIPPED_POLICIES, 'frontline-updates.policy.yaml'), join(back, 'policies', 'frontline-updates.policy.yaml'));
+      expect(sluice(['policy', 'diff', '--base', 'HEAD', '--dir', join(back, 'policies')]).stdout).toContain('- Fields in the message newly crossing: `from.name`');
+    });
+
     it('shows a new policy whole, and a removed one', () => {
       const repo = repository((policies) => {
         const text = readFileSync(join(policies, 'frontline-updates.policy.yaml'), 'utf8');

@@ -1,6 +1,6 @@
 import { isSpecialCategory } from '../domain/data-categories.js';
 import type { PolicyBundle } from '../domain/loader.js';
-import { type CompiledPolicy, transformLabel } from '../domain/policy.js';
+import { type CompiledPolicy, type CompiledTemplate, type TemplateLine, transformLabel } from '../domain/policy.js';
 import { retentionMs } from '../domain/retention.js';
 
 /** What of whom a policy lets cross, in the terms a privacy reviewer compares. */
@@ -25,7 +25,10 @@ interface PrivacyProfile {
   photoCategory: string | null;
   videoCategory: string | null;
   limits: string;
+  /** The message as the policy writes it: its text or template, and the template outside the window. */
   delivery: string;
+  /** The allow-listed fields the message actually carries (an allow-listed field no template names does not reach WhatsApp). */
+  sentFields: Set<string>;
   retention: string | null;
 }
 
@@ -53,9 +56,32 @@ function profileOf(policy: CompiledPolicy): PrivacyProfile {
     photoCategory: photos.allow ? photos.category : null,
     videoCategory: videos.allow ? videos.category : null,
     limits: `${policy.limits.recipientsPerShare} recipients a share, messages up to ${policy.limits.messageLength} characters, media up to ${policy.limits.mediaBytes} bytes`,
-    delivery: policy.delivery.type === 'text' ? 'text' : `template ${policy.delivery.name}`,
+    delivery: deliveryOf(policy),
+    sentFields: new Set(fieldsSent(policy).filter((path) => crossing.some((f) => f.path === path))),
     retention: policy.retention ?? null,
   };
+}
+
+function lineText(line: TemplateLine): string {
+  return line.map((part) => ('text' in part ? part.text : `{${part.field}}`)).join('');
+}
+
+function templateOf(template: CompiledTemplate): string {
+  return `template ${template.name} (${template.language}) with ${template.parameters.map((p) => `"${lineText(p.text)}"`).join(', ') || 'no parameters'}`;
+}
+
+function deliveryOf(policy: CompiledPolicy): string {
+  const { delivery } = policy;
+  if (delivery.type === 'template') return templateOf(delivery);
+  const text = `text "${delivery.body.map(lineText).join('\\n')}"`;
+  return delivery.outsideWindow ? `${text}; outside the window ${templateOf(delivery.outsideWindow)}` : text;
+}
+
+/** The field paths the message's templates name. */
+function fieldsSent(policy: CompiledPolicy): string[] {
+  const { delivery } = policy;
+  const lines = delivery.type === 'template' ? delivery.parameters.map((p) => p.text) : [...delivery.body, ...(delivery.outsideWindow?.parameters.map((p) => p.text) ?? [])];
+  return lines.flatMap((line) => line.flatMap((part) => ('field' in part ? [part.field] : [])));
 }
 
 const FREE_TEXT_CATEGORY = /^user\.content(\.|$)/;
@@ -138,6 +164,7 @@ function emptyProfile(): PrivacyProfile {
     videoCategory: null,
     limits: '',
     delivery: '',
+    sentFields: new Set(),
     retention: null,
   };
 }
@@ -190,6 +217,7 @@ function settingChanges(base: PrivacyProfile, head: PrivacyProfile): string[] {
   compare('Videos', base.videoRule, head.videoRule);
   compare('Limits', base.limits, head.limits);
   compare('Delivery', base.delivery, head.delivery);
+  lines.push(...setChanges('Fields in the message', base.sentFields, head.sentFields));
   compare('Audit retention', base.retention, head.retention);
   return lines;
 }
