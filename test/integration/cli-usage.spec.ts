@@ -43,6 +43,15 @@ describe('npx sluice, given something it cannot use', () => {
     expect([result.status, result.stderr]).toEqual([2, `${missing}: no such file or folder\n`]);
   });
 
+  it('names a post file that is not JSON', () => {
+    const post = join(dir, 'post.json');
+    writeFileSync(post, '{"message": ');
+    const result = sluice(['policy', 'explain', 'frontline-updates', '--post', post]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(new RegExp(`^${post.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not JSON \\(`));
+    noStack(result.stderr);
+  });
+
   it('refuses a folder given as the bundle to verify', () => {
     const result = sluice(['audit', 'verify', dir]);
     expect([result.status, result.stderr]).toEqual([2, `${dir}: not a file (a bundle is the one file audit export wrote)\n`]);

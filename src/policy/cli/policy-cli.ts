@@ -117,7 +117,14 @@ async function explain(
     io.err.write(`no policy named ${name} (there are: ${loaded.bundle.policies.map((p) => p.name).join(', ')})\n`);
     return 2;
   }
-  const post = JSON.parse(readFileSync(values.post, 'utf8')) as Record<string, unknown>;
+  let post: Record<string, unknown>;
+  try {
+    post = JSON.parse(readFileSync(values.post, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    io.err.write(`${values.post}: not JSON (${error.message})\n`);
+    return 2;
+  }
   const recipients = (values.to ?? '31600000000').split(',').map((waId) => ({ waId: waId.trim() }));
   const granted = new Set((values.grant ?? '').split(',').map((s) => s.trim()).filter(Boolean));
   const everyone = values.grant === undefined;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,22 @@ describe('loadPolicyBundle', () => {
     expect(a.hash).toBe(b.hash);
     expect(loadPolicyBundle(folder({ 'frontline-updates.policy.yaml': `${shipped} ` })).hash).not.toBe(a.hash);
     expect(loadPolicyBundle(folder({ 'renamed.policy.yaml': shipped })).hash).not.toBe(a.hash);
+  });
+
+  it('names the same bundle whatever the line ends of the checkout', () => {
+    const lf = loadPolicyBundle(folder({ 'frontline-updates.policy.yaml': shipped }));
+    const crlf = loadPolicyBundle(folder({ 'frontline-updates.policy.yaml': shipped.replace(/\n/g, '\r\n') }));
+    expect(crlf.hash).toBe(lf.hash);
+    expect(crlf.policies[0]!.fileHash).toBe(lf.policies[0]!.fileHash);
+  });
+
+  it('names a policy it cannot read or build, with its file, instead of failing without one', () => {
+    const dir = folder({ 'frontline-updates.policy.yaml': shipped });
+    mkdirSync(join(dir, 'old.policy.yaml'));
+    symlinkSync(join(dir, 'gone'), join(dir, '.#frontline-updates.policy.yaml'));
+    expect(problemsOf(dir)).toEqual(['.#frontline-updates.policy.yaml:0 cannot be read: a link to nothing', 'old.policy.yaml:0 cannot be read: a folder, not a file']);
+    const aliases = `anchor: &r [1, 2, 3]\nmany: [${Array.from({ length: 200 }, () => '*r').join(', ')}]\n`;
+    expect(problemsOf(folder({ 'bomb.policy.yaml': aliases }))).toEqual([expect.stringMatching(/^bomb\.policy\.yaml:1 YAML: Excessive alias count/)]);
   });
 
   it('ignores files that are not *.policy.yaml', () => {

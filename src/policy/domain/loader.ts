@@ -45,10 +45,29 @@ export interface PolicySourceFile {
 export function readPolicyFiles(dir: string): PolicySourceFile[] {
   const folder = resolve(dir);
   if (!existsSync(folder)) throw new PolicyLoadError([{ file: folder, line: 0, column: 0, message: 'the policies folder does not exist' }]);
-  return readdirSync(folder)
-    .filter((f) => f.endsWith(POLICY_FILE_SUFFIX))
-    .sort()
-    .map((name) => ({ name, bytes: readFileSync(join(folder, name)) }));
+  const problems: PolicyProblem[] = [];
+  const files: PolicySourceFile[] = [];
+  for (const name of readdirSync(folder).filter((f) => f.endsWith(POLICY_FILE_SUFFIX)).sort()) {
+    try {
+      files.push({ name, bytes: readFileSync(join(folder, name)) });
+    } catch (error) {
+      // A folder of that name, a link to nothing (an editor's lock file), a file it may not read.
+      const code = (error as { code?: string }).code;
+      problems.push({ file: name, line: 0, column: 0, message: `cannot be read: ${UNREADABLE[code ?? ''] ?? code ?? (error as Error).message}` });
+    }
+  }
+  if (problems.length > 0) throw new PolicyLoadError(problems);
+  return files;
+}
+
+const UNREADABLE: Record<string, string> = { EISDIR: 'a folder, not a file', ENOENT: 'a link to nothing', EACCES: 'permission denied' };
+
+/**
+ * The bytes the bundle hash is taken over: CRLF line ends read as LF, so a checkout that converts
+ * line ends (core.autocrlf) names the same bundle as every other. A file with none is its bytes.
+ */
+function hashedBytes(bytes: Buffer): Buffer {
+  return bytes.includes('\r\n') ? Buffer.from(bytes.toString('latin1').replace(/\r\n/g, '\n'), 'latin1') : bytes;
 }
 
 /**
@@ -68,7 +87,8 @@ export function compilePolicyBundle(files: PolicySourceFile[], schemaPath = defa
   const policies: CompiledPolicy[] = [];
   const bundleHash = createHash('sha256');
 
-  for (const { name: file, bytes } of [...files].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))) {
+  for (const { name: file, bytes: read } of [...files].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))) {
+    const bytes = hashedBytes(read);
     bundleHash.update(`${Buffer.byteLength(file)}:${file}${bytes.length}:`).update(bytes);
     const lineCounter = new LineCounter();
     const doc = parseDocument(bytes.toString('utf8'), { lineCounter, uniqueKeys: true, prettyErrors: false });
@@ -80,7 +100,14 @@ export function compilePolicyBundle(files: PolicySourceFile[], schemaPath = defa
       }
       continue;
     }
-    const value = doc.toJS() as unknown;
+    let value: unknown;
+    try {
+      value = doc.toJS();
+    } catch (error) {
+      // Such as an alias bomb: "Excessive alias count indicates a resource exhaustion attack".
+      problems.push({ file, line: 1, column: 1, message: `YAML: ${(error as Error).message.split('\n')[0]}` });
+      continue;
+    }
     if (!validate(value)) {
       for (const error of simplifySchemaErrors(validate.errors ?? [])) at(schemaErrorPath(error), schemaErrorMessage(error, value));
       continue;
