@@ -4,9 +4,10 @@ const MAX_LOCAL_PART = 64;
 
 /**
  * The domain after the `@`: labels of letters, digits and inner hyphens, each ending in a dot, then
- * an alphabetic top-level domain. Sticky, so it is tried exactly at the position after the `@`.
+ * an alphabetic top-level domain, which an underscore may follow (Markdown's _italics_). Sticky,
+ * so it is tried exactly at the position after the `@`.
  */
-const DOMAIN = /(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+(?:\p{L}{2,24}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}_-])/iuy;
+const DOMAIN = /(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?\.)+(?:\p{L}{2,24}|xn--[a-z0-9-]{1,59})(?![\p{L}\p{N}-])/iuy;
 
 /**
  * E-mail addresses as people write them: local@domain.tld. Scanning outwards from each `@` keeps

@@ -10,7 +10,7 @@ const IBAN_LENGTHS: Readonly<Record<string, number>> = {
 };
 
 /** Country code and check digits (sometimes printed "NL 91") at the start of a word; the rest is read up to the country's length. */
-const IBAN_START = /(?<![\p{L}\p{N}_])[A-Za-z]{2} ?\d{2}/gu;
+const IBAN_START = /(?<![\p{L}\p{N}_])[A-Za-z]{2}[ \u00a0\u202f]?\d{2}/gu;
 
 /** IBANs printed compact or in groups (single spaces), valid by length and the mod-97 check. */
 export const ibanRecogniser: Recogniser = {
@@ -33,7 +33,7 @@ export const ibanRecogniser: Recogniser = {
 };
 
 /**
- * Reads `length` letters and digits from `start`. Single spaces are allowed where IBANs are printed
+ * Reads `length` letters and digits from `start`. Single spaces (also no-break ones) are allowed where IBANs are printed
  * with them: after each group of four and after the country code, so the read never runs on into
  * the words of the sentence.
  */
@@ -45,7 +45,7 @@ function readIban(text: string, start: number, length: number): { compact: strin
     if (isAsciiAlphanumeric(code)) {
       compact += text[i]!.toUpperCase();
       i++;
-    } else if ((code === 0x20 || code === 0xa0) && (compact.length % 4 === 0 || compact.length === 2) && isAsciiAlphanumeric(text.charCodeAt(i + 1))) {
+    } else if ((code === 0x20 || code === 0xa0 || code === 0x202f) && (compact.length % 4 === 0 || compact.length === 2) && isAsciiAlphanumeric(text.charCodeAt(i + 1))) {
       i++;
     } else {
       break;

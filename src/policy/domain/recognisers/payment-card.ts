@@ -21,8 +21,8 @@ const ISSUER_RANGES: readonly { digits: number; from: number; to: number; length
   { digits: 2, from: 56, to: 69, lengths: FROM_13_TO_19 },
 ];
 
-/** 13-19 digits, compact or in groups (the first of four digits) joined by one kind of separator. */
-const CARD_CANDIDATE = /(?<![\p{L}\p{N}_.,/+-])\d{4}(?:([ -])\d{1,6}(?:\1\d{1,6}){1,4}|\d{9,15})(?![\p{L}\p{N}_])/gu;
+/** 13-19 digits, compact or in groups (the first of four digits) joined by one kind of separator (a space, also a no-break one, or a dash). */
+const CARD_CANDIDATE = /(?<![\p{L}\p{N}_.,/+-])\d{4}(?:([ \u00a0\u202f-])\d{1,6}(?:\1\d{1,6}){1,4}|\d{9,15})(?![\p{L}\p{N}_])/gu;
 
 /** Payment card numbers: Luhn-valid, 13-19 digits, with a known issuer prefix for that length. */
 export const paymentCardRecogniser: Recogniser = {
