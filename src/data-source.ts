@@ -99,9 +99,17 @@ export async function openExistingDatabase(database: DatabaseConfig): Promise<{ 
   } catch (error) {
     return { problem: `cannot connect to the database: ${(error as Error).message}` };
   }
-  if (await dataSource.showMigrations()) {
+  try {
+    // Whether the migrations table is there at all first: TypeORM's check would create it.
+    const table = database.type === 'sqlite' ? `SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'` : `SELECT to_regclass('schema_migrations') AS name`;
+    const [found] = (await dataSource.query(table)) as { name: string | null }[];
+    if (!found?.name || (await dataSource.showMigrations())) {
+      await dataSource.destroy();
+      return { problem: 'the database has migrations pending: run npx sluice db migrate (or start the server) first' };
+    }
+  } catch (error) {
     await dataSource.destroy();
-    return { problem: 'the database has migrations pending: run npx sluice db migrate (or start the server) first' };
+    return { problem: `cannot read the database's schema: ${(error as Error).message}` };
   }
   return { dataSource };
 }

@@ -15,7 +15,7 @@ import { OutboxRepository, type Settlement } from './outbox.repository.js';
 import type { SendSlot } from './send-pacer.js';
 import { ServiceWindows } from './service-windows.js';
 import { retryDelayMs } from './retries.js';
-import { mediaObjectOf, type WhatsAppMessageRequest } from './whatsapp-message.js';
+import { isErasedRequest, mediaObjectOf, type WhatsAppMessageRequest } from './whatsapp-message.js';
 import { WHATSAPP_TRANSPORT, type SendContext, type SendOutcome, type WhatsAppTransport } from './whatsapp-transport.js';
 
 const MAX_BATCH = 200;
@@ -189,6 +189,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     const ready: OutboxMessageEntity[] = [];
     const outcomes: DeliveryOutcome[] = [];
     for (const message of claimed) {
+      if (isErasedRequest(message.payload)) {
+        // An erasure cleared its body: there is nothing left to send (it cancels such messages itself; this is the last guard).
+        endings.push({ message, settlement: { state: 'cancelled' }, entries: [{ kind: 'message.cancelled', details: { reason: 'subject.erased' } }] });
+        continue;
+      }
       if (message.messageId !== null) {
         // A status webhook has shown that WhatsApp accepted an earlier attempt's copy, whose
         // outcome sluice had not heard (an unfinished attempt: this one) or counted as unknown.

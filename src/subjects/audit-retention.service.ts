@@ -3,7 +3,7 @@ import { AuditLogService } from '../audit/audit-log.service.js';
 import { AuditSequencer } from '../audit/audit-sequencer.js';
 import { SubjectKeyService } from '../audit/subject-keys.service.js';
 import { ConsentLedger } from '../consent/consent-ledger.js';
-import { Sql } from '../platform/database/sql.js';
+import { inGroupsOf, Sql } from '../platform/database/sql.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { PolicyRegistry } from '../policy/policy-registry.js';
 import { retentionMs } from '../policy/domain/retention.js';
@@ -102,7 +102,7 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
     const before = cutoff.toISOString();
     let shares = 0;
     for (;;) {
-      const removed = await this.transactions.run(async (manager) => {
+      const batch = await this.transactions.run(async (manager) => {
         const sql = Sql.of(manager);
         const old = await sql.rows<{ id: string }>(
           manager,
@@ -112,20 +112,30 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
           [before],
         );
         const ids = old.map((row) => row.id);
-        if (ids.length === 0) return 0;
-        const theirs = sql.params(ids.length);
-        const messagesOf = `SELECT id FROM outbox_messages WHERE share_id IN (${theirs})`;
-        // Children first: the outbox and the recipients refer to their share.
-        await sql.execute(manager, `DELETE FROM sandbox_media WHERE outbox_id IN (${messagesOf})`, ids);
-        await sql.execute(manager, `DELETE FROM sandbox_messages WHERE outbox_id IN (${messagesOf})`, ids);
-        await sql.execute(manager, `DELETE FROM media_objects WHERE share_id IN (${theirs})`, ids);
-        await sql.execute(manager, `DELETE FROM outbox_messages WHERE share_id IN (${theirs})`, ids);
-        await sql.execute(manager, `DELETE FROM share_recipients WHERE share_id IN (${theirs})`, ids);
-        await sql.execute(manager, `DELETE FROM shares WHERE id IN (${theirs})`, ids);
-        return ids.length;
+        if (ids.length === 0) return { read: 0, removed: 0 };
+        // In the worker's order: the outbox, the recipients, then the media. A message queued
+        // again since the read above (a late failure report) stays, and so does its share.
+        const messages = await sql.rows<{ id: string }>(
+          manager,
+          `DELETE FROM outbox_messages WHERE share_id IN (${sql.params(ids.length)}) AND state NOT IN ('pending', 'claimed') RETURNING id`,
+          ids,
+        );
+        const kept = new Set((await sql.rows<{ share_id: string }>(manager, `SELECT DISTINCT share_id FROM outbox_messages WHERE share_id IN (${sql.params(ids.length)})`, ids)).map((row) => row.share_id));
+        const gone = ids.filter((id) => !kept.has(id));
+        if (gone.length > 0) {
+          const theirs = sql.params(gone.length);
+          await sql.execute(manager, `DELETE FROM share_recipients WHERE share_id IN (${theirs})`, gone);
+          await sql.execute(manager, `DELETE FROM media_objects WHERE share_id IN (${theirs})`, gone);
+          await sql.execute(manager, `DELETE FROM shares WHERE id IN (${theirs})`, gone);
+        }
+        for (const group of inGroupsOf(messages.map((row) => row.id))) {
+          await sql.execute(manager, `DELETE FROM sandbox_media WHERE outbox_id IN (${sql.params(group.length)})`, group);
+          await sql.execute(manager, `DELETE FROM sandbox_messages WHERE outbox_id IN (${sql.params(group.length)})`, group);
+        }
+        return { read: ids.length, removed: gone.length };
       });
-      shares += removed;
-      if (removed < PURGE_BATCH || this.stopped) break;
+      shares += batch.removed;
+      if (batch.read < PURGE_BATCH || this.stopped) break;
     }
     const contacts = await this.transactions.run(async (manager) => {
       const sql = Sql.of(manager);

@@ -197,6 +197,19 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect((await sluice.request('GET', `/v1/sandbox/messages?waId=${waId}`)).json).toEqual([]);
   });
 
+  it('never sends a message whose body an erasure cleared, should one still be queued', async () => {
+    const waId = '31687000015';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId }] }), headers: idempotencyKey() });
+    const p = dialect === 'postgres' ? '$1' : '?';
+    await sluice.database.adminQuery(`UPDATE outbox_messages SET payload = '{"erased":true}' WHERE share_id = ${p}`, [share.json.id]);
+    await sluice.drainOutbox();
+    expect(await sluice.database.adminQuery(`SELECT state FROM outbox_messages WHERE share_id = ${p}`, [share.json.id])).toEqual([{ state: 'cancelled' }]);
+    expect((await sluice.request('GET', `/v1/sandbox/messages?waId=${waId}`)).json).toEqual([]);
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    expect((await report('whatsapp', waId)).deliveries).toEqual([expect.objectContaining({ share: share.json.id, outcome: 'cancelled', detail: 'subject.erased' })]);
+  });
+
   it('erases a recipient whose message is still queued: it is cancelled, with its final entry, and its media go', async () => {
     const waId = '31687000011';
     await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });

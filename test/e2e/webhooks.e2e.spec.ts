@@ -307,6 +307,30 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       }
     };
 
+    if (dialect === 'postgres') it("cancels a message queued again while its author's erasure waits for it, rather than leave it queued with a cleared body", async () => {
+      const { shareId, message } = await sentMessage();
+      const holder = new pg.Client({ connectionString: (sluice.database.config as { url: string }).url });
+      await holder.connect();
+      let erasure: Promise<{ status: number }> | undefined;
+      try {
+        // As a status report does that queues the copy again, uncommitted.
+        await holder.query('BEGIN');
+        await holder.query(`UPDATE outbox_messages SET state = 'pending', message_id = NULL WHERE message_id = $1`, [message.wamid]);
+        erasure = sluice.request('POST', `/v1/subjects/workplace/${AUTHOR_ID}/erase`);
+        await eventually(async () => (await waitingFor('true')) || undefined, 'the erasure to wait for the row');
+        await holder.query('COMMIT');
+      } finally {
+        await holder.end();
+      }
+      expect((await erasure!).status).toBe(200);
+      await grant('workplace', AUTHOR_ID);
+      const [row] = await sluice.database.adminQuery<{ state: string; payload: string }>('SELECT state, payload FROM outbox_messages WHERE share_id = $1', [shareId]);
+      expect(row).toEqual({ state: 'cancelled', payload: '{"erased":true}' });
+      expect((await entries()).filter((e) => e.kind === 'message.cancelled' && e.share === shareId)).toEqual([expect.objectContaining({ reason: 'subject.erased' })]);
+      await sluice.drainOutbox();
+      expect(simulator.messagesTo(contact)).toHaveLength(1);
+    });
+
     if (dialect === 'postgres') it('weighs a failed report delivered twice at once one after the other: queued again once', async () => {
       const { shareId, message } = await sentMessage();
       await holdingRow(message.wamid, async (release) => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,6 +73,13 @@ describe('npx sluice, given something it cannot use', () => {
     writeFileSync(empty, '');
     const result = sluice(['audit', 'export'], { SQLITE_PATH: empty });
     expect([result.status, result.stderr]).toEqual([2, 'audit export: the database has migrations pending: run npx sluice db migrate (or start the server) first\n']);
+    // Finding out created nothing in it (TypeORM's own check would have made its migrations table).
+    const db = new Database(empty, { readonly: true });
+    try {
+      expect(db.prepare('SELECT name FROM sqlite_master').all()).toEqual([]);
+    } finally {
+      db.close();
+    }
   });
 
   it('names the policies that do not load', () => {

@@ -189,8 +189,10 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
   private async sharesNaming(manager: EntityManager, pseudonym: string, before: SharesRead | undefined): Promise<string[]> {
     const known = before?.pseudonym === pseudonym ? before : { through: -1, shares: new Set<string>() };
     const shares = new Set(known.shares);
-    for (const entry of await this.auditLog.entriesNaming(manager, pseudonym, { kind: 'share.decided', after: known.through })) for (const share of sharesNaming(entry, pseudonym)) shares.add(share);
+    // The queue first: an entry the sequencer moves to the log in between is then read there
+    // (each statement reads what was committed before it began).
     for (const body of await this.auditLog.queuedEntriesNaming(manager, pseudonym, 'share.decided')) for (const share of sharesNaming(body, pseudonym)) shares.add(share);
+    for (const entry of await this.auditLog.entriesNaming(manager, pseudonym, { kind: 'share.decided', after: known.through })) for (const share of sharesNaming(entry, pseudonym)) shares.add(share);
     return [...shares];
   }
 
@@ -207,6 +209,11 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     let messages = 0;
     // In the worker's order: the outbox, the recipients, then the media.
     for (const group of inGroupsOf(shareIds)) {
+      // Their rows held first (PostgreSQL), in id order as a status report holds them: a report
+      // queuing one again meanwhile then either comes before (and its message is cancelled here)
+      // or after (and finds the body cleared). Without the lock, the cancelling statement could
+      // pass over a row it sees as sent while the next one cleared the body of a row queued again.
+      if (sql.dialect === 'postgres') await sql.rows(manager, `SELECT id FROM outbox_messages WHERE share_id IN (${sql.params(group.length)}) ORDER BY id FOR UPDATE`, group);
       unsent.push(
         ...(await sql.rows<(typeof unsent)[number]>(
           manager,
