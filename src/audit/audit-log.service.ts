@@ -37,6 +37,11 @@ export type NamedEntry = Record<string, unknown> & { kind: string; index: number
 
 const ENTRIES_PAGE = 1000;
 
+/** SQL that is true where the text column holds the parameter's text. */
+function holds(sql: Sql, column: string, parameter: string): string {
+  return sql.dialect === 'postgres' ? `position(${parameter} in ${column}) > 0` : `instr(${column}, ${parameter}) > 0`;
+}
+
 export interface QueuedEntry {
   id: string;
 }
@@ -104,7 +109,7 @@ export class AuditLogService {
    */
   async entriesNaming(manager: EntityManager, pseudonym: string, options: { kind?: AuditEntryKind; after?: number } = {}): Promise<NamedEntry[]> {
     const sql = Sql.of(manager);
-    const contains = sql.dialect === 'postgres' ? `position(${sql.params(1, 2)} in entry) > 0` : `instr(entry, ${sql.params(1, 2)}) > 0`;
+    const contains = holds(sql, 'entry', sql.params(1, 2));
     const ofKind = options.kind ? ` AND kind = ${sql.params(1, 3)}` : '';
     const found: NamedEntry[] = [];
     for (let after = options.after ?? -1; ; ) {
@@ -122,7 +127,7 @@ export class AuditLogService {
   /** The bodies of entries of one kind still queued for the sequencer whose text holds `pseudonym` (quoted). */
   async queuedEntriesNaming(manager: EntityManager, pseudonym: string, kind: AuditEntryKind): Promise<Record<string, unknown>[]> {
     const sql = Sql.of(manager);
-    const contains = sql.dialect === 'postgres' ? `position(${sql.params(1, 2)} in body) > 0` : `instr(body, ${sql.params(1, 2)}) > 0`;
+    const contains = holds(sql, 'body', sql.params(1, 2));
     const rows = await sql.rows<{ body: string }>(manager, `SELECT body FROM audit_queue WHERE kind = ${sql.params(1)} AND ${contains}`, [kind, `"${pseudonym}"`]);
     return rows.map((row) => JSON.parse(row.body) as Record<string, unknown>);
   }
