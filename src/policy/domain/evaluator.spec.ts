@@ -330,6 +330,14 @@ delivery:
     const decision = evaluateShare(policy.policy, policy.bundle.hash, input({ ...post, created_time: 'yesterday' }), { consents: recipientOnly, keyedHash: (v) => `h(${v.length})` });
     expect(decision.crossing.dropped).toContainEqual({ path: 'created_time', reason: 'invalid_value' });
     expect((decision.outbound as { body: string }).body).toBe('A long mes…');
+    // The line left out took from.id and phone with it: the crossing may not claim they crossed.
+    expect(decision.crossing.fields.map((f) => f.path)).toEqual(['message']);
+    expect(decision.crossing.dropped).toEqual(
+      expect.arrayContaining([
+        { path: 'from.id', reason: 'not_in_message' },
+        { path: 'phone', reason: 'not_in_message' },
+      ]),
+    );
   });
 
   it('fails closed when the hash transform has no key', () => {
@@ -355,6 +363,69 @@ delivery:
 `);
     const decision = evaluateShare(policy, bundle.hash, input({ message: 'line one\nline two', message_tags: [] }), recipientOnly);
     expect(decision.outbound).toEqual({ type: 'template', name: 'frontline_update', language: 'nl', parameters: ['Een collega', 'line one line two'] });
+  });
+
+  it('reports fields on a line left out as dropped, with their redactions and the names of mentioned people', () => {
+    const { bundle, policy } = policyFrom(`${HEADER}subjects:
+  author: { consent: { purpose: frontline-updates }, whenMissing: drop }
+  mentioned: { consent: { purpose: frontline-updates }, whenMissing: redact }
+fields:
+  - { path: message, category: user.content, transform: redact-pii }
+  - { path: from.name, category: user.name, subject: author }
+  - { path: story, category: user.content, transform: redact-pii }
+freeText: { recognisers: [phone], action: mask }
+delivery:
+  type: text
+  template: |-
+    {from.name}: {message}
+    {story}
+`);
+    const decision = evaluateShare(
+      policy,
+      bundle.hash,
+      input({ story: 'call 06-12345678', message: 'Pieter Jansen: 06-87654321' }),
+      consents({ 'whatsapp:31612345678': 'granted', [`workplace:${TAGGED}`]: 'granted' }),
+    );
+    expect(decision.outbound).toEqual({ type: 'text', body: 'call [phone]' });
+    expect(decision.crossing.fields).toEqual([{ path: 'story', category: 'user.content', transform: 'redact-pii' }]);
+    expect(decision.crossing.dropped).toEqual(
+      expect.arrayContaining([
+        { path: 'from.name', reason: 'subject.no_consent' },
+        { path: 'message', reason: 'not_in_message' },
+      ]),
+    );
+    expect(decision.crossing.redactions).toEqual([{ path: 'story', recogniser: 'phone', count: 1 }]);
+    expect(decision.subjects).toContainEqual({ role: 'mentioned', type: 'workplace', id: TAGGED, consent: 'granted', categories: [] });
+  });
+
+  it('counts a field placed only by the outside-window template as crossing', () => {
+    const { bundle, policy } = policyFrom(`${HEADER}fields:
+  - { path: message, category: user.content }
+  - { path: from.name, category: user.name }
+delivery:
+  type: text
+  template: "{message}"
+  outsideWindow:
+    name: frontline_update
+    language: nl
+    parameters:
+      - { text: "{from.name}", fallback: "-" }
+`);
+    const decision = evaluateShare(policy, bundle.hash, input({ message_tags: [] }), recipientOnly);
+    expect(decision.outsideWindow).toMatchObject({ parameters: ['Anna de Vries'] });
+    expect(decision.crossing.fields.map((f) => f.path)).toEqual(['message', 'from.name']);
+  });
+
+  it('reports an allowed field that no template places as dropped, not as crossed', () => {
+    const { bundle, policy } = policyFrom(`${HEADER}fields:
+  - { path: message, category: user.content }
+  - { path: from.name, category: user.name }
+delivery: { type: text, template: "{message}" }
+`);
+    const decision = evaluateShare(policy, bundle.hash, input({ message_tags: [] }), recipientOnly);
+    expect(decision.outbound).toEqual({ type: 'text', body: 'Pieter Jansen opened the warehouse' });
+    expect(decision.crossing.fields.map((f) => f.path)).toEqual(['message']);
+    expect(decision.crossing.dropped).toContainEqual({ path: 'from.name', reason: 'not_in_message' });
   });
 
   it('prepares the template a text policy names for recipients outside the 24-hour window', () => {

@@ -208,8 +208,9 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
     for (const [recogniser, count] of Object.entries(transformed.counts)) crossing.redactions.push({ path: field.path, recogniser, count });
     crossed.set(field.path, transformed.text);
     crossing.fields.push({ path: field.path, category: field.category, transform: transformLabel(field.transform), ...(field.subject ? { subject: field.subject } : {}) });
-    if (field.subject === 'author') authorCategories.push(field.category);
   }
+  unplacedFieldsDropped(policy, crossed, crossing, subjects);
+  for (const field of crossing.fields) if (field.subject === 'author') authorCategories.push(field.category);
 
   const media = decideMedia(policy, input, crossing, shareReasons);
   // Allow-listed fields that did not cross were reported above with their reason.
@@ -318,6 +319,31 @@ function buildOutbound(policy: CompiledPolicy, crossed: Map<string, string>, med
   if (body.trim() === '') shareReasons.push('content.empty');
   else if (body.length > policy.limits.messageLength) shareReasons.push('limits.message_too_long');
   return { type: 'text', body };
+}
+
+/**
+ * A field crosses only where a message places it: a template line or parameter is left out when
+ * one of its fields did not cross, and so takes the fields it does show with it. Such fields, and
+ * any the templates never name, are reported as dropped (`not_in_message`) with their redactions
+ * and, for the message, the names of mentioned people, so the crossing says exactly what was sent.
+ */
+function unplacedFieldsDropped(policy: CompiledPolicy, crossed: Map<string, string>, crossing: ShareDecision['crossing'], subjects: ShareDecision['subjects']): void {
+  const delivery = policy.delivery;
+  const lines = delivery.type === 'template' ? delivery.parameters.map((p) => p.text) : [...delivery.body, ...(delivery.outsideWindow?.parameters.map((p) => p.text) ?? [])];
+  const placed = new Set<string>();
+  for (const line of lines) {
+    if (!lineCrossed(line, crossed)) continue;
+    for (const part of line) if ('field' in part) placed.add(part.field);
+  }
+  const unplaced = [...crossed.keys()].filter((path) => !placed.has(path));
+  if (unplaced.length === 0) return;
+  for (const path of unplaced) {
+    crossed.delete(path);
+    crossing.dropped.push({ path, reason: 'not_in_message' });
+  }
+  crossing.fields = crossing.fields.filter((f) => !unplaced.includes(f.path));
+  crossing.redactions = crossing.redactions.filter((r) => !unplaced.includes(r.path));
+  if (unplaced.includes('message')) for (const subject of subjects) if (subject.role === 'mentioned') subject.categories = [];
 }
 
 function templateOutbound(template: CompiledTemplate, crossed: Map<string, string>): Extract<Outbound, { type: 'template' }> {
