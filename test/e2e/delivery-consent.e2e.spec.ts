@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeEachDatabase } from '../support/databases.js';
-import { consent, idempotencyKey, shareRequest } from '../support/fixtures.js';
+import { consent, idempotencyKey, shareRequest, workplacePost } from '../support/fixtures.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
 
 const policy = (name: string, lawfulBasis: string, recipients: string) => `apiVersion: sluice.policy/v1
@@ -64,6 +64,22 @@ describeEachDatabase('the consent checked again before sending is the one the po
     expect((await sluice.request('GET', `/v1/sandbox/messages?waId=${waId}`)).json).toHaveLength(1);
     // The recipient's report: no consent was asked of them.
     expect((await sluice.request('GET', `/v1/subjects/whatsapp/${waId}/report`)).json.crossings).toEqual([expect.objectContaining({ roles: ['recipient'], consent: null })]);
+  });
+
+  it('names the author under a policy that asks nothing of them: their report shows the post, and their erasure clears it', async () => {
+    const waId = '31687000004';
+    const author = '100047770001';
+    const post = workplacePost({ message: 'Forklift 3 is back in service', from: { id: author, name: 'Joost Visser' }, message_tags: [] });
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ purpose: 'site-safety', post, recipients: [{ waId }] }), headers: idempotencyKey() });
+    expect(share.json.status).toBe('accepted');
+    const report = (await sluice.request('GET', `/v1/subjects/workplace/${author}/report`)).json;
+    expect(report.crossings).toEqual([expect.objectContaining({ share: share.json.id, roles: ['author'], consent: null, message: 'Forklift 3 is back in service' })]);
+
+    expect((await sluice.request('POST', `/v1/subjects/workplace/${author}/erase`)).json.erased).toBe(true);
+    expect(await deliveryOf(share.json.id)).toBe('cancelled');
+    const p = dialect === 'postgres' ? '$1' : '?';
+    expect(await sluice.database.adminQuery(`SELECT payload FROM outbox_messages WHERE share_id = ${p}`, [share.json.id])).toEqual([{ payload: '{"erased":true}' }]);
+    expect((await sluice.request('GET', `/v1/subjects/workplace/${author}/report`)).json).toMatchObject({ found: false, crossings: [] });
   });
 
   it("reports a recipient's consent as granted under a policy that asks it, whatever its lawful basis", async () => {

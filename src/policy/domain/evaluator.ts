@@ -63,8 +63,12 @@ export interface ShareDecision {
     dropped: { path: string; reason: string }[];
     redactions: { path: string; recogniser: string; count: number }[];
   };
-  /** The people involved, for the audit log to pseudonymise; never shown or logged as is. */
-  subjects: { role: 'author' | 'mentioned' | 'recipient'; type: SubjectType; id: string; consent: ConsentState; categories: string[] }[];
+  /**
+   * The people involved, for the audit log to pseudonymise; never shown or logged as is. The author
+   * is named even where the policy asks them nothing (`not_asked`): the post is theirs, so their
+   * access report and erasure must find the share.
+   */
+  subjects: { role: 'author' | 'mentioned' | 'recipient'; type: SubjectType; id: string; consent: ConsentState | 'not_asked'; categories: string[] }[];
   /** The exact message that may cross, the same for every allowed recipient; null when nothing is sent. */
   outbound: Outbound | null;
   /** The template that replaces a text outbound where the recipient's 24-hour window is closed. */
@@ -215,7 +219,7 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
   const media = decideMedia(policy, input, crossing, shareReasons);
   // Allow-listed fields that did not cross were reported above with their reason.
   crossing.dropped.push(...notAllowListed(post, [...policy.fields.map((f) => f.path), ...media.crossedPaths]));
-  if (policy.author && authorId) subjects.unshift({ role: 'author', type: 'workplace', id: authorId, consent: authorConsent, categories: authorCategories });
+  if (authorId) subjects.unshift({ role: 'author', type: 'workplace', id: authorId, consent: policy.author ? authorConsent : 'not_asked', categories: authorCategories });
 
   const recipients = input.recipients.map((r) => {
     const consent: ConsentState = policy.recipientConsent ? consents({ type: 'whatsapp', id: r.waId }, policy.recipientConsent.purpose) : 'none';
