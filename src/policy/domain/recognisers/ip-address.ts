@@ -1,11 +1,14 @@
 import { isIP } from 'node:net';
-import { allMatches, contextBefore, contextPattern, isWordCharAt, type Recogniser, type Span } from './context.js';
+import { allMatches, isWordCharAt, type Recogniser, type Span } from './context.js';
 
-/** A dotted quad after these words is a version or section number, not an address. */
-const VERSION_CONTEXT = contextPattern({
-  supporting: ['versie', 'version', 'release', 'build', 'firmware', 'update', 'artikel', 'article', 'paragraaf', 'section', 'hoofdstuk', 'chapter'],
-});
-const VERSION_WINDOW = 20;
+/**
+ * A dotted quad right after these words is a version or section number, not an address ("versie
+ * 3.2.1.4", "Release 10.0.0.1"; compounds such as "softwareversie" too). Only right after: "the
+ * build server is 10.42.0.15" names an address. "Update" is not among them: "Update: 192.168.1.10
+ * is down" is how posts begin.
+ */
+const VERSION_BEFORE = /(?:versie|version|release|build|firmware|artikel|article|paragraaf|section|hoofdstuk|chapter)[\s:]*v?$/i;
+const VERSION_WINDOW = 24;
 
 /** Four dot-separated groups of one to three digits, not inside a longer dotted number; a port or prefix length may follow. */
 const IPV4_CANDIDATE = /(?<![\p{L}\p{N}_.]|\p{N},)\d{1,3}(?:\.\d{1,3}){3}(?![\p{L}\p{N}_]|\.\d)/gu;
@@ -24,7 +27,7 @@ export const ipAddressRecogniser: Recogniser = {
     const spans: Span[] = [];
     if (text.includes('.')) {
       for (const match of allMatches(IPV4_CANDIDATE, text)) {
-        if (isIP(match[0]) !== 4 || contextBefore(text, match.index, VERSION_CONTEXT, VERSION_WINDOW) === 'supporting') continue;
+        if (isIP(match[0]) !== 4 || VERSION_BEFORE.test(text.slice(Math.max(0, match.index - VERSION_WINDOW), match.index))) continue;
         spans.push({ start: match.index, end: match.index + match[0].length });
       }
     }
