@@ -210,5 +210,16 @@ describe('npx sluice policy', () => {
       expect(result.stdout).toContain('  message  1 x phone');
       expect(result.stdout).toContain('  | Anna de Vries:\n  | [person]: call me on [phone]');
     });
+
+    it('says that it fetches no photo given by URL, rather than leave the denial unexplained', () => {
+      const dir = tempDir();
+      const post = join(dir, 'post.json');
+      const photo = { type: 'photo', media: { image: { src: 'https://scontent.xx.fbcdn.net/v/photo.jpg' } } };
+      writeFileSync(post, JSON.stringify({ id: '1_2', message: 'New shelves', from: { id: '1001', name: 'Anna de Vries' }, attachments: { data: [photo] } }));
+      const result = sluice(['policy', 'explain', 'frontline-updates', '--post', post, '--dir', SHIPPED_POLICIES]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain('decision: denied (media.unreadable)');
+      expect(result.stdout).toContain('note: attachments.data.0.media.image.src is a URL, which explain does not fetch: decided here as media.unreadable');
+    });
   });
 });

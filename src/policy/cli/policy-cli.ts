@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { evaluateShare, type ConsentState } from '../domain/evaluator.js';
+import { evaluateShare, mediaAttachmentsOf, type ConsentState } from '../domain/evaluator.js';
 import { PolicyLoadError, readPolicyFiles, type PolicySourceFile } from '../domain/loader.js';
 import { prepareMedia } from '../media-preparation.js';
 import { privacyDiff } from './policy-diff.js';
@@ -152,6 +152,11 @@ async function explain(
     `message (${decision.outbound?.type ?? 'nothing is sent'}):`,
     ...(messageText(decision) ?? '').split('\n').map((l) => `  | ${l}`),
   ];
+  // The gateway fetches media by URL (from allow-listed hosts); explain reads no network.
+  const remote = mediaAttachmentsOf(post).filter((a) => a.src !== undefined && !a.src.startsWith('data:'));
+  if (remote.length > 0) {
+    lines.push('', ...remote.map((a) => `note: ${a.path} is a URL, which explain does not fetch: decided here as media.unreadable; inline it as a data: URL to see what of it would cross`));
+  }
   io.out.write(`${lines.join('\n')}\n`);
   return 0;
 }
