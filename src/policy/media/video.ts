@@ -6,8 +6,9 @@ import { type Box, ByteCuts, type ByteRange, Mp4FormatError, type Patch, parseBo
  * ©xyz location, XMP_, camera make and model), meta (QuickTime keys such as
  * com.apple.quicktime.location.ISO6709), uuid boxes (XMP and vendor blobs) and free space go,
  * as do tracks other than video and sound (timed metadata, GPS telemetry, subtitles, timecode)
- * with their sample data. Capture times in the movie, track and media headers are zeroed.
- * Removing bytes before the media data moves it, so every chunk offset is rewritten.
+ * with their sample data, and any media data no kept track reads. Capture times in the movie,
+ * track and media headers are zeroed. Removing bytes moves the media data, so every chunk offset
+ * is rewritten.
  */
 
 export type VideoOutcome =
@@ -228,6 +229,27 @@ function insideOneOf(range: ByteRange, sorted: readonly ByteRange[]): boolean {
   return candidate !== undefined && range.end <= candidate.end;
 }
 
+/** Whether no chunk of the tracks overlaps the range. */
+function unreadBy(tracks: readonly Track[], range: ByteRange): boolean {
+  return tracks.every((track) => track.chunks.every((chunk) => chunk.end <= range.start || chunk.start >= range.end));
+}
+
+/** The parts of the media data that no chunk of the tracks covers. */
+function unreadRanges(mediaData: readonly ByteRange[], tracks: readonly Track[]): ByteRange[] {
+  const chunks = tracks.flatMap((track) => track.chunks).sort((a, b) => a.start - b.start);
+  const unread: ByteRange[] = [];
+  for (const data of mediaData) {
+    let at = data.start;
+    for (const chunk of chunks) {
+      if (chunk.end <= data.start || chunk.start >= data.end) continue;
+      if (chunk.start > at) unread.push({ start: at, end: chunk.start });
+      at = Math.max(at, chunk.end);
+    }
+    if (at < data.end) unread.push({ start: at, end: data.end });
+  }
+  return unread;
+}
+
 function chunkOffsetsPatch(track: Track, cuts: ByteCuts): Patch {
   const wide = track.chunkOffsets.type === 'co64';
   const entries = Buffer.alloc(track.chunks.length * (wide ? 8 : 4));
@@ -261,12 +283,18 @@ function rewriteMovie(file: Buffer): { bytes: Buffer; width?: number; height?: n
   }
   for (const track of dropped) {
     rewrite.cuts.push({ start: track.box.start, end: track.box.end });
-    for (const chunk of track.chunks) rewrite.cuts.push(chunk);
     recordRemoval(rewrite, `trak:${printableType(track.handler)}`);
+  }
+  if (dropped.some((track) => track.chunks.some((chunk) => !unreadBy(kept, chunk)))) throw new Mp4FormatError('a kept track shares sample data with a removed one');
+  // What no kept track reads goes too: the removed tracks' samples, slack, and data that only a
+  // removed box pointed at (the items of a meta box, stored in mdat).
+  const removedSamples = new ByteCuts(dropped.flatMap((track) => track.chunks));
+  for (const unread of unreadRanges(mediaData, kept)) {
+    rewrite.cuts.push(unread);
+    if (removedSamples.removedBefore(unread.end) - removedSamples.removedBefore(unread.start) < unread.end - unread.start) recordRemoval(rewrite, 'mdat:unreferenced');
   }
   const cuts = new ByteCuts(rewrite.cuts);
   for (const track of kept) {
-    if (track.chunks.some((chunk) => cuts.removesAnyOf(chunk))) throw new Mp4FormatError('a kept track shares sample data with a removed one');
     rewrite.patches.push(chunkOffsetsPatch(track, cuts));
     zeroCaptureTimes(file, track.tkhd, rewrite);
     zeroCaptureTimes(file, track.mdhd, rewrite);

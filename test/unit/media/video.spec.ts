@@ -96,6 +96,8 @@ interface MovieSpec {
   mdatFirst?: boolean;
   mdatHeader?: 'compact' | 'large' | 'to-end';
   extras?: Extra[];
+  /** Bytes no track reads, put in the media data before, between and after the chunks. */
+  mdatSlack?: Buffer;
 }
 
 function insertExtras(children: Buffer[], extras: readonly Extra[]): Buffer[] {
@@ -156,6 +158,12 @@ function buildMovie(spec: MovieSpec): Movie {
   const relative: number[][] = spec.tracks.map(() => []);
   const payload: Buffer[] = [];
   let position = 0;
+  const addSlack = () => {
+    if (!spec.mdatSlack) return;
+    payload.push(spec.mdatSlack);
+    position += spec.mdatSlack.length;
+  };
+  addSlack();
   const rounds = Math.max(0, ...spec.tracks.map((t) => t.chunks.length));
   for (let round = 0; round < rounds; round++) {
     spec.tracks.forEach((track, i) => {
@@ -165,7 +173,9 @@ function buildMovie(spec: MovieSpec): Movie {
       payload.push(chunk);
       position += chunk.length;
     });
+    if (round === 0) addSlack();
   }
+  addSlack();
   const header = spec.mdatHeader ?? 'compact';
   const mdat = header === 'large' ? largeBox('mdat', ...payload) : header === 'to-end' ? toEndBox('mdat', ...payload) : box('mdat', ...payload);
   const mdatHeaderSize = header === 'large' ? 16 : 8;
@@ -298,6 +308,22 @@ describe('minimiseMedia: videos', () => {
     const videoOffsets = trackContents(result.bytes)[0]!.offsets;
     videoOffsets.forEach((offset, i) => expect(offset).toBeLessThan(input.offsets[0]![i]!));
     expect(result.bytes.length).toBeLessThan(input.file.length);
+  });
+
+  it('removes the media data no kept track reads: slack, and the items of a removed meta stored there', async () => {
+    const slack = Buffer.from(`meta item ${LOCATION} Alice Example`);
+    for (const mdatHeader of ['compact', 'large', 'to-end'] as const) {
+      const spec: MovieSpec = { ...MOVIE, mdatHeader, mdatSlack: slack, extras: EVERY_EXTRA.filter((e) => e.level !== 'top' || mdatHeader !== 'to-end') };
+      const input = buildMovie(spec);
+      expect(input.file.includes(slack)).toBe(true);
+      const result = accepted(await minimiseMedia(input.file, RULES));
+      expect(result.bytes.includes(slack)).toBe(false);
+      expect(result.removed).toContain('mdat:unreferenced');
+      expectMinimised(result.bytes, spec);
+    }
+    // A file whose data every kept track reads loses none of it, and says nothing was unreferenced.
+    const whole = accepted(await minimiseMedia(buildMovie({ ...MOVIE, tracks: MOVIE.tracks.slice(0, 2) }).file, RULES));
+    expect(whole.removed).not.toContain('mdat:unreferenced');
   });
 
   it('zeroes the capture times of the movie, track and media headers', async () => {
