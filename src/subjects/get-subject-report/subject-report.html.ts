@@ -41,7 +41,7 @@ function deliveryStep(d: Delivery): string {
   const again = d.sentAgain ? '; it was then queued to be sent again' : '';
   switch (d.outcome) {
     case 'sent':
-      return 'was sent to WhatsApp';
+      return d.confirmedByStatus ? "was sent to WhatsApp: WhatsApp's report on a copy sent earlier showed it had got through" : 'was sent to WhatsApp';
     case 'cancelled':
       return `was cancelled before it was sent${d.detail ? ` (${escape(d.detail)})` : ''}`;
     case 'failed':

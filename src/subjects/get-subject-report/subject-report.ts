@@ -24,6 +24,8 @@ export interface Delivery {
   error: string | null;
   /** A failure after which the message was queued to be sent again (final: false). */
   sentAgain: boolean;
+  /** A send that no attempt saw succeed, known from WhatsApp's status report of a copy sent earlier. */
+  confirmedByStatus: boolean;
 }
 
 export interface Crossing {
@@ -62,6 +64,8 @@ export function decodeSubjectReport(pseudonym: string, subjectKey: Uint8Array, e
   const consents: SubjectReport['consents'] = [];
   const crossings: Crossing[] = [];
   const deliveries: SubjectReport['deliveries'] = [];
+  /** Per outbox message, its latest step in `deliveries`. */
+  const latestStep = new Map<string, Delivery>();
   for (const entry of entries) {
     switch (entry.kind) {
       case 'consent.granted':
@@ -84,7 +88,7 @@ export function decodeSubjectReport(pseudonym: string, subjectKey: Uint8Array, e
       case 'message.failed':
       case 'message.status':
         if (entry.recipient === pseudonym) {
-          deliveries.push({
+          const step: Delivery = {
             index: entry.index,
             time: entry.time,
             share: String(entry.share ?? ''),
@@ -92,7 +96,14 @@ export function decodeSubjectReport(pseudonym: string, subjectKey: Uint8Array, e
             detail: typeof entry.reason === 'string' ? entry.reason : typeof entry.status === 'string' ? entry.status : null,
             error: typeof entry.error === 'string' ? entry.error : null,
             sentAgain: entry.final === false,
-          });
+            confirmedByStatus: entry.kind === 'message.sent' && entry.confirmedBy !== undefined,
+          };
+          const outbox = typeof entry.outbox === 'string' ? entry.outbox : undefined;
+          // A failure followed by the news that an earlier copy got through was not sent again after all.
+          const previous = outbox === undefined ? undefined : latestStep.get(outbox);
+          if (step.confirmedByStatus && previous?.sentAgain) previous.sentAgain = false;
+          if (outbox !== undefined) latestStep.set(outbox, step);
+          deliveries.push(step);
         }
         break;
       default:

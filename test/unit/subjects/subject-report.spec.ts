@@ -16,6 +16,9 @@ describe('the messages to a person in their report', () => {
     { kind: 'message.cancelled', ...at(6), reason: 'recipient.consent_withdrawn' },
     { kind: 'message.status', ...at(7), status: 'failed', error: 'whatsapp.131026' },
     { kind: 'message.sent', ...at(8), recipient: 'ps_someone_else' },
+    // Another message: its attempt failed, but a status report showed an earlier copy got through.
+    { kind: 'message.failed', ...at(9), outbox: 'out_2', attempt: 2, final: false, error: 'delivery.timeout' },
+    { kind: 'message.sent', ...at(9), outbox: 'out_2', whatsappMessage: 'wamid.1', confirmedBy: 'status_webhook' },
   ];
 
   it('names each failure, and whether the message was then to be sent again', () => {
@@ -28,7 +31,10 @@ describe('the messages to a person in their report', () => {
       [5, 'status', 'delivered', null, false],
       [6, 'cancelled', 'recipient.consent_withdrawn', null, false],
       [7, 'status', 'failed', 'whatsapp.131026', false],
+      [9, 'failed', null, 'delivery.timeout', false],
+      [9, 'sent', null, null, false],
     ]);
+    expect(deliveries.map((d) => d.confirmedByStatus)).toEqual([false, false, false, false, false, false, false, false, true]);
   });
 
   it('says so in words on the page', () => {
@@ -43,6 +49,8 @@ describe('the messages to a person in their report', () => {
       'was reported delivered by WhatsApp',
       'was cancelled before it was sent (recipient.consent_withdrawn)',
       'was reported failed by WhatsApp (whatsapp.131026)',
+      'could not be sent (delivery.timeout)',
+      "was sent to WhatsApp: WhatsApp's report on a copy sent earlier showed it had got through",
     ]);
   });
 });
