@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import pg from 'pg';
 import sharp from 'sharp';
 import { InMemoryMerkleLog, leafHash, rootAt } from '../../src/audit/domain/merkle.js';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
@@ -340,5 +341,34 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     await expect(used).rejects.toThrow(SubjectKeyDestroyed);
     // Tried again, it reads afresh: the person gets a new key.
     expect(await transactions.run(async (manager) => (await keys.keysFor(manager, [subject])).pseudonym(subject))).toMatch(/^ps_/);
+  });
+
+  // SQLite runs one transaction at a time: a report cannot queue a message in the middle of a purge batch.
+  if (dialect === 'postgres') it('keeps a share past the retention whose message a failure report queues again while the purge takes it', async () => {
+    const waId = '31687000016';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Dock 4 reopened' }), recipients: [{ waId }] }), headers: idempotencyKey() });
+    await sluice.drainOutbox();
+    const outbox = () => sluice.database.adminQuery<{ state: string }>('SELECT state FROM outbox_messages WHERE share_id = $1', [share.json.id]);
+    expect(await outbox()).toEqual([{ state: 'sent' }]);
+    // Another connection holds the message's row, as a status report about to queue it again does.
+    const reporter = new pg.Client({ connectionString: (sluice.config.database as { url: string }).url });
+    await reporter.connect();
+    try {
+      await reporter.query('BEGIN');
+      await reporter.query('SELECT id FROM outbox_messages WHERE share_id = $1 FOR UPDATE', [share.json.id]);
+      const swept = sluice.app.get(AuditRetentionService).sweep(new Date(Date.now() + 3 * 365 * 86_400_000));
+      // The purge has read the share as old and finished, and now waits to delete its message.
+      const purgeWaits = async () => Number((await reporter.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")).rows[0].n) > 0;
+      await eventually(async () => ((await purgeWaits()) ? true : undefined), 'the purge to wait for the message row');
+      await reporter.query("UPDATE outbox_messages SET state = 'pending' WHERE share_id = $1", [share.json.id]);
+      await reporter.query('COMMIT');
+      expect(await swept).toMatchObject({ status: 'swept' });
+    } finally {
+      await reporter.end();
+    }
+    // The message queued again, and the share it belongs to, are still there to be sent and read.
+    expect(await outbox()).toEqual([{ state: 'pending' }]);
+    expect((await sluice.request('GET', `/v1/shares/${share.json.id}`)).json.recipients).toEqual([expect.objectContaining({ waId })]);
   });
 });
