@@ -39,6 +39,12 @@ const PHONE_CANDIDATE = new RegExp(
  * contact's number ("31612345678"). Not inside another number or word.
  */
 const BARE_INTERNATIONAL = /(?<![\p{L}\p{N}_+]|\p{N}[.,/-])[1-9]\d{9,14}(?![\p{L}\p{N}_]|[.,/-]\p{N})/gu;
+/**
+ * A North American number written nationally without brackets ("415-555-2671", "415.555.2671",
+ * "1-415-555-2671", "4155552671"): an area code and exchange that do not start with 0 or 1, one
+ * separator used between them. It needs a phone word, as foreign national numbers do, and a valid US number.
+ */
+const NORTH_AMERICAN = /(?<![\p{L}\p{N}_+]|\p{N}[.,/-])(?:1[-. ]?)?[2-9]\d{2}([-. ]?)[2-9]\d{2}\1\d{4}(?![\p{L}\p{N}_]|[.,/-]\p{N})/gu;
 /** A Dutch mobile number in that form, distinctive enough to need no phone word (as 06 12345678 needs none). */
 const BARE_DUTCH_MOBILE = /^316\d{8}$/;
 
@@ -75,7 +81,8 @@ type ValidityCache = Map<string, boolean>;
  * ("+" or "00") need no context; written as a bare block of digits ("31612345678", as WhatsApp
  * shows them) they need a phone word, except a Dutch mobile number. National numbers lose to a nearer reference-number word (order,
  * invoice); written as one block of digits they also need a phone word, except a Dutch mobile number.
- * A national number that is not Dutch is taken only after a phone word ("call (415) 555-2671").
+ * A national number that is not Dutch is taken only after a phone word ("call (415) 555-2671",
+ * "call 415-555-2671").
  */
 export const phoneRecogniser: Recogniser = {
   minDigits: 7,
@@ -97,6 +104,12 @@ export const phoneRecogniser: Recogniser = {
       const start = match.index;
       if (earlier.some((span) => start >= span.start && start < span.end) || spans.some((span) => start >= span.start && start < span.end)) continue;
       if (isBareInternational(match[0], contextBefore(text, start, PHONE_CONTEXT), validity)) spans.push({ start, end: start + match[0].length });
+    }
+    NORTH_AMERICAN.lastIndex = 0;
+    for (let match = NORTH_AMERICAN.exec(text); match; match = NORTH_AMERICAN.exec(text)) {
+      const start = match.index;
+      if (earlier.some((span) => start >= span.start && start < span.end) || spans.some((span) => start < span.end && span.start < start + match![0].length)) continue;
+      if (contextBefore(text, start, PHONE_CONTEXT) === 'supporting' && isValidIn(digitsOf(match[0]), 'US', validity)) spans.push({ start, end: start + match[0].length });
     }
     return spans.sort((a, b) => a.start - b.start);
   },
