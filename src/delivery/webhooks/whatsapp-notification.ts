@@ -115,7 +115,17 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 const OPT_OUT_WORDS = new Set(['stop', 'afmelden', 'unsubscribe']);
 
-/** "STOP", "stop", "Afmelden.", " unsubscribe! ": the whole message is one opt-out word, in any case, with optional punctuation around it. */
+/**
+ * "STOP", "stop", "Afmelden.", " unsubscribe! ", "STOP 🛑", "ＳＴＯＰ": the whole message is one
+ * opt-out word, in any case and width, with anything but letters and digits around it (punctuation,
+ * symbols, emoji) and invisible format characters (a left-to-right mark) anywhere. A missed opt-out
+ * keeps sending to someone who asked not to be sent anything.
+ */
 export function isOptOut(text: string): boolean {
-  return OPT_OUT_WORDS.has(text.trim().replace(/^[\p{P}\s]+|[\p{P}\s]+$/gu, '').toLowerCase());
+  const word = text
+    .normalize('NFKC')
+    .replace(/\p{Cf}/gu, '')
+    .replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '')
+    .toLowerCase();
+  return OPT_OUT_WORDS.has(word);
 }

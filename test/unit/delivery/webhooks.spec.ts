@@ -79,11 +79,11 @@ describe('webhook notification', () => {
     expect(readNotification('not json', PHONE).skipped).toBe(1);
   });
 
-  it.each(['STOP', 'stop', 'Stop.', '  STOP!  ', 'afmelden', 'Afmelden', 'UNSUBSCRIBE', 'unsubscribe.'])('takes %j as an opt-out', (text) => {
+  it.each(['STOP', 'stop', 'Stop.', '  STOP!  ', 'afmelden', 'Afmelden', 'UNSUBSCRIBE', 'unsubscribe.', 'STOP 🛑', '🛑 stop', 'stop~', 'STOP\u200e', '\u200fstop', 'ＳＴＯＰ', 'Afmelden ✋'])('takes %j as an opt-out', (text) => {
     expect(isOptOut(text)).toBe(true);
   });
 
-  it.each(['please stop', 'stop sending me this', 'stopped', 'STOP STOP', 'hello', ''])('does not take %j as an opt-out', (text) => {
+  it.each(['please stop', 'stop sending me this', 'stopped', 'STOP STOP', 'hello', '', '🛑', 'stop 2'])('does not take %j as an opt-out', (text) => {
     expect(isOptOut(text)).toBe(false);
   });
 });
