@@ -365,6 +365,31 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     ]);
   });
 
+  it('sends again when WhatsApp reports failed the copy of an attempt whose answer was lost, rather than take it as sent', async () => {
+    await simulator.receiveText(contact, 'hi');
+    simulator.inject({ kind: 'hang', accept: true }, { endpoint: 'messages' });
+    const { id } = await shareTo(contact);
+    const p = dialect === 'postgres' ? '$1' : '?';
+    // The first attempt times out; the message waits for its next one.
+    await sluice.drainOutbox();
+    await sluice.database.adminQuery(`UPDATE outbox_messages SET not_before = '2999-01-01T00:00:00.000Z' WHERE share_id = ${p} AND state = 'pending'`, [id]);
+    expect((await outboxOf(id))[0]).toMatchObject({ state: 'pending', attempts: 1, message_id: null });
+    // WhatsApp had taken that copy, and now reports it failed.
+    const [lost] = simulator.messagesTo(contact);
+    await simulator.sendStatus(lost!, 'failed', { errorCode: 131000 });
+    expect((await outboxOf(id))[0]).toMatchObject({ state: 'pending', message_id: null });
+    await sluice.database.adminQuery(`UPDATE outbox_messages SET not_before = NULL WHERE share_id = ${p}`, [id]);
+    const [row] = await deliver(id);
+    const copies = simulator.messagesTo(contact);
+    expect(copies).toHaveLength(2);
+    expect(row).toMatchObject({ state: 'sent', attempts: 2, message_id: copies[1]!.wamid });
+    expect((await entriesAbout(row!.id)).map((e) => [e.kind, e.error ?? e.confirmedBy ?? null, e.final ?? null])).toEqual([
+      ['message.failed', 'transport.timeout', false],
+      ['message.status', 'whatsapp.131000', false],
+      ['message.sent', null, null],
+    ]);
+  });
+
   it('does not send again when a status webhook proves that an unanswered attempt was accepted', async () => {
     await simulator.receiveText(contact, 'hi');
     simulator.autoStatuses = ['sent'];

@@ -65,14 +65,25 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
         const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
         // A failure of a copy older than the one sent last (or, queued again and waiting, than the one to come) is left to that copy.
         if (error && (message.messageId !== null ? message.messageId !== report.messageId : waitsToBeSentAgain(message))) continue;
-        const nextAttemptAt = error ? await this.sendAgain(manager, message, report) : undefined;
-        if (!nextAttemptAt) {
-          if (message.messageId === null) await this.outbox.learnMessageId(manager, message.id, report.messageId);
-          if (!(await this.records.advanceRecipient(manager, message, report.status))) continue;
-          if (error) await this.outbox.recordError(manager, message.id, error);
-          if (mediaObjectOf(message.payload) !== undefined) movedOn.add(message.shareId);
+        let nextAttemptAt: string | undefined;
+        let retry: { final?: false } = {};
+        if (error && message.messageId === null && message.state === 'pending') {
+          // A copy whose answer was lost (a timeout) failed, and the message already waits for its
+          // next attempt: nothing changes, and that copy's id says nothing of the next one. (While
+          // an attempt is under way its own copy's failure cannot be told from an older one's: the
+          // message then ends failed, below.)
+          nextAttemptAt = message.notBefore ?? undefined;
+          retry = { final: false };
+        } else {
+          nextAttemptAt = error ? await this.sendAgain(manager, message, report) : undefined;
+          if (nextAttemptAt) retry = { final: false };
+          else {
+            if (message.messageId === null) await this.outbox.learnMessageId(manager, message.id, report.messageId);
+            if (!(await this.records.advanceRecipient(manager, message, report.status))) continue;
+            if (error) await this.outbox.recordError(manager, message.id, error);
+            if (mediaObjectOf(message.payload) !== undefined) movedOn.add(message.shareId);
+          }
         }
-        const retry = nextAttemptAt ? { final: false as const } : {};
         applied.push({ status: report.status, ...(error ? { error } : {}), ...retry });
         drafts.push(
           await this.records.entry(manager, 'message.status', message, {
@@ -80,7 +91,8 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
             whatsappMessage: report.messageId,
             reportedAt: report.reportedAt.toISOString(),
             ...(error ? { error } : {}),
-            ...(nextAttemptAt ? { ...retry, nextAttemptAt } : {}),
+            ...retry,
+            ...(nextAttemptAt ? { nextAttemptAt } : {}),
           }),
         );
       }
