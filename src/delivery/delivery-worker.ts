@@ -74,6 +74,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private wakeRequested = false;
   private stopped = false;
   private nextMediaSweep = 0;
+  /** While WhatsApp refuses the business account: until then nothing is claimed (epoch ms). */
+  private pausedUntil = 0;
 
   constructor(
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
@@ -106,6 +108,17 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     await this.running;
   }
 
+  /**
+   * Stops claiming for DELIVERY_ACCOUNT_PAUSE_MS: WhatsApp refused the business account itself (an
+   * expired token, a blocked account), so every message would be refused alike until an operator
+   * puts it right. Says so once per pause, with the code only.
+   */
+  private pauseForAccount(code: string): void {
+    if (Date.now() < this.pausedUntil) return;
+    this.pausedUntil = Date.now() + this.config.deliveryAccountPauseMs;
+    this.logger.error(`WhatsApp refused the business account (${code}): delivery pauses for ${this.config.deliveryAccountPauseMs} ms; messages wait, their attempts uncounted`);
+  }
+
   /** Asks for a pass soon (after a share committed) instead of at the next poll. */
   @OutsideTrace()
   wake(): void {
@@ -127,8 +140,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     let failure: unknown;
     const sending: Promise<void>[] = [];
     try {
-      // Once shutting down, the batches in flight finish and nothing more is claimed: no claim outlives the process.
-      while (!this.stopped) {
+      // Once shutting down, the batches in flight finish and nothing more is claimed: no claim
+      // outlives the process. While WhatsApp refuses the business account, nothing is claimed.
+      while (!this.stopped && Date.now() >= this.pausedUntil) {
         const batch = await this.transactions.run((m) => this.claimAndBegin(m));
         countDeliveryOutcomes(batch.outcomes ?? []);
         if (batch.claimed === 0) break;
@@ -358,6 +372,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
             { kind: 'message.sent', details: { whatsappMessage: earlierCopy, confirmedBy: 'status_webhook' } },
           ],
         };
+      }
+      if (failure.accountProblem) {
+        // Not this message's fault: it waits for the account to be put right, its attempt uncounted.
+        this.pauseForAccount(failure.code);
+        const nextAttemptAt = new Date(this.pausedUntil).toISOString();
+        return { message, settlement: { state: 'pending', notBefore: nextAttemptAt, uncounted: true }, entries: [{ kind: 'message.failed', details: { ...details, final: false, reason: 'delivery.account_problem', nextAttemptAt } }] };
       }
       if (!failure.retryable || attempt >= this.config.deliveryMaxAttempts) {
         const reason = failure.retryable ? { reason: 'delivery.attempts_exhausted' } : {};

@@ -8,7 +8,7 @@ export type Settlement =
   | { state: 'sent'; messageId: string }
   | { state: 'failed'; errorCode: string }
   | { state: 'cancelled' }
-  | { state: 'pending'; notBefore: string };
+  | { state: 'pending'; notBefore: string; uncounted?: true };
 
 /**
  * The outbox rows' life cycle. Claims carry a lease: PostgreSQL uses FOR UPDATE SKIP LOCKED so
@@ -85,6 +85,9 @@ export class OutboxRepository {
       if (state === 'sent') sets.push(`message_id = ${perRow((s) => (s as { messageId: string }).messageId)}`);
       if (state === 'failed') sets.push(`error_code = ${perRow((s) => (s as { errorCode: string }).errorCode)}`);
       sets.push(state === 'pending' ? `not_before = ${perRow((s) => (s as { notBefore: string }).notBefore)}` : 'not_before = NULL');
+      // An attempt the business account's trouble refused does not count toward the message's attempts.
+      const uncounted = group.filter((g) => g.settlement.state === 'pending' && g.settlement.uncounted);
+      if (uncounted.length > 0) sets.push(`attempts = attempts - CASE WHEN id IN (${uncounted.map((g) => bind(g.id)).join(', ')}) THEN 1 ELSE 0 END`);
       const sql = `UPDATE outbox_messages SET ${sets.join(', ')}
         WHERE state = 'claimed' AND claimed_by = ${bind(workerId)} AND id IN (${group.map((g) => bind(g.id)).join(', ')}) RETURNING id`;
       for (const row of updatedRows<{ id: string }>(manager, await manager.query(sql, params))) settled.add(row.id);

@@ -30,6 +30,8 @@ export interface SendFailure {
   subcode?: number;
   /** Graph API trace id of the failed request, for Meta support; not personal data. */
   fbtraceId?: string;
+  /** WhatsApp refused the business account, not this message (an expired token, a blocked account): the attempt does not count. */
+  accountProblem?: true;
 }
 
 export type SendOutcome =

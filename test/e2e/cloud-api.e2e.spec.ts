@@ -108,6 +108,7 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
         DELIVERY_LEASE_MS: '5000',
         DELIVERY_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
         DELIVERY_RETRY_BASE_MS: '20',
+        DELIVERY_ACCOUNT_PAUSE_MS: '50',
       },
     });
     for (const id of [AUTHOR_ID, TAGGED_ID]) await grant('workplace', id);
@@ -348,6 +349,22 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     const entries = await entriesAbout(row!.id);
     expect(entries).toHaveLength(MAX_ATTEMPTS);
     expect(entries.at(-1)).toMatchObject({ kind: 'message.failed', final: true, reason: 'delivery.attempts_exhausted', attempt: MAX_ATTEMPTS });
+  });
+
+  it('keeps messages waiting, attempts uncounted, while WhatsApp refuses the business account (an expired token)', async () => {
+    await simulator.receiveText(contact, 'hi');
+    // Refused more times than a message has attempts: the token is renewed only then.
+    simulator.inject({ kind: 'error', httpStatus: 401, code: 190, message: 'Error validating access token: Session has expired' }, { times: MAX_ATTEMPTS + 1, endpoint: 'messages' });
+    const { id } = await shareTo(contact);
+    const [row] = await deliver(id);
+    expect(row).toMatchObject({ state: 'sent', attempts: 1, error_code: null });
+    expect(simulator.messagesTo(contact)).toHaveLength(1);
+    const entries = await entriesAbout(row!.id);
+    expect(entries.map((e) => [e.kind, e.error ?? null, e.final ?? null, e.reason ?? null])).toEqual([
+      ...Array.from({ length: MAX_ATTEMPTS + 1 }, () => ['message.failed', 'whatsapp.190', false, 'delivery.account_problem']),
+      ['message.sent', null, null, null],
+    ]);
+    expect(entries.every((e) => e.attempt === 1)).toBe(true);
   });
 
   it('sends again after a timeout, whose outcome is unknown (at-least-once), and audits both attempts', async () => {

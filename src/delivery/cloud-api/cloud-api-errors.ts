@@ -2,11 +2,11 @@ import type { SendFailure } from '../whatsapp-transport.js';
 
 /**
  * Cloud API error codes worth another attempt: rate limits (the throughput limit, the per-pair
- * limit, the app and account limits) and WhatsApp's own temporary trouble. Any other error
+ * limit, the app and account limits) and WhatsApp's own temporary trouble. Codes about the
+ * business account (ACCOUNT_ERROR_CODES) are retried too, without counting. Any other error
  * code is final for the message: invalid parameter (100), unsupported type (131051), outside
- * the 24-hour window (131047), undeliverable (131026), template problems (132xxx), an expired
- * or invalid access token (190), a blocked or locked account (368, 131031), ... A retry would
- * be refused the same way.
+ * the 24-hour window (131047), undeliverable (131026), template problems (132xxx), ... A retry
+ * would be refused the same way.
  */
 export const RETRYABLE_ERROR_CODES: ReadonlyMap<number, string> = new Map([
   [1, 'API unknown error'],
@@ -18,6 +18,25 @@ export const RETRYABLE_ERROR_CODES: ReadonlyMap<number, string> = new Map([
   [131016, 'service unavailable'],
   [131056, 'business/consumer pair rate limit'],
   [131057, 'account in maintenance mode'],
+]);
+
+/**
+ * Cloud API error codes that are about the business account or the app, not the message: until
+ * an operator renews the token, pays or appeals, every message would be refused the same way,
+ * and each would be lost if it counted. The worker pauses and the messages wait.
+ */
+export const ACCOUNT_ERROR_CODES: ReadonlyMap<number, string> = new Map([
+  [0, 'authentication failed'],
+  [3, 'capability or permission missing'],
+  [10, 'permission denied'],
+  [190, 'access token invalid or expired'],
+  [200, 'permission missing'],
+  [368, 'temporarily blocked for policy violations'],
+  [131005, 'access denied'],
+  [131031, 'business account locked'],
+  [131042, 'business eligibility: payment issue'],
+  [131045, 'phone number not registered (certificate)'],
+  [133010, 'phone number not registered'],
 ]);
 
 export interface GraphError {
@@ -49,10 +68,12 @@ export function failureOfErrorResponse(status: number, body: unknown): SendFailu
   const error = graphError(body);
   const delivered = status >= 500 ? 'unknown' : 'no';
   if (!error) return { code: `http.${status}`, retryable: status === 429 || status >= 500, delivered };
+  const accountProblem = ACCOUNT_ERROR_CODES.has(error.code);
   return {
     code: `whatsapp.${error.code}`,
-    retryable: RETRYABLE_ERROR_CODES.has(error.code) || status === 429 || status >= 500,
+    retryable: accountProblem || RETRYABLE_ERROR_CODES.has(error.code) || status === 429 || status >= 500,
     delivered,
+    ...(accountProblem ? { accountProblem: true as const } : {}),
     ...(error.subcode !== undefined ? { subcode: error.subcode } : {}),
     ...(error.fbtraceId ? { fbtraceId: error.fbtraceId } : {}),
   };

@@ -30,6 +30,8 @@ export interface SluiceConfig {
   deliveryRetryBaseMs: number;
   /** How long a worker holds a claimed message; a dead worker's messages are taken over after it. */
   deliveryLeaseMs: number;
+  /** How long a worker pauses after WhatsApp refused the business account itself (an expired token, a blocked account). */
+  deliveryAccountPauseMs: number;
   /**
    * How long a share's minimised photo or video is kept after a message with it was sent, while
    * WhatsApp may still report that copy failed with a retryable code (then it is sent again).
@@ -170,6 +172,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   if (maxAttempts === undefined) problems.push('DELIVERY_MAX_ATTEMPTS must be an integer from 1 to 50');
   const retryBaseMs = integerIn(env.DELIVERY_RETRY_BASE_MS ?? '2000', 10, 3_600_000);
   if (retryBaseMs === undefined) problems.push('DELIVERY_RETRY_BASE_MS must be an integer from 10 to 3600000');
+  const accountPauseMs = integerIn(env.DELIVERY_ACCOUNT_PAUSE_MS ?? '60000', 10, 3_600_000);
+  if (accountPauseMs === undefined) problems.push('DELIVERY_ACCOUNT_PAUSE_MS must be an integer from 10 to 3600000');
   const leaseMs = integerIn(env.DELIVERY_LEASE_MS ?? '30000', 1000, 3_600_000);
   if (leaseMs === undefined) problems.push('DELIVERY_LEASE_MS must be an integer from 1000 to 3600000');
   // A claim must outlive the slowest attempt (pacing, media upload, message), or a second worker
@@ -245,6 +249,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     deliveryMaxAttempts: maxAttempts!,
     deliveryRetryBaseMs: retryBaseMs!,
     deliveryLeaseMs: leaseMs!,
+    deliveryAccountPauseMs: accountPauseMs!,
     mediaHoldAfterSendMs: mediaHoldAfterSendMs!,
     auditSequencePollMs: auditSequencePollMs!,
     shareCommitsInFlight: shareCommitsInFlight!,

@@ -99,7 +99,7 @@ describe('Cloud API client', () => {
     });
   });
 
-  it.each<[string, Fault, { code: string; retryable: boolean; delivered: 'no' | 'unknown' }]>([
+  it.each<[string, Fault, { code: string; retryable: boolean; delivered: 'no' | 'unknown'; accountProblem?: true }]>([
     ['the throughput limit (130429)', { kind: 'error', httpStatus: 429, code: 130429, message: 'Rate limit hit' }, { code: 'whatsapp.130429', retryable: true, delivered: 'no' }],
     ['the pair rate limit (131056)', { kind: 'error', httpStatus: 400, code: 131056, message: 'Pair rate limit hit' }, { code: 'whatsapp.131056', retryable: true, delivered: 'no' }],
     ['a temporary WhatsApp fault (131000)', { kind: 'error', httpStatus: 500, code: 131000 }, { code: 'whatsapp.131000', retryable: true, delivered: 'unknown' }],
@@ -107,7 +107,8 @@ describe('Cloud API client', () => {
     ['an invalid parameter (100)', { kind: 'error', httpStatus: 400, code: 100, message: 'Invalid parameter' }, { code: 'whatsapp.100', retryable: false, delivered: 'no' }],
     ['an undeliverable message (131026)', { kind: 'error', httpStatus: 400, code: 131026, message: 'Message undeliverable' }, { code: 'whatsapp.131026', retryable: false, delivered: 'no' }],
     ['an unsupported message type (131051)', { kind: 'error', httpStatus: 400, code: 131051, message: 'Unsupported message type' }, { code: 'whatsapp.131051', retryable: false, delivered: 'no' }],
-    ['an expired access token (190)', { kind: 'error', httpStatus: 401, code: 190, message: 'Error validating access token: Session has expired' }, { code: 'whatsapp.190', retryable: false, delivered: 'no' }],
+    ['an expired access token (190): the account, not the message', { kind: 'error', httpStatus: 401, code: 190, message: 'Error validating access token: Session has expired' }, { code: 'whatsapp.190', retryable: true, delivered: 'no', accountProblem: true }],
+    ['a blocked account (368)', { kind: 'error', httpStatus: 403, code: 368, message: 'Temporarily blocked for policies violations' }, { code: 'whatsapp.368', retryable: true, delivered: 'no', accountProblem: true }],
     ['a client error page without a Graph error', { kind: 'error', httpStatus: 404, rawBody: 'Not Found' }, { code: 'http.404', retryable: false, delivered: 'no' }],
   ])('maps %s', async (_label, fault, expected) => {
     simulator.inject(fault, { endpoint: 'messages' });

@@ -19,7 +19,7 @@ describe('error mapping', () => {
   it('decides by the Graph error code first, then by the HTTP status', () => {
     expect(failureOfErrorResponse(400, { error: { code: 130429 } })).toEqual({ code: 'whatsapp.130429', retryable: true, delivered: 'no' });
     expect(failureOfErrorResponse(400, { error: { code: 131047, fbtrace_id: 'AbC' } })).toEqual({ code: 'whatsapp.131047', retryable: false, delivered: 'no', fbtraceId: 'AbC' });
-    expect(failureOfErrorResponse(401, { error: { code: 190, error_subcode: 463 } })).toEqual({ code: 'whatsapp.190', retryable: false, delivered: 'no', subcode: 463 });
+    expect(failureOfErrorResponse(401, { error: { code: 190, error_subcode: 463 } })).toEqual({ code: 'whatsapp.190', retryable: true, delivered: 'no', accountProblem: true, subcode: 463 });
     expect(failureOfErrorResponse(502, { error: { code: 999999 } })).toMatchObject({ retryable: true });
     expect(failureOfErrorResponse(429, undefined)).toEqual({ code: 'http.429', retryable: true, delivered: 'no' });
     expect(failureOfErrorResponse(403, 'Forbidden')).toEqual({ code: 'http.403', retryable: false, delivered: 'no' });
