@@ -24,6 +24,20 @@ export class ServiceWindows {
     );
   }
 
+  /**
+   * WhatsApp refused a message as outside the contact's window at `at`: the window sluice saw open
+   * was closed then, unless the contact wrote after it. Their next message waits for a new inbound one.
+   */
+  async closeAsOf(manager: EntityManager, waId: string, at: Date): Promise<void> {
+    const p = placeholders(manager);
+    await manager.query(`UPDATE whatsapp_contacts SET last_inbound_at = ${p(1)} WHERE wa_id = ${p(2)} AND last_inbound_at > ${p(3)} AND last_inbound_at <= ${p(4)}`, [
+      new Date(at.getTime() - SERVICE_WINDOW_MS).toISOString(),
+      waId,
+      new Date(at.getTime() - SERVICE_WINDOW_MS).toISOString(),
+      at.toISOString(),
+    ]);
+  }
+
   /** Those of the contacts whose window is open at `now`. */
   async openAmong(manager: EntityManager, waIds: string[], now: Date): Promise<Set<string>> {
     const unique = [...new Set(waIds)];

@@ -450,6 +450,34 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     });
   });
 
+  it("sends the policy's template instead when WhatsApp reports the text failed outside the window (131047), and ends a text with no template", async () => {
+    await grant('whatsapp', contact, 'shift-news');
+    await simulator.receiveText(contact, 'hi');
+    const { id } = await share(shareRequest({ purpose: 'shift-news', post: workplacePost({ message: 'Shift starts at 7.', message_tags: [] }), recipients: [{ waId: contact }] }));
+    await deliver(id);
+    const [text] = simulator.messagesTo(contact);
+    expect(text!.body).toMatchObject({ type: 'text' });
+    // sluice saw the window open; WhatsApp says it was not.
+    await simulator.sendStatus(text!, 'failed', { errorCode: 131047 });
+    const [row] = await deliver(id);
+    const copies = simulator.messagesTo(contact);
+    expect(copies.map((c) => (c.body as { type: string }).type)).toEqual(['text', 'template']);
+    expect(row).toMatchObject({ state: 'sent', attempts: 2, message_id: copies[1]!.wamid });
+    // The window stays closed for the next message too, until the contact writes again.
+    const next = await share(shareRequest({ purpose: 'shift-news', post: workplacePost({ message: 'Shift ends at 3.', message_tags: [] }), recipients: [{ waId: contact }] }));
+    await deliver(next.id);
+    expect((simulator.messagesTo(contact).at(-1)!.body as { type: string }).type).toBe('template');
+
+    // Under a policy with no template for it, such a failure ends the message.
+    await simulator.receiveText(contact, 'hi again');
+    const plain = await shareTo(contact);
+    const [sent] = await deliver(plain.id);
+    const copy = simulator.messagesTo(contact).find((m) => m.wamid === sent!.message_id)!;
+    await simulator.sendStatus(copy, 'failed', { errorCode: 131047 });
+    expect((await outboxOf(plain.id))[0]).toMatchObject({ state: 'sent', error_code: 'whatsapp.131047' });
+    expect(await recipientsOf(plain.id)).toEqual([expect.objectContaining({ delivery: 'failed' })]);
+  });
+
   it('sends a text policy\'s template where the window is closed, and the text where it is open', async () => {
     const wrote = contact.replace(/^3162/, '3164');
     for (const waId of [contact, wrote]) await grant('whatsapp', waId, 'shift-news');

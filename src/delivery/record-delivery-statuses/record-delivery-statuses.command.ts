@@ -12,6 +12,7 @@ import { DeliveryRecords } from '../delivery-records.js';
 import { MediaObjectEntity, type OutboxMessageEntity, replacedCopies } from '../infrastructure/delivery.entities.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import { retryDelayMs } from '../retries.js';
+import { ServiceWindows } from '../service-windows.js';
 import type { StatusReport } from '../webhooks/whatsapp-notification.js';
 import { isErasedRequest, mediaObjectOf } from '../whatsapp-message.js';
 
@@ -32,7 +33,8 @@ export class RecordDeliveryStatusesCommand extends Command<DeliveryStatusesRecor
  * change nothing. A report also proves that WhatsApp accepted the message, which settles an
  * attempt whose send response was lost. A copy that failed with a retryable code (a rate limit,
  * WhatsApp's own trouble) is queued again while attempts are left, with the usual backoff, and
- * the recipient goes back to `queued`; reports about replaced copies change nothing, and a
+ * the recipient goes back to `queued`; so is a text that failed outside the contact's window
+ * (131047) where the policy names a template for that, which then goes instead; reports about replaced copies change nothing, and a
  * failure of a copy older than the one sent last is left to that one's reports.
  */
 @CommandHandler(RecordDeliveryStatusesCommand)
@@ -44,6 +46,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     @Inject(DeliveryRecords) private readonly records: DeliveryRecords,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
+    @Inject(ServiceWindows) private readonly windows: ServiceWindows,
   ) {}
 
   @Traced('sluice.whatsapp.statuses', { result: (r: DeliveryStatusesRecorded) => ({ 'sluice.statuses.applied': r.applied }) })
@@ -111,7 +114,9 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
    * video is still kept; returns when it may next go out.
    */
   private async sendAgain(manager: EntityManager, message: OutboxMessageEntity, report: StatusReport): Promise<string | undefined> {
-    if (report.errorCode === undefined || !RETRYABLE_ERROR_CODES.has(report.errorCode)) return undefined;
+    // Outside the contact's window after all (sluice saw it open): the policy's template may go instead.
+    const windowClosed = report.errorCode === OUTSIDE_WINDOW_CODE && message.fallbackPayload !== null && message.payload.type !== 'template';
+    if (report.errorCode === undefined || !(RETRYABLE_ERROR_CODES.has(report.errorCode) || windowClosed)) return undefined;
     if (message.state !== 'sent' || message.messageId !== report.messageId || message.attempts >= this.config.deliveryMaxAttempts) return undefined;
     // An erasure of someone its content named has cleared the request body.
     if (isErasedRequest(message.payload)) return undefined;
@@ -120,10 +125,14 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     if (media !== undefined && !(await manager.getRepository(MediaObjectEntity).existsBy({ id: media }))) return undefined;
     const notBefore = new Date(Date.now() + retryDelayMs(message.attempts, this.config.deliveryRetryBaseMs)).toISOString();
     if (!(await this.outbox.requeueFailedCopy(manager, { ...message, messageId: report.messageId }, notBefore))) return undefined;
+    if (windowClosed) await this.windows.closeAsOf(manager, message.waId, report.reportedAt);
     await this.records.requeueRecipient(manager, message);
     return notBefore;
   }
 }
+
+/** Re-engagement message: the contact's 24-hour customer service window was closed. */
+const OUTSIDE_WINDOW_CODE = 131047;
 
 /** Queued again after a failed copy, and no attempt under way: no report can be about its next copy yet. */
 function waitsToBeSentAgain(message: OutboxMessageEntity): boolean {
