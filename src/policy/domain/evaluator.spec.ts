@@ -363,6 +363,11 @@ delivery:
 `);
     const decision = evaluateShare(policy, bundle.hash, input({ message: 'line one\nline two', message_tags: [] }), recipientOnly);
     expect(decision.outbound).toEqual({ type: 'template', name: 'frontline_update', language: 'nl', parameters: ['Een collega', 'line one line two'] });
+    // Windows line breaks too; and a blank value takes the fallback: WhatsApp refuses an empty parameter.
+    const crlf = evaluateShare(policy, bundle.hash, input({ message: 'line one\r\nline two\rthree', message_tags: [] }), recipientOnly);
+    expect(crlf.outbound).toMatchObject({ parameters: ['Een collega', 'line one line two three'] });
+    const blank = evaluateShare(policy, bundle.hash, input({ message: ' \r\n ', message_tags: [] }), recipientOnly);
+    expect(blank.outbound).toMatchObject({ parameters: ['Een collega', '-'] });
   });
 
   it('reports fields on a line left out as dropped, with their redactions and the names of mentioned people', () => {

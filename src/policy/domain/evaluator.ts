@@ -351,8 +351,12 @@ function unplacedFieldsDropped(policy: CompiledPolicy, crossed: Map<string, stri
 }
 
 function templateOutbound(template: CompiledTemplate, crossed: Map<string, string>): Extract<Outbound, { type: 'template' }> {
-  // Template parameters may not hold newlines or tabs (Cloud API): they become spaces.
-  const parameters = template.parameters.map((p) => (lineCrossed(p.text, crossed) ? renderLine(p.text, crossed).replace(/[\n\t]+/g, ' ').replace(/ {4,}/g, '   ') : p.fallback));
+  // Template parameters may not hold line breaks or tabs, nor be empty (Cloud API): breaks and tabs
+  // become spaces, and a parameter left blank takes its fallback.
+  const parameters = template.parameters.map((p) => {
+    const text = lineCrossed(p.text, crossed) ? renderLine(p.text, crossed).replace(/[\r\n\t]+/g, ' ').replace(/ {4,}/g, '   ') : '';
+    return text.trim() === '' ? p.fallback : text;
+  });
   return { type: 'template', name: template.name, language: template.language, parameters };
 }
 
