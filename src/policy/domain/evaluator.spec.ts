@@ -403,10 +403,10 @@ delivery:
     expect(decision.subjects).toContainEqual({ role: 'mentioned', type: 'workplace', id: TAGGED, consent: 'granted', categories: [] });
   });
 
-  it('counts a field placed only by the outside-window template as crossing', () => {
-    const { bundle, policy } = policyFrom(`${HEADER}fields:
-  - { path: message, category: user.content }
-  - { path: from.name, category: user.name }
+  /** A text policy sending `{message}`, with an outside-window template of one parameter. */
+  const withOutsideWindow = (fields: string, parameter: string) =>
+    policyFrom(`${HEADER}fields:
+${fields}
 delivery:
   type: text
   template: "{message}"
@@ -414,8 +414,11 @@ delivery:
     name: frontline_update
     language: nl
     parameters:
-      - { text: "{from.name}", fallback: "-" }
+      - { text: "${parameter}", fallback: "-" }
 `);
+
+  it('counts a field placed only by the outside-window template as crossing', () => {
+    const { bundle, policy } = withOutsideWindow('  - { path: message, category: user.content }\n  - { path: from.name, category: user.name }', '{from.name}');
     const decision = evaluateShare(policy, bundle.hash, input({ message_tags: [] }), recipientOnly);
     expect(decision.outsideWindow).toMatchObject({ parameters: ['Anna de Vries'] });
     expect(decision.crossing.fields.map((f) => f.path)).toEqual(['message', 'from.name']);
@@ -434,17 +437,7 @@ delivery: { type: text, template: "{message}" }
   });
 
   it('prepares the template a text policy names for recipients outside the 24-hour window', () => {
-    const { bundle, policy } = policyFrom(`${HEADER}fields:
-  - { path: message, category: user.content }
-delivery:
-  type: text
-  template: "{message}"
-  outsideWindow:
-    name: frontline_update
-    language: nl
-    parameters:
-      - { text: "{message}", fallback: "-" }
-`);
+    const { bundle, policy } = withOutsideWindow('  - { path: message, category: user.content }', '{message}');
     const decision = evaluateShare(policy, bundle.hash, input({ message: 'line one\nline two', message_tags: [] }), recipientOnly);
     expect(decision.outbound).toEqual({ type: 'text', body: 'line one\nline two' });
     expect(decision.outsideWindow).toEqual({ type: 'template', name: 'frontline_update', language: 'nl', parameters: ['line one line two'] });
