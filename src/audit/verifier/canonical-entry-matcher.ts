@@ -38,6 +38,9 @@ interface KindExpression {
   flat: boolean;
 }
 
+/** The longest entry text the fast path tries, in UTF-16 code units. */
+export const FAST_PATH_MAX_LENGTH = 16_384;
+
 export class CanonicalEntryMatcher {
   private constructor(private readonly byKind: Map<string, KindExpression>) {}
 
@@ -53,6 +56,10 @@ export class CanonicalEntryMatcher {
 
   /** The entry's index, kind and time if the text certainly passes every full check, else null. */
   match(text: string): MatchedEntry | null {
+    // A kind's extra members may be matched several ways, so a text that fails can cost the
+    // expression time quadratic in their number: a long (hostile) entry takes the full checks,
+    // which are linear. Entries sluice writes are a few kilobytes.
+    if (text.length > FAST_PATH_MAX_LENGTH) return null;
     const at = text.indexOf('"kind":"');
     if (at === -1) return null;
     const kind = text.slice(at + 8, text.indexOf('"', at + 8));

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { canonicalJson } from '../../../src/audit/domain/canonical-json.js';
-import { CanonicalEntryMatcher, plainPattern } from '../../../src/audit/verifier/canonical-entry-matcher.js';
+import { CanonicalEntryMatcher, FAST_PATH_MAX_LENGTH, plainPattern } from '../../../src/audit/verifier/canonical-entry-matcher.js';
 import { isCanonicalJsonText } from '../../../src/audit/verifier/canonical-text.js';
 import { bundleSchemas } from '../../../src/audit/verifier/schemas.js';
 import { ENTRY_KINDS, entryText } from './bundle-fixtures.js';
@@ -79,6 +79,18 @@ describe('the fast path of the offline verifier (CanonicalEntryMatcher)', () => 
       }),
       { numRuns: 2_000 },
     );
+  });
+
+  it('leaves an entry longer than any the gateway writes to the full checks, which take linear time on any shape', () => {
+    // Thousands of extra members: the expression, failing on such a text, could try every way to
+    // split them between its groups (a hostile bundle could stall the verifier for hours).
+    const entry = JSON.parse(entryText(5, 'message.sent')) as Record<string, unknown>;
+    const extras = Object.fromEntries(Array.from({ length: 2_000 }, (_, i) => [`a${String(i).padStart(6, '0')}`, 0]));
+    const long = canonicalJson({ ...extras, ...entry });
+    expect(long.length).toBeGreaterThan(FAST_PATH_MAX_LENGTH);
+    expect(fullChecks(long)).not.toBeNull();
+    expect(matcher.match(long)).toBeNull();
+    expect(samples.every((text) => text.length < FAST_PATH_MAX_LENGTH / 4)).toBe(true);
   });
 
   it.each([
