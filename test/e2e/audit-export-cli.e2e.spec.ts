@@ -44,6 +44,18 @@ describe('npx sluice audit verify, on its own', () => {
     }
   });
 
+  it('takes a kept checkpoint saved without its last newline, or with a byte order mark', () => {
+    const small = buildLog(20);
+    const bundle = join(dir, 'twenty.ndjson');
+    writeFileSync(bundle, buildBundle(small));
+    const note = small.checkpoint(10);
+    expect(note.endsWith('\n')).toBe(true);
+    for (const [name, kept] of [['no-newline', note.replace(/\n$/, '')], ['bom', `\uFEFF${note}`], ['crlf', note.replaceAll('\n', '\r\n')]] as const) {
+      const result = sluice(['audit', 'verify', bundle, '--public-key', small.publicKey, '--trusted-checkpoint', writeNote(name, kept)]);
+      expect([name, result.status, result.stderr]).toEqual([name, 0, '']);
+    }
+  });
+
   it('warns that a bundle checked only against its own key proves only its own consistency', () => {
     const small = join(dir, 'small.csv');
     writeFileSync(small, buildBundle(buildLog(5), { format: 'csv' }));

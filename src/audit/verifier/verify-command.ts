@@ -43,8 +43,10 @@ export async function runVerifyCommand(args: string[], io: Io): Promise<number> 
     // A verifier key never names a file (it holds '+'), so a path that exists is read.
     publicKey = keyArgument !== undefined && existsSync(keyArgument) ? readFileSync(keyArgument, 'utf8') : keyArgument;
     if (publicKey !== undefined) usableKey(publicKey);
-    // A note ends in one newline; a kept copy may carry more (`jq -r` adds one), or \r\n line ends.
-    trustedCheckpoint = values['trusted-checkpoint'] === undefined ? undefined : readFileSync(values['trusted-checkpoint'], 'utf8').replace(/\r\n/g, '\n').replace(/\n+$/, '\n');
+    // A note ends in one newline; a kept copy may carry more (`jq -r` adds one) or none (an
+    // editor, `printf %s`), \r\n line ends, or a byte order mark.
+    trustedCheckpoint =
+      values['trusted-checkpoint'] === undefined ? undefined : `${readFileSync(values['trusted-checkpoint'], 'utf8').replace(/^\uFEFF/, '').replace(/\r\n/g, '\n').replace(/\n+$/, '')}\n`;
     if (!existsSync(bundle)) throw new Error(`${bundle}: no such file`);
     if (!statSync(bundle).isFile()) throw new Error(`${bundle}: not a file (a bundle is the one file audit export wrote)`);
   } catch (error) {
