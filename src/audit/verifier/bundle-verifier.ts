@@ -173,6 +173,9 @@ export class BundleVerifier {
     if (!verified.ok) fail(null, `the checkpoint: ${verified.reason}`);
     if (!hasCanonicalSignatures(header.checkpoint)) fail(null, 'the checkpoint: a signature is not in canonical base64');
     const checkpoint = verified.checkpoint;
+    // The signature covers the note's body, not the key name on its line: another log signed
+    // with the same key (a staging copy) could be relabelled as this one's.
+    if (checkpoint.origin !== key.name) fail(null, `the checkpoint: it is of log ${checkpoint.origin}, not ${key.name}, the log the key is for`);
     this.checkpoint = checkpoint;
     this.checked.push(`checkpoint  ${checkpoint.origin}, tree size ${checkpoint.size}, root ${b64(checkpoint.root)}: signature by ${key.name} OK`);
     if (header.until >= checkpoint.size) fail(null, `the checkpoint (tree size ${checkpoint.size}) does not cover the entries up to index ${header.until}`);

@@ -106,6 +106,20 @@ describe('offline verification of an export bundle', () => {
       expect(failureOf(await verify(buildBundle(forger), { publicKey: log.publicKey }))).toBe('-: the bundle names a public key other than the given one');
     });
 
+    it("refuses another log's checkpoint signed with the same key, relabelled as this log's", async () => {
+      // A staging instance sharing production's signing key under another origin.
+      const staging = signCheckpoint({ origin: 'staging.test/audit', size: 40, root: log.log.root(40), privateKey: log.signingKey });
+      // The signature covers the body only; the key id on the line is recomputed for this log's name.
+      const signatureLine = staging.split('\n').find((line) => line.startsWith('— '))!;
+      const blob = Buffer.from(signatureLine.split(' ')[2]!, 'base64');
+      Buffer.from(log.publicKey.split('+')[1]!, 'hex').copy(blob, 0);
+      const relabelled = staging.replace(signatureLine, `— ${ORIGIN} ${blob.toString('base64')}`);
+      expect(relabelled).not.toBe(staging);
+      const [header, ...rest] = linesOf(buildBundle(log));
+      const bundle = joinLines([JSON.stringify({ ...(JSON.parse(header!) as object), checkpoint: relabelled }), ...rest]);
+      expect(failureOf(await verify(bundle, { publicKey: log.publicKey }))).toBe(`-: the checkpoint: it is of log staging.test/audit, not ${ORIGIN}, the log the key is for`);
+    });
+
     it('needs a key from somewhere, and refuses one that is not a verifier key', async () => {
       expect(failureOf(await verify(buildBundle(log, { publicKey: null })))).toBe("-: the bundle carries no public key: pass the log's key with --public-key");
       expect(failureOf(await verify(buildBundle(log), { publicKey: 'sluice.test/audit+00000000+AAAA' }))).toMatch(/^-: the given public key: /);
