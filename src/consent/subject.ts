@@ -18,17 +18,12 @@ export const SUBJECT_ID_PATTERNS: Record<SubjectType, RegExp> = {
  * mobiles registered before the ninth digit (55, a two-digit area code, 8 digits from 6 to 9)
  * and Mexican mobiles with the "1" that once followed 52. Either form is read as today's number,
  * so that a STOP, a status report, a consent or an erasure under either reaches the same person.
- * Argentinian mobiles are the other way round: WhatsApp names them with the 9 of mobiles after
- * 54 (549 11 …), which people often leave out (54 11 …); an area code never starts with 9, so the
- * two forms are told apart and read as WhatsApp's.
  */
 export function canonicalWhatsAppId(id: string): string {
   const brazilian = /^55([1-9]{2})([6-9][0-9]{7})$/.exec(id);
   if (brazilian) return `55${brazilian[1]}9${brazilian[2]}`;
   const mexican = /^521([0-9]{10})$/.exec(id);
   if (mexican) return `52${mexican[1]}`;
-  const argentinian = /^54([1-8][0-9]{9})$/.exec(id);
-  if (argentinian) return `549${argentinian[1]}`;
   return id;
 }
 

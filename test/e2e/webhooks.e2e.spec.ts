@@ -477,15 +477,6 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect((await consentsOf(number)).current).toEqual([]);
     });
 
-    it("takes a STOP from an Argentinian mobile as WhatsApp names it (549 …) for the number given without the 9", async () => {
-      const national = `11${dialect === 'sqlite' ? 5 : 6}${String(++nextAccount).padStart(7, '0')}`;
-      await grant('whatsapp', `54${national}`);
-      const queued = await queueShare(`54${national}`);
-      await simulator.receiveText(`549${national}`, 'STOP');
-      expect((await consentsOf(`54${national}`)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
-      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
-    });
-
     it('reads a Mexican mobile with the old 1 after 52 as the number without it', async () => {
       const number = `5255${dialect === 'sqlite' ? 1 : 2}${String(++nextAccount).padStart(7, '0')}`;
       await grant('whatsapp', `521${number.slice(2)}`);
