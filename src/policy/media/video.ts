@@ -229,21 +229,22 @@ function insideOneOf(range: ByteRange, sorted: readonly ByteRange[]): boolean {
   return candidate !== undefined && range.end <= candidate.end;
 }
 
-/** Whether no chunk of the tracks overlaps the range. */
-function unreadBy(tracks: readonly Track[], range: ByteRange): boolean {
-  return tracks.every((track) => track.chunks.every((chunk) => chunk.end <= range.start || chunk.start >= range.end));
-}
-
-/** The parts of the media data that no chunk of the tracks covers. */
-function unreadRanges(mediaData: readonly ByteRange[], tracks: readonly Track[]): ByteRange[] {
-  const chunks = tracks.flatMap((track) => track.chunks).sort((a, b) => a.start - b.start);
+/** The parts of the media data that none of the read ranges (sorted, disjoint) covers. */
+function unreadRanges(mediaData: readonly ByteRange[], read: readonly ByteRange[]): ByteRange[] {
   const unread: ByteRange[] = [];
   for (const data of mediaData) {
+    // The first read range that ends inside or after this media data.
+    let low = 0;
+    let high = read.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (read[mid]!.end <= data.start) low = mid + 1;
+      else high = mid;
+    }
     let at = data.start;
-    for (const chunk of chunks) {
-      if (chunk.end <= data.start || chunk.start >= data.end) continue;
-      if (chunk.start > at) unread.push({ start: at, end: chunk.start });
-      at = Math.max(at, chunk.end);
+    for (let i = low; i < read.length && read[i]!.start < data.end; i++) {
+      if (read[i]!.start > at) unread.push({ start: at, end: read[i]!.start });
+      at = Math.max(at, read[i]!.end);
     }
     if (at < data.end) unread.push({ start: at, end: data.end });
   }
@@ -285,11 +286,13 @@ function rewriteMovie(file: Buffer): { bytes: Buffer; width?: number; height?: n
     rewrite.cuts.push({ start: track.box.start, end: track.box.end });
     recordRemoval(rewrite, `trak:${printableType(track.handler)}`);
   }
-  if (dropped.some((track) => track.chunks.some((chunk) => !unreadBy(kept, chunk)))) throw new Mp4FormatError('a kept track shares sample data with a removed one');
+  // Sorted and merged once: every lookup below is a binary search (a file may hold a million chunks).
+  const keptData = new ByteCuts(kept.flatMap((track) => track.chunks));
+  if (dropped.some((track) => track.chunks.some((chunk) => keptData.removesAnyOf(chunk)))) throw new Mp4FormatError('a kept track shares sample data with a removed one');
   // What no kept track reads goes too: the removed tracks' samples, slack, and data that only a
   // removed box pointed at (the items of a meta box, stored in mdat).
   const removedSamples = new ByteCuts(dropped.flatMap((track) => track.chunks));
-  for (const unread of unreadRanges(mediaData, kept)) {
+  for (const unread of unreadRanges(mediaData, keptData.ranges)) {
     rewrite.cuts.push(unread);
     if (removedSamples.removedBefore(unread.end) - removedSamples.removedBefore(unread.start) < unread.end - unread.start) recordRemoval(rewrite, 'mdat:unreferenced');
   }
