@@ -220,6 +220,12 @@ describe('npx sluice policy', () => {
       expect(result.status).toBe(0);
       expect(result.stdout).toContain('decision: denied (media.unreadable)');
       expect(result.stdout).toContain('note: attachments.data.0.media.image.src is a URL, which explain does not fetch: decided here as media.unreadable');
+      // A video is refused by the shipped policy whatever its bytes: no note then.
+      const video = { type: 'video', media: { source: 'https://video.xx.fbcdn.net/v/clip.mp4' } };
+      writeFileSync(post, JSON.stringify({ id: '1_3', message: 'Clip', from: { id: '1001', name: 'Anna de Vries' }, attachments: { data: [video] } }));
+      const refused = sluice(['policy', 'explain', 'frontline-updates', '--post', post, '--dir', SHIPPED_POLICIES]);
+      expect(refused.stdout).toContain('decision: denied (media.type_not_allowed)');
+      expect(refused.stdout).not.toContain('note:');
     });
   });
 });

@@ -153,7 +153,8 @@ async function explain(
     ...(messageText(decision) ?? '').split('\n').map((l) => `  | ${l}`),
   ];
   // The gateway fetches media by URL (from allow-listed hosts); explain reads no network.
-  const remote = mediaAttachmentsOf(post).filter((a) => a.src !== undefined && !a.src.startsWith('data:'));
+  const unread = new Set(media.filter((m) => !m.ok && m.reason === 'media.unreadable').map((m) => m.path));
+  const remote = mediaAttachmentsOf(post).filter((a) => a.src !== undefined && !a.src.startsWith('data:') && unread.has(a.path));
   if (remote.length > 0) {
     lines.push('', ...remote.map((a) => `note: ${a.path} is a URL, which explain does not fetch: decided here as media.unreadable; inline it as a data: URL to see what of it would cross`));
   }

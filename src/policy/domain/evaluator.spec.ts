@@ -368,6 +368,8 @@ delivery:
     expect(crlf.outbound).toMatchObject({ parameters: ['Een collega', 'line one line two three'] });
     const blank = evaluateShare(policy, bundle.hash, input({ message: ' \r\n ', message_tags: [] }), recipientOnly);
     expect(blank.outbound).toMatchObject({ parameters: ['Een collega', '-'] });
+    expect(blank.crossing.fields).toEqual([]);
+    expect(blank.crossing.dropped).toContainEqual({ path: 'message', reason: 'not_in_message' });
   });
 
   it('reports fields on a line left out as dropped, with their redactions and the names of mentioned people', () => {

@@ -333,12 +333,14 @@ function buildOutbound(policy: CompiledPolicy, crossed: Map<string, string>, med
  */
 function unplacedFieldsDropped(policy: CompiledPolicy, crossed: Map<string, string>, crossing: ShareDecision['crossing'], subjects: ShareDecision['subjects']): void {
   const delivery = policy.delivery;
-  const lines = delivery.type === 'template' ? delivery.parameters.map((p) => p.text) : [...delivery.body, ...(delivery.outsideWindow?.parameters.map((p) => p.text) ?? [])];
+  const parameters = delivery.type === 'template' ? delivery.parameters : (delivery.outsideWindow?.parameters ?? []);
   const placed = new Set<string>();
-  for (const line of lines) {
-    if (!lineCrossed(line, crossed)) continue;
+  const place = (line: TemplateLine) => {
     for (const part of line) if ('field' in part) placed.add(part.field);
-  }
+  };
+  for (const line of delivery.type === 'text' ? delivery.body : []) if (lineCrossed(line, crossed)) place(line);
+  // A parameter that would render blank sends its fallback instead (see templateOutbound).
+  for (const { text } of parameters) if (lineCrossed(text, crossed) && renderLine(text, crossed).trim() !== '') place(text);
   const unplaced = [...crossed.keys()].filter((path) => !placed.has(path));
   if (unplaced.length === 0) return;
   for (const path of unplaced) {
