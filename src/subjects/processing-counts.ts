@@ -25,6 +25,8 @@ export async function countProcessing(dataSource: DataSource, since: Date, until
    * final: false): each has a message.sent per copy, and counts once, for its first.
    */
   const sentAgain = new Set<string>();
+  /** Messages with a copy sent in the period: only such a copy can be reported failed and replaced. */
+  const sentOnce = new Set<string>();
   const repo = dataSource.getRepository(AuditEntryEntity);
   const start = await firstSequencedFrom(dataSource, new Date(since.getTime() - CLOCK_SKEW_MS));
   for (let after = start - 1; ; ) {
@@ -45,10 +47,13 @@ export async function countProcessing(dataSource: DataSource, since: Date, until
         else policy.denied++;
         policy.recipientsAllowed += ((entry.recipients ?? []) as { decision: string }[]).filter((r) => r.decision === 'allowed').length;
       } else if (entry.kind === 'message.status' && entry.final === false) {
-        sentAgain.add(String(entry.outbox));
+        // A failed report on a copy whose answer was lost (a timeout) leaves the message unsent: its next send is its first.
+        if (sentOnce.has(String(entry.outbox))) sentAgain.add(String(entry.outbox));
       } else if (entry.kind === 'message.sent') {
         // A later copy (`copy`, or in entries written before it, one after a failed report seen here).
-        if (typeof entry.copy === 'number' || sentAgain.has(String(entry.outbox))) continue;
+        const later = typeof entry.copy === 'number' || sentAgain.has(String(entry.outbox));
+        sentOnce.add(String(entry.outbox));
+        if (later) continue;
         // Older entries name their decision by log index.
         const decision = typeof entry.decision === 'number' ? `#${entry.decision}` : String(entry.decision);
         sentUnder.set(decision, (sentUnder.get(decision) ?? 0) + 1);

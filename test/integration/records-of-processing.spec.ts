@@ -181,6 +181,23 @@ delivery: { type: text, template: "{message}" }
     expect(JSON.parse(ropa(['--format', 'json', '--since', copySent]).stdout).records[0].counts).toMatchObject({ messagesSent: 0 });
   });
 
+  it('counts a message whose timed-out copy WhatsApp reported failed once, when its next attempt is sent', async () => {
+    const before = JSON.parse(ropa(['--format', 'json']).stdout).records[0].counts.messagesSent as number;
+    const transactions = sluice.app.get(TransactionRunner);
+    const [message] = await transactions.dataSource.getRepository(OutboxMessageEntity).findBy({ state: 'sent' });
+    const lost = { ...message!, id: 'out_lostcopy00000000000000000000' };
+    const records = sluice.app.get(DeliveryRecords);
+    await transactions.run(async (manager) =>
+      sluice.app.get(AuditLogService).append(manager, [
+        await records.entry(manager, 'message.failed', lost, { attempt: 1, delivered: 'unknown', error: 'transport.timeout', final: false }),
+        await records.entry(manager, 'message.status', lost, { status: 'failed', whatsappMessage: 'wamid.lost-copy', error: 'whatsapp.131000', final: false }),
+        await records.entry(manager, 'message.sent', lost, { attempt: 2, whatsappMessage: 'wamid.next-copy' }),
+      ]),
+    );
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    expect(JSON.parse(ropa(['--format', 'json']).stdout).records[0].counts.messagesSent).toBe(before + 1);
+  });
+
   it('counts a message whose entry names its decision by log index, as older entries do', async () => {
     const before = JSON.parse(ropa(['--format', 'json']).stdout).records[0].counts.messagesSent as number;
     const [decided] = (await sluice.database.adminQuery(`SELECT idx FROM audit_entries WHERE kind = 'share.decided' ORDER BY idx LIMIT 1`)) as { idx: number | string }[];
