@@ -358,8 +358,9 @@ describeEachDatabase('subject access and erasure', (dialect) => {
       await reporter.query('BEGIN');
       await reporter.query('SELECT id FROM outbox_messages WHERE share_id = $1 FOR UPDATE', [share.json.id]);
       const swept = sluice.app.get(AuditRetentionService).sweep(new Date(Date.now() + 3 * 365 * 86_400_000));
-      // The purge has read the share as old and finished, and now waits to delete its message.
-      const purgeWaits = async () => Number((await reporter.query("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")).rows[0].n) > 0;
+      // The purge has read the share as old and finished, and now waits for this connection's row lock.
+      const purgeWaits = async () =>
+        Number((await reporter.query('SELECT count(*) AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [(reporter as unknown as { processID: number }).processID])).rows[0].n) > 0;
       await eventually(async () => ((await purgeWaits()) ? true : undefined), 'the purge to wait for the message row');
       await reporter.query("UPDATE outbox_messages SET state = 'pending' WHERE share_id = $1", [share.json.id]);
       await reporter.query('COMMIT');
