@@ -34,8 +34,9 @@ export class RecordDeliveryStatusesCommand extends Command<DeliveryStatusesRecor
  * attempt whose send response was lost. A copy that failed with a retryable code (a rate limit,
  * WhatsApp's own trouble) is queued again while attempts are left, with the usual backoff, and
  * the recipient goes back to `queued`; so is a text that failed outside the contact's window
- * (131047) where the policy names a template for that, which then goes instead; reports about replaced copies change nothing, and a
- * failure of a copy older than the one sent last is left to that one's reports.
+ * (131047) where the policy names a template for that, which then goes instead. Reports about
+ * replaced copies change nothing, and a failure of a copy older than the one sent last is left to
+ * that one's reports.
  */
 @CommandHandler(RecordDeliveryStatusesCommand)
 export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeliveryStatusesCommand> {
