@@ -216,16 +216,21 @@ function displaySize(file: Buffer, tkhd: Box): { width: number; height: number }
   return quarterTurn ? { width: height, height: width } : { width, height };
 }
 
-/** Whether a range lies inside one of the sorted, disjoint ranges. */
-function insideOneOf(range: ByteRange, sorted: readonly ByteRange[]): boolean {
+/** The index of the first of the sorted ranges for which `after` holds (it holds for all that follow); their length if none. */
+function firstWhere(sorted: readonly ByteRange[], after: (range: ByteRange) => boolean): number {
   let low = 0;
   let high = sorted.length;
   while (low < high) {
     const mid = (low + high) >> 1;
-    if (sorted[mid]!.start <= range.start) low = mid + 1;
-    else high = mid;
+    if (after(sorted[mid]!)) high = mid;
+    else low = mid + 1;
   }
-  const candidate = sorted[low - 1];
+  return low;
+}
+
+/** Whether a range lies inside one of the sorted, disjoint ranges. */
+function insideOneOf(range: ByteRange, sorted: readonly ByteRange[]): boolean {
+  const candidate = sorted[firstWhere(sorted, (r) => r.start > range.start) - 1];
   return candidate !== undefined && range.end <= candidate.end;
 }
 
@@ -233,16 +238,9 @@ function insideOneOf(range: ByteRange, sorted: readonly ByteRange[]): boolean {
 function unreadRanges(mediaData: readonly ByteRange[], read: readonly ByteRange[]): ByteRange[] {
   const unread: ByteRange[] = [];
   for (const data of mediaData) {
-    // The first read range that ends inside or after this media data.
-    let low = 0;
-    let high = read.length;
-    while (low < high) {
-      const mid = (low + high) >> 1;
-      if (read[mid]!.end <= data.start) low = mid + 1;
-      else high = mid;
-    }
     let at = data.start;
-    for (let i = low; i < read.length && read[i]!.start < data.end; i++) {
+    // From the first read range that ends inside or after this media data.
+    for (let i = firstWhere(read, (r) => r.end > data.start); i < read.length && read[i]!.start < data.end; i++) {
       if (read[i]!.start > at) unread.push({ start: at, end: read[i]!.start });
       at = Math.max(at, read[i]!.end);
     }
