@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { canonicalWhatsAppId, SUBJECT_ID_PATTERNS } from './subject.js';
+import { canonicalWhatsAppId, SUBJECT_ID_PATTERNS, whatsAppIdForms } from './subject.js';
 
 describe('canonicalWhatsAppId', () => {
   it.each([
@@ -37,6 +37,38 @@ describe('canonicalWhatsAppId', () => {
         const canonical = canonicalWhatsAppId(id);
         expect(canonicalWhatsAppId(canonical)).toBe(canonical);
         expect(canonical).toMatch(SUBJECT_ID_PATTERNS.whatsapp);
+      }),
+    );
+  });
+});
+
+describe('whatsAppIdForms', () => {
+  it.each([
+    ['5491123456789', ['5491123456789', '541123456789'], 'an Argentinian mobile as WhatsApp names it'],
+    ['541123456789', ['541123456789', '5491123456789'], 'the same number without the 9'],
+    ['542614123456', ['542614123456', '5492614123456'], 'a Mendoza number (area code 261)'],
+    ['31612345678', ['31612345678'], 'a Dutch mobile'],
+    ['5411234567890', ['5411234567890'], 'eleven digits after 54: not an Argentinian number'],
+    ['544123456789', ['544123456789'], 'no Argentinian area code begins with 4'],
+    ['5215512345678', ['5215512345678'], 'a Mexican number (read by canonicalWhatsAppId, not here)'],
+  ])('gives %s the forms %j (%s)', (id, forms) => {
+    expect(whatsAppIdForms(id)).toEqual(forms);
+  });
+
+  it('gives each form of a number the same set of forms, each a valid WhatsApp id', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(SUBJECT_ID_PATTERNS.whatsapp), (id) => {
+        const forms = whatsAppIdForms(id);
+        expect(forms[0]).toBe(id);
+        for (const form of forms) {
+          expect(form).toMatch(SUBJECT_ID_PATTERNS.whatsapp);
+          expect(new Set(whatsAppIdForms(form))).toEqual(new Set(forms));
+        }
+      }),
+    );
+    fc.assert(
+      fc.property(fc.stringMatching(/^[1-3][0-9]{9}$/), (number) => {
+        expect(new Set(whatsAppIdForms(`54${number}`))).toEqual(new Set([`54${number}`, `549${number}`]));
       }),
     );
   });

@@ -27,6 +27,21 @@ export function canonicalWhatsAppId(id: string): string {
   return id;
 }
 
+/**
+ * Every form under which a message to or from the contact `id` (canonical) may name them. An
+ * Argentinian mobile is 54, 9, then ten digits (an area code from 1 to 3 and the number), and
+ * WhatsApp names it so; integrations often give it without the 9, as it is dialled at home. The
+ * two forms are one number (Argentina gives a number to a mobile or a landline, never both), yet
+ * neither can be read as the other the way old Brazilian and Mexican forms are: an id already
+ * stored is found by an HMAC of its digits, and a landline's account is named without the 9. So
+ * an opt-out, a status report, a subject report and an erasure try both.
+ */
+export function whatsAppIdForms(id: string): string[] {
+  const argentinian = /^54(9?)([1-3][0-9]{9})$/.exec(id);
+  if (!argentinian) return [id];
+  return [id, argentinian[1] ? `54${argentinian[2]}` : `549${argentinian[2]}`];
+}
+
 export const PURPOSE_PATTERN = /^[a-z0-9][a-z0-9-]{0,99}$/;
 
 export function isSubjectType(value: string): value is SubjectType {

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, In, IsNull } from 'typeorm';
+import { whatsAppIdForms } from '../consent/subject.js';
 import { OutboxMessageEntity, type OutboxState, replacedCopies } from './infrastructure/delivery.entities.js';
 import { placeholders, updatedRows } from './infrastructure/sql.js';
 
@@ -126,18 +127,20 @@ export class OutboxRepository {
     if (this.dataSource.options.type !== 'postgres' || reports.length === 0) return;
     await manager.query(
       'SELECT id FROM outbox_messages WHERE wa_id = ANY($1) AND (id = ANY($2) OR message_id = ANY($3)) ORDER BY id FOR UPDATE',
-      [[...new Set(reports.map((r) => r.recipient))], reports.flatMap((r) => (r.outboxId ? [r.outboxId] : [])), reports.map((r) => r.messageId)],
+      [[...new Set(reports.flatMap((r) => whatsAppIdForms(r.recipient)))], reports.flatMap((r) => (r.outboxId ? [r.outboxId] : [])), reports.map((r) => r.messageId)],
     );
   }
 
   /**
    * The message a status report is about: by the outbox id sluice sent along (it survives a lost
-   * send response), else by WhatsApp's message id.
+   * send response), else by WhatsApp's message id. The recipient may be named by another form of
+   * the number the message was queued to (an Argentinian mobile with its 9).
    */
   async findReported(manager: EntityManager, report: { outboxId?: string; messageId: string; recipient: string }): Promise<OutboxMessageEntity | null> {
     const repository = manager.getRepository(OutboxMessageEntity);
-    const byOutbox = report.outboxId ? await repository.findOneBy({ id: report.outboxId, waId: report.recipient }) : null;
-    return byOutbox ?? repository.findOneBy({ messageId: report.messageId, waId: report.recipient });
+    const waId = In(whatsAppIdForms(report.recipient));
+    const byOutbox = report.outboxId ? await repository.findOneBy({ id: report.outboxId, waId }) : null;
+    return byOutbox ?? repository.findOneBy({ messageId: report.messageId, waId });
   }
 
   /**

@@ -484,6 +484,57 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
     });
   });
 
+  describe('an Argentinian mobile given without the 9 that WhatsApp names it by', () => {
+    let nextNumber = 0;
+    const argentinianMobile = () => {
+      const number = `11${dialect === 'sqlite' ? 3 : 4}${String(++nextNumber).padStart(7, '0')}`;
+      return { given: `54${number}`, accountId: `549${number}` };
+    };
+
+    it('takes the window, status reports and a STOP under the 9 as the same person', async () => {
+      const { given, accountId } = argentinianMobile();
+      simulator.registerAccount(given, accountId);
+      await grant('whatsapp', given);
+      await simulator.receiveText(accountId, 'hi');
+      const shareId = await queueShare(given);
+      await sluice.drainOutbox();
+      // Sent as a text: the window the contact opened under the 9 is theirs.
+      expect(simulator.messagesTo(given)).toEqual([expect.objectContaining({ type: 'text' })]);
+      await simulator.sendStatus(simulator.messagesTo(given)[0]!, 'delivered');
+      expect((await deliveryOf(shareId)).delivery).toBe('delivered');
+
+      const queued = await queueShare(given);
+      await simulator.receiveText(accountId, 'STOP');
+      expect((await consentsOf(given)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+      await sluice.drainOutbox();
+      expect(simulator.messagesTo(given)).toHaveLength(1);
+    });
+
+    it('reports and erases the person under either form', async () => {
+      const { given, accountId } = argentinianMobile();
+      simulator.registerAccount(given, accountId);
+      await grant('whatsapp', given);
+      await simulator.receiveText(accountId, 'STOP');
+      await sluice.app.get(AuditSequencer).sequenceNow();
+      const report = async (id: string) => (await sluice.request('GET', `/v1/subjects/whatsapp/${id}/report`)).json as { found: boolean; consents: { status: string; index: number }[] };
+      // The grant under the given form, and the STOP's withdrawal under both.
+      const asked = await report(accountId);
+      expect(asked.found).toBe(true);
+      expect(asked.consents.map((c) => c.status)).toEqual(['granted', 'withdrawn', 'withdrawn']);
+      expect(asked.consents.map((c) => c.index)).toEqual([...asked.consents.map((c) => c.index)].sort((a, b) => a - b));
+      expect(await report(given)).toMatchObject({ found: true, consents: asked.consents });
+
+      const erased = await sluice.request('POST', `/v1/subjects/whatsapp/${accountId}/erase`);
+      expect(erased.json).toMatchObject({ erased: true, audit: { index: expect.any(Number) } });
+      for (const id of [given, accountId]) {
+        expect(await report(id)).toMatchObject({ found: false, consents: [] });
+        expect((await consentsOf(id)).current).toEqual([]);
+      }
+      expect((await entries()).filter((e) => e.kind === 'subject.erased' && e.subjectType === 'whatsapp').length).toBeGreaterThanOrEqual(2);
+    });
+  });
+
   describe('opt-out', () => {
     it.each(['STOP', 'stop', 'Afmelden', 'unsubscribe.'])('withdraws every purpose on %j, audits it and cancels the queued messages', async (text) => {
       await grant('whatsapp', contact, 'shift-alerts');

@@ -2,6 +2,7 @@ import { Inject, Logger } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
 import { ConsentLedger } from '../../consent/consent-ledger.js';
+import { whatsAppIdForms } from '../../consent/subject.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
@@ -56,23 +57,23 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
       for (const message of messages) {
         if (!(await this.inbound.firstSighting(manager, message.id, now))) continue;
         received++;
-        await this.windows.recordInbound(manager, message.from, message.sentAt);
+        // An Argentinian contact may be known here by either form of their number (whatsAppIdForms).
+        const forms = whatsAppIdForms(message.from);
+        for (const form of forms) await this.windows.recordInbound(manager, form, message.sentAt);
         if (message.text === undefined || !isOptOut(message.text)) continue;
         optOuts++;
         // Every purpose the active policies ask recipients' consent for, granted or not.
         const purposes = this.policies.bundle.policies.flatMap((policy) => (policy.recipientConsent ? [policy.recipientConsent.purpose] : []));
-        await this.consents.withdrawAll(
-          manager,
-          { type: 'whatsapp', id: message.from },
-          { method: 'whatsapp-opt-out', text: `"${message.text.trim()}" in WhatsApp message ${message.id}`, capturedAt: message.sentAt.toISOString() },
-          purposes,
-        );
-        // Messages already being sent are left to the worker: its consent check before each attempt sees the withdrawal.
-        for (const queued of await this.outbox.idleMessagesFor(manager, message.from)) {
-          if (!(await this.outbox.cancelIfIdle(manager, queued))) continue;
-          await this.records.advanceRecipient(manager, queued, 'cancelled');
-          touched.add(queued.shareId);
-          drafts.push(await this.records.entry(manager, 'message.cancelled', queued, { reason: 'recipient.consent_withdrawn', via: 'whatsapp_opt_out' }));
+        const evidence = { method: 'whatsapp-opt-out', text: `"${message.text.trim()}" in WhatsApp message ${message.id}`, capturedAt: message.sentAt.toISOString() };
+        for (const form of forms) {
+          await this.consents.withdrawAll(manager, { type: 'whatsapp', id: form }, evidence, purposes);
+          // Messages already being sent are left to the worker: its consent check before each attempt sees the withdrawal.
+          for (const queued of await this.outbox.idleMessagesFor(manager, form)) {
+            if (!(await this.outbox.cancelIfIdle(manager, queued))) continue;
+            await this.records.advanceRecipient(manager, queued, 'cancelled');
+            touched.add(queued.shareId);
+            drafts.push(await this.records.entry(manager, 'message.cancelled', queued, { reason: 'recipient.consent_withdrawn', via: 'whatsapp_opt_out' }));
+          }
         }
       }
       await this.inbound.forgetExpired(manager, now);

@@ -3,6 +3,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { EntityManager } from 'typeorm';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
+import { whatsAppIdForms } from '../../consent/subject.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { countReportedStatuses } from '../../platform/observability/metrics.js';
@@ -61,7 +62,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
       // for good), a copy no longer holds the media for sending again.
       const movedOn = new Set<string>();
       // A message queued again must not slip past an erasure of its recipient under way (PostgreSQL).
-      await this.subjectKeys.holdAgainstErasure(manager, reports.map((r) => ({ type: 'whatsapp', id: r.recipient })));
+      await this.subjectKeys.holdAgainstErasure(manager, reports.flatMap((r) => whatsAppIdForms(r.recipient).map((id) => ({ type: 'whatsapp' as const, id }))));
       await this.outbox.lockReported(manager, reports);
       for (const report of reports) {
         const message = await this.outbox.findReported(manager, report);

@@ -7,7 +7,7 @@ import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { ConsentLedger } from '../../consent/consent-ledger.js';
-import type { SubjectRef } from '../../consent/subject.js';
+import { whatsAppIdForms, type SubjectRef } from '../../consent/subject.js';
 import { releaseFinishedMedia } from '../../delivery/media-retention.js';
 import { ERASED_REQUEST_TEXT } from '../../delivery/whatsapp-message.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
@@ -67,7 +67,8 @@ export class EraseSubjectCommand extends Command<SubjectErased> {
  * clear are cleared in the same transaction: the consent projection, and for a WhatsApp contact
  * the share recipients, the decision documents, the queued messages (cancelled), the service
  * window record and the sandbox's copies; for a Workplace person, the content of the shares that
- * name them. A `subject.erased` entry, without personal data, records that it happened.
+ * name them. A `subject.erased` entry, without personal data, records that it happened. A WhatsApp
+ * contact known by two forms of one number (whatsAppIdForms) is erased under each.
  */
 @CommandHandler(EraseSubjectCommand)
 export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand> {
@@ -82,6 +83,17 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
 
   @Traced('sluice.subject.erase', { attributes: ({ subject }: EraseSubjectCommand) => ({ 'sluice.subject.type': subject.type }), result: (r: SubjectErased) => ({ 'sluice.subject.erased': r.erased }) })
   async execute({ subject }: EraseSubjectCommand): Promise<SubjectErased> {
+    const forms = subject.type === 'whatsapp' ? whatsAppIdForms(subject.id).map((id) => ({ ...subject, id })) : [subject];
+    let answer: SubjectErased = { erased: false, audit: null };
+    // The answer names the erasure under the form asked for, else under the other.
+    for (const form of forms) {
+      const erased = await this.erase(form);
+      if (!answer.erased) answer = erased;
+    }
+    return answer;
+  }
+
+  private async erase(subject: SubjectRef): Promise<SubjectErased> {
     // The bulk of a long log is read before the transaction, so that shares are not held up meanwhile.
     const readBefore = subject.type === 'whatsapp' ? undefined : await this.sharesNamingInLog(subject);
     const entry = await this.transactions.run(async (manager) => {

@@ -3,7 +3,7 @@ import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { AuditLogService } from '../../audit/audit-log.service.js';
 import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
-import type { SubjectRef } from '../../consent/subject.js';
+import { whatsAppIdForms, type SubjectRef } from '../../consent/subject.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { retentionMs } from '../../policy/domain/retention.js';
@@ -19,7 +19,8 @@ export class GetSubjectReportQuery extends Query<SubjectReport> {
 /**
  * Finds every entry that names the person's pseudonym (recomputed with their key; sluice keeps no
  * index from person to entries) and decodes it for them. Without a key (never seen, or erased)
- * the report is empty: nothing in the log can be tied to them.
+ * the report is empty: nothing in the log can be tied to them. A WhatsApp contact known by two
+ * forms of one number (whatsAppIdForms) has a key under each: the report holds what both name.
  */
 @QueryHandler(GetSubjectReportQuery)
 export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQuery> {
@@ -34,18 +35,38 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
   async execute({ subject }: GetSubjectReportQuery): Promise<SubjectReport> {
     const now = new Date();
     const checkpoint = await this.auditLog.latestCheckpoint();
-    const base = { subject, generatedAt: now.toISOString(), log: { size: checkpoint?.treeSize ?? 0, checkpoint: checkpoint?.note ?? null } };
-    const key = await this.subjectKeys.existingKey(this.transactions.reader.manager, subject);
-    if (!key) return { ...base, found: false, consents: [], crossings: [], deliveries: [] };
-
-    const pseudonym = subjectPseudonym(key, subject);
-    const entries = await this.auditLog.entriesNaming(this.transactions.reader.manager, pseudonym);
+    const report: SubjectReport = {
+      subject,
+      generatedAt: now.toISOString(),
+      log: { size: checkpoint?.treeSize ?? 0, checkpoint: checkpoint?.note ?? null },
+      found: false,
+      consents: [],
+      crossings: [],
+      deliveries: [],
+    };
     const { bundle } = this.policies;
     const retention = new Map(bundle.policies.map((p) => [p.name, p.retention ? retentionMs(p.retention) : undefined]));
     const policies: PoliciesKnown = {
       retentionOf: (name) => (name ? retention.get(name) : undefined),
       asksRecipientConsent: (name, hash) => (hash === bundle.hash ? bundle.policies.some((p) => p.name === name && p.recipientConsent !== undefined) : undefined),
     };
-    return { ...base, found: true, ...decodeSubjectReport(pseudonym, key, entries, policies, now) };
+    const forms = subject.type === 'whatsapp' ? whatsAppIdForms(subject.id).map((id) => ({ ...subject, id })) : [subject];
+    for (const form of forms) {
+      const key = await this.subjectKeys.existingKey(this.transactions.reader.manager, form);
+      if (!key) continue;
+      const pseudonym = subjectPseudonym(key, form);
+      const entries = await this.auditLog.entriesNaming(this.transactions.reader.manager, pseudonym);
+      const decoded = decodeSubjectReport(pseudonym, key, entries, policies, now);
+      report.found = true;
+      report.consents.push(...decoded.consents);
+      report.crossings.push(...decoded.crossings);
+      report.deliveries.push(...decoded.deliveries);
+    }
+    // A decision naming both forms (a share to each) is one crossing; everything in log order.
+    for (const list of [report.consents, report.crossings, report.deliveries] as { index: number }[][]) {
+      const seen = new Map(list.map((item) => [item.index, item]));
+      list.splice(0, list.length, ...[...seen.values()].sort((a, b) => a.index - b.index));
+    }
+    return report;
   }
 }
