@@ -76,6 +76,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private nextMediaSweep = 0;
   /** While WhatsApp refuses the business account: until then nothing is claimed (epoch ms). */
   private pausedUntil = 0;
+  /**
+   * After a pause, one message at a time goes out until WhatsApp answers one as it would with the
+   * account put right: while it still refuses, each pause costs one attempt and entry, not batches.
+   */
+  private probing = false;
 
   constructor(
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
@@ -114,6 +119,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
    * puts it right. Says so once per pause, with the code only.
    */
   private pauseForAccount(code: string): void {
+    this.probing = true;
     if (Date.now() < this.pausedUntil) return;
     this.pausedUntil = Date.now() + this.config.deliveryAccountPauseMs;
     this.logger.error(`WhatsApp refused the business account (${code}): delivery pauses for ${this.config.deliveryAccountPauseMs} ms; messages wait, their attempts uncounted`);
@@ -148,7 +154,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         if (batch.claimed === 0) break;
         handled += batch.claimed;
         sending.push(this.send(batch).catch((error: unknown) => void (failure ??= error)));
-        if (sending.length >= BATCHES_IN_FLIGHT) await sending.shift();
+        if (this.probing) await Promise.all(sending.splice(0));
+        else if (sending.length >= BATCHES_IN_FLIGHT) await sending.shift();
       }
       if (Date.now() >= this.nextMediaSweep) {
         this.nextMediaSweep = Date.now() + MEDIA_SWEEP_EVERY_MS;
@@ -171,6 +178,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
 
   /** A paced batch spans at most about a second of the send rate, so its claims stay short. */
   private batchSize(): number {
+    if (this.probing) return 1;
     const cloudApi = this.config.whatsapp.cloudApi;
     return this.transport.pacer && cloudApi ? Math.min(MAX_BATCH, cloudApi.sendRate) : MAX_BATCH;
   }
@@ -341,6 +349,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     const knownIds = new Map(
       (await manager.getRepository(OutboxMessageEntity).find({ select: { id: true, messageId: true }, where: { id: In(results.map((r) => r.message.id)) } })).map((r) => [r.id, r.messageId]),
     );
+    // WhatsApp took a message, or refused it for reasons of its own: the account is in order.
+    if (results.some(({ outcome }) => outcome.ok || ('failure' in outcome && outcome.failure.code.startsWith('whatsapp.') && !outcome.failure.accountProblem))) this.probing = false;
     const endings = results.map(({ message, outcome }): Ending => {
       const attempt = message.attempts;
       if (outcome.ok) {

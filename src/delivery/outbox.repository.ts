@@ -146,12 +146,19 @@ export class OutboxRepository {
   /**
    * Queues a sent message again after WhatsApp reported its copy failed with a retryable code,
    * unless another report or worker has moved it meanwhile. The copy's id is kept aside so that
-   * its later reports are known for what they are.
+   * its later reports are known for what they are. `uncounted`: the copy's attempt is given back.
    */
-  async requeueFailedCopy(manager: EntityManager, message: OutboxMessageEntity & { messageId: string }, notBefore: string): Promise<boolean> {
+  async requeueFailedCopy(manager: EntityManager, message: OutboxMessageEntity & { messageId: string }, notBefore: string, { uncounted = false } = {}): Promise<boolean> {
     const { affected } = await manager.getRepository(OutboxMessageEntity).update(
       { id: message.id, state: 'sent', messageId: message.messageId },
-      { state: 'pending', notBefore, messageId: null, retriedMessageIds: [...replacedCopies(message), message.messageId].join(' '), updatedAt: new Date().toISOString() },
+      {
+        state: 'pending',
+        notBefore,
+        messageId: null,
+        retriedMessageIds: [...replacedCopies(message), message.messageId].join(' '),
+        updatedAt: new Date().toISOString(),
+        ...(uncounted ? { attempts: Math.max(0, message.attempts - 1) } : {}),
+      },
     );
     return affected === 1;
   }

@@ -367,6 +367,33 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     expect(entries.every((e) => e.attempt === 1)).toBe(true);
   });
 
+  it('after a pause for the business account, sends one message at a time until WhatsApp takes one', async () => {
+    const contacts = [contact];
+    for (let i = 0; i < 4; i++) {
+      contacts.push(`3162${dialect === 'sqlite' ? 1 : 2}${String(++nextContact).padStart(5, '0')}`);
+      await grant('whatsapp', contacts.at(-1)!);
+    }
+    for (const waId of contacts) await simulator.receiveText(waId, 'hi');
+    simulator.inject({ kind: 'error', httpStatus: 401, code: 190, message: 'Error validating access token: Session has expired' }, { times: 1000, endpoint: 'messages' });
+    const refusals = () => simulator.requests.filter((r) => r.endpoint === 'messages' && r.errorCode === 190).length;
+    const before = refusals();
+    const { id } = await shareTo(...contacts);
+    // The first batch goes out whole and is refused whole; then the pause (50 ms).
+    await sluice.drainOutbox();
+    expect(refusals() - before).toBe(contacts.length);
+    // Each pass after a pause tries one message, however many wait.
+    for (const pass of [1, 2, 3]) {
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await sluice.drainOutbox();
+      expect(refusals() - before).toBe(contacts.length + pass);
+    }
+    simulator.clearFaults();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const rows = await deliver(id);
+    expect(rows.map((r) => [r.state, r.attempts])).toEqual(contacts.map(() => ['sent', 1]));
+    for (const waId of contacts) expect(simulator.messagesTo(waId)).toHaveLength(1);
+  });
+
   it('sends again after a timeout, whose outcome is unknown (at-least-once), and audits both attempts', async () => {
     await simulator.receiveText(contact, 'hi');
     simulator.inject({ kind: 'hang', accept: true }, { endpoint: 'messages' });

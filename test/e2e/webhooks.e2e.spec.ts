@@ -20,7 +20,7 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
 
   beforeAll(async () => {
     simulator = await CloudApiSimulator.start();
-    sluice = await startTestApp(dialect, { cloudApi: simulator, env: { WHATSAPP_SEND_RATE: '1000', DELIVERY_RETRY_BASE_MS: '20', DELIVERY_MAX_ATTEMPTS: '3' } });
+    sluice = await startTestApp(dialect, { cloudApi: simulator, env: { WHATSAPP_SEND_RATE: '1000', DELIVERY_RETRY_BASE_MS: '20', DELIVERY_MAX_ATTEMPTS: '3', DELIVERY_ACCOUNT_PAUSE_MS: '20' } });
     await grant('workplace', AUTHOR_ID);
   });
   afterAll(async () => {
@@ -232,6 +232,24 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect(simulator.messagesTo(contact)).toHaveLength(3);
       const failed = (await entries()).filter((e) => e.share === shareId && e.kind === 'message.status');
       expect(failed.map((e) => e.final)).toEqual([false, false, undefined]);
+    });
+
+    it('queues a copy reported failed for the business account (a payment issue) again, attempts uncounted, however often', async () => {
+      const { shareId } = await sentMessage();
+      // More failures than the message has attempts (3): the account, not the message, is at fault.
+      for (let copy = 1; copy <= 4; copy++) {
+        const copies = await copiesTo(copy);
+        await simulator.sendStatus(copies[copy - 1]!, 'failed', { errorCode: 131042 });
+        expect((await deliveryOf(shareId)).delivery).toBe('queued');
+      }
+      const copies = await copiesTo(5);
+      await simulator.sendStatus(copies[4]!, 'delivered');
+      expect(await deliveryOf(shareId)).toEqual(expect.objectContaining({ delivery: 'delivered' }));
+      const log = (await entries()).filter((e) => e.share === shareId && e.kind.startsWith('message.'));
+      expect(log.filter((e) => e.kind === 'message.status' && e.status === 'failed')).toEqual(
+        Array.from({ length: 4 }, () => expect.objectContaining({ error: 'whatsapp.131042', final: false, reason: 'delivery.account_problem', nextAttemptAt: expect.any(String) })),
+      );
+      expect(log.filter((e) => e.kind === 'message.sent').map((e) => e.attempt)).toEqual([1, 1, 1, 1, 1]);
     });
 
     it('ignores late reports about any copy it has replaced, not only the last', async () => {

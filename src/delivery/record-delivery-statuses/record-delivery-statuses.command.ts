@@ -8,7 +8,7 @@ import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.j
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { countReportedStatuses } from '../../platform/observability/metrics.js';
 import { Traced } from '../../platform/observability/traced.js';
-import { RETRYABLE_ERROR_CODES } from '../cloud-api/cloud-api-errors.js';
+import { ACCOUNT_ERROR_CODES, RETRYABLE_ERROR_CODES } from '../cloud-api/cloud-api-errors.js';
 import { DeliveryRecords } from '../delivery-records.js';
 import { MediaObjectEntity, type OutboxMessageEntity, replacedCopies } from '../infrastructure/delivery.entities.js';
 import { OutboxRepository } from '../outbox.repository.js';
@@ -71,7 +71,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
         // A failure of a copy older than the one sent last (or, queued again and waiting, than the one to come) is left to that copy.
         if (error && (message.messageId !== null ? message.messageId !== report.messageId : waitsToBeSentAgain(message))) continue;
         let nextAttemptAt: string | undefined;
-        let retry: { final?: false } = {};
+        let retry: { final?: false; reason?: string } = {};
         if (error && message.messageId === null && message.state === 'pending') {
           // A copy whose answer was lost (a timeout) failed, and the message already waits for its
           // next attempt: nothing changes, and that copy's id says nothing of the next one. (While
@@ -80,8 +80,9 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
           nextAttemptAt = message.notBefore ?? undefined;
           retry = { final: false };
         } else {
-          nextAttemptAt = error ? await this.sendAgain(manager, message, report) : undefined;
-          if (nextAttemptAt) retry = { final: false };
+          const again = error ? await this.sendAgain(manager, message, report) : undefined;
+          nextAttemptAt = again?.notBefore;
+          if (again) retry = { final: false, ...(again.accountProblem ? { reason: 'delivery.account_problem' } : {}) };
           else {
             if (message.messageId === null) await this.outbox.learnMessageId(manager, message.id, report.messageId);
             if (!(await this.records.advanceRecipient(manager, message, report.status))) continue;
@@ -113,23 +114,28 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
   /**
    * Queues the message again if the failed copy is the one sent last, the code is worth another
    * try, attempts are left, no copy has reached the recipient (delivered, read) and its photo or
-   * video is still kept; returns when it may next go out.
+   * video is still kept; returns when it may next go out. A code about the business account (a
+   * payment issue, a locked account) is not the message's fault: it waits as long as the worker
+   * pauses for one, and the failed copy's attempt does not count, as when a send is refused so.
    */
-  private async sendAgain(manager: EntityManager, message: OutboxMessageEntity, report: StatusReport): Promise<string | undefined> {
+  private async sendAgain(manager: EntityManager, message: OutboxMessageEntity, report: StatusReport): Promise<{ notBefore: string; accountProblem: boolean } | undefined> {
+    if (report.errorCode === undefined) return undefined;
+    const accountProblem = ACCOUNT_ERROR_CODES.has(report.errorCode);
     // Outside the contact's window after all (sluice saw it open): the policy's template may go instead.
     const windowClosed = report.errorCode === OUTSIDE_WINDOW_CODE && message.fallbackPayload !== null && message.payload.type !== 'template';
-    if (report.errorCode === undefined || !(RETRYABLE_ERROR_CODES.has(report.errorCode) || windowClosed)) return undefined;
-    if (message.state !== 'sent' || message.messageId !== report.messageId || message.attempts >= this.config.deliveryMaxAttempts) return undefined;
+    if (!(RETRYABLE_ERROR_CODES.has(report.errorCode) || windowClosed || accountProblem)) return undefined;
+    if (message.state !== 'sent' || message.messageId !== report.messageId || (!accountProblem && message.attempts >= this.config.deliveryMaxAttempts)) return undefined;
     // An erasure of someone its content named has cleared the request body.
     if (isErasedRequest(message.payload)) return undefined;
     if ((await this.records.recipientState(manager, message)) !== 'sent') return undefined;
     const media = mediaObjectOf(message.payload);
     if (media !== undefined && !(await manager.getRepository(MediaObjectEntity).existsBy({ id: media }))) return undefined;
-    const notBefore = new Date(Date.now() + retryDelayMs(message.attempts, this.config.deliveryRetryBaseMs)).toISOString();
-    if (!(await this.outbox.requeueFailedCopy(manager, { ...message, messageId: report.messageId }, notBefore))) return undefined;
+    const waitMs = accountProblem ? this.config.deliveryAccountPauseMs : retryDelayMs(message.attempts, this.config.deliveryRetryBaseMs);
+    const notBefore = new Date(Date.now() + waitMs).toISOString();
+    if (!(await this.outbox.requeueFailedCopy(manager, { ...message, messageId: report.messageId }, notBefore, { uncounted: accountProblem }))) return undefined;
     if (windowClosed) await this.windows.closeAsOf(manager, message.waId, report.reportedAt);
     await this.records.requeueRecipient(manager, message);
-    return notBefore;
+    return { notBefore, accountProblem };
   }
 }
 
