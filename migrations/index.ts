@@ -16,10 +16,12 @@ import { ConsentCapturedAtPostgres1764979200000 } from './postgres/1764979200000
 import { ConsentCapturedAtSqlite1764979200000 } from './sqlite/1764979200000-ConsentCapturedAt.js';
 import { OutboxRetriedCopyPostgres1765065600000 } from './postgres/1765065600000-OutboxRetriedCopy.js';
 import { OutboxRetriedCopySqlite1765065600000 } from './sqlite/1765065600000-OutboxRetriedCopy.js';
+import { WhatsAppUserIdsPostgres1765152000000 } from './postgres/1765152000000-WhatsAppUserIds.js';
+import { WhatsAppUserIdsSqlite1765152000000 } from './sqlite/1765152000000-WhatsAppUserIds.js';
 
 /**
  * Migrations are listed as classes, not globs, so the same list loads under tsc output, jest and
  * the CLI. One set per dialect: each uses its database's own trigger language.
  */
-export const SQLITE_MIGRATIONS = [InitialSchemaSqlite1764028800000, MediaObjectsSqlite1764547200000, AuditSequencerSqlite1764633600000, SubjectKeyUseSqlite1764640000000, WhatsAppDeliverySqlite1764720000000, OutboxTemplateFallbackSqlite1764806400000, OutboxConsentPurposeSqlite1764892800000, ConsentCapturedAtSqlite1764979200000, OutboxRetriedCopySqlite1765065600000];
-export const POSTGRES_MIGRATIONS = [InitialSchemaPostgres1764028800000, MediaObjectsPostgres1764547200000, AuditSequencerPostgres1764633600000, SubjectKeyUsePostgres1764640000000, WhatsAppDeliveryPostgres1764720000000, OutboxTemplateFallbackPostgres1764806400000, OutboxConsentPurposePostgres1764892800000, ConsentCapturedAtPostgres1764979200000, OutboxRetriedCopyPostgres1765065600000];
+export const SQLITE_MIGRATIONS = [InitialSchemaSqlite1764028800000, MediaObjectsSqlite1764547200000, AuditSequencerSqlite1764633600000, SubjectKeyUseSqlite1764640000000, WhatsAppDeliverySqlite1764720000000, OutboxTemplateFallbackSqlite1764806400000, OutboxConsentPurposeSqlite1764892800000, ConsentCapturedAtSqlite1764979200000, OutboxRetriedCopySqlite1765065600000, WhatsAppUserIdsSqlite1765152000000];
+export const POSTGRES_MIGRATIONS = [InitialSchemaPostgres1764028800000, MediaObjectsPostgres1764547200000, AuditSequencerPostgres1764633600000, SubjectKeyUsePostgres1764640000000, WhatsAppDeliveryPostgres1764720000000, OutboxTemplateFallbackPostgres1764806400000, OutboxConsentPurposePostgres1764892800000, ConsentCapturedAtPostgres1764979200000, OutboxRetriedCopyPostgres1765065600000, WhatsAppUserIdsPostgres1765152000000];

@@ -15,6 +15,7 @@ import { SandboxTransport } from './sandbox-transport.js';
 import { SandboxController } from './sandbox.controller.js';
 import { LocalSendPacer, SharedSendPacer } from './send-pacer.js';
 import { ServiceWindows } from './service-windows.js';
+import { WhatsAppUserIds } from './whatsapp-user-ids.js';
 import { WakeOnShareDecidedHandler } from './wake-on-share-decided.handler.js';
 import { InboundMessageLog } from './webhooks/inbound-message-log.js';
 import { WhatsAppWebhookController } from './webhooks/whatsapp-webhook.controller.js';
@@ -36,6 +37,7 @@ function whatsAppTransport(config: SluiceConfig, dataSource: DataSource, sandbox
     OutboxRepository,
     DeliveryRecords,
     ServiceWindows,
+    WhatsAppUserIds,
     InboundMessageLog,
     DeliveryWorker,
     SandboxTransport,

@@ -93,10 +93,10 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
   /**
    * The operational copies older than the retention go: shares decided before `cutoff` none of
    * whose messages is still waiting (their documents, recipients, messages, the sandbox's copies
-   * and any media), and the service windows of contacts last heard from before it. They hold
-   * numbers and texts in the clear, which would tie the log's entries about people whose keys are
-   * gone back to them; the log itself keeps what happened. A batch per transaction, so shares
-   * being decided meanwhile do not wait long.
+   * and any media), the service windows of contacts last heard from before it, and WhatsApp user
+   * ids last seen with a number before it. They hold numbers and texts in the clear, which would
+   * tie the log's entries about people whose keys are gone back to them; the log itself keeps
+   * what happened. A batch per transaction, so shares being decided meanwhile do not wait long.
    */
   private async purgeOperationalRecords(cutoff: Date): Promise<{ shares: number; contacts: number }> {
     const before = cutoff.toISOString();
@@ -139,6 +139,8 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
     }
     const contacts = await this.transactions.run(async (manager) => {
       const sql = Sql.of(manager);
+      // WhatsApp's user ids last seen with a number before the cutoff go with them.
+      await sql.execute(manager, `DELETE FROM whatsapp_user_ids WHERE learned_at < ${sql.params(1)}`, [before]);
       return (await sql.rows(manager, `DELETE FROM whatsapp_contacts WHERE last_inbound_at < ${sql.params(1)} RETURNING wa_id`, [before])).length;
     });
     return { shares, contacts };

@@ -256,6 +256,8 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', OTHER_RECIPIENT, 'withdrawn') });
     // They wrote to the business once (their 24-hour window).
     await sluice.database.adminQuery(`INSERT INTO whatsapp_contacts (wa_id, last_inbound_at) VALUES (${dialect === 'postgres' ? '$1, $2' : '?, ?'})`, [OTHER_RECIPIENT, new Date().toISOString()]);
+    // And WhatsApp named their user id with their number.
+    await sluice.database.adminQuery(`INSERT INTO whatsapp_user_ids (user_id, wa_id, learned_at) VALUES (${dialect === 'postgres' ? '$1, $2, $3' : '?, ?, ?'})`, ['NL.4711', OTHER_RECIPIENT, new Date().toISOString()]);
     const later = new Date(Date.now() + 3 * 365 * 86_400_000);
     const swept = await retention.sweep(later);
     expect(swept).toMatchObject({ status: 'swept', destroyed: { whatsapp: expect.any(Number), workplace: expect.any(Number) } });
@@ -278,7 +280,7 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect(swept).toMatchObject({ purged: { shares: expect.any(Number) } });
     expect(swept.status === 'swept' && swept.purged.shares).toBeGreaterThanOrEqual(1);
     expect(swept).toMatchObject({ purged: { contacts: 1 } });
-    for (const table of ['share_recipients', 'outbox_messages', 'shares', 'sandbox_messages', 'whatsapp_contacts']) {
+    for (const table of ['share_recipients', 'outbox_messages', 'shares', 'sandbox_messages', 'whatsapp_contacts', 'whatsapp_user_ids']) {
       expect([table, JSON.stringify(await sluice.database.adminQuery(`SELECT * FROM ${table}`))]).not.toEqual([table, expect.stringContaining(OTHER_RECIPIENT)]);
     }
     expect((await sluice.request('GET', `/v1/shares/${shareId}`)).status).toBe(404);

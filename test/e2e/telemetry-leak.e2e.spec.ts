@@ -35,7 +35,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
+import { CloudApiSimulator, simulatedUserId } from '../simulator/cloud-api-simulator.js';
 import { ensureBuilt } from '../support/build.js';
 import { createTestDatabase, describeEachDatabase, type Dialect, type TestDatabase } from '../support/databases.js';
 import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
@@ -138,6 +138,8 @@ const SECRETS: Secret[] = [
   // divisible by three: its first nine digits are whole base64 characters.
   ...PHONES.flatMap((phone) => [
     { label: `base64 of phone ${phone}`, pattern: new RegExp(escape(Buffer.from(phone.slice(0, 9)).toString('base64'))) },
+    // The business-scoped user id WhatsApp (here the simulator) sends along with the number.
+    { label: `user id of phone ${phone}`, pattern: new RegExp(escape(simulatedUserId(phone))) },
   ]),
 ];
 
@@ -432,8 +434,8 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
 
   it('searches a real capture: the detector finds every value in what was sent, and the server handled it', async () => {
     const sentText = sent.join('\n');
-    // Digests and base64 forms are never sent as such (the Cloud API path below sends the latter).
-    expect(SECRETS.filter((s) => !/^(sha256|base64) /.test(s.label)).filter((s) => !s.pattern.test(sentText)).map((s) => s.label)).toEqual([]);
+    // Digests, base64 forms and WhatsApp user ids are never sent as such (the Cloud API path below sends the latter two).
+    expect(SECRETS.filter((s) => !/^(sha256|base64|user id) /.test(s.label)).filter((s) => !s.pattern.test(sentText)).map((s) => s.label)).toEqual([]);
     // A clean stop (Nest raises SIGTERM again once shut down, its telemetry flushed), not a crash.
     expect([0, 'SIGTERM']).toContain(server!.exitCode ?? server!.signalCode);
     expect(missingTelemetry(receiver.received, dialect)).toEqual([]);
@@ -593,8 +595,9 @@ describeEachDatabase('telemetry leaves no personal data on the Cloud API path', 
   });
 
   it('searches a real capture: the numbers are in what was sent (message ids included), and the flow left its traces', () => {
-    const sentText = sent.join('\n');
-    for (const label of [`phone ${RECIPIENT}`, `phone ${UNCONSENTED}`, `base64 of phone ${RECIPIENT}`, `phone ${MOBILE_IN_TEXT}`, `e-mail ${EMAILS[1]}`]) {
+    // What the test sent, and the webhooks WhatsApp (the simulator) sent with the contacts' user ids.
+    const sentText = [...sent, ...simulator.webhooksSent].join('\n');
+    for (const label of [`phone ${RECIPIENT}`, `phone ${UNCONSENTED}`, `base64 of phone ${RECIPIENT}`, `user id of phone ${RECIPIENT}`, `phone ${MOBILE_IN_TEXT}`, `e-mail ${EMAILS[1]}`]) {
       expect([label, SECRETS.find((s) => s.label === label)!.pattern.test(sentText)]).toEqual([label, true]);
     }
     for (const kind of ['message.failed', 'message.sent', 'message.status']) expect(auditEntries).toContain(`\\"kind\\":\\"${kind}\\"`);

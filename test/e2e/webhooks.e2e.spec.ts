@@ -553,6 +553,54 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
     });
   });
 
+  describe('contacts with a WhatsApp username, who may write without their number', () => {
+    const p = (n: number) => (dialect === 'postgres' ? `$${n}` : '?');
+    const userIdsOf = (waId: string) => sluice.database.adminQuery<{ user_id: string }>(`SELECT user_id FROM whatsapp_user_ids WHERE wa_id = ${p(1)}`, [waId]);
+
+    it('takes a STOP by user id alone from a contact whose user id a status report named with their number', async () => {
+      // They write by user id alone, which sluice cannot place yet; their window is opened by hand.
+      simulator.withholdNumber(contact);
+      await simulator.receiveText(contact, 'hi');
+      await sluice.database.adminQuery(`INSERT INTO whatsapp_contacts (wa_id, last_inbound_at) VALUES (${p(1)}, ${p(2)})`, [contact, new Date().toISOString()]);
+      const shareId = await queueShare(contact);
+      await sluice.drainOutbox();
+      expect(await userIdsOf(contact)).toEqual([]);
+      await simulator.sendStatus(simulator.messagesTo(contact)[0]!, 'delivered');
+      expect((await deliveryOf(shareId)).delivery).toBe('delivered');
+      expect(await userIdsOf(contact)).toEqual([{ user_id: simulator.userIdOf(contact) }]);
+
+      const queued = await queueShare(contact);
+      await simulator.receiveText(contact, 'STOP');
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+    });
+
+    it('takes a STOP by user id alone from a contact who wrote before with their number', async () => {
+      await simulator.receiveText(contact, 'hi');
+      simulator.withholdNumber(contact);
+      const queued = await queueShare(contact);
+      await simulator.receiveText(contact, 'Afmelden');
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+    });
+
+    it('records nothing for a STOP by a user id it has never seen with a number, and forgets the user id on an erasure', async () => {
+      await simulator.receiveText(contact, 'hi');
+      expect(await userIdsOf(contact)).toHaveLength(1);
+      expect((await sluice.request('POST', `/v1/subjects/whatsapp/${contact}/erase`)).json).toMatchObject({ erased: true });
+      expect(await userIdsOf(contact)).toEqual([]);
+      const [{ n: known }] = await sluice.database.adminQuery<{ n: number | string }>('SELECT COUNT(*) AS n FROM whatsapp_user_ids WHERE user_id = ' + p(1), [simulator.userIdOf(contact)]);
+      expect(Number(known)).toBe(0);
+
+      simulator.withholdNumber(contact);
+      const before = await footprint();
+      await simulator.receiveText(contact, 'STOP');
+      const after = await footprint();
+      // Seen (a repeat is ignored), and nothing else: no consent, no window, no entry.
+      expect({ ...after, inbound: Number(after!.inbound) - 1 }).toEqual({ ...before, inbound: Number(before!.inbound) });
+    });
+  });
+
   describe('opt-out', () => {
     it.each(['STOP', 'stop', 'Afmelden', 'unsubscribe.'])('withdraws every purpose on %j, audits it and cancels the queued messages', async (text) => {
       await grant('whatsapp', contact, 'shift-alerts');

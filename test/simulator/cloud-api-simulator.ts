@@ -6,7 +6,7 @@
  * connections, slow answers, and answers held back until released. Plain node:http, no Nest: the
  * Cloud API client is tested against it over real HTTP, and the benchmark measures against it.
  */
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -66,6 +66,11 @@ export interface RequestRecord {
 
 type Answer = { status: number; body: unknown };
 
+/** A business-scoped user id for an account: a country code and digits, the same for the same account. */
+export function simulatedUserId(account: string): string {
+  return `NL.${BigInt(`0x${createHash('sha256').update(account).digest('hex').slice(0, 15)}`)}`;
+}
+
 const DEFAULT_TEMPLATES: TemplateSpec[] = [{ name: 'frontline_update', language: 'en', parameters: 1 }];
 const MEDIA_LIMITS: Record<string, number> = { 'image/jpeg': 5 << 20, 'image/png': 5 << 20, 'video/mp4': 16 << 20, 'video/3gpp': 16 << 20 };
 const MAX_REQUEST_BYTES = 20 << 20;
@@ -83,6 +88,8 @@ export class CloudApiSimulator {
   readonly messages: ReceivedMessage[] = [];
   /** Every request answered (or dropped, or hung), in arrival order. */
   readonly requests: RequestRecord[] = [];
+  /** The body of every webhook delivered, as sent. */
+  readonly webhooksSent: string[] = [];
   /** Uploaded media by media id. */
   readonly media = new Map<string, { bytes: Buffer; mimeType: string }>();
 
@@ -95,6 +102,8 @@ export class CloudApiSimulator {
   private readonly lastInbound = new Map<string, number>();
   /** Accounts WhatsApp keeps under another form of their number (see registerAccount). */
   private readonly accountIds = new Map<string, string>();
+  /** Accounts whose number WhatsApp leaves out of what they write (see withholdNumber). */
+  private readonly numbersWithheld = new Set<string>();
   private readonly sockets = new Set<Socket>();
   private readonly heldAnswers: (() => void)[] = [];
   private holding = false;
@@ -181,6 +190,19 @@ export class CloudApiSimulator {
     return this.accountIds.get(number) ?? number;
   }
 
+  /** The account's business-scoped user id (BSUID), as WhatsApp sends it in every webhook since April 2026. */
+  userIdOf(account: string): string {
+    return simulatedUserId(account);
+  }
+
+  /**
+   * The account takes a WhatsApp username and is no longer in the business's contact book: what
+   * it writes names it by its user id only, without `from` or the contact's `wa_id`.
+   */
+  withholdNumber(account: string): void {
+    this.numbersWithheld.add(account);
+  }
+
   messagesTo(waId: string): ReceivedMessage[] {
     return this.messages.filter((m) => m.to === waId);
   }
@@ -194,10 +216,12 @@ export class CloudApiSimulator {
     const id = options.id ?? wamid(from);
     this.lastInbound.set(from, Math.max(this.lastInbound.get(from) ?? 0, sentAt.getTime()));
     if (this.webhookUrl === undefined) return id;
+    const withheld = this.numbersWithheld.has(from);
+    const userId = this.userIdOf(from);
     await this.deliverWebhook(
       this.notification({
-        contacts: [{ profile: { name: 'Simulated Contact' }, wa_id: from }],
-        messages: [{ from, id, timestamp: unixSeconds(sentAt), type: 'text', text: { body: text } }],
+        contacts: [{ profile: { name: 'Simulated Contact' }, ...(withheld ? {} : { wa_id: from }), user_id: userId }],
+        messages: [{ ...(withheld ? {} : { from }), from_user_id: userId, id, timestamp: unixSeconds(sentAt), type: 'text', text: { body: text } }],
       }),
     );
     return id;
@@ -216,6 +240,8 @@ export class CloudApiSimulator {
           status,
           timestamp: unixSeconds(options.at ?? new Date()),
           recipient_id: this.accountOf(message.to),
+          // A failed report on a message sent to a phone number leaves the user id out.
+          ...(status !== 'failed' ? { recipient_user_id: this.userIdOf(this.accountOf(message.to)) } : {}),
           ...(message.outboxId !== undefined ? { biz_opaque_callback_data: message.outboxId } : {}),
           ...(status === 'failed'
             ? { errors: [{ code: options.errorCode ?? 131026, title: 'Message undeliverable', message: 'Message undeliverable', error_data: { details: 'Message Undeliverable.' } }] }
@@ -246,6 +272,7 @@ export class CloudApiSimulator {
   /** Signed POST to webhookUrl, tried again on failure as Meta does; resolves on the first 2xx. */
   async deliverWebhook(payload: Record<string, unknown>): Promise<void> {
     const body = JSON.stringify(payload);
+    this.webhooksSent.push(body);
     for (let attempt = 0; ; attempt++) {
       if (this.closed) throw new Error('simulator closed');
       const url = this.webhookUrl;

@@ -9,6 +9,7 @@ import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { DeliveryRecords } from '../delivery-records.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import { ServiceWindows } from '../service-windows.js';
+import { WhatsAppUserIds } from '../whatsapp-user-ids.js';
 import { InboundMessageLog } from '../webhooks/inbound-message-log.js';
 import { isOptOut, type InboundMessage } from '../webhooks/whatsapp-notification.js';
 
@@ -16,6 +17,8 @@ export interface InboundMessagesReceived {
   /** Messages seen for the first time (not a repeated webhook delivery). */
   received: number;
   optOuts: number;
+  /** Opt-outs from contacts known only by a user id that sluice has never seen with a number. */
+  optOutsUnmatched: number;
 }
 
 export class ReceiveInboundMessagesCommand extends Command<InboundMessagesReceived> {
@@ -28,7 +31,9 @@ export class ReceiveInboundMessagesCommand extends Command<InboundMessagesReceiv
  * Contacts' messages to the business number. Each opens (or extends) the contact's 24-hour
  * customer service window. An opt-out (STOP, afmelden, unsubscribe) withdraws the contact's
  * consent for every purpose through the consent ledger and cancels the contact's queued
- * messages, all audited, in one transaction. A message delivered twice is handled once.
+ * messages, all audited, in one transaction. A message delivered twice is handled once. A
+ * contact who writes without their number (a WhatsApp username) is found by their user id, if an
+ * earlier webhook named it with their number; otherwise nothing sluice holds is theirs to change.
  */
 @CommandHandler(ReceiveInboundMessagesCommand)
 export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInboundMessagesCommand> {
@@ -38,6 +43,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
     @Inject(InboundMessageLog) private readonly inbound: InboundMessageLog,
     @Inject(ServiceWindows) private readonly windows: ServiceWindows,
+    @Inject(WhatsAppUserIds) private readonly userIds: WhatsAppUserIds,
     @Inject(ConsentLedger) private readonly consents: ConsentLedger,
     @Inject(OutboxRepository) private readonly outbox: OutboxRepository,
     @Inject(DeliveryRecords) private readonly records: DeliveryRecords,
@@ -45,20 +51,31 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
   ) {}
 
-  @Traced('sluice.whatsapp.inbound', { result: (r: InboundMessagesReceived) => ({ 'sluice.inbound.received': r.received, 'sluice.inbound.opt_outs': r.optOuts }) })
+  @Traced('sluice.whatsapp.inbound', {
+    result: (r: InboundMessagesReceived) => ({ 'sluice.inbound.received': r.received, 'sluice.inbound.opt_outs': r.optOuts, 'sluice.inbound.opt_outs_unmatched': r.optOutsUnmatched }),
+  })
   async execute({ messages }: ReceiveInboundMessagesCommand): Promise<InboundMessagesReceived> {
-    if (messages.length === 0) return { received: 0, optOuts: 0 };
+    if (messages.length === 0) return { received: 0, optOuts: 0, optOutsUnmatched: 0 };
     const result = await this.transactions.run(async (manager) => {
       const now = new Date();
       const drafts: AuditDraft[] = [];
       const touched = new Set<string>();
       let received = 0;
       let optOuts = 0;
+      let optOutsUnmatched = 0;
+      const named = messages.flatMap((m) => (m.from && m.fromUserId ? [{ userId: m.fromUserId, waId: m.from }] : []));
+      const numbers = await this.userIds.numbersOf(manager, messages.flatMap((m) => (m.from === undefined && m.fromUserId ? [m.fromUserId] : [])));
+      for (const { userId, waId } of named) numbers.set(userId, waId);
       for (const message of messages) {
         if (!(await this.inbound.firstSighting(manager, message.id, now))) continue;
         received++;
+        const from = message.from ?? numbers.get(message.fromUserId!);
+        if (from === undefined) {
+          if (message.text !== undefined && isOptOut(message.text)) optOutsUnmatched++;
+          continue;
+        }
         // An Argentinian contact may be known here by either form of their number (whatsAppIdForms).
-        const forms = whatsAppIdForms(message.from);
+        const forms = whatsAppIdForms(from);
         for (const form of forms) await this.windows.recordInbound(manager, form, message.sentAt);
         if (message.text === undefined || !isOptOut(message.text)) continue;
         optOuts++;
@@ -76,12 +93,17 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
           }
         }
       }
+      // Last, as the status reports and an erasure write it: no two of them wait for each other crosswise.
+      await this.userIds.learn(manager, named, now);
       await this.inbound.forgetExpired(manager, now);
       await this.records.releaseFinishedMedia(manager, touched);
       await this.auditLog.append(manager, drafts);
-      return { received, optOuts };
+      return { received, optOuts, optOutsUnmatched };
     });
     if (result.optOuts > 0) this.logger.log(`${result.optOuts} opt-out(s) received: consent withdrawn, queued messages cancelled`);
+    if (result.optOutsUnmatched > 0) {
+      this.logger.warn(`${result.optOutsUnmatched} opt-out(s) from contacts known only by a WhatsApp user id never seen with a phone number: nothing sluice holds is theirs`);
+    }
     return result;
   }
 }

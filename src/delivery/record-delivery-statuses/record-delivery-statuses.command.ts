@@ -10,6 +10,7 @@ import { countReportedStatuses } from '../../platform/observability/metrics.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { ACCOUNT_ERROR_CODES, RETRYABLE_ERROR_CODES } from '../cloud-api/cloud-api-errors.js';
 import { DeliveryRecords } from '../delivery-records.js';
+import { WhatsAppUserIds } from '../whatsapp-user-ids.js';
 import { MediaObjectEntity, type OutboxMessageEntity, replacedCopies } from '../infrastructure/delivery.entities.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import { retryDelayMs } from '../retries.js';
@@ -49,6 +50,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
     @Inject(ServiceWindows) private readonly windows: ServiceWindows,
+    @Inject(WhatsAppUserIds) private readonly userIds: WhatsAppUserIds,
   ) {}
 
   @Traced('sluice.whatsapp.statuses', { result: (r: DeliveryStatusesRecorded) => ({ 'sluice.statuses.applied': r.applied }) })
@@ -64,8 +66,11 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
       // A message queued again must not slip past an erasure of its recipient under way (PostgreSQL).
       await this.subjectKeys.holdAgainstErasure(manager, reports.flatMap((r) => whatsAppIdForms(r.recipient).map((id) => ({ type: 'whatsapp' as const, id }))));
       await this.outbox.lockReported(manager, reports);
+      // The user id a report names beside the number of a message sluice sent (never after an erasure cleared it).
+      const named: { userId: string; waId: string }[] = [];
       for (const report of reports) {
         const message = await this.outbox.findReported(manager, report);
+        if (message && report.recipientUserId) named.push({ userId: report.recipientUserId, waId: message.waId });
         if (!message || replacedCopies(message).includes(report.messageId)) continue;
         const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
         // A failure of a copy older than the one sent last (or, queued again and waiting, than the one to come) is left to that copy.
@@ -103,6 +108,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
         );
       }
       await this.records.releaseFinishedMedia(manager, movedOn);
+      await this.userIds.learn(manager, named, new Date());
       await this.auditLog.append(manager, drafts);
       return { applied: drafts.length };
     });

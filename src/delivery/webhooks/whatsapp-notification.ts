@@ -6,6 +6,8 @@ export interface StatusReport {
   status: 'sent' | 'delivered' | 'read' | 'failed';
   /** The contact's WhatsApp id. */
   recipient: string;
+  /** The contact's business-scoped user id (BSUID), when WhatsApp sent it along. */
+  recipientUserId?: string;
   reportedAt: Date;
   /** The outbox id sluice sent as biz_opaque_callback_data. */
   outboxId?: string;
@@ -13,10 +15,15 @@ export interface StatusReport {
   errorCode?: number;
 }
 
-/** A message a contact sent to the business phone number. */
+/**
+ * A message a contact sent to the business phone number. A contact with a WhatsApp username may
+ * write without their phone number (`from`): then only their business-scoped user id names them.
+ */
 export interface InboundMessage {
   id: string;
-  from: string;
+  from?: string;
+  /** The contact's business-scoped user id (BSUID), when WhatsApp sent it along. */
+  fromUserId?: string;
   sentAt: Date;
   /** The text of a text message, or of a quick-reply button the contact tapped. */
   text?: string;
@@ -32,6 +39,8 @@ export interface WhatsAppNotification {
 const STATUSES = new Set(['sent', 'delivered', 'read', 'failed']);
 const MESSAGE_ID = /^[\x21-\x7e]{1,128}$/;
 const OUTBOX_ID = /^out_[A-Za-z0-9_-]{1,40}$/;
+/** A business-scoped user id: a country code, a dot, ENT. for a parent id, then the id. */
+export const WHATSAPP_USER_ID = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
 
 /**
  * Reads a Cloud API webhook notification (object whatsapp_business_account, field messages):
@@ -53,8 +62,11 @@ export function readNotification(body: unknown, phoneNumberId: string | undefine
         if (report === null) result.skipped++;
         else if (report !== undefined) result.statuses.push(report);
       }
+      // The one contact a notification is about names their user id there too.
+      const contacts = Array.isArray(value.contacts) ? value.contacts : [];
+      const contactUserId = contacts.length === 1 && isObject(contacts[0]) ? userIdOf(contacts[0].user_id) : undefined;
       for (const message of Array.isArray(value.messages) ? value.messages : []) {
-        const inbound = readMessage(message);
+        const inbound = readMessage(message, contactUserId);
         if (inbound) result.messages.push(inbound);
         else result.skipped++;
       }
@@ -78,29 +90,38 @@ function readStatus(status: unknown): StatusReport | undefined | null {
   }
   const outboxId = typeof status.biz_opaque_callback_data === 'string' && OUTBOX_ID.test(status.biz_opaque_callback_data) ? status.biz_opaque_callback_data : undefined;
   const firstError = Array.isArray(status.errors) && isObject(status.errors[0]) ? status.errors[0] : undefined;
+  const recipientUserId = userIdOf(status.recipient_user_id);
   return {
     messageId: status.id,
     status: status.status as StatusReport['status'],
     recipient: canonicalWhatsAppId(status.recipient_id),
+    ...(recipientUserId ? { recipientUserId } : {}),
     reportedAt,
     ...(outboxId ? { outboxId } : {}),
     ...(firstError && Number.isInteger(firstError.code) ? { errorCode: firstError.code as number } : {}),
   };
 }
 
-function readMessage(message: unknown): InboundMessage | undefined {
+function readMessage(message: unknown, contactUserId: string | undefined): InboundMessage | undefined {
   if (!isObject(message)) return undefined;
   const sentAt = unixTime(message.timestamp);
-  if (typeof message.id !== 'string' || !MESSAGE_ID.test(message.id) || typeof message.from !== 'string' || !SUBJECT_ID_PATTERNS.whatsapp.test(message.from) || !sentAt) {
-    return undefined;
-  }
+  const from = typeof message.from === 'string' && SUBJECT_ID_PATTERNS.whatsapp.test(message.from) ? canonicalWhatsAppId(message.from) : undefined;
+  // A malformed id is not taken for an absent one, nor is the contact's user id then read instead.
+  if (message.from !== undefined && from === undefined) return undefined;
+  if (message.from_user_id !== undefined && userIdOf(message.from_user_id) === undefined) return undefined;
+  const fromUserId = userIdOf(message.from_user_id) ?? contactUserId;
+  if (typeof message.id !== 'string' || !MESSAGE_ID.test(message.id) || (from === undefined && fromUserId === undefined) || !sentAt) return undefined;
   const text =
     message.type === 'text' && isObject(message.text) && typeof message.text.body === 'string'
       ? message.text.body
       : message.type === 'button' && isObject(message.button) && typeof message.button.text === 'string'
         ? message.button.text
         : undefined;
-  return { id: message.id, from: canonicalWhatsAppId(message.from), sentAt, ...(text !== undefined ? { text } : {}) };
+  return { id: message.id, ...(from ? { from } : {}), ...(fromUserId ? { fromUserId } : {}), sentAt, ...(text !== undefined ? { text } : {}) };
+}
+
+function userIdOf(value: unknown): string | undefined {
+  return typeof value === 'string' && WHATSAPP_USER_ID.test(value) ? value : undefined;
 }
 
 /** WhatsApp stamps events in Unix seconds, as a string. */

@@ -66,9 +66,10 @@ export class EraseSubjectCommand extends Command<SubjectErased> {
  * them, and the log still verifies. The operational records that hold their identifier in the
  * clear are cleared in the same transaction: the consent projection, and for a WhatsApp contact
  * the share recipients, the decision documents, the queued messages (cancelled), the service
- * window record and the sandbox's copies; for a Workplace person, the content of the shares that
- * name them. A `subject.erased` entry, without personal data, records that it happened. A WhatsApp
- * contact known by two forms of one number (whatsAppIdForms) is erased under each.
+ * window record, WhatsApp's user id for them and the sandbox's copies; for a Workplace person,
+ * the content of the shares that name them. A `subject.erased` entry, without personal data,
+ * records that it happened. A WhatsApp contact known by two forms of one number
+ * (whatsAppIdForms) is erased under each.
  */
 @CommandHandler(EraseSubjectCommand)
 export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand> {
@@ -171,11 +172,13 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     // lost WhatsApp's id: none of them is sent again.
     await releaseFinishedMedia(manager, { holdAfterSendMs: this.config.mediaHoldAfterSendMs, maxAttempts: this.config.deliveryMaxAttempts }, new Date(now), theirMessages.map((m) => m.share_id));
     const [held] = (await manager.query(
-      `SELECT (SELECT COUNT(*) FROM whatsapp_contacts WHERE wa_id = ${p(1)}) + (SELECT COUNT(*) FROM sandbox_messages WHERE wa_id = ${p(2)}) AS n`,
-      [waId, waId],
+      `SELECT (SELECT COUNT(*) FROM whatsapp_contacts WHERE wa_id = ${p(1)}) + (SELECT COUNT(*) FROM sandbox_messages WHERE wa_id = ${p(2)})
+         + (SELECT COUNT(*) FROM whatsapp_user_ids WHERE wa_id = ${p(3)}) AS n`,
+      [waId, waId, waId],
     )) as { n: number | string }[];
-    // The contact's service window (when they last wrote) is about them too.
+    // The contact's service window (when they last wrote) and WhatsApp's user id for them are about them too.
     await manager.query(`DELETE FROM whatsapp_contacts WHERE wa_id = ${p(1)}`, [waId]);
+    await manager.query(`DELETE FROM whatsapp_user_ids WHERE wa_id = ${p(1)}`, [waId]);
     await manager.query(`DELETE FROM sandbox_media WHERE outbox_id IN (SELECT outbox_id FROM sandbox_messages WHERE wa_id = ${p(1)})`, [waId]);
     await manager.query(`DELETE FROM sandbox_messages WHERE wa_id = ${p(1)}`, [waId]);
     const messages = theirMessages.length;

@@ -79,6 +79,49 @@ describe('webhook notification', () => {
     expect(readNotification('not json', PHONE).skipped).toBe(1);
   });
 
+  it('reads the business-scoped user id WhatsApp sends along, and a message that names its writer by that id alone', () => {
+    const read = readNotification(
+      notification({
+        statuses: [{ id: 'wamid.A', status: 'delivered', timestamp: '1764720000', recipient_id: '31612345678', recipient_user_id: 'NL.1502576394655843' }],
+        contacts: [{ profile: { name: 'Ann' }, user_id: 'NL.777' }],
+        messages: [
+          { from: '31612345678', from_user_id: 'NL.1502576394655843', id: 'wamid.B', timestamp: '1764720001', type: 'text', text: { body: 'hi' } },
+          { from_user_id: 'US.ENT.11815799212886844830', id: 'wamid.C', timestamp: '1764720002', type: 'text', text: { body: 'STOP' } },
+          // No from_user_id: the one contact of the notification names it.
+          { id: 'wamid.D', timestamp: '1764720003', type: 'text', text: { body: 'STOP' } },
+        ],
+      }),
+      PHONE,
+    );
+    expect(read.skipped).toBe(0);
+    expect(read.statuses).toEqual([expect.objectContaining({ recipient: '31612345678', recipientUserId: 'NL.1502576394655843' })]);
+    expect(read.messages).toEqual([
+      { id: 'wamid.B', from: '31612345678', fromUserId: 'NL.1502576394655843', sentAt: new Date(1764720001_000), text: 'hi' },
+      { id: 'wamid.C', fromUserId: 'US.ENT.11815799212886844830', sentAt: new Date(1764720002_000), text: 'STOP' },
+      { id: 'wamid.D', fromUserId: 'NL.777', sentAt: new Date(1764720003_000), text: 'STOP' },
+    ]);
+  });
+
+  it('skips a message that names its writer by neither, or by a malformed number or user id', () => {
+    const read = readNotification(
+      notification({
+        contacts: [{ profile: { name: 'A' } }, { profile: { name: 'B' }, user_id: 'NL.1' }],
+        messages: [
+          { id: 'wamid.A', timestamp: '1', type: 'text', text: { body: 'STOP' } },
+          { from: '+31 6 1234', from_user_id: 'NL.1', id: 'wamid.B', timestamp: '1', type: 'text', text: { body: 'STOP' } },
+          { from_user_id: 'nl.1', id: 'wamid.C', timestamp: '1', type: 'text', text: { body: 'STOP' } },
+          { from: '31612345678', from_user_id: 'NL.1 OR 1=1', id: 'wamid.D', timestamp: '1', type: 'text', text: { body: 'STOP' } },
+        ],
+        statuses: [{ id: 'wamid.E', status: 'read', timestamp: '1', recipient_id: '31612345678', recipient_user_id: 'NL.' }],
+      }),
+      PHONE,
+    );
+    expect(read.messages).toEqual([]);
+    expect(read.skipped).toBe(4);
+    // A malformed user id on a status is left out; the status stands on its number.
+    expect(read.statuses).toEqual([expect.not.objectContaining({ recipientUserId: expect.anything() })]);
+  });
+
   it.each(['STOP', 'stop', 'Stop.', '  STOP!  ', 'afmelden', 'Afmelden', 'UNSUBSCRIBE', 'unsubscribe.', 'STOP 🛑', '🛑 stop', 'stop~', 'STOP\u200e', '\u200fstop', 'ＳＴＯＰ', 'Afmelden ✋'])('takes %j as an opt-out', (text) => {
     expect(isOptOut(text)).toBe(true);
   });
