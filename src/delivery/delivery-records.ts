@@ -121,6 +121,6 @@ export class DeliveryRecords {
    * Without `shareIds`, of every share: the media whose hold after sending has run out.
    */
   async releaseFinishedMedia(manager: EntityManager, shareIds?: Iterable<string>, now = new Date()): Promise<void> {
-    await releaseFinishedMedia(manager, { holdAfterSendMs: this.config.mediaHoldAfterSendMs, maxAttempts: this.config.deliveryMaxAttempts }, now, shareIds);
+    await releaseFinishedMedia(manager, { holdAfterSendMs: this.config.mediaHoldAfterSendMs }, now, shareIds);
   }
 }

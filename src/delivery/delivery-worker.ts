@@ -14,6 +14,7 @@ import { MediaObjectEntity, OutboxMessageEntity, replacedCopies } from './infras
 import { OutboxRepository, type Settlement } from './outbox.repository.js';
 import type { SendSlot } from './send-pacer.js';
 import { ServiceWindows } from './service-windows.js';
+import { AccountPause } from './account-pause.js';
 import { retryDelayMs } from './retries.js';
 import { isErasedRequest, mediaObjectOf, type WhatsAppMessageRequest } from './whatsapp-message.js';
 import { WHATSAPP_TRANSPORT, type SendContext, type SendOutcome, type WhatsAppTransport } from './whatsapp-transport.js';
@@ -74,14 +75,6 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private wakeRequested = false;
   private stopped = false;
   private nextMediaSweep = 0;
-  /** While WhatsApp refuses the business account: until then nothing is claimed (epoch ms). */
-  private pausedUntil = 0;
-  /**
-   * After a pause, one message at a time goes out until WhatsApp answers one as it would with the
-   * account put right: while it still refuses, each pause costs one attempt and entry, not batches.
-   */
-  private probing = false;
-
   constructor(
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
@@ -91,6 +84,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     @Inject(DeliveryRecords) private readonly records: DeliveryRecords,
     @Inject(ServiceWindows) private readonly windows: ServiceWindows,
     @Inject(WHATSAPP_TRANSPORT) private readonly transport: WhatsAppTransport,
+    @Inject(AccountPause) private readonly accountPause: AccountPause,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -111,18 +105,6 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   async onApplicationShutdown(): Promise<void> {
     this.beforeApplicationShutdown();
     await this.running;
-  }
-
-  /**
-   * Stops claiming for DELIVERY_ACCOUNT_PAUSE_MS: WhatsApp refused the business account itself (an
-   * expired token, a blocked account), so every message would be refused alike until an operator
-   * puts it right. Says so once per pause, with the code only.
-   */
-  private pauseForAccount(code: string): void {
-    this.probing = true;
-    if (Date.now() < this.pausedUntil) return;
-    this.pausedUntil = Date.now() + this.config.deliveryAccountPauseMs;
-    this.logger.error(`WhatsApp refused the business account (${code}): delivery pauses for ${this.config.deliveryAccountPauseMs} ms; messages wait, their attempts uncounted`);
   }
 
   /** Asks for a pass soon (after a share committed) instead of at the next poll. */
@@ -148,13 +130,14 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     try {
       // Once shutting down, the batches in flight finish and nothing more is claimed: no claim
       // outlives the process. While WhatsApp refuses the business account, nothing is claimed.
-      while (!this.stopped && Date.now() >= this.pausedUntil) {
+      while (!this.stopped && !this.accountPause.isPaused()) {
         const batch = await this.transactions.run((m) => this.claimAndBegin(m));
         countDeliveryOutcomes(batch.outcomes ?? []);
         if (batch.claimed === 0) break;
+        for (const message of batch.started) this.accountPause.claimed(message.id);
         handled += batch.claimed;
         sending.push(this.send(batch).catch((error: unknown) => void (failure ??= error)));
-        if (this.probing) await Promise.all(sending.splice(0));
+        if (this.accountPause.batchLimit() !== undefined) await Promise.all(sending.splice(0));
         else if (sending.length >= BATCHES_IN_FLIGHT) await sending.shift();
       }
       if (Date.now() >= this.nextMediaSweep) {
@@ -178,7 +161,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
 
   /** A paced batch spans at most about a second of the send rate, so its claims stay short. */
   private batchSize(): number {
-    if (this.probing) return 1;
+    const limit = this.accountPause.batchLimit();
+    if (limit !== undefined) return limit;
     const cloudApi = this.config.whatsapp.cloudApi;
     return this.transport.pacer && cloudApi ? Math.min(MAX_BATCH, cloudApi.sendRate) : MAX_BATCH;
   }
@@ -349,8 +333,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     const knownIds = new Map(
       (await manager.getRepository(OutboxMessageEntity).find({ select: { id: true, messageId: true }, where: { id: In(results.map((r) => r.message.id)) } })).map((r) => [r.id, r.messageId]),
     );
-    // WhatsApp took a message, or refused it for reasons of its own: the account is in order.
-    if (results.some(({ outcome }) => outcome.ok || ('failure' in outcome && outcome.failure.code.startsWith('whatsapp.') && !outcome.failure.accountProblem))) this.probing = false;
+    // WhatsApp took a message, or refused it for reasons of its own: if it was a probe, the account may be in order.
+    for (const { message, outcome } of results) {
+      if (outcome.ok || ('failure' in outcome && outcome.failure.code.startsWith('whatsapp.') && !outcome.failure.accountProblem)) this.accountPause.answered(message.id);
+    }
     const endings = results.map(({ message, outcome }): Ending => {
       const attempt = message.attempts;
       if (outcome.ok) {
@@ -385,8 +371,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       }
       if (failure.accountProblem) {
         // Not this message's fault: it waits for the account to be put right, its attempt uncounted.
-        this.pauseForAccount(failure.code);
-        const nextAttemptAt = new Date(this.pausedUntil).toISOString();
+        this.accountPause.refused(failure.code, 'send');
+        const nextAttemptAt = this.accountPause.resumesAt;
         return { message, settlement: { state: 'pending', notBefore: nextAttemptAt, uncounted: true }, entries: [{ kind: 'message.failed', details: { ...details, final: false, reason: 'delivery.account_problem', nextAttemptAt } }] };
       }
       if (!failure.retryable || attempt >= this.config.deliveryMaxAttempts) {

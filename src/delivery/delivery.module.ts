@@ -14,6 +14,7 @@ import { RecordDeliveryStatusesHandler } from './record-delivery-statuses/record
 import { SandboxTransport } from './sandbox-transport.js';
 import { SandboxController } from './sandbox.controller.js';
 import { LocalSendPacer, SharedSendPacer } from './send-pacer.js';
+import { AccountPause } from './account-pause.js';
 import { ServiceWindows } from './service-windows.js';
 import { WhatsAppUserIds } from './whatsapp-user-ids.js';
 import { WakeOnShareDecidedHandler } from './wake-on-share-decided.handler.js';
@@ -38,6 +39,7 @@ function whatsAppTransport(config: SluiceConfig, dataSource: DataSource, sandbox
     DeliveryRecords,
     ServiceWindows,
     WhatsAppUserIds,
+    AccountPause,
     InboundMessageLog,
     DeliveryWorker,
     SandboxTransport,

@@ -10,15 +10,24 @@ import { inGroupsOf, Sql } from '../platform/database/sql.js';
  */
 @Injectable()
 export class WhatsAppUserIds {
-  async learn(manager: EntityManager, pairs: { userId: string; waId: string }[], at: Date): Promise<void> {
+  /**
+   * `at`: when WhatsApp saw the two together (the event's own time). A late or repeated webhook
+   * about an older event does not undo what a newer one showed.
+   */
+  async learn(manager: EntityManager, pairs: { userId: string; waId: string; at: Date }[]): Promise<void> {
     const sql = Sql.of(manager);
-    const unique = new Map(pairs.map((pair) => [pair.userId, pair.waId]));
+    const latest = new Map<string, { waId: string; at: Date }>();
+    for (const { userId, waId, at } of pairs) {
+      const known = latest.get(userId);
+      if (!known || known.at.getTime() <= at.getTime()) latest.set(userId, { waId, at });
+    }
     // In key order, so that two webhooks naming the same contacts never wait for each other crosswise.
-    for (const [userId, waId] of [...unique].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const [userId, { waId, at }] of [...latest].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       await sql.execute(
         manager,
         `INSERT INTO whatsapp_user_ids (user_id, wa_id, learned_at) VALUES (${sql.params(3)})
-         ON CONFLICT (user_id) DO UPDATE SET wa_id = excluded.wa_id, learned_at = excluded.learned_at`,
+         ON CONFLICT (user_id) DO UPDATE SET wa_id = excluded.wa_id, learned_at = excluded.learned_at
+         WHERE excluded.learned_at >= whatsapp_user_ids.learned_at`,
         [userId, waId, at.toISOString()],
       );
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import sharp from 'sharp';
 import { AuditSequencer } from '../../src/audit/audit-sequencer.js';
@@ -252,6 +252,20 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect(log.filter((e) => e.kind === 'message.sent').map((e) => e.attempt)).toEqual([1, 1, 1, 1, 1]);
     });
 
+    it('stops sending when a status webhook reports the business account refused, and goes on once a probe reaches its recipient', async () => {
+      const { message: first } = await sentMessage();
+      const queued = [await queueShare(contact), await queueShare(contact), await queueShare(contact)];
+      await simulator.sendStatus(first, 'failed', { errorCode: 131042 });
+      // Paused: at most the one probe goes out, however many wait.
+      await sluice.drainOutbox();
+      expect(simulator.messagesTo(contact).length).toBeLessThanOrEqual(2);
+      const probe = (await copiesTo(2))[1]!;
+      await simulator.sendStatus(probe, 'delivered');
+      const all = await copiesTo(5);
+      expect(all).toHaveLength(5);
+      for (const shareId of queued) expect(['sent', 'delivered']).toContain((await deliveryOf(shareId)).delivery);
+    });
+
     it('ignores late reports about any copy it has replaced, not only the last', async () => {
       const { message: first } = await sentMessage();
       await simulator.sendStatus(first, 'failed', { errorCode: 131056 });
@@ -427,6 +441,22 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
         expect(await mediaOf(shareId)).toEqual([]);
       });
 
+      it('is kept on its last attempt, for a failure reported about the business account, and then sent again', async () => {
+        const { shareId, message: first } = await sentPhoto();
+        await simulator.sendStatus(first, 'failed', { errorCode: 131056 });
+        const [, second] = await copiesTo(2);
+        await simulator.sendStatus(second!, 'failed', { errorCode: 131056 });
+        // The third copy is the last attempt (DELIVERY_MAX_ATTEMPTS 3): the photo still stays.
+        const [, , third] = await copiesTo(3);
+        expect(await mediaOf(shareId)).toHaveLength(1);
+        await simulator.sendStatus(third!, 'failed', { errorCode: 131042 });
+        expect((await deliveryOf(shareId)).delivery).toBe('queued');
+        const fourth = (await copiesTo(4))[3]!;
+        expect(fourth.type).toBe('image');
+        await simulator.sendStatus(fourth, 'delivered');
+        expect((await deliveryOf(shareId)).delivery).toBe('delivered');
+      });
+
       it('is released when the hold runs out with no report, and a later failure then ends the message', async () => {
         const { shareId, message } = await sentPhoto();
         const worker = sluice.app.get(DeliveryWorker);
@@ -529,6 +559,21 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect(simulator.messagesTo(given)).toHaveLength(1);
     });
 
+    it('reports a share to both forms as one crossing, as the form asked for saw it', async () => {
+      const { given, accountId } = argentinianMobile();
+      await grant('whatsapp', given);
+      const response = await sluice.request('POST', '/v1/shares', {
+        body: shareRequest({ post: workplacePost({ message: 'Shift starts at 7.', message_tags: [] }), recipients: [{ waId: given }, { waId: accountId }] }),
+        headers: idempotencyKey(),
+      });
+      expect(response.json.recipients.map((r: { decision: string }) => r.decision)).toEqual(['allowed', 'denied']);
+      await sluice.app.get(AuditSequencer).sequenceNow();
+      const crossingsOf = async (id: string) =>
+        ((await sluice.request('GET', `/v1/subjects/whatsapp/${id}/report`)).json as { crossings: { share: string; roles: string[]; consent: string | null }[] }).crossings.filter((c) => c.share === response.json.id);
+      expect(await crossingsOf(given)).toEqual([expect.objectContaining({ roles: ['recipient'], consent: 'granted' })]);
+      expect(await crossingsOf(accountId)).toEqual([expect.objectContaining({ roles: ['recipient'], consent: expect.not.stringMatching(/^granted$/) })]);
+    });
+
     it('reports and erases the person under either form', async () => {
       const { given, accountId } = argentinianMobile();
       simulator.registerAccount(given, accountId);
@@ -543,13 +588,15 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect(asked.consents.map((c) => c.index)).toEqual([...asked.consents.map((c) => c.index)].sort((a, b) => a - b));
       expect(await report(given)).toMatchObject({ found: true, consents: asked.consents });
 
+      const erasuresBefore = (await entries()).filter((e) => e.kind === 'subject.erased').length;
       const erased = await sluice.request('POST', `/v1/subjects/whatsapp/${accountId}/erase`);
       expect(erased.json).toMatchObject({ erased: true, audit: { index: expect.any(Number) } });
       for (const id of [given, accountId]) {
         expect(await report(id)).toMatchObject({ found: false, consents: [] });
         expect((await consentsOf(id)).current).toEqual([]);
       }
-      expect((await entries()).filter((e) => e.kind === 'subject.erased' && e.subjectType === 'whatsapp').length).toBeGreaterThanOrEqual(2);
+      // One per form that held something.
+      expect((await entries()).filter((e) => e.kind === 'subject.erased').length - erasuresBefore).toBe(2);
     });
   });
 
@@ -582,6 +629,21 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       await simulator.receiveText(contact, 'Afmelden');
       expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
       expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+    });
+
+    it('keeps what the newest event showed: a late webhook about an older one does not move a user id back', async () => {
+      const userId = simulator.userIdOf(contact);
+      const other = `3166${dialect === 'sqlite' ? 1 : 2}${String(++nextContact).padStart(5, '0')}`;
+      const written = (from: string, at: Date) =>
+        simulator.deliverWebhook(
+          simulator.notification({ messages: [{ from, from_user_id: userId, id: `wamid.${randomUUID()}`, timestamp: String(Math.floor(at.getTime() / 1000)), type: 'text', text: { body: 'hi' } }] }),
+        );
+      await written(contact, new Date());
+      await written(other, new Date(Date.now() - 3_600_000));
+      expect(await userIdsOf(contact)).toEqual([{ user_id: userId }]);
+      await written(other, new Date(Date.now() + 60_000));
+      expect(await userIdsOf(contact)).toEqual([]);
+      expect(await userIdsOf(other)).toEqual([{ user_id: userId }]);
     });
 
     it('records nothing for a STOP by a user id it has never seen with a number, and forgets the user id on an erasure', async () => {

@@ -63,7 +63,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
       let received = 0;
       let optOuts = 0;
       let optOutsUnmatched = 0;
-      const named = messages.flatMap((m) => (m.from && m.fromUserId ? [{ userId: m.fromUserId, waId: m.from }] : []));
+      const named = messages.flatMap((m) => (m.from && m.fromUserId ? [{ userId: m.fromUserId, waId: m.from, at: m.sentAt }] : []));
       const numbers = await this.userIds.numbersOf(manager, messages.flatMap((m) => (m.from === undefined && m.fromUserId ? [m.fromUserId] : [])));
       for (const { userId, waId } of named) numbers.set(userId, waId);
       for (const message of messages) {
@@ -74,8 +74,9 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
           if (message.text !== undefined && isOptOut(message.text)) optOutsUnmatched++;
           continue;
         }
-        // An Argentinian contact may be known here by either form of their number (whatsAppIdForms).
-        const forms = whatsAppIdForms(from);
+        // An Argentinian contact may be known here by either form of their number (whatsAppIdForms);
+        // in one order, so that two webhooks naming either form never wait for each other crosswise.
+        const forms = whatsAppIdForms(from).sort();
         for (const form of forms) await this.windows.recordInbound(manager, form, message.sentAt);
         if (message.text === undefined || !isOptOut(message.text)) continue;
         optOuts++;
@@ -94,7 +95,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
         }
       }
       // Last, as the status reports and an erasure write it: no two of them wait for each other crosswise.
-      await this.userIds.learn(manager, named, now);
+      await this.userIds.learn(manager, named);
       await this.inbound.forgetExpired(manager, now);
       await this.records.releaseFinishedMedia(manager, touched);
       await this.auditLog.append(manager, drafts);

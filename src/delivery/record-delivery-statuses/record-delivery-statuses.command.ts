@@ -9,12 +9,13 @@ import { TransactionRunner } from '../../platform/database/transaction-runner.js
 import { countReportedStatuses } from '../../platform/observability/metrics.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { ACCOUNT_ERROR_CODES, RETRYABLE_ERROR_CODES } from '../cloud-api/cloud-api-errors.js';
+import { AccountPause } from '../account-pause.js';
 import { DeliveryRecords } from '../delivery-records.js';
-import { WhatsAppUserIds } from '../whatsapp-user-ids.js';
 import { MediaObjectEntity, type OutboxMessageEntity, replacedCopies } from '../infrastructure/delivery.entities.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import { retryDelayMs } from '../retries.js';
 import { ServiceWindows } from '../service-windows.js';
+import { WhatsAppUserIds } from '../whatsapp-user-ids.js';
 import type { StatusReport } from '../webhooks/whatsapp-notification.js';
 import { isErasedRequest, mediaObjectOf } from '../whatsapp-message.js';
 
@@ -51,6 +52,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
     @Inject(ServiceWindows) private readonly windows: ServiceWindows,
     @Inject(WhatsAppUserIds) private readonly userIds: WhatsAppUserIds,
+    @Inject(AccountPause) private readonly accountPause: AccountPause,
   ) {}
 
   @Traced('sluice.whatsapp.statuses', { result: (r: DeliveryStatusesRecorded) => ({ 'sluice.statuses.applied': r.applied }) })
@@ -67,12 +69,15 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
       await this.subjectKeys.holdAgainstErasure(manager, reports.flatMap((r) => whatsAppIdForms(r.recipient).map((id) => ({ type: 'whatsapp' as const, id }))));
       await this.outbox.lockReported(manager, reports);
       // The user id a report names beside the number of a message sluice sent (never after an erasure cleared it).
-      const named: { userId: string; waId: string }[] = [];
+      const named: { userId: string; waId: string; at: Date }[] = [];
       for (const report of reports) {
         const message = await this.outbox.findReported(manager, report);
-        if (message && report.recipientUserId) named.push({ userId: report.recipientUserId, waId: message.waId });
+        if (message && report.recipientUserId) named.push({ userId: report.recipientUserId, waId: message.waId, at: report.reportedAt });
         if (!message || replacedCopies(message).includes(report.messageId)) continue;
         const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
+        // The account's trouble, told by a webhook: the worker pauses; the message's own reach ends a probe.
+        if (error && report.errorCode !== undefined && ACCOUNT_ERROR_CODES.has(report.errorCode)) this.accountPause.refused(error, 'status');
+        if (!error) this.accountPause.reached(message.id);
         // A failure of a copy older than the one sent last (or, queued again and waiting, than the one to come) is left to that copy.
         if (error && (message.messageId !== null ? message.messageId !== report.messageId : waitsToBeSentAgain(message))) continue;
         let nextAttemptAt: string | undefined;
@@ -108,7 +113,7 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
         );
       }
       await this.records.releaseFinishedMedia(manager, movedOn);
-      await this.userIds.learn(manager, named, new Date());
+      await this.userIds.learn(manager, named);
       await this.auditLog.append(manager, drafts);
       return { applied: drafts.length };
     });
@@ -121,8 +126,8 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
    * Queues the message again if the failed copy is the one sent last, the code is worth another
    * try, attempts are left, no copy has reached the recipient (delivered, read) and its photo or
    * video is still kept; returns when it may next go out. A code about the business account (a
-   * payment issue, a locked account) is not the message's fault: it waits as long as the worker
-   * pauses for one, and the failed copy's attempt does not count, as when a send is refused so.
+   * payment issue, a locked account) is not the message's fault: it waits for the worker's pause
+   * (AccountPause) to end, and the failed copy's attempt does not count, as when a send is refused so.
    */
   private async sendAgain(manager: EntityManager, message: OutboxMessageEntity, report: StatusReport): Promise<{ notBefore: string; accountProblem: boolean } | undefined> {
     if (report.errorCode === undefined) return undefined;
@@ -136,10 +141,10 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
     if ((await this.records.recipientState(manager, message)) !== 'sent') return undefined;
     const media = mediaObjectOf(message.payload);
     if (media !== undefined && !(await manager.getRepository(MediaObjectEntity).existsBy({ id: media }))) return undefined;
-    const waitMs = accountProblem ? this.config.deliveryAccountPauseMs : retryDelayMs(message.attempts, this.config.deliveryRetryBaseMs);
-    const notBefore = new Date(Date.now() + waitMs).toISOString();
+    const notBefore = accountProblem ? this.accountPause.resumesAt : new Date(Date.now() + retryDelayMs(message.attempts, this.config.deliveryRetryBaseMs)).toISOString();
     if (!(await this.outbox.requeueFailedCopy(manager, { ...message, messageId: report.messageId }, notBefore, { uncounted: accountProblem }))) return undefined;
-    if (windowClosed) await this.windows.closeAsOf(manager, message.waId, report.reportedAt);
+    // Under both forms of an Argentinian number, as an inbound message opens it (whatsAppIdForms).
+    if (windowClosed) for (const form of whatsAppIdForms(message.waId)) await this.windows.closeAsOf(manager, form, report.reportedAt);
     await this.records.requeueRecipient(manager, message);
     return { notBefore, accountProblem };
   }

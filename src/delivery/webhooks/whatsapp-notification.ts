@@ -106,10 +106,10 @@ function readMessage(message: unknown, contactUserId: string | undefined): Inbou
   if (!isObject(message)) return undefined;
   const sentAt = unixTime(message.timestamp);
   const from = typeof message.from === 'string' && SUBJECT_ID_PATTERNS.whatsapp.test(message.from) ? canonicalWhatsAppId(message.from) : undefined;
-  // A malformed id is not taken for an absent one, nor is the contact's user id then read instead.
+  // A malformed number is not taken for an absent one. A malformed user id is left out (a STOP
+  // with a valid number stands), and the contact's user id is then not read in its place.
   if (message.from !== undefined && from === undefined) return undefined;
-  if (message.from_user_id !== undefined && userIdOf(message.from_user_id) === undefined) return undefined;
-  const fromUserId = userIdOf(message.from_user_id) ?? contactUserId;
+  const fromUserId = message.from_user_id === undefined ? contactUserId : userIdOf(message.from_user_id);
   if (typeof message.id !== 'string' || !MESSAGE_ID.test(message.id) || (from === undefined && fromUserId === undefined) || !sentAt) return undefined;
   const text =
     message.type === 'text' && isObject(message.text) && typeof message.text.body === 'string'

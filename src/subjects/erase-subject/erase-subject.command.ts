@@ -170,7 +170,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     // The minimised media of a share none of whose messages can still be sent, as when they are
     // sent, and in the worker's order (after the recipients). This recipient's copies have just
     // lost WhatsApp's id: none of them is sent again.
-    await releaseFinishedMedia(manager, { holdAfterSendMs: this.config.mediaHoldAfterSendMs, maxAttempts: this.config.deliveryMaxAttempts }, new Date(now), theirMessages.map((m) => m.share_id));
+    await releaseFinishedMedia(manager, { holdAfterSendMs: this.config.mediaHoldAfterSendMs }, new Date(now), theirMessages.map((m) => m.share_id));
     const [held] = (await manager.query(
       `SELECT (SELECT COUNT(*) FROM whatsapp_contacts WHERE wa_id = ${p(1)}) + (SELECT COUNT(*) FROM sandbox_messages WHERE wa_id = ${p(2)})
          + (SELECT COUNT(*) FROM whatsapp_user_ids WHERE wa_id = ${p(3)}) AS n`,

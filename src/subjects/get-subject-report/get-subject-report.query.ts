@@ -7,7 +7,7 @@ import { whatsAppIdForms, type SubjectRef } from '../../consent/subject.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { retentionMs } from '../../policy/domain/retention.js';
-import { decodeSubjectReport, type PoliciesKnown, type SubjectReport } from './subject-report.js';
+import { type Crossing, decodeSubjectReport, type PoliciesKnown, type SubjectReport } from './subject-report.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 
 export class GetSubjectReportQuery extends Query<SubjectReport> {
@@ -62,11 +62,20 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
       report.crossings.push(...decoded.crossings);
       report.deliveries.push(...decoded.deliveries);
     }
-    // A decision naming both forms (a share to each) is one crossing; everything in log order.
-    for (const list of [report.consents, report.crossings, report.deliveries] as { index: number }[][]) {
-      const seen = new Map(list.map((item) => [item.index, item]));
-      list.splice(0, list.length, ...[...seen.values()].sort((a, b) => a.index - b.index));
+    // A decision naming both forms (a share to each) is one crossing, as the form asked for saw it,
+    // with the roles and fields of both; everything in log order.
+    const crossings = new Map<number, Crossing>();
+    for (const crossing of report.crossings) {
+      const first = crossings.get(crossing.index);
+      if (!first) {
+        crossings.set(crossing.index, crossing);
+        continue;
+      }
+      first.roles = [...new Set([...first.roles, ...crossing.roles])];
+      first.crossed = first.crossed.map((field, i) => ({ ...field, aboutYou: field.aboutYou || crossing.crossed[i]!.aboutYou }));
     }
+    report.crossings = [...crossings.values()];
+    for (const list of [report.consents, report.crossings, report.deliveries] as { index: number }[][]) list.sort((a, b) => a.index - b.index);
     return report;
   }
 }
