@@ -1,14 +1,18 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 
+/** Probes remembered while a refusal lasts: a report about an older one is rare and costs a pause at most. */
+const PROBES_KEPT = 20;
+
 /**
  * Whether WhatsApp refuses the business account itself (an expired token, a blocked or unpaid
  * account): then every message would be refused alike until an operator puts it right, so the
  * delivery worker claims nothing for DELIVERY_ACCOUNT_PAUSE_MS, and after each pause sends one
  * message, the probe, before any more. A refusal at the send ends once the probe is taken or
  * refused for a reason of its own. A refusal reported by a status webhook (a payment issue, a
- * locked account) cannot be seen at the send: the probe then waits out another pause, and only
- * its own report of sent, delivered or read ends it. Per process: each replica finds out for itself.
+ * locked account) cannot be seen at the send: a probe taken at the send then waits out another
+ * pause, and only a report about that very copy that is not the account's refusal ends it. Per
+ * process: each replica learns of a refusal from its own sends and the webhooks it receives.
  */
 @Injectable()
 export class AccountPause {
@@ -18,8 +22,10 @@ export class AccountPause {
   private probing = false;
   /** The refusal came by a status webhook: a probe's send proves nothing. */
   private awaitingReport = false;
-  /** The outbox ids of the messages sent as probes since the first refusal. */
-  private readonly probes = new Set<string>();
+  /** The probes sent since the refusal: outbox id to the WhatsApp message id of the copy taken, once known. */
+  private readonly probes = new Map<string, string | undefined>();
+  /** When the last refusal ended (epoch ms): a late report of an older refusal does not start another. */
+  private resumedAt = 0;
 
   constructor(@Inject(SLUICE_CONFIG) private readonly config: SluiceConfig) {}
 
@@ -37,8 +43,13 @@ export class AccountPause {
     return this.probing ? 1 : undefined;
   }
 
-  /** WhatsApp refused the account (code only is logged), at a send or in a status webhook. */
-  refused(code: string, via: 'send' | 'status'): void {
+  /**
+   * WhatsApp refused the account (code only is logged), at a send or in a status webhook;
+   * `reportedAt`: when a webhook says it happened.
+   */
+  refused(code: string, via: 'send' | 'status', reportedAt?: Date): void {
+    // WhatsApp stamps whole seconds: a refusal in the second of the resume is taken as new.
+    if (reportedAt !== undefined && reportedAt.getTime() < Math.floor(this.resumedAt / 1000) * 1000) return;
     this.probing = true;
     if (via === 'status') this.awaitingReport = true;
     if (this.isPaused()) return;
@@ -46,22 +57,28 @@ export class AccountPause {
     this.logger.error(`WhatsApp refused the business account (${code}): delivery pauses for ${this.config.deliveryAccountPauseMs} ms; messages wait, their attempts uncounted`);
   }
 
-  /** The worker claimed this message while probing: it is the probe. */
+  /** The worker claimed this message while probing: it is a probe. */
   claimed(outboxId: string): void {
-    if (this.probing) this.probes.add(outboxId);
+    if (!this.probing) return;
+    this.probes.set(outboxId, undefined);
+    if (this.probes.size > PROBES_KEPT) this.probes.delete(this.probes.keys().next().value!);
   }
 
-  /** WhatsApp answered the send of a message other than for the account (took it, or refused it for its own reason). */
-  answered(outboxId: string): void {
+  /**
+   * WhatsApp answered the send of a message other than for the account: took it (`messageId`, its
+   * copy's id) or refused it for a reason of its own.
+   */
+  answered(outboxId: string, messageId?: string): void {
     if (!this.probing || !this.probes.has(outboxId)) return;
     if (!this.awaitingReport) return this.resume();
-    // Its status report will tell; until then, or for another pause, nothing more goes out.
+    // The report about this copy will tell; until then, or for another pause, nothing more goes out.
+    if (messageId !== undefined) this.probes.set(outboxId, messageId);
     this.until = Math.max(this.until, Date.now() + this.config.deliveryAccountPauseMs);
   }
 
-  /** A status webhook reported the message sent, delivered or read. */
-  reached(outboxId: string): void {
-    if (this.probing && this.probes.has(outboxId)) this.resume();
+  /** A status webhook reported the copy `messageId` of the message sent, delivered, read, or failed for a reason other than the account. */
+  reported(outboxId: string, messageId: string): void {
+    if (this.probing && this.probes.get(outboxId) === messageId) this.resume();
   }
 
   private resume(): void {
@@ -69,5 +86,6 @@ export class AccountPause {
     this.awaitingReport = false;
     this.probes.clear();
     this.until = 0;
+    this.resumedAt = Date.now();
   }
 }

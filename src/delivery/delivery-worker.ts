@@ -335,7 +335,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     );
     // WhatsApp took a message, or refused it for reasons of its own: if it was a probe, the account may be in order.
     for (const { message, outcome } of results) {
-      if (outcome.ok || ('failure' in outcome && outcome.failure.code.startsWith('whatsapp.') && !outcome.failure.accountProblem)) this.accountPause.answered(message.id);
+      if (outcome.ok || ('failure' in outcome && outcome.failure.code.startsWith('whatsapp.') && !outcome.failure.accountProblem)) this.accountPause.answered(message.id, outcome.ok ? outcome.messageId : undefined);
     }
     const endings = results.map(({ message, outcome }): Ending => {
       const attempt = message.attempts;

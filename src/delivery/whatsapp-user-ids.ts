@@ -17,7 +17,10 @@ export class WhatsAppUserIds {
   async learn(manager: EntityManager, pairs: { userId: string; waId: string; at: Date }[]): Promise<void> {
     const sql = Sql.of(manager);
     const latest = new Map<string, { waId: string; at: Date }>();
-    for (const { userId, waId, at } of pairs) {
+    const now = Date.now();
+    for (const { userId, waId, at: stamped } of pairs) {
+      // A stamp ahead of this clock would pin the row past later events and the retention sweep.
+      const at = new Date(Math.min(stamped.getTime(), now));
       const known = latest.get(userId);
       if (!known || known.at.getTime() <= at.getTime()) latest.set(userId, { waId, at });
     }

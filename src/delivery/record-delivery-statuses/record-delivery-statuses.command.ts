@@ -75,9 +75,9 @@ export class RecordDeliveryStatusesHandler implements ICommandHandler<RecordDeli
         if (message && report.recipientUserId) named.push({ userId: report.recipientUserId, waId: message.waId, at: report.reportedAt });
         if (!message || replacedCopies(message).includes(report.messageId)) continue;
         const error = report.status === 'failed' ? `whatsapp.${report.errorCode ?? 'unknown'}` : undefined;
-        // The account's trouble, told by a webhook: the worker pauses; the message's own reach ends a probe.
-        if (error && report.errorCode !== undefined && ACCOUNT_ERROR_CODES.has(report.errorCode)) this.accountPause.refused(error, 'status');
-        if (!error) this.accountPause.reached(message.id);
+        // The account's trouble, told by a webhook, pauses the worker; any other report about a probe's copy ends that.
+        if (error && report.errorCode !== undefined && ACCOUNT_ERROR_CODES.has(report.errorCode)) this.accountPause.refused(error, 'status', report.reportedAt);
+        else this.accountPause.reported(message.id, report.messageId);
         // A failure of a copy older than the one sent last (or, queued again and waiting, than the one to come) is left to that copy.
         if (error && (message.messageId !== null ? message.messageId !== report.messageId : waitsToBeSentAgain(message))) continue;
         let nextAttemptAt: string | undefined;
