@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { canonicalWhatsAppId, SUBJECT_ID_PATTERNS, whatsAppIdForms } from './subject.js';
+import { canonicalWhatsAppId, SUBJECT_ID_PATTERNS, subjectForms, whatsAppIdForms } from './subject.js';
 
 describe('canonicalWhatsAppId', () => {
   it.each([
@@ -71,5 +71,17 @@ describe('whatsAppIdForms', () => {
         expect(new Set(whatsAppIdForms(`54${number}`))).toEqual(new Set([`54${number}`, `549${number}`]));
       }),
     );
+  });
+});
+
+describe('subjectForms', () => {
+  it('gives a WhatsApp contact under each form of their number, anyone else as they are', () => {
+    expect(subjectForms({ type: 'whatsapp', id: '541123456789' })).toEqual([
+      { type: 'whatsapp', id: '541123456789' },
+      { type: 'whatsapp', id: '5491123456789' },
+    ]);
+    expect(subjectForms({ type: 'whatsapp', id: '31612345678' })).toEqual([{ type: 'whatsapp', id: '31612345678' }]);
+    // A Workplace id that happens to look like an Argentinian number is one id.
+    expect(subjectForms({ type: 'workplace', id: '541123456789' })).toEqual([{ type: 'workplace', id: '541123456789' }]);
   });
 });

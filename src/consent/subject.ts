@@ -42,6 +42,11 @@ export function whatsAppIdForms(id: string): string[] {
   return [id, argentinian[1] ? `54${argentinian[2]}` : `549${argentinian[2]}`];
 }
 
+/** The subject under each form of their id: two for an Argentinian mobile (whatsAppIdForms), else one. */
+export function subjectForms(subject: SubjectRef): SubjectRef[] {
+  return subject.type === 'whatsapp' ? whatsAppIdForms(subject.id).map((id) => ({ ...subject, id })) : [subject];
+}
+
 export const PURPOSE_PATTERN = /^[a-z0-9][a-z0-9-]{0,99}$/;
 
 export function isSubjectType(value: string): value is SubjectType {

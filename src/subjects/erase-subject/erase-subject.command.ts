@@ -7,7 +7,7 @@ import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
 import { ConsentLedger } from '../../consent/consent-ledger.js';
-import { whatsAppIdForms, type SubjectRef } from '../../consent/subject.js';
+import { subjectForms, type SubjectRef } from '../../consent/subject.js';
 import { releaseFinishedMedia } from '../../delivery/media-retention.js';
 import { ERASED_REQUEST_TEXT } from '../../delivery/whatsapp-message.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
@@ -84,7 +84,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
 
   @Traced('sluice.subject.erase', { attributes: ({ subject }: EraseSubjectCommand) => ({ 'sluice.subject.type': subject.type }), result: (r: SubjectErased) => ({ 'sluice.subject.erased': r.erased }) })
   async execute({ subject }: EraseSubjectCommand): Promise<SubjectErased> {
-    const forms = subject.type === 'whatsapp' ? whatsAppIdForms(subject.id).map((id) => ({ ...subject, id })) : [subject];
+    const forms = subjectForms(subject);
     let answer: SubjectErased = { erased: false, audit: null };
     // The answer names the erasure under the form asked for, else under the other.
     for (const form of forms) {

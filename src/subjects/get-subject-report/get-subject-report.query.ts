@@ -3,7 +3,7 @@ import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { AuditLogService } from '../../audit/audit-log.service.js';
 import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
-import { whatsAppIdForms, type SubjectRef } from '../../consent/subject.js';
+import { subjectForms, type SubjectRef } from '../../consent/subject.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { retentionMs } from '../../policy/domain/retention.js';
@@ -50,7 +50,7 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
       retentionOf: (name) => (name ? retention.get(name) : undefined),
       asksRecipientConsent: (name, hash) => (hash === bundle.hash ? bundle.policies.some((p) => p.name === name && p.recipientConsent !== undefined) : undefined),
     };
-    const forms = subject.type === 'whatsapp' ? whatsAppIdForms(subject.id).map((id) => ({ ...subject, id })) : [subject];
+    const forms = subjectForms(subject);
     for (const form of forms) {
       const key = await this.subjectKeys.existingKey(this.transactions.reader.manager, form);
       if (!key) continue;
