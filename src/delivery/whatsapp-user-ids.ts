@@ -36,6 +36,14 @@ export class WhatsAppUserIds {
     }
   }
 
+  /** Drops user ids WhatsApp has replaced (a contact's number or user id changed): nothing names them again. */
+  async forget(manager: EntityManager, userIds: string[]): Promise<void> {
+    const sql = Sql.of(manager);
+    for (const group of inGroupsOf([...new Set(userIds)].sort())) {
+      await sql.execute(manager, `DELETE FROM whatsapp_user_ids WHERE user_id IN (${sql.params(group.length)})`, group);
+    }
+  }
+
   /** The numbers of the user ids sluice has seen with one. */
   async numbersOf(manager: EntityManager, userIds: string[]): Promise<Map<string, string>> {
     const sql = Sql.of(manager);

@@ -46,6 +46,8 @@ import { eventually } from '../support/eventually.js';
 /** WhatsApp ids (E.164 without +) of the recipients: the first has consented, the second has not. */
 const RECIPIENT = '31647291835';
 const UNCONSENTED = '31658203746';
+/** The number the second recipient moves to (WhatsApp's notice names both, and the contact's profile name). */
+const MOVED_TO = '31662718394';
 /** Phone numbers written in a post: a Dutch mobile in national format, an Amsterdam landline. */
 const MOBILE_IN_TEXT = '31613572468';
 const LANDLINE_IN_TEXT = '31207945832';
@@ -54,7 +56,7 @@ const TAGGED = { id: '100049988776655', name: 'Joost Hoogendijk' };
 const CONTACT_PROFILE_NAME = 'Fenna Visser';
 const EMAILS = ['annelies.vermeulen@voorbeeld.nl', 'j.hoogendijk@example.com'];
 const IBANS = ['NL91ABNA0417164300', 'DE89370400440532013000'];
-const PHONES = [RECIPIENT, UNCONSENTED, MOBILE_IN_TEXT, LANDLINE_IN_TEXT];
+const PHONES = [RECIPIENT, UNCONSENTED, MOVED_TO, MOBILE_IN_TEXT, LANDLINE_IN_TEXT];
 const NAMES = [AUTHOR.name, TAGGED.name, CONTACT_PROFILE_NAME];
 /** Workplace user ids: identifiers of people too (the log holds them only as pseudonyms). */
 const WORKPLACE_IDS = [AUTHOR.id, TAGGED.id];
@@ -389,29 +391,24 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
     expect((await call('GET', `/v1/subjects/whatsapp/${RECIPIENT}/report`)).status).toBe(200);
     expect((await call('GET', `/v1/subjects/workplace/${TAGGED.id}/report?format=html`)).status).toBe(200);
 
-    // The recipient writes STOP: a signed inbound webhook with the contact's number and profile name.
-    const stop = JSON.stringify({
-      object: 'whatsapp_business_account',
-      entry: [
-        {
-          id: '102290129340398',
-          changes: [
-            {
-              field: 'messages',
-              value: {
-                messaging_product: 'whatsapp',
-                metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' },
-                contacts: [{ profile: { name: CONTACT_PROFILE_NAME }, wa_id: RECIPIENT }],
-                messages: [{ from: RECIPIENT, id: `wamid.HBgL${randomBytes(24).toString('base64url')}`, timestamp: String(Math.floor(Date.now() / 1000)), type: 'text', text: { body: 'STOP' } }],
-              },
-            },
-          ],
-        },
-      ],
-    });
-    const signature = `sha256=${createHmac('sha256', APP_SECRET).update(stop).digest('hex')}`;
-    expect((await call('POST', '/v1/webhooks/whatsapp', { raw: stop, key: false, headers: { 'x-hub-signature-256': signature } })).status).toBe(200);
+    /** A signed inbound webhook, as WhatsApp sends it. */
+    const webhook = async (value: Record<string, unknown>) => {
+      const raw = JSON.stringify({
+        object: 'whatsapp_business_account',
+        entry: [{ id: '102290129340398', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', metadata: { display_phone_number: '15550783881', phone_number_id: '106540352242922' }, ...value } }] }],
+      });
+      const signature = `sha256=${createHmac('sha256', APP_SECRET).update(raw).digest('hex')}`;
+      expect((await call('POST', '/v1/webhooks/whatsapp', { raw, key: false, headers: { 'x-hub-signature-256': signature } })).status).toBe(200);
+    };
+    const messageId = () => `wamid.HBgL${randomBytes(24).toString('base64url')}`;
+    const now = () => String(Math.floor(Date.now() / 1000));
+    // The recipient writes STOP: the webhook names the contact's number and profile name.
+    await webhook({ contacts: [{ profile: { name: CONTACT_PROFILE_NAME }, wa_id: RECIPIENT }], messages: [{ from: RECIPIENT, id: messageId(), timestamp: now(), type: 'text', text: { body: 'STOP' } }] });
     expect((await call('GET', `/v1/subjects/whatsapp/${RECIPIENT}/consents`)).json?.current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+    // The other contact moves to another number: WhatsApp's notice names both and the contact's name.
+    const system = { body: `User ${CONTACT_PROFILE_NAME} changed from ${UNCONSENTED} to ${MOVED_TO}`, wa_id: MOVED_TO, type: 'user_changed_number' };
+    await webhook({ messages: [{ from: UNCONSENTED, id: messageId(), timestamp: now(), type: 'system', system }] });
+    expect((await call('GET', `/v1/subjects/whatsapp/${UNCONSENTED}/consents`)).json?.current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
     expect((await call('POST', `/v1/subjects/whatsapp/${UNCONSENTED}/erase`)).json?.erased).toBe(true);
 
     auditEntries = (await call('GET', '/v1/audit/entries')).text;
@@ -548,6 +545,7 @@ describeEachDatabase('telemetry leaves no personal data on the Cloud API path', 
     await simulator.sendStatus(first!, 'delivered');
     await simulator.sendStatus(first!, 'read');
     await simulator.sendStatus(second!, 'failed', { errorCode: 131050 });
+    await simulator.changeNumber(UNCONSENTED, MOVED_TO, { name: CONTACT_PROFILE_NAME });
 
     // A server fault: the database refuses the share with an error that quotes a number.
     if (dialect === 'sqlite') {
@@ -597,10 +595,13 @@ describeEachDatabase('telemetry leaves no personal data on the Cloud API path', 
   it('searches a real capture: the numbers are in what was sent (message ids included), and the flow left its traces', () => {
     // What the test sent, and the webhooks WhatsApp (the simulator) sent with the contacts' user ids.
     const sentText = [...sent, ...simulator.webhooksSent].join('\n');
-    for (const label of [`phone ${RECIPIENT}`, `phone ${UNCONSENTED}`, `base64 of phone ${RECIPIENT}`, `user id of phone ${RECIPIENT}`, `phone ${MOBILE_IN_TEXT}`, `e-mail ${EMAILS[1]}`]) {
+    for (const label of [`phone ${RECIPIENT}`, `phone ${UNCONSENTED}`, `phone ${MOVED_TO}`, `base64 of phone ${RECIPIENT}`, `user id of phone ${RECIPIENT}`, `user id of phone ${MOVED_TO}`, `phone ${MOBILE_IN_TEXT}`, `e-mail ${EMAILS[1]}`]) {
       expect([label, SECRETS.find((s) => s.label === label)!.pattern.test(sentText)]).toEqual([label, true]);
     }
     for (const kind of ['message.failed', 'message.sent', 'message.status']) expect(auditEntries).toContain(`\\"kind\\":\\"${kind}\\"`);
+    // The number change was taken (its consent withdrawals are in the log) and logged, as a count.
+    expect(auditEntries).toContain('whatsapp-number-change');
+    expect(output).toMatch(/"msg":"1 contact\(s\) moved to another WhatsApp number/);
     // The faults were logged, by type only.
     expect(output).toMatch(/"msg":"POST \/v1\/shares failed: /);
     expect(output).toMatch(/"msg":"GET \/v1\/subjects\/:type\/:id\/consents failed: /);

@@ -669,6 +669,82 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
     });
   });
 
+  describe('contacts who change their number or user id', () => {
+    const p = (n: number) => (dialect === 'postgres' ? `$${n}` : '?');
+    const userIdsOf = (waId: string) => sluice.database.adminQuery<{ user_id: string }>(`SELECT user_id FROM whatsapp_user_ids WHERE wa_id = ${p(1)}`, [waId]);
+    const lastInboundOf = async (waId: string) =>
+      (await sluice.database.adminQuery<{ last_inbound_at: string }>(`SELECT last_inbound_at FROM whatsapp_contacts WHERE wa_id = ${p(1)}`, [waId])).map((r) => Date.parse(r.last_inbound_at));
+    const freshNumber = () => `3167${dialect === 'sqlite' ? 1 : 2}${String(++nextContact).padStart(5, '0')}`;
+
+    it('ends the consent, queued messages, window and user id under the old number, and gives the new one nothing', async () => {
+      await grant('whatsapp', contact, 'shift-alerts');
+      await simulator.receiveText(contact, 'hi', { sentAt: new Date(Date.now() - 60_000) });
+      const queued = await queueShare(contact);
+      const moved = freshNumber();
+      const changedAt = new Date(Date.now() - 1_000);
+      await simulator.changeNumber(contact, moved, { sentAt: changedAt });
+
+      const consents = await consentsOf(contact);
+      expect(consents.current.map((c) => [c.purpose, c.status])).toEqual([
+        ['frontline-updates', 'withdrawn'],
+        ['shift-alerts', 'withdrawn'],
+      ]);
+      expect(consents.history.at(-1)!.evidence).toMatchObject({ method: 'whatsapp-number-change' });
+      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+      const log = await entries();
+      const cancelled = log.filter((e) => e.kind === 'message.cancelled' && e.share === queued);
+      expect(cancelled).toEqual([expect.objectContaining({ reason: 'recipient.consent_withdrawn', via: 'whatsapp_number_changed' })]);
+      const withdrawn = log.filter((e) => e.kind === 'consent.withdrawn' && e.evidence.method === 'whatsapp-number-change' && e.subject === cancelled[0]!.recipient);
+      expect(withdrawn.map((e) => e.purpose).sort()).toEqual(['frontline-updates', 'shift-alerts']);
+
+      // The old number's window closed as of the change; the new number has none until the contact writes from it.
+      expect((await lastInboundOf(contact))[0]).toBeLessThanOrEqual(changedAt.getTime() - 24 * 3_600_000);
+      expect(await lastInboundOf(moved)).toEqual([]);
+      expect((await consentsOf(moved)).current).toEqual([]);
+      expect(await userIdsOf(contact)).toEqual([]);
+      expect(await userIdsOf(moved)).toEqual([{ user_id: simulator.userIdOf(moved) }]);
+
+      await sluice.drainOutbox();
+      expect(simulator.messagesTo(contact)).toEqual([]);
+      // The notice's text (the contact's name and both numbers) is kept nowhere.
+      expect(JSON.stringify(log)).not.toContain('changed from');
+      expect(JSON.stringify(log)).not.toContain(moved);
+    });
+
+    it('handles a repeated delivery of the same notice once: a consent given again afterwards stands', async () => {
+      const moved = freshNumber();
+      const id = await simulator.changeNumber(contact, moved);
+      await grant('whatsapp', contact);
+      await simulator.changeNumber(contact, moved, { id });
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'granted' })]);
+    });
+
+    it('moves the number over to a new user id, by which the contact then opts out', async () => {
+      await simulator.receiveText(contact, 'hi');
+      simulator.withholdNumber(contact);
+      const previous = simulator.userIdOf(contact);
+      const next = await simulator.changeUserId(contact);
+      expect(next).not.toBe(previous);
+      expect(await userIdsOf(contact)).toEqual([{ user_id: next }]);
+      const queued = await queueShare(contact);
+      await simulator.receiveText(contact, 'STOP');
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+    });
+
+    it('takes any other system message as no message from the contact: it opens no window and changes nothing', async () => {
+      const before = await footprint();
+      await simulator.deliverWebhook(
+        simulator.notification({
+          messages: [{ from: contact, id: `wamid.${randomUUID()}`, timestamp: String(Math.floor(Date.now() / 1000)), type: 'system', system: { body: 'Security code changed', type: 'customer_identity_changed', identity: 'abc' } }],
+        }),
+      );
+      const after = await footprint();
+      expect({ ...after, inbound: Number(after!.inbound) - 1 }).toEqual({ ...before, inbound: Number(before!.inbound) });
+      expect(await lastInboundOf(contact)).toEqual([]);
+    });
+  });
+
   describe('opt-out', () => {
     it.each(['STOP', 'stop', 'Afmelden', 'unsubscribe.'])('withdraws every purpose on %j, audits it and cancels the queued messages', async (text) => {
       await grant('whatsapp', contact, 'shift-alerts');

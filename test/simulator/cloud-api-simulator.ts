@@ -104,6 +104,8 @@ export class CloudApiSimulator {
   private readonly accountIds = new Map<string, string>();
   /** Accounts whose number WhatsApp leaves out of what they write (see withholdNumber). */
   private readonly numbersWithheld = new Set<string>();
+  /** Accounts whose user id WhatsApp has replaced (see changeUserId). */
+  private readonly userIdsReplaced = new Map<string, string>();
   private readonly sockets = new Set<Socket>();
   private readonly heldAnswers: (() => void)[] = [];
   private holding = false;
@@ -192,7 +194,7 @@ export class CloudApiSimulator {
 
   /** The account's business-scoped user id (BSUID), as WhatsApp sends it in every webhook since April 2026. */
   userIdOf(account: string): string {
-    return simulatedUserId(account);
+    return this.userIdsReplaced.get(account) ?? simulatedUserId(account);
   }
 
   /**
@@ -225,6 +227,32 @@ export class CloudApiSimulator {
       }),
     );
     return id;
+  }
+
+  /**
+   * The contact moves from one number to another: WhatsApp's system message, sent from the old
+   * number (without a contacts array), with the new number and the user id that comes with it.
+   * Resolves once sluice has taken it; returns the message id.
+   */
+  async changeNumber(from: string, to: string, options: { sentAt?: Date; id?: string; name?: string } = {}): Promise<string> {
+    const id = options.id ?? wamid(from);
+    const system = { body: `User ${options.name ?? 'Simulated Contact'} changed from ${from} to ${to}`, wa_id: to, type: 'user_changed_number', user_id: this.userIdOf(to), previous_user_id: this.userIdOf(from) };
+    await this.deliverWebhook(this.notification({ messages: [{ from, id, timestamp: unixSeconds(options.sentAt ?? new Date()), type: 'system', system }] }));
+    return id;
+  }
+
+  /**
+   * WhatsApp gives the account a new user id: its system message names the old and the new one
+   * (and the number only when the account shares it). Resolves once sluice has taken it.
+   */
+  async changeUserId(account: string): Promise<string> {
+    const previous = this.userIdOf(account);
+    const next = simulatedUserId(`${previous} replaced`);
+    this.userIdsReplaced.set(account, next);
+    const withheld = this.numbersWithheld.has(account);
+    const system = { body: 'User Simulated Contact changed their user id', type: 'user_changed_user_id', user_id: next, previous_user_id: previous };
+    await this.deliverWebhook(this.notification({ messages: [{ ...(withheld ? {} : { from: account }), id: wamid(account), timestamp: unixSeconds(new Date()), type: 'system', system }] }));
+    return next;
   }
 
   /** Delivers a status webhook about an accepted message. Resolves when sluice has taken it. */

@@ -1,7 +1,8 @@
 import { Inject, Logger } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import type { EntityManager } from 'typeorm';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
-import { ConsentLedger } from '../../consent/consent-ledger.js';
+import { type ConsentChange, ConsentLedger } from '../../consent/consent-ledger.js';
 import { whatsAppIdForms } from '../../consent/subject.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { Traced } from '../../platform/observability/traced.js';
@@ -19,6 +20,8 @@ export interface InboundMessagesReceived {
   optOuts: number;
   /** Opt-outs from contacts known only by a user id that sluice has never seen with a number. */
   optOutsUnmatched: number;
+  /** Contacts WhatsApp reported moved to another number. */
+  numberChanges: number;
 }
 
 export class ReceiveInboundMessagesCommand extends Command<InboundMessagesReceived> {
@@ -34,6 +37,12 @@ export class ReceiveInboundMessagesCommand extends Command<InboundMessagesReceiv
  * messages, all audited, in one transaction. A message delivered twice is handled once. A
  * contact who writes without their number (a WhatsApp username) is found by their user id, if an
  * earlier webhook named it with their number; otherwise nothing sluice holds is theirs to change.
+ *
+ * WhatsApp's system messages are not the contact writing and open no window. One saying the
+ * contact moved to another number ends everything held under the old one as an opt-out does (its
+ * window too): the old number may be given to someone else, and the consent was the contact's,
+ * not the new number's, which has none until the integration records one. One saying their user
+ * id changed moves the number over to the new user id.
  */
 @CommandHandler(ReceiveInboundMessagesCommand)
 export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInboundMessagesCommand> {
@@ -52,18 +61,24 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
   ) {}
 
   @Traced('sluice.whatsapp.inbound', {
-    result: (r: InboundMessagesReceived) => ({ 'sluice.inbound.received': r.received, 'sluice.inbound.opt_outs': r.optOuts, 'sluice.inbound.opt_outs_unmatched': r.optOutsUnmatched }),
+    result: (r: InboundMessagesReceived) => ({
+      'sluice.inbound.received': r.received,
+      'sluice.inbound.opt_outs': r.optOuts,
+      'sluice.inbound.opt_outs_unmatched': r.optOutsUnmatched,
+      'sluice.inbound.number_changes': r.numberChanges,
+    }),
   })
   async execute({ messages }: ReceiveInboundMessagesCommand): Promise<InboundMessagesReceived> {
-    if (messages.length === 0) return { received: 0, optOuts: 0, optOutsUnmatched: 0 };
+    if (messages.length === 0) return { received: 0, optOuts: 0, optOutsUnmatched: 0, numberChanges: 0 };
     const result = await this.transactions.run(async (manager) => {
       const now = new Date();
-      const drafts: AuditDraft[] = [];
-      const touched = new Set<string>();
+      const ended: EndedHere = { drafts: [], touched: new Set<string>() };
       let received = 0;
       let optOuts = 0;
       let optOutsUnmatched = 0;
-      const named = messages.flatMap((m) => (m.from && m.fromUserId ? [{ userId: m.fromUserId, waId: m.from, at: m.sentAt }] : []));
+      let numberChanges = 0;
+      const named = messages.flatMap((m) => (m.from && m.fromUserId && m.system === undefined ? [{ userId: m.fromUserId, waId: m.from, at: m.sentAt }] : []));
+      const replaced: string[] = [];
       const numbers = await this.userIds.numbersOf(manager, messages.flatMap((m) => (m.from === undefined && m.fromUserId ? [m.fromUserId] : [])));
       for (const { userId, waId } of named) numbers.set(userId, waId);
       for (const message of messages) {
@@ -77,34 +92,66 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
         // An Argentinian contact may be known here by either form of their number (whatsAppIdForms);
         // in one order, so that two webhooks naming either form never wait for each other crosswise.
         const forms = whatsAppIdForms(from).sort();
+        const { system } = message;
+        if (system?.type === 'user_changed_number') {
+          numberChanges++;
+          const evidence = { method: 'whatsapp-number-change', text: `WhatsApp message ${message.id}: the contact moved to another number`, capturedAt: message.sentAt.toISOString() };
+          await this.endConsents(manager, forms, evidence, 'whatsapp_number_changed', ended);
+          for (const form of forms) await this.windows.closeAsOf(manager, form, message.sentAt);
+          if (system.previousUserId) replaced.push(system.previousUserId);
+          if (system.userId && system.newWaId) named.push({ userId: system.userId, waId: system.newWaId, at: message.sentAt });
+          continue;
+        }
+        if (system?.type === 'user_changed_user_id') {
+          if (system.previousUserId) replaced.push(system.previousUserId);
+          if (system.userId) named.push({ userId: system.userId, waId: from, at: message.sentAt });
+          continue;
+        }
+        if (system !== undefined) continue;
         for (const form of forms) await this.windows.recordInbound(manager, form, message.sentAt);
         if (message.text === undefined || !isOptOut(message.text)) continue;
         optOuts++;
-        // Every purpose the active policies ask recipients' consent for, granted or not.
-        const purposes = this.policies.bundle.policies.flatMap((policy) => (policy.recipientConsent ? [policy.recipientConsent.purpose] : []));
         const evidence = { method: 'whatsapp-opt-out', text: `"${message.text.trim()}" in WhatsApp message ${message.id}`, capturedAt: message.sentAt.toISOString() };
-        for (const form of forms) {
-          await this.consents.withdrawAll(manager, { type: 'whatsapp', id: form }, evidence, purposes);
-          // Messages already being sent are left to the worker: its consent check before each attempt sees the withdrawal.
-          for (const queued of await this.outbox.idleMessagesFor(manager, form)) {
-            if (!(await this.outbox.cancelIfIdle(manager, queued))) continue;
-            await this.records.advanceRecipient(manager, queued, 'cancelled');
-            touched.add(queued.shareId);
-            drafts.push(await this.records.entry(manager, 'message.cancelled', queued, { reason: 'recipient.consent_withdrawn', via: 'whatsapp_opt_out' }));
-          }
-        }
+        await this.endConsents(manager, forms, evidence, 'whatsapp_opt_out', ended);
       }
       // Last, as the status reports and an erasure write it: no two of them wait for each other crosswise.
+      await this.userIds.forget(manager, replaced);
       await this.userIds.learn(manager, named);
       await this.inbound.forgetExpired(manager, now);
-      await this.records.releaseFinishedMedia(manager, touched);
-      await this.auditLog.append(manager, drafts);
-      return { received, optOuts, optOutsUnmatched };
+      await this.records.releaseFinishedMedia(manager, ended.touched);
+      await this.auditLog.append(manager, ended.drafts);
+      return { received, optOuts, optOutsUnmatched, numberChanges };
     });
     if (result.optOuts > 0) this.logger.log(`${result.optOuts} opt-out(s) received: consent withdrawn, queued messages cancelled`);
+    if (result.numberChanges > 0) this.logger.log(`${result.numberChanges} contact(s) moved to another WhatsApp number: consent under the old one withdrawn, queued messages cancelled`);
     if (result.optOutsUnmatched > 0) {
       this.logger.warn(`${result.optOutsUnmatched} opt-out(s) from contacts known only by a WhatsApp user id never seen with a phone number: nothing sluice holds is theirs`);
     }
     return result;
   }
+
+  /**
+   * Withdraws every purpose the contact granted and every one the active policies ask recipients'
+   * consent for (so that a consent captured before and recorded after does not undo it), and
+   * cancels their queued messages.
+   */
+  private async endConsents(manager: EntityManager, forms: string[], evidence: ConsentChange['evidence'], via: string, ended: EndedHere): Promise<void> {
+    const purposes = this.policies.bundle.policies.flatMap((policy) => (policy.recipientConsent ? [policy.recipientConsent.purpose] : []));
+    for (const form of forms) {
+      await this.consents.withdrawAll(manager, { type: 'whatsapp', id: form }, evidence, purposes);
+      // Messages already being sent are left to the worker: its consent check before each attempt sees the withdrawal.
+      for (const queued of await this.outbox.idleMessagesFor(manager, form)) {
+        if (!(await this.outbox.cancelIfIdle(manager, queued))) continue;
+        await this.records.advanceRecipient(manager, queued, 'cancelled');
+        ended.touched.add(queued.shareId);
+        ended.drafts.push(await this.records.entry(manager, 'message.cancelled', queued, { reason: 'recipient.consent_withdrawn', via }));
+      }
+    }
+  }
+}
+
+/** What a delivery's opt-outs and number changes ended: their entries, and the shares whose messages they cancelled. */
+interface EndedHere {
+  drafts: AuditDraft[];
+  touched: Set<string>;
 }

@@ -27,7 +27,19 @@ export interface InboundMessage {
   sentAt: Date;
   /** The text of a text message, or of a quick-reply button the contact tapped. */
   text?: string;
+  /** A system message: WhatsApp's own notice about the contact, not the contact writing. */
+  system?: SystemNotice;
 }
+
+/**
+ * What a system message tells. `user_changed_number`: the contact moved from `from` to `newWaId`
+ * (WhatsApp gives them a new user id with it). `user_changed_user_id`: only their user id changed.
+ * Any other notice is `other`.
+ */
+export type SystemNotice =
+  | { type: 'user_changed_number'; newWaId?: string; userId?: string; previousUserId?: string }
+  | { type: 'user_changed_user_id'; userId?: string; previousUserId?: string }
+  | { type: 'other' };
 
 export interface WhatsAppNotification {
   statuses: StatusReport[];
@@ -109,7 +121,10 @@ function readMessage(message: unknown, contactUserId: string | undefined): Inbou
   // A malformed number is not taken for an absent one. A malformed user id is left out (a STOP
   // with a valid number stands), and the contact's user id is then not read in its place.
   if (message.from !== undefined && from === undefined) return undefined;
-  const fromUserId = message.from_user_id === undefined ? contactUserId : userIdOf(message.from_user_id);
+  const system = message.type === 'system' ? readSystemNotice(message.system) : undefined;
+  // A notice of a change names the contact by the user id they had: the one sluice may know.
+  const previousUserId = system !== undefined && system.type !== 'other' ? system.previousUserId : undefined;
+  const fromUserId = previousUserId ?? (message.from_user_id === undefined ? contactUserId : userIdOf(message.from_user_id));
   if (typeof message.id !== 'string' || !MESSAGE_ID.test(message.id) || (from === undefined && fromUserId === undefined) || !sentAt) return undefined;
   const text =
     message.type === 'text' && isObject(message.text) && typeof message.text.body === 'string'
@@ -117,7 +132,23 @@ function readMessage(message: unknown, contactUserId: string | undefined): Inbou
       : message.type === 'button' && isObject(message.button) && typeof message.button.text === 'string'
         ? message.button.text
         : undefined;
-  return { id: message.id, ...(from ? { from } : {}), ...(fromUserId ? { fromUserId } : {}), sentAt, ...(text !== undefined ? { text } : {}) };
+  return { id: message.id, ...(from ? { from } : {}), ...(fromUserId ? { fromUserId } : {}), sentAt, ...(text !== undefined ? { text } : {}), ...(system ? { system } : {}) };
+}
+
+/** Its body (the contact's profile name and both numbers in words) is never read. */
+function readSystemNotice(system: unknown): SystemNotice {
+  if (!isObject(system)) return { type: 'other' };
+  const userId = userIdOf(system.user_id);
+  const previousUserId = userIdOf(system.previous_user_id);
+  const ids = { ...(userId ? { userId } : {}), ...(previousUserId ? { previousUserId } : {}) };
+  if (system.type === 'user_changed_number') {
+    // `wa_id` since Graph API v12; `new_wa_id` before.
+    const given = system.wa_id ?? system.new_wa_id;
+    const newWaId = typeof given === 'string' && SUBJECT_ID_PATTERNS.whatsapp.test(given) ? canonicalWhatsAppId(given) : undefined;
+    return { type: 'user_changed_number', ...(newWaId ? { newWaId } : {}), ...ids };
+  }
+  if (system.type === 'user_changed_user_id') return { type: 'user_changed_user_id', ...ids };
+  return { type: 'other' };
 }
 
 function userIdOf(value: unknown): string | undefined {

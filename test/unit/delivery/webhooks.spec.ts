@@ -123,6 +123,36 @@ describe('webhook notification', () => {
     expect(read.statuses).toEqual([expect.not.objectContaining({ recipientUserId: expect.anything() })]);
   });
 
+  it("reads WhatsApp's system messages about a contact's number or user id, never their text", () => {
+    const body = 'User Anna de Vries changed from 31612345678 to 31687654321';
+    const read = readNotification(
+      notification({
+        messages: [
+          { from: '31612345678', id: 'wamid.A', timestamp: '1', type: 'system', system: { body, wa_id: '31687654321', type: 'user_changed_number', user_id: 'NL.2', previous_user_id: 'NL.1' } },
+          // Before Graph API v12 the new number came as new_wa_id.
+          { from: '31612345678', id: 'wamid.B', timestamp: '1', type: 'system', system: { body, new_wa_id: '31687654321', type: 'user_changed_number' } },
+          // A malformed new number leaves only the move away from the old one.
+          { from: '31612345678', id: 'wamid.C', timestamp: '1', type: 'system', system: { body, wa_id: '+31 6 8765', type: 'user_changed_number' } },
+          // Named by the user id it had, which sluice may know; without a number.
+          { id: 'wamid.D', timestamp: '1', type: 'system', system: { body, type: 'user_changed_user_id', user_id: 'NL.4', previous_user_id: 'NL.3' } },
+          { from: '31612345678', id: 'wamid.E', timestamp: '1', type: 'system', system: { body: 'Security code changed', type: 'customer_identity_changed', identity: 'x' } },
+          { from: '31612345678', id: 'wamid.F', timestamp: '1', type: 'system' },
+        ],
+      }),
+      PHONE,
+    );
+    const sentAt = new Date(1000);
+    expect(read.messages).toEqual([
+      { id: 'wamid.A', from: '31612345678', fromUserId: 'NL.1', sentAt, system: { type: 'user_changed_number', newWaId: '31687654321', userId: 'NL.2', previousUserId: 'NL.1' } },
+      { id: 'wamid.B', from: '31612345678', sentAt, system: { type: 'user_changed_number', newWaId: '31687654321' } },
+      { id: 'wamid.C', from: '31612345678', sentAt, system: { type: 'user_changed_number' } },
+      { id: 'wamid.D', fromUserId: 'NL.3', sentAt, system: { type: 'user_changed_user_id', userId: 'NL.4', previousUserId: 'NL.3' } },
+      { id: 'wamid.E', from: '31612345678', sentAt, system: { type: 'other' } },
+      { id: 'wamid.F', from: '31612345678', sentAt, system: { type: 'other' } },
+    ]);
+    expect(JSON.stringify(read)).not.toContain('Anna');
+  });
+
   it.each(['STOP', 'stop', 'Stop.', '  STOP!  ', 'afmelden', 'Afmelden', 'UNSUBSCRIBE', 'unsubscribe.', 'STOP 🛑', '🛑 stop', 'stop~', 'STOP\u200e', '\u200fstop', 'ＳＴＯＰ', 'Afmelden ✋'])('takes %j as an opt-out', (text) => {
     expect(isOptOut(text)).toBe(true);
   });
