@@ -732,6 +732,57 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect((await deliveryOf(queued)).delivery).toBe('cancelled');
     });
 
+    const notice = (messages: Record<string, unknown>[]) => simulator.deliverWebhook(simulator.notification({ messages }));
+    const stamp = (at: Date) => String(Math.floor(at.getTime() / 1000));
+    const storedUserId = async (userId: string) => sluice.database.adminQuery<{ wa_id: string | null }>(`SELECT wa_id FROM whatsapp_user_ids WHERE user_id = ${p(1)}`, [userId]);
+
+    it('keeps a replaced user id replaced: a late message about an older event does not bring the old pair back', async () => {
+      const previous = simulator.userIdOf(contact);
+      await simulator.receiveText(contact, 'hi', { sentAt: new Date(Date.now() - 60_000) });
+      await simulator.changeNumber(contact, freshNumber(), { sentAt: new Date(Date.now() - 10_000) });
+      expect(await storedUserId(previous)).toEqual([{ wa_id: null }]);
+      // Written before the move, delivered after it.
+      await simulator.deliverWebhook(
+        simulator.notification({ messages: [{ from: contact, from_user_id: previous, id: `wamid.${randomUUID()}`, timestamp: stamp(new Date(Date.now() - 30_000)), type: 'text', text: { body: 'hi' } }] }),
+      );
+      expect(await storedUserId(previous)).toEqual([{ wa_id: null }]);
+      expect(await userIdsOf(contact)).toEqual([]);
+    });
+
+    it('drops every user id of the old number, also when the notice names none', async () => {
+      await simulator.receiveText(contact, 'hi');
+      expect(await userIdsOf(contact)).toHaveLength(1);
+      const system = { body: 'User Simulated Contact changed from a to b', wa_id: freshNumber(), type: 'user_changed_number' };
+      await notice([{ from: contact, id: `wamid.${randomUUID()}`, timestamp: stamp(new Date()), type: 'system', system }]);
+      expect(await userIdsOf(contact)).toEqual([]);
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+    });
+
+    it('reads the rest of a delivery by the change: a STOP by the new user id right after it counts', async () => {
+      await simulator.receiveText(contact, 'hi');
+      const previous = simulator.userIdOf(contact);
+      const next = `NL.${Date.now()}${nextContact}`;
+      const queued = await queueShare(contact);
+      const now = stamp(new Date());
+      await notice([
+        { id: `wamid.${randomUUID()}`, timestamp: now, type: 'system', system: { body: 'User Simulated Contact changed their user id', type: 'user_changed_user_id', user_id: next, previous_user_id: previous } },
+        { from_user_id: next, id: `wamid.${randomUUID()}`, timestamp: now, type: 'text', text: { body: 'STOP' } },
+      ]);
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+      expect(await userIdsOf(contact)).toEqual([{ user_id: next }]);
+    });
+
+    it('ends what is held under either form of an Argentinian mobile', async () => {
+      const number = `11${dialect === 'sqlite' ? 5 : 6}${String(++nextContact).padStart(7, '0')}`;
+      const [given, accountId] = [`54${number}`, `549${number}`];
+      await grant('whatsapp', given);
+      const queued = await queueShare(given);
+      await simulator.changeNumber(accountId, freshNumber());
+      expect((await consentsOf(given)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+    });
+
     it('takes any other system message as no message from the contact: it opens no window and changes nothing', async () => {
       const before = await footprint();
       await simulator.deliverWebhook(

@@ -10,7 +10,7 @@ import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { DeliveryRecords } from '../delivery-records.js';
 import { OutboxRepository } from '../outbox.repository.js';
 import { ServiceWindows } from '../service-windows.js';
-import { WhatsAppUserIds } from '../whatsapp-user-ids.js';
+import { type UserIdSighting, WhatsAppUserIds } from '../whatsapp-user-ids.js';
 import { InboundMessageLog } from '../webhooks/inbound-message-log.js';
 import { isOptOut, type InboundMessage } from '../webhooks/whatsapp-notification.js';
 
@@ -22,6 +22,8 @@ export interface InboundMessagesReceived {
   optOutsUnmatched: number;
   /** Contacts WhatsApp reported moved to another number. */
   numberChanges: number;
+  /** Number changes of contacts known only by a user id that sluice has never seen with a number. */
+  numberChangesUnmatched: number;
 }
 
 export class ReceiveInboundMessagesCommand extends Command<InboundMessagesReceived> {
@@ -66,68 +68,84 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
       'sluice.inbound.opt_outs': r.optOuts,
       'sluice.inbound.opt_outs_unmatched': r.optOutsUnmatched,
       'sluice.inbound.number_changes': r.numberChanges,
+      'sluice.inbound.number_changes_unmatched': r.numberChangesUnmatched,
     }),
   })
   async execute({ messages }: ReceiveInboundMessagesCommand): Promise<InboundMessagesReceived> {
-    if (messages.length === 0) return { received: 0, optOuts: 0, optOutsUnmatched: 0, numberChanges: 0 };
+    if (messages.length === 0) return { received: 0, optOuts: 0, optOutsUnmatched: 0, numberChanges: 0, numberChangesUnmatched: 0 };
     const result = await this.transactions.run(async (manager) => {
       const now = new Date();
       const ended: EndedHere = { drafts: [], touched: new Set<string>() };
-      let received = 0;
-      let optOuts = 0;
-      let optOutsUnmatched = 0;
-      let numberChanges = 0;
-      const named = messages.flatMap((m) => (m.from && m.fromUserId && m.system === undefined ? [{ userId: m.fromUserId, waId: m.from, at: m.sentAt }] : []));
-      const replaced: string[] = [];
+      const counts = { received: 0, optOuts: 0, optOutsUnmatched: 0, numberChanges: 0, numberChangesUnmatched: 0 };
+      const sightings: UserIdSighting[] = messages.flatMap((m) => (m.from && m.fromUserId && m.system === undefined ? [{ userId: m.fromUserId, waId: m.from, at: m.sentAt }] : []));
       const numbers = await this.userIds.numbersOf(manager, messages.flatMap((m) => (m.from === undefined && m.fromUserId ? [m.fromUserId] : [])));
-      for (const { userId, waId } of named) numbers.set(userId, waId);
+      for (const { userId, waId } of sightings) if (waId !== null) numbers.set(userId, waId);
       for (const message of messages) {
         if (!(await this.inbound.firstSighting(manager, message.id, now))) continue;
-        received++;
+        counts.received++;
+        const { system } = message;
         const from = message.from ?? numbers.get(message.fromUserId!);
+        if (system !== undefined && system.type !== 'other') {
+          // What WhatsApp says of the user ids holds whether or not sluice can place the contact;
+          // later messages of this delivery are read by it too.
+          const number = system.type === 'user_changed_number' ? system.newWaId : from;
+          if (system.previousUserId) this.replaceUserId(sightings, numbers, system.previousUserId, message.sentAt);
+          if (system.userId && number) {
+            sightings.push({ userId: system.userId, waId: number, at: message.sentAt });
+            numbers.set(system.userId, number);
+          }
+        }
         if (from === undefined) {
-          if (message.text !== undefined && isOptOut(message.text)) optOutsUnmatched++;
+          if (message.text !== undefined && isOptOut(message.text)) counts.optOutsUnmatched++;
+          if (system?.type === 'user_changed_number') counts.numberChangesUnmatched++;
           continue;
         }
         // An Argentinian contact may be known here by either form of their number (whatsAppIdForms);
         // in one order, so that two webhooks naming either form never wait for each other crosswise.
         const forms = whatsAppIdForms(from).sort();
-        const { system } = message;
         if (system?.type === 'user_changed_number') {
-          numberChanges++;
+          counts.numberChanges++;
+          // The window first, as an inbound message writes it: a STOP and this never wait for each other crosswise.
+          for (const form of forms) await this.windows.closeAsOf(manager, form, message.sentAt);
           const evidence = { method: 'whatsapp-number-change', text: `WhatsApp message ${message.id}: the contact moved to another number`, capturedAt: message.sentAt.toISOString() };
           await this.endConsents(manager, forms, evidence, 'whatsapp_number_changed', ended);
-          for (const form of forms) await this.windows.closeAsOf(manager, form, message.sentAt);
-          if (system.previousUserId) replaced.push(system.previousUserId);
-          if (system.userId && system.newWaId) named.push({ userId: system.userId, waId: system.newWaId, at: message.sentAt });
-          continue;
-        }
-        if (system?.type === 'user_changed_user_id') {
-          if (system.previousUserId) replaced.push(system.previousUserId);
-          if (system.userId) named.push({ userId: system.userId, waId: from, at: message.sentAt });
+          // Every user id that stood for the old number goes with it, whether WhatsApp named it or not.
+          const stoodFor = [
+            ...(await this.userIds.userIdsOf(manager, forms)),
+            ...sightings.filter((s) => s.waId !== null && forms.includes(s.waId) && s.at.getTime() <= message.sentAt.getTime()).map((s) => s.userId),
+          ];
+          for (const userId of new Set(stoodFor)) this.replaceUserId(sightings, numbers, userId, message.sentAt);
           continue;
         }
         if (system !== undefined) continue;
         for (const form of forms) await this.windows.recordInbound(manager, form, message.sentAt);
         if (message.text === undefined || !isOptOut(message.text)) continue;
-        optOuts++;
+        counts.optOuts++;
         const evidence = { method: 'whatsapp-opt-out', text: `"${message.text.trim()}" in WhatsApp message ${message.id}`, capturedAt: message.sentAt.toISOString() };
         await this.endConsents(manager, forms, evidence, 'whatsapp_opt_out', ended);
       }
       // Last, as the status reports and an erasure write it: no two of them wait for each other crosswise.
-      await this.userIds.forget(manager, replaced);
-      await this.userIds.learn(manager, named);
+      await this.userIds.learn(manager, sightings);
       await this.inbound.forgetExpired(manager, now);
       await this.records.releaseFinishedMedia(manager, ended.touched);
       await this.auditLog.append(manager, ended.drafts);
-      return { received, optOuts, optOutsUnmatched, numberChanges };
+      return counts;
     });
     if (result.optOuts > 0) this.logger.log(`${result.optOuts} opt-out(s) received: consent withdrawn, queued messages cancelled`);
     if (result.numberChanges > 0) this.logger.log(`${result.numberChanges} contact(s) moved to another WhatsApp number: consent under the old one withdrawn, queued messages cancelled`);
     if (result.optOutsUnmatched > 0) {
       this.logger.warn(`${result.optOutsUnmatched} opt-out(s) from contacts known only by a WhatsApp user id never seen with a phone number: nothing sluice holds is theirs`);
     }
+    if (result.numberChangesUnmatched > 0) {
+      this.logger.warn(`${result.numberChangesUnmatched} number change(s) of contacts known only by a WhatsApp user id never seen with a phone number: nothing sluice holds is theirs`);
+    }
     return result;
+  }
+
+  /** WhatsApp replaced the user id at `at`: it stands for no number from then on. */
+  private replaceUserId(sightings: UserIdSighting[], numbers: Map<string, string>, userId: string, at: Date): void {
+    sightings.push({ userId, waId: null, at });
+    numbers.delete(userId);
   }
 
   /**
