@@ -44,6 +44,23 @@ describe('npx sluice audit verify, on its own', () => {
     }
   });
 
+  it('names a bad entry, not a later over-long line, as the first bad index', () => {
+    const lines = buildBundle(log, { since: 100 }).toString('utf8').split('\n');
+    const at = (index: number) => index - 100 + 1;
+    const good = lines[at(2500)]!;
+    // Over the 64 MiB a line may take: entries before it are still being checked on the worker threads when it is found.
+    lines[at(3000)] = 'x'.repeat(65 * 1024 * 1024);
+    const bundle = join(dir, 'long-line.ndjson');
+    const lastLine = (bad: string) => {
+      lines[at(2500)] = bad;
+      writeFileSync(bundle, lines.join('\n'));
+      const result = sluice(['audit', 'verify', bundle, '--public-key', log.publicKey, '--threads', '2']);
+      return [result.status, result.stderr.split('\n').at(-2)];
+    };
+    expect(lastLine(good.replace(/"time":"\d/, '"time":"1'))).toEqual([1, 'FAILED at index 2500: the entry does not hash to the leaf hash recorded for it: the entry or its leaf hash was changed']);
+    expect(lastLine(good)).toEqual([1, `FAILED at index 3000: a line is longer than ${64 * 1024 * 1024} bytes`]);
+  });
+
   it('takes a kept checkpoint saved without its last newline, or with a byte order mark', () => {
     const small = buildLog(20);
     const bundle = join(dir, 'twenty.ndjson');

@@ -56,7 +56,9 @@ function fail(index: number | null, reason: string): never {
 export class BundleVerifier {
   private format: BundleFormat | null = null;
   private headerLinesSeen = 0;
-  private pending: Buffer | null = null;
+  /** The unfinished line's bytes so far, in the chunks they came in (joined once its end comes: a long line costs no quadratic copying). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private failure: VerificationFailure | null = null;
   private readonly checked: string[] = [];
   private readonly warnings: string[] = [];
@@ -81,8 +83,15 @@ export class BundleVerifier {
   /** Feeds the next bytes of the bundle; false once verification has failed (the rest need not be read). */
   async push(chunk: Buffer): Promise<boolean> {
     if (this.failure) return false;
-    let bytes = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = null;
+    if (this.pending.length > 0 && chunk.indexOf(NEWLINE) === -1) {
+      // A copy: the caller may reuse the chunk's memory.
+      this.pending.push(Buffer.from(chunk));
+      this.pendingBytes += chunk.length;
+      return this.pendingBytes > MAX_LINE_BYTES ? this.lineTooLong() : true;
+    }
+    let bytes = this.pending.length > 0 ? Buffer.concat([...this.pending, chunk]) : chunk;
+    this.pending = [];
+    this.pendingBytes = 0;
     try {
       while (!this.range) {
         const newline = bytes.indexOf(NEWLINE);
@@ -100,13 +109,23 @@ export class BundleVerifier {
       this.failure = error.failure;
       return false;
     }
-    if (bytes.length > MAX_LINE_BYTES) {
-      this.failure = { index: this.range ? this.dispatched : null, reason: `a line is longer than ${MAX_LINE_BYTES} bytes` };
-      return false;
+    if (bytes.length > 0) {
+      this.pending = [Buffer.from(bytes)];
+      this.pendingBytes = bytes.length;
     }
-    // A copy: the caller may reuse the chunk's memory.
-    this.pending = bytes.length > 0 ? Buffer.from(bytes) : null;
-    return true;
+    return this.pendingBytes > MAX_LINE_BYTES ? this.lineTooLong() : true;
+  }
+
+  private async lineTooLong(): Promise<false> {
+    // Entries before it may still be under check (on worker threads): a bad one among them is the first bad index.
+    try {
+      while (this.inFlight.length > 0) this.apply(await this.inFlight.shift()!);
+      this.failure = { index: this.range ? this.dispatched : null, reason: `a line is longer than ${MAX_LINE_BYTES} bytes` };
+    } catch (error) {
+      if (!(error instanceof VerificationFailed)) throw error;
+      this.failure = error.failure;
+    }
+    return false;
   }
 
   async finish(): Promise<VerificationReport> {
@@ -334,7 +353,7 @@ export class BundleVerifier {
     const header = this.header;
     const checkpoint = this.checkpoint;
     const range = this.range;
-    if (this.pending) fail(range ? range.end : null, 'the bundle ends in the middle of a line: it was cut short');
+    if (this.pending.length > 0) fail(range ? range.end : null, 'the bundle ends in the middle of a line: it was cut short');
     if (this.headerLinesSeen === 0) fail(null, 'the bundle is empty');
     if (!header || !checkpoint || !range) fail(null, 'the bundle ends before its header does');
     if (range.end <= header.until) {
