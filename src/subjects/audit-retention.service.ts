@@ -139,7 +139,7 @@ export class AuditRetentionService implements OnApplicationBootstrap, OnApplicat
     }
     const contacts = await this.transactions.run(async (manager) => {
       const sql = Sql.of(manager);
-      // WhatsApp's user ids last seen with a number before the cutoff go with them.
+      // WhatsApp's user ids last seen (with a number, or replaced) before the cutoff go with them.
       await sql.execute(manager, `DELETE FROM whatsapp_user_ids WHERE learned_at < ${sql.params(1)}`, [before]);
       return (await sql.rows(manager, `DELETE FROM whatsapp_contacts WHERE last_inbound_at < ${sql.params(1)} RETURNING wa_id`, [before])).length;
     });

@@ -671,7 +671,7 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
 
   describe('contacts who change their number or user id', () => {
     const p = (n: number) => (dialect === 'postgres' ? `$${n}` : '?');
-    const userIdsOf = (waId: string) => sluice.database.adminQuery<{ user_id: string }>(`SELECT user_id FROM whatsapp_user_ids WHERE wa_id = ${p(1)}`, [waId]);
+    const userIdsOf = (waId: string) => sluice.database.adminQuery<{ user_id: string }>(`SELECT user_id FROM whatsapp_user_ids WHERE wa_id = ${p(1)} AND replaced = 0`, [waId]);
     const lastInboundOf = async (waId: string) =>
       (await sluice.database.adminQuery<{ last_inbound_at: string }>(`SELECT last_inbound_at FROM whatsapp_contacts WHERE wa_id = ${p(1)}`, [waId])).map((r) => Date.parse(r.last_inbound_at));
     const freshNumber = () => `3167${dialect === 'sqlite' ? 1 : 2}${String(++nextContact).padStart(5, '0')}`;
@@ -734,19 +734,52 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
 
     const notice = (messages: Record<string, unknown>[]) => simulator.deliverWebhook(simulator.notification({ messages }));
     const stamp = (at: Date) => String(Math.floor(at.getTime() / 1000));
-    const storedUserId = async (userId: string) => sluice.database.adminQuery<{ wa_id: string | null }>(`SELECT wa_id FROM whatsapp_user_ids WHERE user_id = ${p(1)}`, [userId]);
+    const storedUserId = async (userId: string) =>
+      (await sluice.database.adminQuery<{ wa_id: string | null; replaced: number | string }>(`SELECT wa_id, replaced FROM whatsapp_user_ids WHERE user_id = ${p(1)}`, [userId])).map((r) => ({ waId: r.wa_id, replaced: Number(r.replaced) === 1 }));
 
     it('keeps a replaced user id replaced: a late message about an older event does not bring the old pair back', async () => {
       const previous = simulator.userIdOf(contact);
       await simulator.receiveText(contact, 'hi', { sentAt: new Date(Date.now() - 60_000) });
       await simulator.changeNumber(contact, freshNumber(), { sentAt: new Date(Date.now() - 10_000) });
-      expect(await storedUserId(previous)).toEqual([{ wa_id: null }]);
+      expect(await storedUserId(previous)).toEqual([{ waId: contact, replaced: true }]);
       // Written before the move, delivered after it.
       await simulator.deliverWebhook(
         simulator.notification({ messages: [{ from: contact, from_user_id: previous, id: `wamid.${randomUUID()}`, timestamp: stamp(new Date(Date.now() - 30_000)), type: 'text', text: { body: 'hi' } }] }),
       );
-      expect(await storedUserId(previous)).toEqual([{ wa_id: null }]);
-      expect(await userIdsOf(contact)).toEqual([]);
+      expect(await storedUserId(previous)).toEqual([{ waId: contact, replaced: true }]);
+      // Nothing takes the replaced user id for the old number: a STOP by it alone reaches nothing.
+      simulator.withholdNumber(contact);
+      await grant('whatsapp', contact);
+      await simulator.receiveText(contact, 'STOP');
+      expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'granted' })]);
+      // An erasure of the old number takes the replaced user id with it.
+      expect((await sluice.request('POST', `/v1/subjects/whatsapp/${contact}/erase`)).json).toMatchObject({ erased: true });
+      expect(await storedUserId(previous)).toEqual([]);
+    });
+
+    it('takes a replacement over a pair seen in the same second, within one delivery and across two', async () => {
+      const previous = simulator.userIdOf(contact);
+      const at = stamp(new Date());
+      const system = { body: 'User Simulated Contact changed from a to b', wa_id: freshNumber(), type: 'user_changed_number', previous_user_id: previous };
+      await notice([
+        { from: contact, id: `wamid.${randomUUID()}`, timestamp: at, type: 'system', system },
+        { from: contact, from_user_id: previous, id: `wamid.${randomUUID()}`, timestamp: at, type: 'text', text: { body: 'hi' } },
+      ]);
+      expect(await storedUserId(previous)).toEqual([{ waId: contact, replaced: true }]);
+      // And in a later delivery.
+      await notice([{ from: contact, from_user_id: previous, id: `wamid.${randomUUID()}`, timestamp: at, type: 'text', text: { body: 'hi' } }]);
+      expect(await storedUserId(previous)).toEqual([{ waId: contact, replaced: true }]);
+    });
+
+    it('records the new user id of a contact it cannot place, and changes nothing else', async () => {
+      const [previous, next, moved] = [`NL.9${Date.now()}${nextContact}`, `NL.8${Date.now()}${nextContact}`, freshNumber()];
+      const before = await footprint();
+      const system = { body: 'User Simulated Contact changed from a to b', wa_id: moved, type: 'user_changed_number', user_id: next, previous_user_id: previous };
+      await notice([{ from_user_id: previous, id: `wamid.${randomUUID()}`, timestamp: stamp(new Date()), type: 'system', system }]);
+      const after = await footprint();
+      expect({ ...after, inbound: Number(after!.inbound) - 1 }).toEqual({ ...before, inbound: Number(before!.inbound) });
+      expect(await storedUserId(next)).toEqual([{ waId: moved, replaced: false }]);
+      expect(await storedUserId(previous)).toEqual([{ waId: null, replaced: true }]);
     });
 
     it('drops every user id of the old number, also when the notice names none', async () => {
@@ -754,7 +787,7 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       expect(await userIdsOf(contact)).toHaveLength(1);
       const system = { body: 'User Simulated Contact changed from a to b', wa_id: freshNumber(), type: 'user_changed_number' };
       await notice([{ from: contact, id: `wamid.${randomUUID()}`, timestamp: stamp(new Date()), type: 'system', system }]);
-      expect(await userIdsOf(contact)).toEqual([]);
+      expect(await storedUserId(simulator.userIdOf(contact))).toEqual([{ waId: contact, replaced: true }]);
       expect((await consentsOf(contact)).current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
     });
 

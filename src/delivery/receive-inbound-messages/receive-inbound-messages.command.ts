@@ -77,9 +77,10 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
       const now = new Date();
       const ended: EndedHere = { drafts: [], touched: new Set<string>() };
       const counts = { received: 0, optOuts: 0, optOutsUnmatched: 0, numberChanges: 0, numberChangesUnmatched: 0 };
-      const sightings: UserIdSighting[] = messages.flatMap((m) => (m.from && m.fromUserId && m.system === undefined ? [{ userId: m.fromUserId, waId: m.from, at: m.sentAt }] : []));
+      const named = messages.flatMap((m) => (m.from && m.fromUserId && m.system === undefined ? [{ userId: m.fromUserId, waId: m.from, at: m.sentAt }] : []));
+      const sightings: UserIdSighting[] = [...named];
       const numbers = await this.userIds.numbersOf(manager, messages.flatMap((m) => (m.from === undefined && m.fromUserId ? [m.fromUserId] : [])));
-      for (const { userId, waId } of sightings) if (waId !== null) numbers.set(userId, waId);
+      for (const { userId, waId } of named) numbers.set(userId, waId);
       for (const message of messages) {
         if (!(await this.inbound.firstSighting(manager, message.id, now))) continue;
         counts.received++;
@@ -89,7 +90,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
           // What WhatsApp says of the user ids holds whether or not sluice can place the contact;
           // later messages of this delivery are read by it too.
           const number = system.type === 'user_changed_number' ? system.newWaId : from;
-          if (system.previousUserId) this.replaceUserId(sightings, numbers, system.previousUserId, message.sentAt);
+          if (system.previousUserId && system.previousUserId !== system.userId) this.replaceUserId(sightings, numbers, system.previousUserId, message.sentAt);
           if (system.userId && number) {
             sightings.push({ userId: system.userId, waId: number, at: message.sentAt });
             numbers.set(system.userId, number);
@@ -109,12 +110,13 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
           for (const form of forms) await this.windows.closeAsOf(manager, form, message.sentAt);
           const evidence = { method: 'whatsapp-number-change', text: `WhatsApp message ${message.id}: the contact moved to another number`, capturedAt: message.sentAt.toISOString() };
           await this.endConsents(manager, forms, evidence, 'whatsapp_number_changed', ended);
-          // Every user id that stood for the old number goes with it, whether WhatsApp named it or not.
-          const stoodFor = [
-            ...(await this.userIds.userIdsOf(manager, forms)),
-            ...sightings.filter((s) => s.waId !== null && forms.includes(s.waId) && s.at.getTime() <= message.sentAt.getTime()).map((s) => s.userId),
-          ];
-          for (const userId of new Set(stoodFor)) this.replaceUserId(sightings, numbers, userId, message.sentAt);
+          // Every user id that stood for the old number then goes with it, whether WhatsApp named it or not.
+          const stoodFor = new Set([
+            ...(await this.userIds.userIdsOf(manager, forms, message.sentAt)),
+            ...sightings.filter((s) => !s.replaced && s.waId !== null && forms.includes(s.waId) && s.at.getTime() <= message.sentAt.getTime()).map((s) => s.userId),
+          ]);
+          if (system.userId) stoodFor.delete(system.userId);
+          for (const userId of stoodFor) this.replaceUserId(sightings, numbers, userId, message.sentAt);
           continue;
         }
         if (system !== undefined) continue;
@@ -124,10 +126,10 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
         const evidence = { method: 'whatsapp-opt-out', text: `"${message.text.trim()}" in WhatsApp message ${message.id}`, capturedAt: message.sentAt.toISOString() };
         await this.endConsents(manager, forms, evidence, 'whatsapp_opt_out', ended);
       }
-      // Last, as the status reports and an erasure write it: no two of them wait for each other crosswise.
-      await this.userIds.learn(manager, sightings);
       await this.inbound.forgetExpired(manager, now);
+      // Last, in the order the status reports and an erasure write them: no two of them wait for each other crosswise.
       await this.records.releaseFinishedMedia(manager, ended.touched);
+      await this.userIds.learn(manager, sightings);
       await this.auditLog.append(manager, ended.drafts);
       return counts;
     });
@@ -144,7 +146,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
 
   /** WhatsApp replaced the user id at `at`: it stands for no number from then on. */
   private replaceUserId(sightings: UserIdSighting[], numbers: Map<string, string>, userId: string, at: Date): void {
-    sightings.push({ userId, waId: null, at });
+    sightings.push({ userId, waId: numbers.get(userId) ?? null, at, replaced: true });
     numbers.delete(userId);
   }
 
