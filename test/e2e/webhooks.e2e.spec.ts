@@ -57,6 +57,25 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
                 (SELECT count(*) FROM outbox_messages WHERE state = 'cancelled') AS cancelled`,
       )
     )[0];
+  /**
+   * The contact granted frontline-updates and shift-alerts and had `queued` waiting: both are now
+   * withdrawn by evidence `method`, and the message cancelled `via`, each audited. Returns the log.
+   */
+  const expectEnded = async (queued: string, method: string, via: string): Promise<Entry[]> => {
+    const consents = await consentsOf(contact);
+    expect(consents.current.map((c) => [c.purpose, c.status])).toEqual([
+      ['frontline-updates', 'withdrawn'],
+      ['shift-alerts', 'withdrawn'],
+    ]);
+    expect(consents.history.at(-1)!.evidence).toMatchObject({ method });
+    expect((await deliveryOf(queued)).delivery).toBe('cancelled');
+    const log = await entries();
+    const cancelled = log.filter((e) => e.kind === 'message.cancelled' && e.share === queued);
+    expect(cancelled).toEqual([expect.objectContaining({ reason: 'recipient.consent_withdrawn', via })]);
+    const withdrawn = log.filter((e) => e.kind === 'consent.withdrawn' && e.evidence.method === method && e.subject === cancelled[0]!.recipient);
+    expect(withdrawn.map((e) => e.purpose).sort()).toEqual(['frontline-updates', 'shift-alerts']);
+    return log;
+  };
   /** Shares a message to the contact and has it sent, so status reports have something to be about. */
   const sentMessage = async (): Promise<{ shareId: string; message: ReceivedMessage }> => {
     await simulator.receiveText(contact, 'hi');
@@ -684,18 +703,7 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       const changedAt = new Date(Date.now() - 1_000);
       await simulator.changeNumber(contact, moved, { sentAt: changedAt });
 
-      const consents = await consentsOf(contact);
-      expect(consents.current.map((c) => [c.purpose, c.status])).toEqual([
-        ['frontline-updates', 'withdrawn'],
-        ['shift-alerts', 'withdrawn'],
-      ]);
-      expect(consents.history.at(-1)!.evidence).toMatchObject({ method: 'whatsapp-number-change' });
-      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
-      const log = await entries();
-      const cancelled = log.filter((e) => e.kind === 'message.cancelled' && e.share === queued);
-      expect(cancelled).toEqual([expect.objectContaining({ reason: 'recipient.consent_withdrawn', via: 'whatsapp_number_changed' })]);
-      const withdrawn = log.filter((e) => e.kind === 'consent.withdrawn' && e.evidence.method === 'whatsapp-number-change' && e.subject === cancelled[0]!.recipient);
-      expect(withdrawn.map((e) => e.purpose).sort()).toEqual(['frontline-updates', 'shift-alerts']);
+      const log = await expectEnded(queued, 'whatsapp-number-change', 'whatsapp_number_changed');
 
       // The old number's window closed as of the change; the new number has none until the contact writes from it.
       expect((await lastInboundOf(contact))[0]).toBeLessThanOrEqual(changedAt.getTime() - 24 * 3_600_000);
@@ -835,19 +843,7 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       const queued = await queueShare(contact);
       await simulator.receiveText(contact, text);
 
-      const consents = await consentsOf(contact);
-      expect(consents.current.map((c) => [c.purpose, c.status])).toEqual([
-        ['frontline-updates', 'withdrawn'],
-        ['shift-alerts', 'withdrawn'],
-      ]);
-      expect(consents.history.at(-1)!.evidence).toMatchObject({ method: 'whatsapp-opt-out' });
-      expect((await deliveryOf(queued)).delivery).toBe('cancelled');
-
-      const log = await entries();
-      const withdrawn = log.filter((e) => e.kind === 'consent.withdrawn' && e.evidence.method === 'whatsapp-opt-out');
-      const cancelled = log.filter((e) => e.kind === 'message.cancelled' && e.share === queued);
-      expect(cancelled).toEqual([expect.objectContaining({ reason: 'recipient.consent_withdrawn', via: 'whatsapp_opt_out' })]);
-      expect(withdrawn.filter((e) => e.subject === cancelled[0]!.recipient).map((e) => e.purpose).sort()).toEqual(['frontline-updates', 'shift-alerts']);
+      await expectEnded(queued, 'whatsapp-opt-out', 'whatsapp_opt_out');
 
       await sluice.drainOutbox();
       expect(simulator.messagesTo(contact)).toEqual([]);
