@@ -14,7 +14,7 @@
  * Delivery has its own benchmark (bench:delivery).
  *
  * E2E_ROUNDS (3), E2E_DURATION (10 s, after a 3 s warm-up), E2E_ONLY (e.g. `sqlite`: measure
- * only those, no ratios), E2E_CPU_PROF (a folder: each gateway child writes a V8 CPU profile
+ * only those, no ratios; `sqlite,bare` for one ratio; at least one gateway), E2E_CPU_PROF (a folder: each gateway child writes a V8 CPU profile
  * there), E2E_NODE_ARGS (flags for the gateway's node, e.g. `--max-semi-space-size=64`) and
  * E2E_PG_RTT_MS (a round-trip time between the gateway and PostgreSQL, made by a proxy that holds
  * every chunk for half of it each way: PostgreSQL a network hop away, as in production) tune a run;
@@ -289,6 +289,8 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 async function main(): Promise<void> {
   const dialects = ((await postgresReachable()) ? ['sqlite', 'postgres'] : ['sqlite']).filter((d) => !ONLY || ONLY.includes(d)) as ('sqlite' | 'postgres')[];
   const targets = [...dialects, 'bare'].filter((t) => !ONLY || ONLY.includes(t)) as Target[];
+  // The bare endpoint answers as many bytes as a gateway's probe share did: it needs one measured first.
+  if (targets.length === 0 || targets[0] === 'bare') throw new Error(`E2E_ONLY=${ONLY?.join(',')} measures no gateway: name sqlite or postgres too (the bare endpoint's answer is sized by a gateway's)`);
   console.log(`# end to end: POST /v1/shares — ${new Date().toISOString().slice(0, 10)}, ${machine()}`);
   const rtt = PG_RTT_MS > 0 ? `; PostgreSQL ${PG_RTT_MS} ms away (round trip, through a latency proxy)` : '';
   console.log(`${CONNECTIONS} connections, ${ROUNDS} rounds of ${DURATION_S} s after ${WARMUP_S} s of warm-up; text post, one consented recipient; delivery worker ${DELIVERY_WORKER}${rtt}\n`);
