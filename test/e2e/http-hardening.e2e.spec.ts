@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { DEFAULT_BODY_LIMIT, registeredRoutes, SHARE_BODY_LIMIT, WEBHOOK_BODY_LIMIT } from '../../src/platform/http/body-limits.js';
 import { describeEachDatabase } from '../support/databases.js';
-import { consent, idempotencyKey, RECIPIENT, shareRequest, workplacePost } from '../support/fixtures.js';
+import { AUTHOR_ID, consent, idempotencyKey, RECIPIENT, shareRequest, workplacePost } from '../support/fixtures.js';
 import { createApiKey, type RunningApp, startTestApp } from '../support/test-app.js';
 
 interface RawResponse {
@@ -242,6 +242,28 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect((await sluice.request('POST', '/v1/consents', { body: evidence })).status).toBe(201);
       const padded = shareRequest({ post: workplacePost({ padding: 'y'.repeat(SHARE_BODY_LIMIT - 4096) }) });
       expect((await sluice.request('POST', '/v1/shares', { body: padded, headers: idempotencyKey() })).status).toBe(201);
+    });
+
+    it('refuses too wide a share before validating it, and names at most 100 problems', async () => {
+      const wide = (keys: number) => Object.fromEntries(Array.from({ length: keys }, (_, i) => [`k${i}`, 0]));
+      const key = idempotencyKey();
+      const cases: [unknown, { path: string; message: string }][] = [
+        // class-transformer's copy is quadratic in an object's keys: these took seconds of the event loop.
+        [shareRequest({ post: workplacePost(wide(100_000)) }), { path: 'post', message: 'must not have more than 1000 members' }],
+        [shareRequest({ post: workplacePost({ from: { id: AUTHOR_ID, ...wide(50_000) } }) }), { path: 'post.from', message: 'must not have more than 1000 members' }],
+        // One problem per item overflowed the stack building the answer: a 500.
+        [shareRequest({ recipients: Array(130_000).fill(0) }), { path: 'recipients', message: 'must not have more than 1000 items' }],
+      ];
+      for (const [body, problem] of cases) {
+        const answer = await sluice.request('POST', '/v1/shares', { body, headers: key });
+        expect([answer.status, (answer.json as { errors: unknown[] }).errors]).toEqual([400, [problem]]);
+      }
+      const many = await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: Array(900).fill(0) }), headers: key });
+      const errors = (many.json as { errors: { path: string; message: string }[] }).errors;
+      expect([many.status, errors.length]).toEqual([400, 101]);
+      expect(errors.at(-1)!.message).toMatch(/^and \d+ more problem\(s\)$/);
+      // Nothing was recorded under the key: a valid share takes it.
+      expect((await sluice.request('POST', '/v1/shares', { body: shareRequest(), headers: key })).status).toBe(201);
     });
 
     const expectSecurityHeaders = (headers: Headers) => {

@@ -1,29 +1,49 @@
 import type { FastifyInstance } from 'fastify';
 import { ROUTE_ACCESS } from '../auth/auth.decorators.js';
-import { type FieldProblem, InvalidRequestException } from './problem.js';
+import { type FieldProblem, InvalidRequestException, MAX_PROBLEMS_NAMED } from './problem.js';
 
 /** Deeper than this is no request sluice understands; refusing it bounds every recursive walk after. */
 export const MAX_JSON_DEPTH = 64;
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one (code units: no u flag). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-/** A hostile body could hold millions of bad values: the answer names this many and counts the rest. */
-const MAX_PROBLEMS = 100;
+
+/**
+ * How wide a request sluice takes. class-transformer copies every object it validates with a
+ * duplicate-key filter quadratic in the object's keys (100,000 keys block the event loop for
+ * seconds), and each unknown field of a post becomes a `dropped` line of the append-only audit
+ * log: both need a bound before they run. No request of sluice's comes near these (a share has
+ * at most 256 recipients; a Workplace post has a few dozen fields).
+ */
+export interface JsonShapeLimits {
+  /** Members of one object. */
+  keysPerObject: number;
+  /** Items of one array. */
+  itemsPerArray: number;
+  /** Members and items of the whole body, together. */
+  valuesInBody: number;
+}
+
+export const REQUEST_SHAPE_LIMITS: JsonShapeLimits = { keysPerObject: 1000, itemsPerArray: 1000, valuesInBody: 20_000 };
+const UNLIMITED: JsonShapeLimits = { keysPerObject: Infinity, itemsPerArray: Infinity, valuesInBody: Infinity };
 
 /**
  * What in a parsed JSON body sluice cannot take, as problems with their paths: numbers beyond the
  * range of a double (1e400 parses to Infinity), strings with lone surrogates (they have no UTF-8
  * form), in keys as in values, and nesting deeper than MAX_JSON_DEPTH. Such a body is not I-JSON
  * (RFC 7493), which the audit log's canonical form (RFC 8785) requires of everything it hashes.
- * The walk recurses at most MAX_JSON_DEPTH levels, however deep the body, and builds a path only
- * for a problem it reports: this runs on every request with a body.
+ * With `limits`, also objects, arrays or a body wider than those (JsonShapeLimits); what is
+ * inside a container too wide is not looked at. The walk recurses at most MAX_JSON_DEPTH levels,
+ * however deep the body, and builds a path only for a problem it reports: this runs on every
+ * request with a body.
  */
-export function jsonBodyProblems(body: unknown): FieldProblem[] {
+export function jsonBodyProblems(body: unknown, limits: JsonShapeLimits = UNLIMITED): FieldProblem[] {
   const problems: FieldProblem[] = [];
   let more = 0;
+  let values = 0;
   // The names from the body down to the value being looked at.
   const names: string[] = [];
   const report = (message: string) => {
-    if (problems.length >= MAX_PROBLEMS) {
+    if (problems.length >= MAX_PROBLEMS_NAMED) {
       more++;
       return;
     }
@@ -41,14 +61,23 @@ export function jsonBodyProblems(body: unknown): FieldProblem[] {
         report(`must not nest deeper than ${MAX_JSON_DEPTH} levels`);
         return;
       }
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) {
+      const keys = Array.isArray(value) ? undefined : Object.keys(value);
+      const width = keys ? keys.length : (value as unknown[]).length;
+      if (keys ? width > limits.keysPerObject : width > limits.itemsPerArray) {
+        report(keys ? `must not have more than ${limits.keysPerObject} members` : `must not have more than ${limits.itemsPerArray} items`);
+        return;
+      }
+      values += width;
+      if (values > limits.valuesInBody) return;
+      if (!keys) {
+        const items = value as unknown[];
+        for (let i = 0; i < items.length; i++) {
           names.push(String(i));
-          visit(value[i], depth + 1);
+          visit(items[i], depth + 1);
           names.pop();
         }
       } else {
-        for (const name of Object.keys(value)) {
+        for (const name of keys) {
           names.push(name);
           if (LONE_SURROGATE.test(name)) report('the name must not contain lone UTF-16 surrogates');
           visit((value as Record<string, unknown>)[name], depth + 1);
@@ -58,6 +87,7 @@ export function jsonBodyProblems(body: unknown): FieldProblem[] {
     }
   };
   visit(body, 0);
+  if (values > limits.valuesInBody) return [{ path: '(body)', message: `must not hold more than ${limits.valuesInBody} members and array items in all` }];
   if (more > 0) problems.push({ path: '(body)', message: `and ${more} more problem(s) like those above` });
   return problems;
 }
@@ -70,7 +100,7 @@ export function jsonBodyProblems(body: unknown): FieldProblem[] {
 export function refuseUnrepresentableJson(fastify: FastifyInstance): void {
   fastify.addHook('preValidation', (request, _reply, done) => {
     const signed = (request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[ROUTE_ACCESS] === 'signed';
-    const problems = request.body === undefined || signed ? [] : jsonBodyProblems(request.body);
+    const problems = request.body === undefined || signed ? [] : jsonBodyProblems(request.body, REQUEST_SHAPE_LIMITS);
     done(problems.length > 0 ? new InvalidRequestException(problems) : undefined);
   });
 }

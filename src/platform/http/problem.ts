@@ -20,6 +20,9 @@ export interface FieldProblem {
   message: string;
 }
 
+/** Problems named in one answer; the rest are counted, so that a small request cannot ask for a huge answer. */
+export const MAX_PROBLEMS_NAMED = 100;
+
 /** A 400 that names every problem of the request, not just the first. Made without a stack trace (see withoutStackTrace). */
 @Stackless
 export class InvalidRequestException extends BadRequestException {
@@ -27,18 +30,22 @@ export class InvalidRequestException extends BadRequestException {
 
   constructor(problems: FieldProblem[]) {
     super('The request is not valid');
-    this.problems = problems;
+    // One over: jsonBodyProblems names as many and ends with its own count of the rest.
+    this.problems =
+      problems.length <= MAX_PROBLEMS_NAMED + 1
+        ? problems
+        : [...problems.slice(0, MAX_PROBLEMS_NAMED), { path: '(body)', message: `and ${problems.length - MAX_PROBLEMS_NAMED} more problem(s)` }];
   }
 }
 
-export function flattenValidationErrors(errors: ValidationError[], prefix = ''): FieldProblem[] {
-  const problems: FieldProblem[] = [];
+export function flattenValidationErrors(errors: ValidationError[], prefix = '', problems: FieldProblem[] = []): FieldProblem[] {
   for (const error of errors) {
     const path = prefix ? `${prefix}.${error.property}` : error.property;
     for (const message of Object.values(error.constraints ?? {})) {
       problems.push({ path, message: message.replace(/^property (\S+) /, '$1 ') });
     }
-    problems.push(...flattenValidationErrors(error.children ?? [], path));
+    // Into the same array: spreading a child's many problems into push() overflows the stack.
+    flattenValidationErrors(error.children ?? [], path, problems);
   }
   return problems;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { jsonBodyProblems, MAX_JSON_DEPTH } from '../../../src/platform/http/json-body.js';
+import { jsonBodyProblems, MAX_JSON_DEPTH, REQUEST_SHAPE_LIMITS } from '../../../src/platform/http/json-body.js';
 
 describe('jsonBodyProblems', () => {
   it('accepts what the audit log can hash: finite numbers, surrogate pairs, 64 levels', () => {
@@ -27,5 +27,30 @@ describe('jsonBodyProblems', () => {
     const problems = jsonBodyProblems(Array(250).fill(-Infinity));
     expect(problems).toHaveLength(101);
     expect(problems.at(-1)).toEqual({ path: '(body)', message: 'and 150 more problem(s) like those above' });
+  });
+
+  describe('with the request shape limits', () => {
+    const wide = (keys: number) => Object.fromEntries(Array.from({ length: keys }, (_, i) => [`k${i}`, 0]));
+
+    it('takes objects and arrays up to the limits', () => {
+      expect(jsonBodyProblems({ post: wide(1000), recipients: Array(1000).fill({ waId: '31612345678' }) }, REQUEST_SHAPE_LIMITS)).toEqual([]);
+    });
+
+    it('names an object or an array over its limit without looking inside it', () => {
+      expect(jsonBodyProblems({ post: { from: wide(1001) }, recipients: Array(1001).fill(Infinity) }, REQUEST_SHAPE_LIMITS)).toEqual([
+        { path: 'post.from', message: 'must not have more than 1000 members' },
+        { path: 'recipients', message: 'must not have more than 1000 items' },
+      ]);
+    });
+
+    it('refuses a body with more members and items in all than its limit, as one problem', () => {
+      const body = { a: Array.from({ length: 21 }, () => wide(999)) };
+      expect(jsonBodyProblems(body, REQUEST_SHAPE_LIMITS)).toEqual([{ path: '(body)', message: 'must not hold more than 20000 members and array items in all' }]);
+      expect(jsonBodyProblems({ a: Array.from({ length: 19 }, () => wide(999)) }, REQUEST_SHAPE_LIMITS)).toEqual([]);
+    });
+
+    it('leaves signed bodies, checked without limits, as wide as they come', () => {
+      expect(jsonBodyProblems({ entry: Array(5000).fill({}) })).toEqual([]);
+    });
   });
 });
