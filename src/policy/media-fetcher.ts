@@ -53,9 +53,10 @@ for (const [net, prefix] of [
   PRIVATE.addSubnet(net, prefix, 'ipv6');
 }
 
-/** IPv6 addresses that carry an IPv4 address the packets end up at: mapped, NAT64 (DNS64), 6to4. */
+/** IPv6 addresses that carry an IPv4 address the packets end up at: mapped, translated (SIIT), NAT64 (DNS64), 6to4. */
 const EMBEDDED_IPV4 = [
   { subnet: ['::ffff:0:0', 96], at: 12 },
+  { subnet: ['::ffff:0:0:0', 96], at: 12 },
   { subnet: ['64:ff9b::', 96], at: 12 },
   { subnet: ['2002::', 16], at: 2 },
 ] as const;

@@ -175,14 +175,14 @@ it.each([
   ['shared (CGNAT), benchmarking, protocol, documentation, multicast and reserved IPv4', ['100.64.0.1', '198.18.0.1', '192.0.0.8', '192.0.2.1', '198.51.100.7', '203.0.113.9', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255']],
   ['loopback, unique local, link-local, site-local, multicast and unspecified IPv6', ['::1', '::', 'fd00::1', 'fe80::1', 'fec0::1', 'ff02::1']],
   ['IPv4-compatible, discard-only, Teredo, documentation and local-use NAT64 IPv6', ['::7f00:1', '100::1', '2001:0:4136:e378::1', '2001:db8::1', '64:ff9b:1::a00:1']],
-  ['private IPv4 behind IPv4-mapped, NAT64 and 6to4 addresses', ['::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '64:ff9b::a00:1', '64:ff9b::169.254.169.254', '2002:a00:1::1', '2002:c0a8:101::']],
+  ['private IPv4 behind IPv4-mapped, IPv4-translated, NAT64 and 6to4 addresses', ['::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '::ffff:0:7f00:1', '::ffff:0:10.0.0.1', '64:ff9b::a00:1', '64:ff9b::169.254.169.254', '2002:a00:1::1', '2002:c0a8:101::']],
   ['anything that is not an address', ['not-an-ip', 'localhost', '']],
 ])('treats %s as private', (_label, addresses) => {
   expect(addresses.filter((address) => !isPrivateAddress(address))).toEqual([]);
 });
 
-it('treats public addresses as public, also behind IPv4-mapped, NAT64 and 6to4 addresses', () => {
-  const addresses = ['157.240.1.35', '8.8.8.8', '::ffff:157.240.1.35', '::ffff:9df0:123', '64:ff9b::9df0:123', '64:ff9b::157.240.1.35', '2002:9df0:123::1', '2a03:2880:f12f:83:face:b00c:0:25de'];
+it('treats public addresses as public, also behind IPv4-mapped, IPv4-translated, NAT64 and 6to4 addresses', () => {
+  const addresses = ['157.240.1.35', '8.8.8.8', '::ffff:157.240.1.35', '::ffff:9df0:123', '::ffff:0:9df0:123', '64:ff9b::9df0:123', '64:ff9b::157.240.1.35', '2002:9df0:123::1', '2a03:2880:f12f:83:face:b00c:0:25de'];
   expect(addresses.filter((address) => isPrivateAddress(address))).toEqual([]);
 });
 
