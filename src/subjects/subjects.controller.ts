@@ -23,8 +23,6 @@ export class SubjectsController {
       throw new InvalidRequestException([{ path: 'format', message: 'format must be json or html' }]);
     }
     const report = await this.queries.execute(new GetSubjectReportQuery(parseSubject(type, id)));
-    // The report holds personal data of one person: no cache may keep it.
-    void reply.header('cache-control', 'no-store');
     if (format === 'html') void reply.header('content-type', 'text/html; charset=utf-8').send(renderSubjectReportHtml(report));
     else void reply.header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(report));
   }

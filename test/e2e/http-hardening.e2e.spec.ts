@@ -275,6 +275,7 @@ describeEachDatabase('HTTP hardening', (dialect) => {
         "default-src 'none'; style-src 'sha256-KY6DeBFviUOMwTWg4+wAvjtt10gErFvT3837isluuKo='; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
       );
       expect(headers.get('cross-origin-resource-policy')).toBe('same-origin');
+      expect(headers.get('cache-control')).toBe('no-store');
     };
 
     it('sends the security headers on JSON, HTML, errors and unknown routes', async () => {
@@ -283,6 +284,7 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect([html.status, html.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
       for (const response of [
         html,
+        await sluice.request('GET', `/v1/subjects/whatsapp/${RECIPIENT}/consents`),
         await sluice.request('GET', '/health', { key: null }),
         await sluice.request('GET', '/v1/audit/checkpoint', { key: null }),
         await sluice.request('POST', '/v1/consents', { body: '{"broken' }),

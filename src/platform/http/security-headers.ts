@@ -26,10 +26,12 @@ export const CONTENT_SECURITY_POLICY = [
 /**
  * The headers every response carries. They do not depend on the request, so they are computed
  * once; sluice may sit behind a proxy that terminates TLS, and browsers ignore HSTS received
- * over plain HTTP, so it is sent either way.
+ * over plain HTTP, so it is sent either way. Nothing is to be kept by a browser or a proxy on
+ * the way: share documents, consent histories, sandbox copies and reports hold personal data.
  */
 export function securityHeaders(config: Pick<SluiceConfig, 'hsts'>): Record<string, string> {
   return {
+    'cache-control': 'no-store',
     'content-security-policy': CONTENT_SECURITY_POLICY,
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
