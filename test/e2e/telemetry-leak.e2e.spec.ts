@@ -377,10 +377,12 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
     expect((await call('POST', '/v1/shares', { raw: `{"purpose": "frontline-updates", "post": {"message": ${TAGGED.name} 06-${MOBILE_IN_TEXT.slice(3)}}}`, headers: { 'idempotency-key': randomUUID() } })).status).toBe(400);
     expect((await call('POST', '/v1/shares', { body: { ...shareBody, recipients: [{ waId: `+31 6 ${UNCONSENTED.slice(3)}` }] }, headers: { 'idempotency-key': randomUUID() } })).status).toBe(400);
     expect((await call('GET', `/v1/nowhere/${RECIPIENT}?${EMAILS.map((email) => `email=${encodeURIComponent(email)}`).join('&')}`)).status).toBe(404);
-    // A caller's request id that is a phone number is not taken over.
-    const withId = await fetch(`${baseUrl}/v1/subjects/whatsapp/${RECIPIENT}/consents`, { headers: { authorization: `Bearer ${API_KEY}`, 'x-request-id': RECIPIENT } });
-    sent.push(`x-request-id: ${RECIPIENT}`);
-    expect([withId.status, withId.headers.get('x-request-id')?.startsWith('req_')]).toEqual([200, true]);
+    // A caller's request id is not taken over, not even as 32 hex digits (a phone number inside).
+    for (const given of [RECIPIENT, RECIPIENT.padStart(32, 'a')]) {
+      const withId = await fetch(`${baseUrl}/v1/subjects/whatsapp/${RECIPIENT}/consents`, { headers: { authorization: `Bearer ${API_KEY}`, 'x-request-id': given } });
+      sent.push(`x-request-id: ${given}`);
+      expect([withId.status, withId.headers.get('x-request-id')?.startsWith('req_')]).toEqual([200, true]);
+    }
 
     await eventually(
       async () => ((await call('GET', `/v1/shares/${share.json.id}`)).json?.recipients?.find((r: { waId: string }) => r.waId === RECIPIENT)?.delivery === 'sent' ? true : undefined),

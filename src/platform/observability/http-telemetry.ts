@@ -2,22 +2,20 @@ import { context } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType } from '@opentelemetry/core';
 import { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import { requestContext } from './logger.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
 /**
- * Request ids a caller may choose: a UUID or 32 hex digits (as nginx's $request_id). Anything
- * else is replaced, since a free-form id could carry personal data (a phone number) into the logs.
+ * Every request gets sluice's own id; a caller's X-Request-Id is not taken. Whatever form one
+ * would have to have, it could carry personal data into every log line of the request: hex digits
+ * are digits, and `aaaaaaaaaaaaaaaaaaaaa31647291835` is 32 of them with a phone number inside.
+ * Traces still join a caller's: the W3C traceparent header is what links them.
  */
-const ACCEPTED_REQUEST_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/i;
-
-export function requestIdFor(request: Pick<IncomingMessage, 'headers'>): string {
-  const given = request.headers[REQUEST_ID_HEADER];
+export function requestIdFor(): string {
   // randomUUID draws on a cached batch of entropy; randomBytes made a getrandom call per request.
-  return typeof given === 'string' && ACCEPTED_REQUEST_ID.test(given) ? given : `req_${randomUUID()}`;
+  return `req_${randomUUID()}`;
 }
 
 /** The route template a request matched (`/v1/subjects/:type/:id/report`); none for an unknown route. */

@@ -4,7 +4,7 @@ import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import Fastify from 'fastify';
 import { Writable } from 'node:stream';
 import { QueryFailedError } from 'typeorm';
-import { fastifyLogging, instrumentRequests, requestIdFor } from '../../../src/platform/observability/http-telemetry.js';
+import { fastifyLogging, instrumentRequests } from '../../../src/platform/observability/http-telemetry.js';
 import { createLogger, NestPinoLogger, REDACTED } from '../../../src/platform/observability/logger.js';
 import { TestContextManager } from './test-context-manager.js';
 
@@ -129,38 +129,31 @@ describe('log redaction', () => {
 });
 
 describe('request logs and request ids', () => {
-  const UUID = '0b9c5bd4-7a57-4e7e-9d1c-2f3f4b5c6d7e';
-
-  it('accepts a UUID or 32 hex digits as X-Request-Id, and replaces anything else', () => {
-    expect(requestIdFor({ headers: { 'x-request-id': UUID } })).toBe(UUID);
-    expect(requestIdFor({ headers: { 'x-request-id': '0af7651916cd43dd8448eb211c80319c' } })).toBe('0af7651916cd43dd8448eb211c80319c');
-    for (const given of [PHONE, `+${PHONE}`, 'anna@example.nl', 'a'.repeat(200), undefined]) {
-      expect(requestIdFor({ headers: given === undefined ? {} : { 'x-request-id': given } })).toMatch(/^req_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    }
-  });
-
-  it('writes one line per request with the route template, never the URL or its query', async () => {
+  it("writes one line per request with the route template, never the URL, its query or the caller's X-Request-Id", async () => {
     const { logger, lines } = capture('log');
     const fastify = Fastify({ ...fastifyLogging(logger) });
+    let requestId: string;
     instrumentRequests(fastify);
     fastify.get('/v1/subjects/:type/:id/report', async (request) => {
       new NestPinoLogger(logger).log('building the report', 'SubjectReport');
       return { ok: (request.params as { id: string }).id.length > 0 };
     });
     try {
-      const reply = await fastify.inject({ method: 'GET', url: `/v1/subjects/whatsapp/${PHONE}/report?waId=%2B${PHONE}&email=anna%40example.nl`, headers: { 'x-request-id': UUID, authorization: 'Bearer secret-api-key' } });
+      // 32 hex digits, a phone number inside: the form such ids were once taken in.
+      const reply = await fastify.inject({ method: 'GET', url: `/v1/subjects/whatsapp/${PHONE}/report?waId=%2B${PHONE}&email=anna%40example.nl`, headers: { 'x-request-id': `aaaaaaaaaaaaaaaaaaaaa${PHONE}`, authorization: 'Bearer secret-api-key' } });
       const missing = await fastify.inject({ method: 'GET', url: `/v1/nowhere/${PHONE}` });
-      expect(reply.headers['x-request-id']).toBe(UUID);
+      requestId = String(reply.headers['x-request-id']);
+      expect(requestId).toMatch(/^req_/);
       expect(missing.headers['x-request-id']).toMatch(/^req_/);
     } finally {
       await fastify.close();
     }
     const completed = lines.filter((l) => l.msg === 'request completed');
     expect(completed).toEqual([
-      expect.objectContaining({ reqId: UUID, method: 'GET', route: '/v1/subjects/:type/:id/report', statusCode: 200 }),
+      expect.objectContaining({ reqId: requestId, method: 'GET', route: '/v1/subjects/:type/:id/report', statusCode: 200 }),
       expect.objectContaining({ method: 'GET', statusCode: 404 }),
     ]);
-    expect(lines.find((l) => l.msg === 'building the report')).toMatchObject({ context: 'SubjectReport', reqId: UUID });
+    expect(lines.find((l) => l.msg === 'building the report')).toMatchObject({ context: 'SubjectReport', reqId: requestId });
     expect(JSON.stringify(lines)).not.toMatch(/12345678|anna|secret-api-key|nowhere/);
   });
 });
