@@ -1,5 +1,5 @@
-import { type Attributes, SpanKind } from '@opentelemetry/api';
-import type { ExportResult } from '@opentelemetry/core';
+import { type Attributes, type Context, type SpanContext, SpanKind, type TextMapGetter, type TextMapPropagator, type TextMapSetter, trace } from '@opentelemetry/api';
+import { type ExportResult, W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 
 /**
@@ -55,20 +55,28 @@ function spanAttributes(attributes: Attributes, kind: SpanKind): Attributes {
 }
 
 /**
+ * A span context without its W3C trace state: a caller's `tracestate` header is free text (say
+ * `x=anna@example.nl`), and every span of the request would carry it out.
+ */
+function withoutTraceState(context: SpanContext): SpanContext {
+  return { traceId: context.traceId, spanId: context.spanId, traceFlags: context.traceFlags, ...(context.isRemote === undefined ? {} : { isRemote: context.isRemote }) };
+}
+
+/**
  * The span as it may be exported: the dropped attributes removed from it, its events and links,
- * and the status message (instrumentations copy an error's message there) left out.
+ * the status message (instrumentations copy an error's message there) and any trace state left out.
  */
 export function sanitisedSpan(span: ReadableSpan): ReadableSpan {
   return {
     name: span.name,
     kind: span.kind,
-    spanContext: () => span.spanContext(),
-    parentSpanContext: span.parentSpanContext,
+    spanContext: () => withoutTraceState(span.spanContext()),
+    parentSpanContext: span.parentSpanContext && withoutTraceState(span.parentSpanContext),
     startTime: span.startTime,
     endTime: span.endTime,
     status: { code: span.status.code },
     attributes: spanAttributes(span.attributes, span.kind),
-    links: span.links.map((link) => ({ ...link, ...(link.attributes ? { attributes: withoutDroppedAttributes(link.attributes) } : {}) })),
+    links: span.links.map((link) => ({ ...link, context: withoutTraceState(link.context), ...(link.attributes ? { attributes: withoutDroppedAttributes(link.attributes) } : {}) })),
     events: span.events.map((event) => ({ ...event, ...(event.attributes ? { attributes: withoutDroppedAttributes(event.attributes) } : {}) })),
     duration: span.duration,
     ended: span.ended,
@@ -97,5 +105,29 @@ export class SanitisingSpanExporter implements SpanExporter {
 
   async forceFlush(): Promise<void> {
     await this.inner.forceFlush?.();
+  }
+}
+
+/**
+ * W3C trace context without `tracestate` and without baggage: a caller's trace continues here
+ * through `traceparent` (ids only), but neither free-text header is taken in, so neither rides
+ * along on sluice's spans or on its requests to WhatsApp and media hosts.
+ */
+export class TraceParentOnlyPropagator implements TextMapPropagator {
+  private readonly w3c = new W3CTraceContextPropagator();
+
+  inject(context: Context, carrier: unknown, setter: TextMapSetter): void {
+    const spanContext = trace.getSpanContext(context);
+    this.w3c.inject(spanContext?.traceState ? trace.setSpanContext(context, withoutTraceState(spanContext)) : context, carrier, setter);
+  }
+
+  extract(context: Context, carrier: unknown, getter: TextMapGetter): Context {
+    const extracted = this.w3c.extract(context, carrier, getter);
+    const spanContext = trace.getSpanContext(extracted);
+    return spanContext?.traceState ? trace.setSpanContext(extracted, withoutTraceState(spanContext)) : extracted;
+  }
+
+  fields(): string[] {
+    return ['traceparent'];
   }
 }

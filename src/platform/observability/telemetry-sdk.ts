@@ -1,5 +1,5 @@
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { SanitisingSpanExporter, withoutDroppedAttributes } from './span-sanitiser.js';
+import { SanitisingSpanExporter, TraceParentOnlyPropagator, withoutDroppedAttributes } from './span-sanitiser.js';
 import { telemetryExport } from './telemetry-settings.js';
 
 let sdk: { shutdown(): Promise<void> } | undefined;
@@ -36,6 +36,8 @@ export async function startTelemetry(env: NodeJS.ProcessEnv): Promise<void> {
         '@opentelemetry/instrumentation-dns': { enabled: false },
       }),
     ],
+    // Not the default (W3C trace context with tracestate, and baggage): free text a caller chose.
+    textMapPropagator: new TraceParentOnlyPropagator(),
     ...(wanted.traces ? { traceExporter: new SanitisingSpanExporter(await traceExporter(wanted.traces, env)) } : { spanProcessors: [] }),
     ...(wanted.metrics ? {} : { metricReaders: [] }),
     // Whatever instrumentation records a metric, URL and client attributes never leave the process.

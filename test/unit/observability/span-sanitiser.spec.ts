@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { defaultTextMapGetter, defaultTextMapSetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { TraceState } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { isDroppedAttribute, SanitisingSpanExporter } from '../../../src/platform/observability/span-sanitiser.js';
+import { isDroppedAttribute, SanitisingSpanExporter, TraceParentOnlyPropagator } from '../../../src/platform/observability/span-sanitiser.js';
 import { telemetryExport } from '../../../src/platform/observability/telemetry-settings.js';
 
 const PHONE = '31612345678';
@@ -84,5 +85,29 @@ describe('when telemetry is exported', () => {
     [{ OTEL_TRACES_EXPORTER: 'zipkin' }, { traces: undefined, metrics: false }],
   ])('%j: %j', (env, expected) => {
     expect(telemetryExport(env)).toEqual(expected);
+  });
+
+  describe("a caller's tracestate", () => {
+    const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const PARENT = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, isRemote: true };
+
+    it('is not taken in: the trace continues from traceparent alone, without baggage', () => {
+      const propagator = new TraceParentOnlyPropagator();
+      const extracted = propagator.extract(ROOT_CONTEXT, { traceparent: TRACEPARENT, tracestate: 'x=anna.devries@example.nl', baggage: `phone=${PHONE}` }, defaultTextMapGetter);
+      expect(trace.getSpanContext(extracted)).toEqual(PARENT);
+      const outgoing: Record<string, string> = {};
+      propagator.inject(extracted, outgoing, defaultTextMapSetter);
+      expect(outgoing).toEqual({ traceparent: TRACEPARENT });
+    });
+
+    it('is not exported on a span, its parent or its links, should a span context carry it', () => {
+      const withState = trace.setSpanContext(ROOT_CONTEXT, { ...PARENT, traceState: new TraceState('x=anna.devries@example.nl') });
+      const [span] = exported((tracer) => {
+        tracer.startSpan('POST', { kind: SpanKind.SERVER, links: [{ context: trace.getSpanContext(withState)! }] }, withState).end();
+      });
+      expect(span!.parentSpanContext).toEqual(PARENT);
+      expect([span!.spanContext().traceId, span!.spanContext().traceState]).toEqual([PARENT.traceId, undefined]);
+      expect(span!.links.map((link) => link.context.traceState)).toEqual([undefined]);
+    });
   });
 });
