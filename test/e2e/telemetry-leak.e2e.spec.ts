@@ -377,9 +377,12 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
     expect((await call('POST', '/v1/shares', { raw: `{"purpose": "frontline-updates", "post": {"message": ${TAGGED.name} 06-${MOBILE_IN_TEXT.slice(3)}}}`, headers: { 'idempotency-key': randomUUID() } })).status).toBe(400);
     expect((await call('POST', '/v1/shares', { body: { ...shareBody, recipients: [{ waId: `+31 6 ${UNCONSENTED.slice(3)}` }] }, headers: { 'idempotency-key': randomUUID() } })).status).toBe(400);
     expect((await call('GET', `/v1/nowhere/${RECIPIENT}?${EMAILS.map((email) => `email=${encodeURIComponent(email)}`).join('&')}`)).status).toBe(404);
-    // A caller's request id is not taken over, not even as 32 hex digits (a phone number inside).
+    // A caller's request id is not taken over, not even as 32 hex digits (a phone number inside),
+    // nor a trace state.
     for (const given of [RECIPIENT, RECIPIENT.padStart(32, 'a')]) {
-      const withId = await fetch(`${baseUrl}/v1/subjects/whatsapp/${RECIPIENT}/consents`, { headers: { authorization: `Bearer ${API_KEY}`, 'x-request-id': given } });
+      // With a trace to join, whose tracestate and baggage are free text.
+      const trace = { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`, tracestate: `x=${EMAILS[0]}`, baggage: `phone=${RECIPIENT}` };
+      const withId = await fetch(`${baseUrl}/v1/subjects/whatsapp/${RECIPIENT}/consents`, { headers: { authorization: `Bearer ${API_KEY}`, 'x-request-id': given, ...trace } });
       sent.push(`x-request-id: ${given}`);
       expect([withId.status, withId.headers.get('x-request-id')?.startsWith('req_')]).toEqual([200, true]);
     }
