@@ -109,6 +109,14 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect(await beforeTheBody('/v1/shares', { authorization: `Bearer ${key}` }, declared)).toMatchObject({ status: 429, contentType: 'application/problem+json; charset=utf-8', json: { status: 429 } });
     });
 
+    it('refuses a signed webhook before reading its body while no app secret is configured', async () => {
+      // This app has no WHATSAPP_APP_SECRET: nothing can match, so there is nothing to read.
+      expect(await beforeTheBody('/v1/webhooks/whatsapp', { 'x-hub-signature-256': `sha256=${'0'.repeat(64)}` }, WEBHOOK_BODY_LIMIT - 1)).toMatchObject({
+        status: 401,
+        json: { detail: 'X-Hub-Signature-256 is missing or does not match the body' },
+      });
+    });
+
     it('checks the key before counting: an unknown key gets 401, never 429', async () => {
       for (let i = 0; i < 6; i++) expect((await sluice.request('GET', '/v1/audit/checkpoint', { key: 'not-a-key' })).status).toBe(401);
     });

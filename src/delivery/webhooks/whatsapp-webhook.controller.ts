@@ -50,7 +50,7 @@ export class WhatsAppWebhookController {
   }
 
   @Post()
-  @SignedRoute('X-Hub-Signature-256', SIGNATURE_FORM)
+  @SignedRoute('X-Hub-Signature-256', SIGNATURE_FORM, 'whatsapp')
   @HttpCode(200)
   @BodyLimit(WEBHOOK_BODY_LIMIT)
   async receive(@Req() request: RawBodyRequest<FastifyRequest>, @Headers('x-hub-signature-256') signature: unknown): Promise<void> {

@@ -12,13 +12,28 @@ export const RequireScope = (scope: Scope) => applyDecorators(SetMetadata(REQUIR
 /** A route that needs no API key (health probes). Every other route needs one: fail closed. */
 export const PublicRoute = () => applyDecorators(SetMetadata(PUBLIC_ROUTE, true), WithRouteConfig({ [ROUTE_ACCESS]: 'public' }));
 
-/** Where a signed route's config keeps its signature header and the form a signature takes. */
+/** Where a signed route's config keeps its signature's header, form and secret (SignedRouteSignature). */
 export const SIGNATURE = 'sluiceSignature';
 
+export interface SignedRouteSignature {
+  /** The header's name in lower case, as Node gives it. */
+  header: string;
+  /** The header's name as documented, for messages. */
+  name: string;
+  /** The form a signature takes; its first group is the hex HMAC-SHA256 of the body. */
+  form: RegExp;
+  /** Which of the signing secrets given to authenticateBeforeBody keys the HMAC. */
+  secret: string;
+}
+
 /**
- * A route that needs no API key because its caller signs the body (a webhook). A request without a
- * signature header of that form is refused with 401 before its body is read; the handler checks
- * the signature itself against the bytes, before it looks at what they say.
+ * A route that needs no API key because its caller signs the body (a webhook) with
+ * HMAC-SHA256 under the secret named `secret`. A request without a signature header of that form,
+ * or while no such secret is configured, is refused with 401 before its body is read; one whose
+ * signature does not match its bytes is refused once they are read, before they are parsed.
  */
-export const SignedRoute = (header: string, form: RegExp) =>
-  applyDecorators(SetMetadata(PUBLIC_ROUTE, true), WithRouteConfig({ [ROUTE_ACCESS]: 'signed', [SIGNATURE]: { header: header.toLowerCase(), name: header, form } }));
+export const SignedRoute = (header: string, form: RegExp, secret: string) =>
+  applyDecorators(
+    SetMetadata(PUBLIC_ROUTE, true),
+    WithRouteConfig({ [ROUTE_ACCESS]: 'signed', [SIGNATURE]: { header: header.toLowerCase(), name: header, form, secret } satisfies SignedRouteSignature }),
+  );

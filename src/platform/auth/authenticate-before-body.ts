@@ -1,33 +1,97 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errorCodes } from 'fastify';
 import { Logger, UnauthorizedException } from '@nestjs/common';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { replyWithProblem } from '../http/problem.js';
 import type { AuthenticatedRequest } from './api-key.guard.js';
-import { ROUTE_ACCESS, SIGNATURE } from './auth.decorators.js';
+import { ROUTE_ACCESS, SIGNATURE, type SignedRouteSignature } from './auth.decorators.js';
 import type { RequestAuthenticator } from './request-authenticator.js';
+
+/** Signing secrets by the name a SignedRoute gives; an absent one refuses its routes. */
+export type SigningSecrets = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Whether `header` has the signature's form and its hex digest (the form's first group) is the
+ * HMAC-SHA256 of `body` under `secret`. The comparison takes the same time wherever the digests
+ * differ, so a signature cannot be guessed byte by byte.
+ */
+export function signatureMatches(body: Buffer, header: unknown, form: RegExp, secret: string): boolean {
+  if (typeof header !== 'string') return false;
+  const digest = form.exec(header.trim())?.[1];
+  if (digest === undefined || !/^(?:[0-9a-f]{2})+$/i.test(digest)) return false;
+  const expected = createHmac('sha256', secret).update(body).digest();
+  const given = Buffer.from(digest, 'hex');
+  return given.length === expected.length && timingSafeEqual(expected, given);
+}
 
 /**
  * Authenticates and rate limits a request to a route that needs an API key as soon as it arrives,
  * before its body is read: without a valid key, or past its rate, a caller cannot make the server
  * buffer and parse a body (up to 8 MiB on POST /v1/shares). The guard then checks the scope.
- * A signed route (a webhook) without a signature of the declared form is refused the same way.
- * Routes that declare nothing here (unknown URLs, CORS preflights) go on as before.
+ * A signed route (a webhook) is refused the same way without a signature of its form or without
+ * its secret configured; else its body is read (within the route's limit) and its signature
+ * checked against those bytes before any parser sees them, so an unsigned caller cannot make
+ * the server parse 3 MiB of nested JSON. Routes that declare nothing here (unknown URLs, CORS
+ * preflights) go on as before.
  */
-export function authenticateBeforeBody(fastify: FastifyInstance, authenticator: RequestAuthenticator): void {
+export function authenticateBeforeBody(fastify: FastifyInstance, authenticator: RequestAuthenticator, secrets: SigningSecrets): void {
   const logger = new Logger('Http');
+  const refuse = (request: FastifyRequest, reply: FastifyReply, error: unknown) => replyWithProblem(request, reply, error, logger, { connection: 'close' });
   fastify.addHook('onRequest', async (request, reply) => {
-    const config = request.routeOptions.config as unknown as Record<string, unknown> | undefined;
-    if (config?.[ROUTE_ACCESS] === 'signed') {
-      const { header, name, form } = config[SIGNATURE] as { header: string; name: string; form: RegExp };
-      const signature = request.headers[header];
-      if (typeof signature === 'string' && form.test(signature.trim())) return;
-      return replyWithProblem(request, reply, new UnauthorizedException(`${name} is missing or does not match the body`), logger, { connection: 'close' });
+    const signed = signatureOf(request);
+    if (signed) {
+      const signature = request.headers[signed.header];
+      if (secrets[signed.secret] !== undefined && typeof signature === 'string' && signed.form.test(signature.trim())) return;
+      return refuse(request, reply, unsigned(signed));
     }
-    if (config?.[ROUTE_ACCESS] !== 'key') return;
+    if (routeAccess(request) !== 'key') return;
     try {
       (request as AuthenticatedRequest).apiKey = await authenticator.authenticate(request.headers.authorization);
     } catch (error) {
       // The body is not read: the connection cannot carry another request after it.
-      return replyWithProblem(request, reply, error, logger, { connection: 'close' });
+      return refuse(request, reply, error);
     }
   });
+  fastify.addHook('preParsing', async (request, reply, payload) => {
+    const signed = signatureOf(request);
+    if (!signed) return payload;
+    const body = await readWithin(payload, request.routeOptions.bodyLimit ?? Infinity, Number(request.headers['content-length'] ?? NaN), reply);
+    if (!signatureMatches(body, request.headers[signed.header], signed.form, secrets[signed.secret]!)) throw unsigned(signed);
+    // The parser reads the same bytes again; Fastify compares what it receives with Content-Length.
+    return Object.assign(Readable.from([body]), { receivedEncodedLength: body.length });
+  });
+}
+
+function routeAccess(request: FastifyRequest): unknown {
+  return (request.routeOptions.config as unknown as Record<string, unknown> | undefined)?.[ROUTE_ACCESS];
+}
+
+function signatureOf(request: FastifyRequest): SignedRouteSignature | undefined {
+  return routeAccess(request) === 'signed' ? ((request.routeOptions.config as unknown as Record<string, unknown>)[SIGNATURE] as SignedRouteSignature) : undefined;
+}
+
+function unsigned(signed: SignedRouteSignature): UnauthorizedException {
+  return new UnauthorizedException(`${signed.name} is missing or does not match the body`);
+}
+
+/**
+ * The whole body, or the route's 413 as soon as it is known to be over `limit` (by Content-Length
+ * or as it arrives); the rest is then not read, and the connection closes after the answer.
+ */
+async function readWithin(payload: NodeJS.ReadableStream, limit: number, declaredLength: number, reply: FastifyReply): Promise<Buffer> {
+  const tooLarge = () => {
+    void reply.header('connection', 'close');
+    return new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
+  };
+  if (declaredLength > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of payload) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    length += bytes.length;
+    if (length > limit) throw tooLarge();
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks, length);
 }

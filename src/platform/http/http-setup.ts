@@ -82,5 +82,5 @@ export async function configureHttp(app: NestFastifyApplication, config: SluiceC
   await registerCors(app, config);
   // After CORS: a 401 or 429 sent from this hook ends the request's hooks, and must carry the CORS
   // headers (an allowed browser origin reads Retry-After).
-  authenticateBeforeBody(fastify, app.get(RequestAuthenticator));
+  authenticateBeforeBody(fastify, app.get(RequestAuthenticator), { whatsapp: config.whatsapp.appSecret });
 }
