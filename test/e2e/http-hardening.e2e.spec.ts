@@ -274,6 +274,18 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect((await sluice.request('POST', '/v1/shares', { body: shareRequest(), headers: key })).status).toBe(201);
     });
 
+    it('refuses a large body nested too deep as it arrives, before parsing it, by Content-Length and chunked', async () => {
+      const deep = '['.repeat(3 << 20) + ']'.repeat(3 << 20);
+      const problem = { errors: [{ path: '(body)', message: 'must not nest deeper than 64 levels' }] };
+      const declared = await sluice.request('POST', '/v1/shares', { body: deep, headers: idempotencyKey() });
+      expect([declared.status, declared.json]).toEqual([400, expect.objectContaining(problem)]);
+      const chunked = await sendChunked(sluice.baseUrl, '/v1/shares', { authorization: `Bearer ${sluice.apiKey}`, 'content-type': 'application/json', ...idempotencyKey() }, Buffer.from('['.repeat(64 * 1024)), 48);
+      expect([chunked.status, JSON.parse(chunked.text)]).toEqual([400, expect.objectContaining(problem)]);
+      // Brackets in strings are text: a large share of them is taken.
+      const brackets = shareRequest({ post: workplacePost({ note: '[{'.repeat(100_000) }) });
+      expect((await sluice.request('POST', '/v1/shares', { body: brackets, headers: idempotencyKey() })).status).toBe(201);
+    });
+
     const expectSecurityHeaders = (headers: Headers) => {
       expect(headers.get('x-content-type-options')).toBe('nosniff');
       expect(headers.get('x-frame-options')).toBe('DENY');

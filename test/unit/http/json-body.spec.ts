@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { jsonBodyProblems, MAX_JSON_DEPTH, REQUEST_SHAPE_LIMITS } from '../../../src/platform/http/json-body.js';
+import { Readable } from 'node:stream';
+import { JsonDepthGuard, jsonBodyProblems, MAX_JSON_DEPTH, REQUEST_SHAPE_LIMITS } from '../../../src/platform/http/json-body.js';
 
 describe('jsonBodyProblems', () => {
   it('accepts what the audit log can hash: finite numbers, surrogate pairs, 64 levels', () => {
@@ -52,5 +53,30 @@ describe('jsonBodyProblems', () => {
     it('leaves signed bodies, checked without limits, as wide as they come', () => {
       expect(jsonBodyProblems({ entry: Array(5000).fill({}) })).toEqual([]);
     });
+  });
+});
+
+describe('JsonDepthGuard', () => {
+  /** The text through the guard in chunks of `size` bytes: what came out, or the error. */
+  const through = async (text: string, size: number) => {
+    const bytes = Buffer.from(text);
+    const chunks = Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
+    const out: Buffer[] = [];
+    try {
+      for await (const chunk of Readable.from(chunks).pipe(new JsonDepthGuard(3))) out.push(chunk as Buffer);
+      return Buffer.concat(out).toString();
+    } catch (error) {
+      return (error as { problems?: unknown }).problems;
+    }
+  };
+
+  it('passes JSON as deep as allowed unchanged, however it is cut into chunks', async () => {
+    // Three levels, and strings full of brackets, escaped quotes and a trailing backslash.
+    const text = JSON.stringify({ a: [{ b: '[[[["{' }, { c: '\\', d: '"[[[[' }] });
+    for (const size of [1, 2, 3, 7, 1000]) expect(await through(text, size)).toBe(text);
+  });
+
+  it('fails a text one level too deep, brackets in strings not counted', async () => {
+    for (const size of [1, 5, 1000]) expect(await through('{"s":"[[[[[","a":[[{}]]}', size)).toEqual([{ path: '(body)', message: 'must not nest deeper than 3 levels' }]);
   });
 });
