@@ -375,6 +375,19 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
       expect(JSON.stringify(entry)).not.toMatch(/12345678|jansen@|Pieter/);
     });
 
+    it('names a dropped field in the audit entry only by names a Workplace post or the policy has', async () => {
+      await grant('whatsapp', RECIPIENT);
+      const post = workplacePost({ NL91ABNA0417164300: 1, annelies_vermeulen: { x: 1 }, status_type: 'mobile_status_update' });
+      const response = await share(shareRequest({ post }));
+      // The caller is answered with the names it sent.
+      expect(response.json.crossing.dropped).toEqual(expect.arrayContaining([{ path: 'NL91ABNA0417164300', reason: 'not_allow_listed' }, { path: 'annelies_vermeulen', reason: 'not_allow_listed' }]));
+      const entries = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((l) => JSON.parse(l).entry as string);
+      const entry = JSON.parse(entries.find((e) => e.includes(response.json.id))!);
+      expect(entry.crossing.dropped.filter((d: { path: string }) => d.path === '(unnamed)')).toHaveLength(2);
+      expect(entry.crossing.dropped).toEqual(expect.arrayContaining([{ path: 'status_type', reason: 'not_allow_listed' }, { path: 'permalink_url', reason: 'not_allow_listed' }]));
+      expect(JSON.stringify(entry)).not.toMatch(/NL91|annelies/i);
+    });
+
     it('holds no plain personal data', async () => {
       const log = (await sluice.request('GET', '/v1/audit/entries')).text;
       for (const value of [RECIPIENT, OTHER_RECIPIENT, AUTHOR_ID, TAGGED_ID, 'Anna', 'Pieter', 'warehouse', 'Utrecht', '1234567890_987654321', 'notice v3']) {

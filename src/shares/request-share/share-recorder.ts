@@ -15,6 +15,7 @@ import { Sql } from '../../platform/database/sql.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import type { Outbound, ShareDecision } from '../../policy/domain/evaluator.js';
 import type { PreparedMedia } from '../../policy/media-preparation.js';
+import { WORKPLACE_POST_FIELD_NAMES } from '../../workplace/workplace-post-fields.js';
 import type { ShareDocument } from '../share-document.js';
 import type { RequestShareCommand } from './request-share.command.js';
 
@@ -237,6 +238,8 @@ export class ShareRecorder {
 
   private entryBody({ decided, id, author }: Draft, keys: SubjectKeyRing): Record<string, unknown> {
     const { command, decision } = decided;
+    // The names in the paths of what crossed: the policy's allow-list put them there.
+    const policyNames = new Set(decision.crossing.fields.flatMap((f) => f.path.split('.')));
     return {
       share: id,
       purpose: command.request.purpose,
@@ -253,12 +256,12 @@ export class ShareRecorder {
         .map((s) => ({ role: s.role, subject: keys.pseudonym({ type: s.type, id: s.id }), subjectType: s.type, consent: s.consent, categories: s.categories })),
       crossing: {
         fields: decision.crossing.fields.map((f) => ({
-          path: auditablePath(f.path),
+          path: auditablePath(f.path, policyNames),
           category: f.category,
           transform: f.transform,
           ...(f.subject === 'author' ? { subject: keys.pseudonym(author) } : {}),
         })),
-        dropped: decision.crossing.dropped.map((d) => ({ path: auditablePath(d.path), reason: d.reason })),
+        dropped: decision.crossing.dropped.map((d) => ({ path: auditablePath(d.path, policyNames), reason: d.reason })),
         redactions: decision.crossing.redactions,
       },
       content: decision.outbound ? contentRecord(keys, author, decision.outbound, id) : null,
@@ -339,10 +342,14 @@ function whatsAppRequest(to: string, outbound: Outbound, mediaId: string | undef
   }
 }
 
-/** Field names come from the caller; one that is not a plain identifier could carry anything. */
-function auditablePath(path: string): string {
+/**
+ * A field's path as the audit log may hold it. Field names come from the caller and could carry
+ * anything (`NL91ABNA0417164300` as a key): a name is kept only if a Workplace post has it or the
+ * policy names it (`named`), and an array index only as digits.
+ */
+function auditablePath(path: string, named: ReadonlySet<string>): string {
   return path
     .split('.')
-    .map((part) => (/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(part) || /^\d{1,6}$/.test(part) ? part : '(unnamed)'))
+    .map((part) => (WORKPLACE_POST_FIELD_NAMES.has(part) || named.has(part) || /^\d{1,6}$/.test(part) ? part : '(unnamed)'))
     .join('.');
 }
