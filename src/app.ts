@@ -11,7 +11,10 @@ import { configureHttp, fastifyOptions } from './platform/http/http-setup.js';
 import { fastifyLogging, instrumentRequests } from './platform/observability/http-telemetry.js';
 import { createLogger, NestPinoLogger } from './platform/observability/logger.js';
 
-/** Builds the whole gateway; main.ts and the end-to-end tests both start it this way. */
+/**
+ * Builds the whole gateway; main.ts and the end-to-end tests both start it this way. Signals are
+ * main.ts's to handle (platform/shutdown/process-shutdown.ts), not Nest's.
+ */
 export async function createApp(config: SluiceConfig, options: { logger?: false } = {}): Promise<NestFastifyApplication> {
   // One pino logger (JSON lines) for Nest and Fastify: see platform/observability/logger.ts.
   const logger = createLogger(options.logger === false ? 'silent' : config.logLevel);
@@ -25,8 +28,6 @@ export async function createApp(config: SluiceConfig, options: { logger?: false 
       rawBody: true,
     },
   );
-  // Not SIGHUP (Nest's default list has it): SIGHUP reloads the policies.
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   instrumentRequests(app.getHttpAdapter().getInstance());
   closeConnectionsOnShutdown(app.getHttpAdapter().getInstance(), config.shutdownGraceMs);
   answerReadsWhenDurable(app.getHttpAdapter().getInstance(), app.get(TransactionRunner));

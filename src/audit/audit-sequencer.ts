@@ -9,6 +9,7 @@ import { type AuditDraft, AuditLogService } from './audit-log.service.js';
 import { canonicalJson } from './domain/canonical-json.js';
 import { signCheckpoint } from './domain/checkpoint.js';
 import { appendLeaves, frontierCoordinates, leafHash, type NodeCoordinate, type SubtreeNode } from './domain/merkle.js';
+import { shutdownSteps } from '../platform/shutdown/shutdown-steps.js';
 
 /** Any 64-bit number works: it only has to be the same for every replica. */
 export const SEQUENCER_LOCK_ID = 0x5_1c_e0_a0_d1;
@@ -99,9 +100,11 @@ export class AuditSequencer implements OnApplicationBootstrap, OnApplicationShut
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.chain;
-    // What the last requests and deliveries queued gets its index now, not at the next start.
-    await this.sequenceNow().catch((error: Error) => this.logger.error(`last sequencing pass failed: ${error.name}`));
+    await shutdownSteps.run('audit sequencer: last sequencing pass', async () => {
+      await this.chain;
+      // What the last requests and deliveries queued gets its index now, not at the next start.
+      await this.sequenceNow().catch((error: Error) => this.logger.error(`last sequencing pass failed: ${error.name}`));
+    });
   }
 
   /** Runs a sequencing pass soon; callers that arrive while one runs share the next one. */

@@ -18,6 +18,7 @@ import { ServiceWindows } from './service-windows.js';
 import { retryDelayMs } from './retries.js';
 import { isErasedRequest, mediaObjectOf, type WhatsAppMessageRequest } from './whatsapp-message.js';
 import { WHATSAPP_TRANSPORT, type SendContext, type SendOutcome, type WhatsAppTransport } from './whatsapp-transport.js';
+import { shutdownSteps } from '../platform/shutdown/shutdown-steps.js';
 
 const MAX_BATCH = 200;
 const BATCHES_IN_FLIGHT = 2;
@@ -104,7 +105,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   /** The batches in flight finish sending and record their outcomes. */
   async onApplicationShutdown(): Promise<void> {
     this.beforeApplicationShutdown();
-    await this.running;
+    await shutdownSteps.run('delivery worker: sends in flight', () => this.running);
   }
 
   /** Asks for a pass soon (after a share committed) instead of at the next poll. */

@@ -5,11 +5,12 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
+import pg from 'pg';
 import { join } from 'node:path';
 import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, shareRequest, workplacePost } from '../support/fixtures.js';
-import { gatewayEnv, startGatewayProcess } from '../support/gateway-process.js';
+import { type GatewayProcess, gatewayEnv, spawnGatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
 import { REPO_ROOT } from '../support/test-app.js';
 import { eventually } from '../support/eventually.js';
 
@@ -72,7 +73,7 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
    * four contacts, two batches are being sent (their answers held by the simulator) and four
    * messages wait in the outbox.
    */
-  async function twoBatchesInFlight(env: Record<string, string> = {}): Promise<{ gateway: ChildProcess; baseUrl: string; headers: Record<string, string>; share: () => Record<string, unknown> }> {
+  async function twoBatchesInFlight(env: Record<string, string> = {}): Promise<{ gateway: ChildProcess; started: GatewayProcess; baseUrl: string; headers: Record<string, string>; share: () => Record<string, unknown> }> {
     simulator = await CloudApiSimulator.start();
     database = await createTestDatabase(dialect);
     const apiKey = `test-${randomBytes(24).toString('hex')}`;
@@ -110,11 +111,11 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
     await call('/v1/shares', share());
     await call('/v1/shares', share());
     await eventually(async () => (simulator!.held === 4 ? true : undefined), 'two batches in flight');
-    return { gateway: started.server, baseUrl, headers, share };
+    return { gateway: started.server, started, baseUrl, headers, share };
   }
 
   it('stops taking requests, finishes the decision in flight and the sends in flight, claims nothing more, and leaves no claim behind', async () => {
-    const { gateway, baseUrl, headers, share } = await twoBatchesInFlight();
+    const { gateway, started, baseUrl, headers, share } = await twoBatchesInFlight();
     const outbox = () => database!.adminQuery<OutboxRow>('SELECT share_id, state, claimed_by, claim_expires_at FROM outbox_messages');
     const inFlight = splitRequest(`${baseUrl}/v1/shares`, { ...headers, 'idempotency-key': 'in-flight-at-sigterm' }, JSON.stringify(share()));
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -141,6 +142,8 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
     // Nest raises the signal again once it has shut down, so the exit is by SIGTERM; that it got this
     // far is what the checks above (up after SIGTERM) show.
     expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    // No error on the way out: nothing ran into the closed database or a stopped exporter.
+    expect(started.errors()).toBe('');
 
     const rows = await outbox();
     expect(rows.filter((r) => r.state === 'claimed' || r.claimed_by !== null || r.claim_expires_at !== null)).toEqual([]);
@@ -187,5 +190,55 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
     expect(rows.filter((r) => r.state === 'pending' && r.claimed_by === null && r.claim_expires_at === null)).toHaveLength(4);
     expect(rows).toHaveLength(8);
     expect(simulator!.messages).toHaveLength(4);
+  });
+
+  it('exits with status 1, naming what it still waits for, when shutdown takes longer than SHUTDOWN_TIMEOUT_MS', async () => {
+    // The sends in flight are never answered (until WHATSAPP_TIMEOUT_MS, 30 s): shutdown hangs on them.
+    const { gateway, started } = await twoBatchesInFlight({ SHUTDOWN_GRACE_MS: '1000', SHUTDOWN_TIMEOUT_MS: '2000' });
+    const exited = once(gateway, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    gateway.kill('SIGTERM');
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: 1, signal: null });
+    expect(started.output()).toMatch(/shutdown did not finish within SHUTDOWN_TIMEOUT_MS \(2000 ms\): exiting; still pending: [^\n]*delivery worker: sends in flight/);
+  });
+
+  it('exits at once with status 1 on a second signal during shutdown', async () => {
+    const { gateway, started } = await twoBatchesInFlight();
+    const exited = once(gateway, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    gateway.kill('SIGTERM');
+    await eventually(() => (started.output().includes('SIGTERM received: shutting down') ? true : undefined), 'shutdown to begin');
+    // Ctrl-C again: the held sends (30 s) and the 25 s default deadline are not waited for.
+    gateway.kill('SIGINT');
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: 1, signal: null });
+    expect(started.output()).toMatch(/SIGINT during shutdown: exiting at once; still pending: [^\n]*delivery worker: sends in flight/);
+  });
+
+  // PostgreSQL only: SQLite waits for a lock synchronously (busy_timeout), the event loop with it.
+  (dialect === 'postgres' ? it : it.skip)('lets start-up finish when signalled during it, then shuts down as usual', async () => {
+    database = await createTestDatabase(dialect);
+    const apiKey = `test-${randomBytes(24).toString('hex')}`;
+    const env = gatewayEnv(database, dataDir, apiKey, { DELIVERY_WORKER: 'off' });
+    execFileSync(process.execPath, [join(REPO_ROOT, 'bin', 'sluice.js'), 'db', 'migrate'], { env, stdio: 'pipe' });
+    // Start-up stops at the bootstrap key (after the application's hooks are in place, before it
+    // listens) for as long as the test holds the key table.
+    const holder = new pg.Client({ connectionString: (database.config as { url: string }).url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE');
+    const starting = spawnGatewayProcess(env);
+    server = starting.server;
+    const exited = once(starting.server, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    await eventually(() => (starting.output().includes('Nest application successfully started') ? true : undefined), 'the application to be initialised');
+    starting.server.kill('SIGTERM');
+    await eventually(() => (starting.output().includes('SIGTERM received during start-up: shutting down once start-up has finished') ? true : undefined), 'the signal to be noted');
+    await holder.query('ROLLBACK');
+    await holder.end();
+
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(starting.output()).toMatch(/listening on http/);
+    expect(starting.errors()).toBe('');
+    expect(await database.adminQuery('SELECT id FROM api_keys')).toHaveLength(1);
   });
 });

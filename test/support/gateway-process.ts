@@ -27,14 +27,26 @@ export interface GatewayProcess {
   baseUrl: string;
   /** Everything it wrote to stdout and stderr so far. */
   output(): string;
+  /** What it wrote to stderr alone so far. */
+  errors(): string;
 }
 
 /** Starts the built server (`node dist/src/main.js`) as an operator would; resolves once it listens. */
 export async function startGatewayProcess(env: NodeJS.ProcessEnv): Promise<GatewayProcess> {
+  const started = spawnGatewayProcess(env);
+  const baseUrl = await eventually(() => /listening on (http:\/\/127\.0\.0\.1:\d+)\D/.exec(started.output())?.[1], 'the server to listen');
+  return { ...started, baseUrl };
+}
+
+/** Starts the built server without waiting for it to listen (to catch it during start-up). */
+export function spawnGatewayProcess(env: NodeJS.ProcessEnv): Omit<GatewayProcess, 'baseUrl'> {
   const server = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
+  let errors = '';
   server.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-  const baseUrl = await eventually(() => /listening on (http:\/\/127\.0\.0\.1:\d+)\D/.exec(output)?.[1], 'the server to listen');
-  return { server, baseUrl, output: () => output };
+  server.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    errors += chunk.toString('utf8');
+  });
+  return { server, output: () => output, errors: () => errors };
 }

@@ -132,6 +132,13 @@ describe('loadConfig', () => {
     );
   });
 
+  it('bounds the whole shutdown, beyond the grace period given to connections', () => {
+    expect(loadConfig({})).toMatchObject({ shutdownTimeoutMs: 25_000 });
+    expect(loadConfig({ SHUTDOWN_GRACE_MS: '1000', SHUTDOWN_TIMEOUT_MS: '3000' })).toMatchObject({ shutdownTimeoutMs: 3000 });
+    expect(() => loadConfig({ SHUTDOWN_GRACE_MS: '30000' })).toThrow(/SHUTDOWN_TIMEOUT_MS must be greater than SHUTDOWN_GRACE_MS \(30000\)/);
+    expect(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: 'soon' })).toThrow(/SHUTDOWN_TIMEOUT_MS must be an integer from 1000 to 3600000/);
+  });
+
   it('rejects a signing key that is not PEM', () => {
     expect(() => loadConfig({ AUDIT_SIGNING_KEY: 'not a key' })).toThrow(/AUDIT_SIGNING_KEY is not a PEM/);
   });

@@ -54,6 +54,8 @@ export interface SluiceConfig {
   httpRequestTimeoutMs: number;
   /** After SIGTERM, how long open connections may hold shutdown up before they are closed. */
   shutdownGraceMs: number;
+  /** After SIGTERM, the longest the whole shutdown may take before the process exits with status 1. */
+  shutdownTimeoutMs: number;
 }
 
 export type WhatsAppTransportName = 'sandbox' | 'cloud-api';
@@ -229,6 +231,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   if (httpRequestTimeoutMs === undefined) problems.push('HTTP_REQUEST_TIMEOUT_MS must be an integer from 1000 to 600000');
   const shutdownGraceMs = integerIn(env.SHUTDOWN_GRACE_MS ?? '20000', 1000, 600_000);
   if (shutdownGraceMs === undefined) problems.push('SHUTDOWN_GRACE_MS must be an integer from 1000 to 600000');
+  const shutdownTimeoutMs = integerIn(env.SHUTDOWN_TIMEOUT_MS ?? '25000', 1000, 3_600_000);
+  if (shutdownTimeoutMs === undefined) problems.push('SHUTDOWN_TIMEOUT_MS must be an integer from 1000 to 3600000');
+  // The requests and connections given the grace period still need their decisions recorded, the
+  // last sends and the database closed after it.
+  else if (shutdownGraceMs !== undefined && shutdownTimeoutMs <= shutdownGraceMs) problems.push(`SHUTDOWN_TIMEOUT_MS must be greater than SHUTDOWN_GRACE_MS (${shutdownGraceMs})`);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -260,6 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     hsts: { maxAge: hstsMaxAge!, includeSubDomains: hstsSubdomains === 'true' },
     httpRequestTimeoutMs: httpRequestTimeoutMs!,
     shutdownGraceMs: shutdownGraceMs!,
+    shutdownTimeoutMs: shutdownTimeoutMs!,
   };
 }
 

@@ -6,6 +6,7 @@ import { sqliteConnection } from './sql.js';
 import { TransactionRunner } from './transaction-runner.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 import { WalSync } from './wal-sync.js';
+import { shutdownSteps } from '../shutdown/shutdown-steps.js';
 
 @Global()
 @Module({
@@ -47,7 +48,9 @@ export class DatabaseModule implements OnApplicationShutdown {
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.transactions.close();
-    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    await shutdownSteps.run('database: closing', async () => {
+      await this.transactions.close();
+      if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    });
   }
 }

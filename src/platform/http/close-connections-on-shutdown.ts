@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { shutdownSteps } from '../shutdown/shutdown-steps.js';
 
 /**
  * Shutdown must reach the hooks that stop the worker and close the database, whatever the clients
@@ -11,8 +12,10 @@ import type { FastifyInstance } from 'fastify';
 export function closeConnectionsOnShutdown(fastify: FastifyInstance, graceMs: number): void {
   let closing = false;
   let grace: NodeJS.Timeout | undefined;
+  let closed: () => void = () => undefined;
   fastify.addHook('preClose', (done) => {
     closing = true;
+    void shutdownSteps.run('HTTP server: requests and connections still open', () => new Promise<void>((resolve) => (closed = resolve)));
     grace = setTimeout(() => {
       fastify.log.warn(`connections still open ${graceMs} ms after shutdown began are closed (SHUTDOWN_GRACE_MS)`);
       fastify.server.closeAllConnections();
@@ -21,6 +24,7 @@ export function closeConnectionsOnShutdown(fastify: FastifyInstance, graceMs: nu
   });
   fastify.addHook('onClose', (_instance, done) => {
     clearTimeout(grace);
+    closed();
     done();
   });
   fastify.addHook('onSend', (_request, reply, payload, done) => {

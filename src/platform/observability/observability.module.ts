@@ -1,11 +1,9 @@
-import { Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { QueueGauges } from './queue-gauges.js';
-import { stopTelemetry } from './telemetry-sdk.js';
 
-/** Sluice's metrics that need the application (backlog gauges), and the SDK's flush on shutdown. */
+/**
+ * Sluice's metrics that need the application (backlog gauges). The SDK is flushed by main.ts once
+ * the application has closed, so that the spans and metrics of its last steps are exported too.
+ */
 @Module({ providers: [QueueGauges] })
-export class ObservabilityModule implements OnApplicationShutdown {
-  async onApplicationShutdown(): Promise<void> {
-    await stopTelemetry();
-  }
-}
+export class ObservabilityModule {}

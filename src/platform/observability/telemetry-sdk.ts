@@ -48,7 +48,7 @@ export async function startTelemetry(env: NodeJS.ProcessEnv): Promise<void> {
   sdk = node;
 }
 
-/** Flushes and stops the SDK (on application shutdown), if it was started. */
+/** Flushes and stops the SDK (once the application has closed), if it was started. */
 export async function stopTelemetry(): Promise<void> {
   const running = sdk;
   sdk = undefined;
