@@ -241,4 +241,26 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
     expect(starting.errors()).toBe('');
     expect(await database.adminQuery('SELECT id FROM api_keys')).toHaveLength(1);
   });
+
+  // PostgreSQL only: SQLite waits for a lock synchronously (busy_timeout), the event loop with it.
+  (dialect === 'postgres' ? it : it.skip)('ignores a SIGHUP late in shutdown, after the policies stopped listening for it', async () => {
+    database = await createTestDatabase(dialect);
+    const apiKey = `test-${randomBytes(24).toString('hex')}`;
+    const started = await startGatewayProcess(gatewayEnv(database, dataDir, apiKey, { DELIVERY_WORKER: 'off' }));
+    server = started.server;
+    const exited = once(started.server, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    // The sequencer's last pass (after the policies' shutdown hook) waits while the test holds its queue.
+    const holder = new pg.Client({ connectionString: (database.config as { url: string }).url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE audit_queue IN ACCESS EXCLUSIVE MODE');
+    started.server.kill('SIGTERM');
+    await eventually(() => (started.output().includes('shutdown step: audit sequencer: last sequencing pass') ? true : undefined), 'the last sequencing pass');
+    started.server.kill('SIGHUP');
+    await holder.query('ROLLBACK');
+    await holder.end();
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(started.errors()).toBe('');
+  });
 });

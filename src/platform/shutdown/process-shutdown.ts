@@ -60,10 +60,14 @@ export class ProcessShutdown {
       process.exit(1);
     }
     this.signal = signal;
+    // The policies stop listening for SIGHUP as they shut down, and a SIGHUP nobody listens for
+    // ends the process: until it exits, one is ignored instead.
+    process.on('SIGHUP', ignoreHangup);
     setTimeout(() => {
       this.logger.error(`shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${this.timeoutMs} ms): exiting; still pending: ${shutdownSteps.describePending()}`);
       process.exit(1);
     }, this.timeoutMs).unref();
+    shutdownSteps.onBegin = (name) => this.logger.log(`shutdown step: ${name}`);
     this.logger.log(this.starting ? `${signal} received during start-up: shutting down once start-up has finished` : `${signal} received: shutting down`);
     this.shutDown(signal).catch((error: unknown) => {
       this.logger.error(`shutdown failed: ${String((error as Error)?.stack ?? error)}`);
@@ -80,3 +84,5 @@ export class ProcessShutdown {
     process.kill(process.pid, signal);
   }
 }
+
+function ignoreHangup(): void {}

@@ -6,11 +6,14 @@
 export class ShutdownSteps {
   private readonly pending = new Map<number, string>();
   private nextId = 0;
+  /** Told of each step as it begins (the server logs them: where a slow shutdown spends its time). */
+  onBegin: ((name: string) => void) | undefined;
 
   /** Runs `work` as the step `name`: it counts as pending until `work` settles. */
   async run<T>(name: string, work: () => Promise<T> | T): Promise<T> {
     const id = this.nextId++;
     this.pending.set(id, name);
+    this.onBegin?.(name);
     try {
       return await work();
     } finally {
