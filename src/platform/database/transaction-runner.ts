@@ -1,3 +1,4 @@
+import { ServiceUnavailableException } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource, EntityManager } from 'typeorm';
 import { sqliteConnection } from './sql.js';
@@ -18,6 +19,14 @@ function isTransient(error: unknown): boolean {
   return typeof code === 'string' && TRANSIENT_POSTGRES_ERRORS.has(code);
 }
 
+/** Work asked of the database once it has begun to close: answered 503, as any request during shutdown. */
+export class DatabaseClosingError extends ServiceUnavailableException {
+  constructor() {
+    super('the server is shutting down');
+    this.name = 'DatabaseClosingError';
+  }
+}
+
 /**
  * Runs a unit of work in one database transaction. SQLite has a single connection in TypeORM, so
  * its transactions are queued here one after another instead of colliding on that connection;
@@ -25,6 +34,9 @@ function isTransient(error: unknown): boolean {
  */
 export class TransactionRunner {
   private sqliteQueue: Promise<unknown> = Promise.resolve();
+  /** Transactions and reads under way, waited for before the data sources close. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closing = false;
 
   constructor(
     readonly dataSource: DataSource,
@@ -54,7 +66,10 @@ export class TransactionRunner {
    * run more than once: on PostgreSQL a transaction aborted as a deadlock is run again.
    */
   run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    if (this.dialect === 'postgres') return this.runPostgres(work);
+    return this.tracked(() => (this.dialect === 'postgres' ? this.runPostgres(work) : this.runSqlite(work)));
+  }
+
+  private runSqlite<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     const committed = this.sqliteQueue.then(() => this.commitSqlite(work));
     // The next transaction starts once this one has committed, while its sync is still under way.
     this.sqliteQueue = committed.catch(() => undefined);
@@ -91,11 +106,21 @@ export class TransactionRunner {
    * PostgreSQL reads on any pooled connection.
    */
   read<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
-    return work(this.reader.manager);
+    return this.tracked(() => work(this.reader.manager));
   }
 
+  /**
+   * Refuses new work from now on (DatabaseClosingError), waits for every transaction and read
+   * under way, and closes what the runner opened. The caller closes the data source after it.
+   */
   async close(): Promise<void> {
-    await this.sqliteQueue;
+    this.closing = true;
+    while (this.inFlight.size > 0) await Promise.allSettled(this.inFlight);
+    // The WAL checkpointer's work between transactions, queued while they ran.
+    for (let queue = this.sqliteQueue; ; queue = this.sqliteQueue) {
+      await queue;
+      if (queue === this.sqliteQueue) break;
+    }
     await this.checkpointer?.stop();
     await this.walSync?.close();
     if (this.reader !== this.dataSource && this.reader.isInitialized) await this.reader.destroy();
@@ -108,6 +133,17 @@ export class TransactionRunner {
    */
   async exclusive(manager: EntityManager, name: string): Promise<void> {
     if (this.dialect === 'postgres') await manager.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [name]);
+  }
+
+  private tracked<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closing) return Promise.reject(new DatabaseClosingError());
+    const running = work();
+    this.inFlight.add(running);
+    void running.then(
+      () => this.inFlight.delete(running),
+      () => this.inFlight.delete(running),
+    );
+    return running;
   }
 
   private async runPostgres<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
