@@ -4,12 +4,14 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import pg from 'pg';
 import { join } from 'node:path';
 import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, shareRequest, workplacePost } from '../support/fixtures.js';
+import { startTlsCdn, type TlsCdn } from '../support/tls-cdn.js';
 import { type GatewayProcess, gatewayEnv, spawnGatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
 import { REPO_ROOT } from '../support/test-app.js';
 import { eventually } from '../support/eventually.js';
@@ -58,12 +60,14 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
   let server: ChildProcess | undefined;
   let simulator: CloudApiSimulator | undefined;
   let database: TestDatabase | undefined;
+  let cdn: TlsCdn | undefined;
   const dataDir = mkdtempSync(join(tmpdir(), 'sluice-data-'));
 
   afterEach(async () => {
     if (server && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
     simulator?.release();
     await simulator?.close();
+    cdn?.close();
     await database?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -262,5 +266,47 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
     const [code, signal] = await exited;
     expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
     expect(started.errors()).toBe('');
+  });
+
+  it('waits for a handler still running when SHUTDOWN_GRACE_MS closes its connection, and records its decision before the database closes', async () => {
+    const photoRequests: ServerResponse[] = [];
+    // The photo's answer is held: the share's handler waits for it past the grace period.
+    cdn = await startTlsCdn((_request, response) => void photoRequests.push(response));
+    const { gateway, started, baseUrl, headers, share } = await twoBatchesInFlight({
+      SHUTDOWN_GRACE_MS: '1000',
+      MEDIA_FETCH_HOSTS: 'localhost',
+      MEDIA_FETCH_ALLOW_PRIVATE: 'true',
+      MEDIA_FETCH_CA_FILE: cdn.caFile,
+    });
+    const exited = once(gateway, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    const withPhoto = { ...share(), post: workplacePost({ message: 'Shift starts at 7.', message_tags: [], attachments: { data: [{ type: 'photo', media: { image: { src: `${cdn.base}/photo.jpg` } } }] } }) };
+    const answer = fetch(`${baseUrl}/v1/shares`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json', 'idempotency-key': 'handled-past-grace' },
+      body: JSON.stringify(withPhoto),
+    }).then(
+      () => 'answered',
+      () => 'connection closed',
+    );
+    await eventually(() => (photoRequests.length === 1 ? true : undefined), 'the photo to be requested');
+
+    gateway.kill('SIGTERM');
+    expect(await answer).toBe('connection closed');
+    await eventually(() => {
+      const output = started.output();
+      if (output.includes('shutdown step: delivery worker')) throw new Error('shutdown went on to the worker and the database with a handler still running');
+      return output.includes('request(s) still being handled after their connections closed') ? true : undefined;
+    }, 'shutdown to wait for the handler');
+    simulator!.release();
+    photoRequests[0]!.writeHead(200, { 'content-type': 'image/jpeg' }).end('not a photo');
+
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+    expect(started.errors()).toBe('');
+    // Its decision (a denial: the photo is not one) is recorded, and its audit entry has its index.
+    const [{ shares }] = await database!.adminQuery<{ shares: number | string }>('SELECT COUNT(*) AS shares FROM shares');
+    expect(Number(shares)).toBe(3);
+    const [{ queued }] = await database!.adminQuery<{ queued: number | string }>('SELECT COUNT(*) AS queued FROM audit_queue');
+    expect(Number(queued)).toBe(0);
   });
 });
