@@ -438,7 +438,7 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
     const sentText = sent.join('\n');
     // Digests, base64 forms and WhatsApp user ids are never sent as such (the Cloud API path below sends the latter two).
     expect(SECRETS.filter((s) => !/^(sha256|base64|user id) /.test(s.label)).filter((s) => !s.pattern.test(sentText)).map((s) => s.label)).toEqual([]);
-    // A clean stop (Nest raises SIGTERM again once shut down, its telemetry flushed), not a crash.
+    // A clean stop (SIGTERM raised again once shut down, its telemetry flushed), not a crash.
     expect([0, 'SIGTERM']).toContain(server!.exitCode ?? server!.signalCode);
     expect(missingTelemetry(receiver.received, dialect)).toEqual([]);
     expect(auditEntries.split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(8);

@@ -143,7 +143,7 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
     expect(gateway.signalCode).toBeNull();
     simulator!.release();
     const [code, signal] = (await once(gateway, 'exit')) as [number | null, NodeJS.Signals | null];
-    // Nest raises the signal again once it has shut down, so the exit is by SIGTERM; that it got this
+    // The process raises the signal again once it has shut down, so the exit is by SIGTERM; that it got this
     // far is what the checks above (up after SIGTERM) show.
     expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
     // No error on the way out: nothing ran into the closed database or a stopped exporter.
@@ -185,7 +185,7 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
 
     // The grace period ends: the connection is closed and shutdown goes on.
     const [code, signal] = await exited;
-    // Nest raises the signal again once it has shut down, so the exit is by SIGTERM; that it got this
+    // The process raises the signal again once it has shut down, so the exit is by SIGTERM; that it got this
     // far is what the checks above (up after SIGTERM) show.
     expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
     expect(await stuckOutcome).toBe('connection closed');
