@@ -70,7 +70,8 @@ export class ProcessShutdown {
     shutdownSteps.onBegin = (name) => this.logger.log(`shutdown step: ${name}`);
     this.logger.log(this.starting ? `${signal} received during start-up: shutting down once start-up has finished` : `${signal} received: shutting down`);
     this.shutDown(signal).catch((error: unknown) => {
-      this.logger.error(`shutdown failed: ${String((error as Error)?.stack ?? error)}`);
+      // By type only, as every fault is logged: a message may quote what caused it.
+      this.logger.error(`shutdown failed: ${error instanceof Error ? error.name : typeof error}`);
       process.exit(1);
     });
   }
