@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errorCodes } from 'fastify';
 import { Logger, UnauthorizedException } from '@nestjs/common';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { replyWithProblem } from '../http/problem.js';
+import { bodyStream, readBodyWithin } from '../http/read-body.js';
 import type { AuthenticatedRequest } from './api-key.guard.js';
 import { ROUTE_ACCESS, SIGNATURE, type SignedRouteSignature } from './auth.decorators.js';
 import type { RequestAuthenticator } from './request-authenticator.js';
@@ -56,10 +55,9 @@ export function authenticateBeforeBody(fastify: FastifyInstance, authenticator: 
   fastify.addHook('preParsing', async (request, reply, payload) => {
     const signed = signatureOf(request);
     if (!signed) return payload;
-    const body = await readWithin(payload, request.routeOptions.bodyLimit ?? Infinity, Number(request.headers['content-length'] ?? NaN), reply);
+    const body = await readBodyWithin(payload, request.routeOptions.bodyLimit ?? Infinity, Number(request.headers['content-length'] ?? NaN), reply);
     if (!signatureMatches(body, request.headers[signed.header], signed.form, secrets[signed.secret]!)) throw unsigned(signed);
-    // The parser reads the same bytes again; Fastify compares what it receives with Content-Length.
-    return Object.assign(Readable.from([body]), { receivedEncodedLength: body.length });
+    return bodyStream(body);
   });
 }
 
@@ -73,25 +71,4 @@ function signatureOf(request: FastifyRequest): SignedRouteSignature | undefined 
 
 function unsigned(signed: SignedRouteSignature): UnauthorizedException {
   return new UnauthorizedException(`${signed.name} is missing or does not match the body`);
-}
-
-/**
- * The whole body, or the route's 413 as soon as it is known to be over `limit` (by Content-Length
- * or as it arrives); the rest is then not read, and the connection closes after the answer.
- */
-async function readWithin(payload: NodeJS.ReadableStream, limit: number, declaredLength: number, reply: FastifyReply): Promise<Buffer> {
-  const tooLarge = () => {
-    void reply.header('connection', 'close');
-    return new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE();
-  };
-  if (declaredLength > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of payload) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    length += bytes.length;
-    if (length > limit) throw tooLarge();
-    chunks.push(bytes);
-  }
-  return Buffer.concat(chunks, length);
 }
