@@ -238,8 +238,10 @@ export class ShareRecorder {
 
   private entryBody({ decided, id, author }: Draft, keys: SubjectKeyRing): Record<string, unknown> {
     const { command, decision } = decided;
-    // The names in the paths of what crossed: the policy's allow-list put them there.
-    const policyNames = new Set(decision.crossing.fields.flatMap((f) => f.path.split('.')));
+    // The names the policy's allow-list holds: those of what crossed, and of what it lists but
+    // dropped (for want of consent, say); only a field it does not list is `not_allow_listed`.
+    const listed = [...decision.crossing.fields, ...decision.crossing.dropped.filter((d) => d.reason !== 'not_allow_listed')];
+    const policyNames = new Set(listed.flatMap((f) => f.path.split('.')));
     return {
       share: id,
       purpose: command.request.purpose,
