@@ -15,13 +15,29 @@ export async function readBodyWithin(payload: NodeJS.ReadableStream, limit: numb
   if (declaredLength > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let length = 0;
-  for await (const chunk of payload) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    length += bytes.length;
-    if (length > limit) throw tooLarge();
-    chunks.push(bytes);
+  try {
+    for await (const chunk of payload) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      length += bytes.length;
+      if (length > limit) throw tooLarge();
+      chunks.push(bytes);
+    }
+  } catch (error) {
+    // A body the client broke off (or sent malformed chunks of) is its fault, a 400 as Fastify's
+    // own reader makes it, not a server fault.
+    if (((error as { statusCode?: number }).statusCode ?? 0) >= 400) throw error;
+    throw Object.assign(new Error('The request body did not arrive in full'), { statusCode: 400 });
   }
   return Buffer.concat(chunks, length);
+}
+
+/**
+ * Whether a request carries a body to read: one announced by Content-Length, or sent in chunks.
+ * Requests without either (a GET) have nothing to read.
+ */
+export function contentLengthOf(headers: { 'content-length'?: string; 'transfer-encoding'?: string }): number | 'chunked' | undefined {
+  if (headers['content-length'] !== undefined) return Number(headers['content-length']);
+  return headers['transfer-encoding'] !== undefined ? 'chunked' : undefined;
 }
 
 /** The bytes as a stream again, for the parser; Fastify compares what it receives with Content-Length. */
