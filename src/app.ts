@@ -24,8 +24,6 @@ export async function createApp(config: SluiceConfig, options: { logger?: false 
     {
       logger: new NestPinoLogger(logger),
       abortOnError: false,
-      // WhatsApp's webhook signature covers the exact bytes received (request.rawBody).
-      rawBody: true,
     },
   );
   instrumentRequests(app.getHttpAdapter().getInstance());

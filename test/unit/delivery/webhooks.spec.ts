@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
-import { hasValidSignature } from '../../../src/delivery/webhooks/webhook-signature.js';
+import { SIGNATURE_FORM } from '../../../src/delivery/webhooks/webhook-signature.js';
+import { signatureMatches } from '../../../src/platform/auth/authenticate-before-body.js';
 import { isOptOut, readNotification } from '../../../src/delivery/webhooks/whatsapp-notification.js';
 
 const SECRET = 'app-secret-0123456789';
@@ -14,6 +15,7 @@ const notification = (value: Record<string, unknown>, phoneNumberId = PHONE) => 
 
 describe('webhook signature', () => {
   const body = JSON.stringify(notification({ statuses: [] }));
+  const hasValidSignature = (bytes: Buffer, header: unknown, secret: string) => signatureMatches(bytes, header, SIGNATURE_FORM, secret);
 
   it('accepts the HMAC-SHA256 of the exact bytes under the app secret', () => {
     expect(hasValidSignature(Buffer.from(body), sign(body), SECRET)).toBe(true);
