@@ -42,10 +42,11 @@ export function createDataSource(database: DatabaseConfig): DataSource {
       synchronize: false,
       // Pipelined connections: statements a transaction sends without waiting for each other's
       // answers go out together (see Sql), so a group commit waits for fewer round trips.
-      // A connection attempt that gets no answer (a database host gone) fails after 10 s instead
-      // of never: start-up, requests and shutdown would otherwise wait on it for good. (pg-pool
-      // bounds a wait for a free pooled connection by the same time.)
-      extra: { max: 10, pipeline: true, connectionTimeoutMillis: 10_000 },
+      // A connection attempt that gets no answer (a database host gone) fails after
+      // connectTimeoutMs instead of never: start-up, requests and shutdown would otherwise wait on
+      // it for good. pg-pool bounds a wait for a free pooled connection by the same time; such a
+      // request is answered 503 (see database-unavailable.ts).
+      extra: { max: database.poolSize, pipeline: true, connectionTimeoutMillis: database.connectTimeoutMs },
     });
   }
   return new DataSource({

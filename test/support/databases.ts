@@ -69,7 +69,7 @@ export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase
   const url = new URL(POSTGRES_ADMIN_URL);
   url.pathname = `/${name}`;
   return {
-    config: { type: 'postgres', url: url.toString() },
+    config: { type: 'postgres', url: url.toString(), poolSize: 10, connectTimeoutMs: 10_000 },
     async adminQuery<T>(sql: string, params: unknown[] = []) {
       const client = new pg.Client({ connectionString: url.toString() });
       await client.connect();

@@ -4,7 +4,14 @@ import { isAbsolute, resolve } from 'node:path';
 
 export type DatabaseConfig =
   | { type: 'sqlite'; path: string }
-  | { type: 'postgres'; url: string };
+  | {
+      type: 'postgres';
+      url: string;
+      /** Connections in this replica's pool. */
+      poolSize: number;
+      /** The longest a request waits to connect, or for a free pooled connection, before it is answered 503. */
+      connectTimeoutMs: number;
+    };
 
 export interface SluiceConfig {
   port: number;
@@ -117,7 +124,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     if (url && url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
       problems.push(`DATABASE_URL must use postgres:// or postgresql://, got "${url.protocol}//"`);
     }
-    database = { type: 'postgres', url: env.DATABASE_URL };
+    const poolSize = integerIn(env.DATABASE_POOL_SIZE ?? '10', 1, 1000);
+    if (poolSize === undefined) problems.push(`DATABASE_POOL_SIZE must be an integer from 1 to 1000, got "${env.DATABASE_POOL_SIZE}"`);
+    const connectTimeoutMs = integerIn(env.DATABASE_CONNECT_TIMEOUT_MS ?? '10000', 100, 600_000);
+    if (connectTimeoutMs === undefined) problems.push(`DATABASE_CONNECT_TIMEOUT_MS must be an integer from 100 to 600000, got "${env.DATABASE_CONNECT_TIMEOUT_MS}"`);
+    database = { type: 'postgres', url: env.DATABASE_URL, poolSize: poolSize ?? 10, connectTimeoutMs: connectTimeoutMs ?? 10_000 };
   }
 
   let auditSigningKey: KeyObject | undefined;

@@ -13,12 +13,16 @@ import { TooManyRequestsException } from './rate-limit.js';
 import { Stackless } from './stackless.js';
 import { STATUS_CODES } from 'node:http';
 import { stackFrames } from '../observability/logger.js';
+import { isDatabaseUnavailable } from '../database/database-unavailable.js';
 
 export interface FieldProblem {
   /** Where in the request: a dotted path into the body, or a header/query name. */
   path: string;
   message: string;
 }
+
+/** A pool freed or a database back within seconds is the common case; a client should not hammer it meanwhile. */
+const DATABASE_RETRY_AFTER_SECONDS = 2;
 
 /** Problems named in one answer; the rest are counted, so that a small request cannot ask for a huge answer. */
 export const MAX_PROBLEMS_NAMED = 100;
@@ -143,6 +147,19 @@ export function toProblem(exception: unknown, bodyLimit?: number): Problem {
         title: statusTitle(fastifyStatus),
         status: fastifyStatus,
         detail: (exception as Error).message,
+      },
+    };
+  }
+  if (isDatabaseUnavailable(exception)) {
+    return {
+      status: 503,
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_SECONDS) },
+      body: {
+        type: 'urn:sluice:problem:database-unavailable',
+        title: 'service unavailable',
+        status: 503,
+        detail: 'The database cannot serve this request now (busy, or out of reach); nothing was written. Try again.',
+        retryAfter: DATABASE_RETRY_AFTER_SECONDS,
       },
     };
   }
