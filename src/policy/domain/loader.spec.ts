@@ -61,6 +61,15 @@ describe('loadPolicyBundle', () => {
     expect(bundle.select('frontline-updates', 'workplace.post', 'sms')).toBeUndefined();
   });
 
+  it("names every purpose its policies name, their consent rules' included: the ones the audit log may hold in clear", () => {
+    expect([...loadPolicyBundle(SHIPPED).purposes]).toEqual(['frontline-updates']);
+    const [recipients, author, mentioned] = ['whatsapp-optin', 'author-naming', 'tag-naming'];
+    let rule = 0;
+    const rules = shipped.replace(/consent: \{ purpose: frontline-updates \}/g, () => `consent: { purpose: ${[recipients, author, mentioned][rule++]} }`);
+    expect(rule).toBe(3);
+    expect([...loadPolicyBundle(folder({ 'frontline-updates.policy.yaml': rules })).purposes].sort()).toEqual(['author-naming', 'frontline-updates', 'tag-naming', 'whatsapp-optin']);
+  });
+
   it('hashes the bundle stably and changes the hash for any changed byte or file name', () => {
     const a = loadPolicyBundle(folder({ 'frontline-updates.policy.yaml': shipped }));
     const b = loadPolicyBundle(folder({ 'frontline-updates.policy.yaml': shipped }));

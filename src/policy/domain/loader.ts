@@ -27,6 +27,11 @@ export interface PolicyBundle {
   /** `sha256:` + hex over every policy file's name and bytes: names the exact rules of a decision. */
   hash: string;
   policies: CompiledPolicy[];
+  /**
+   * Every purpose the policies name: each one's own and those their consent rules ask for. Codes
+   * reviewed with the policy files, so the audit log may hold them in clear (no other purpose).
+   */
+  purposes: ReadonlySet<string>;
   select(purpose: string, source: string, destination: string): CompiledPolicy | undefined;
 }
 
@@ -136,6 +141,7 @@ export function compilePolicyBundle(files: PolicySourceFile[], schemaPath = defa
   return {
     hash: `sha256:${bundleHash.digest('hex')}`,
     policies,
+    purposes: new Set(policies.flatMap((p) => [p.purpose, ...[p.recipientConsent, p.author?.consent, p.mentioned?.consent].flatMap((rule) => (rule ? [rule.purpose] : []))])),
     select: (purpose, source, destination) => byKey.get(`${purpose}|${source}|${destination}`),
   };
 }
