@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { AuditLogService, type QueuedEntry } from '../audit/audit-log.service.js';
+import { auditablePurpose, UNLISTED_PURPOSE } from '../audit/domain/auditable-purpose.js';
 import { canonicalJson } from '../audit/domain/canonical-json.js';
 import { openSealedField, subjectPseudonym } from '../audit/domain/pseudonym.js';
 import { timeOrderedId } from '../audit/domain/random-pool.js';
@@ -9,6 +10,8 @@ import { ReadBatcher } from '../platform/database/read-batcher.js';
 import { inGroupsOf, Sql } from '../platform/database/sql.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { Traced } from '../platform/observability/traced.js';
+import { PolicyRegistry } from '../policy/policy-registry.js';
+import { auditableEvidenceMethod } from './evidence-methods.js';
 import { ConsentEventEntity, ConsentStateEntity } from './infrastructure/consent.entities.js';
 import type { SubjectRef } from './subject.js';
 
@@ -35,6 +38,7 @@ export class ConsentLedger {
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
     @Inject(TransactionRunner) private readonly transactions: TransactionRunner,
+    @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
   ) {
     this.committed = new ReadBatcher(transactions, (manager, asked) => this.lookupAll(manager, asked));
   }
@@ -52,6 +56,9 @@ export class ConsentLedger {
     const now = new Date().toISOString();
     const keys = await this.subjectKeys.keysFor(manager, [change.subject]);
     const pseudonym = keys.pseudonym(change.subject);
+    // A purpose no policy names is held under the person's key only: the ledger's copy sealed,
+    // the log's a keyed digest (the report checks the one against the other).
+    const purpose = auditablePurpose(change.purpose, this.policies.bundle.purposes, (value) => keys.digest(change.subject, value));
     const [audit] = await this.auditLog.append(manager, [
       {
         kind: change.status === 'granted' ? 'consent.granted' : 'consent.withdrawn',
@@ -59,24 +66,28 @@ export class ConsentLedger {
           consent: eventId,
           subject: pseudonym,
           subjectType: change.subject.type,
-          purpose: change.purpose,
-          // The evidence may quote the person; the log keeps its method and a keyed digest only.
+          ...purpose,
+          // The evidence may quote the person; the log keeps a well-known method and a keyed digest only.
           evidence: {
-            method: change.evidence.method,
+            method: auditableEvidenceMethod(change.evidence.method),
             digest: keys.digest(change.subject, canonicalJson(change.evidence)),
           },
         },
       },
     ]);
     // The ledger keeps the proof of consent (Art. 7(1)) under the person's key: the pseudonym and
-    // the sealed evidence become unlinkable when the key is destroyed (erasure).
+    // the sealed evidence become unlinkable when the key is destroyed (erasure). It is append-only
+    // too, so it holds the purpose as the log does.
     await manager.insert(ConsentEventEntity, {
       id: eventId,
       subjectType: change.subject.type,
       subjectId: pseudonym,
-      purpose: change.purpose,
+      purpose: purpose.purpose,
       status: change.status,
-      evidence: { sealed: keys.seal(change.subject, canonicalJson(change.evidence), `consent ${eventId}`) },
+      evidence: {
+        sealed: keys.seal(change.subject, canonicalJson(change.evidence), `consent ${eventId}`),
+        ...(purpose.purpose === UNLISTED_PURPOSE ? { purpose: keys.seal(change.subject, change.purpose, `consent ${eventId} purpose`) } : {}),
+      },
       auditEntry: audit!.id,
       recordedAt: now,
     });
@@ -153,7 +164,7 @@ export class ConsentLedger {
     return asked.map(({ subjects, purpose }) => new Map(subjects.map((s) => [consentKey(s), found.get(`${purpose}|${consentKey(s)}`) ?? 'none'])));
   }
 
-  /** The subject's current consents and their history, evidence opened with the subject's key. */
+  /** The subject's current consents and their history, evidence and unlisted purposes opened with the subject's key. */
   async history(subject: SubjectRef): Promise<{ current: ConsentStateEntity[]; events: (ConsentEventEntity & { evidence: Record<string, unknown> })[] }> {
     const manager = this.transactions.reader.manager;
     const current = await manager.getRepository(ConsentStateEntity).find({ where: { subjectType: subject.type, subjectId: subject.id }, order: { purpose: 'ASC' } });
@@ -164,7 +175,8 @@ export class ConsentLedger {
       .find({ where: { subjectType: subject.type, subjectId: subjectPseudonym(key, subject) }, order: { recordedAt: 'ASC', id: 'ASC' } });
     const events = rows.map((row) => {
       const opened = openSealedField(key, String(row.evidence.sealed ?? ''), `consent ${row.id}`);
-      return Object.assign(row, { evidence: opened === undefined ? {} : (JSON.parse(opened) as Record<string, unknown>) });
+      const purpose = row.purpose === UNLISTED_PURPOSE ? openSealedField(key, String(row.evidence.purpose ?? ''), `consent ${row.id} purpose`) : row.purpose;
+      return Object.assign(row, { purpose: purpose ?? row.purpose, evidence: opened === undefined ? {} : (JSON.parse(opened) as Record<string, unknown>) });
     });
     return { current, events };
   }

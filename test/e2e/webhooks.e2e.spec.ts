@@ -59,7 +59,8 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
     )[0];
   /**
    * The contact granted frontline-updates and shift-alerts and had `queued` waiting: both are now
-   * withdrawn by evidence `method`, and the message cancelled `via`, each audited. Returns the log.
+   * withdrawn by evidence `method`, and the message cancelled `via`, each audited (shift-alerts,
+   * which no shipped policy names, as `(unlisted)`). Returns the log.
    */
   const expectEnded = async (queued: string, method: string, via: string): Promise<Entry[]> => {
     const consents = await consentsOf(contact);
@@ -73,7 +74,7 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
     const cancelled = log.filter((e) => e.kind === 'message.cancelled' && e.share === queued);
     expect(cancelled).toEqual([expect.objectContaining({ reason: 'recipient.consent_withdrawn', via })]);
     const withdrawn = log.filter((e) => e.kind === 'consent.withdrawn' && e.evidence.method === method && e.subject === cancelled[0]!.recipient);
-    expect(withdrawn.map((e) => e.purpose).sort()).toEqual(['frontline-updates', 'shift-alerts']);
+    expect(withdrawn.map((e) => e.purpose).sort()).toEqual(['(unlisted)', 'frontline-updates']);
     return log;
   };
   /** Shares a message to the contact and has it sent, so status reports have something to be about. */

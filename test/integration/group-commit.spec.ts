@@ -191,6 +191,7 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
           outbound: null,
           outsideWindow: null,
         },
+        listedPurposes: new Set(['frontline-updates']),
         media: new Map(),
       };
     };

@@ -8,9 +8,13 @@ export class ConsentEventEntity {
   @Column({ name: 'subject_type', type: 'varchar' }) subjectType: string;
   /** The subject's pseudonym (ps_...), keyed by their own key: unlinkable once it is destroyed. */
   @Column({ name: 'subject_id', type: 'varchar' }) subjectId: string;
+  /** As the audit entry holds it: `(unlisted)` for a purpose no policy named when it was recorded (see `evidence`). */
   @Column({ type: 'varchar' }) purpose: string;
   @Column({ type: 'varchar' }) status: 'granted' | 'withdrawn';
-  /** `{ sealed }`: the evidence, sealed under the subject's key with the event id as context. */
+  /**
+   * `{ sealed }`: the evidence, sealed under the subject's key with the event id as context; and
+   * `purpose`, the unlisted purpose sealed likewise (context `consent <id> purpose`).
+   */
   @Column({ type: 'text', transformer: jsonText }) evidence: Record<string, unknown>;
   /** The consent.granted/withdrawn entry that records this change. */
   @Column({ name: 'audit_entry', type: 'varchar' }) auditEntry: string;

@@ -55,7 +55,7 @@ class CapturedInThePast implements ValidatorConstraintInterface {
   }
 }
 
-/** How consent was captured, as a code: it is written to the audit log as it is, unlike the text. */
+/** How consent was captured, as a code: the audit log names it if it is a well-known one (evidence-methods.ts), else writes `other`. */
 export const EVIDENCE_METHOD_PATTERN = /^[a-z][a-z0-9-]{0,49}$/;
 
 export class ConsentEvidenceDto {

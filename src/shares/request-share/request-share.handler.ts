@@ -88,7 +88,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     let destroyedKeysSeen: ReadonlyMap<string, string> | undefined;
     for (let attempt = 1; ; attempt++) {
       const { decision, media } = await this.decide(share, consents);
-      const recorded = await this.recorder.record({ command, requestHash, decision, media, destroyedKeysSeen }).catch((error: unknown): RecordedShare => {
+      const recorded = await this.recorder.record({ command, requestHash, decision, listedPurposes: share.bundle.purposes, media, destroyedKeysSeen }).catch((error: unknown): RecordedShare => {
         // A key this share's transaction read was destroyed before it could use it.
         if (error instanceof SubjectKeyDestroyed) return { outcome: 'subject-erased', destroyed: destroyedKeysSeen ?? new Map() };
         throw error;

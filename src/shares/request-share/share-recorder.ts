@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { AuditLogService } from '../../audit/audit-log.service.js';
 import { AuditSequencer } from '../../audit/audit-sequencer.js';
+import { auditablePurpose } from '../../audit/domain/auditable-purpose.js';
 import { canonicalJson } from '../../audit/domain/canonical-json.js';
 import { timeOrderedId } from '../../audit/domain/random-pool.js';
 import { type Subject, SubjectKeyRing, SubjectKeyService, type SubjectKeysRead } from '../../audit/subject-keys.service.js';
@@ -25,6 +26,8 @@ export interface DecidedShare {
   /** SHA-256 of the request body's canonical JSON: tells a replay from a conflicting reuse of the key. */
   requestHash: string;
   decision: ShareDecision;
+  /** The purposes the bundle that decided names (PolicyBundle.purposes): the entry holds the share's in clear only if it is one. */
+  listedPurposes: ReadonlySet<string>;
   media: PreparedMedia['minimised'];
   /**
    * The destroyed subject keys found when this share was last tried, by lookup: when each was
@@ -242,15 +245,23 @@ export class ShareRecorder {
     // dropped (for want of consent, say); only a field it does not list is `not_allow_listed`.
     const listed = [...decision.crossing.fields, ...decision.crossing.dropped.filter((d) => d.reason !== 'not_allow_listed')];
     const policyNames = new Set(listed.flatMap((f) => f.path.split('.')));
+    const sharer: Subject = { type: 'workplace', id: command.request.sharedBy.workplaceUserId };
+    // A purpose no policy names is the sharer's to read back (sealed), nobody else's.
+    const purpose = auditablePurpose(
+      command.request.purpose,
+      decided.listedPurposes,
+      (value) => keys.digest(sharer, value),
+      (value) => keys.seal(sharer, value, `share ${id} purpose`),
+    );
     return {
       share: id,
-      purpose: command.request.purpose,
+      ...purpose,
       policy: decision.policy ?? { name: null, bundle: decision.bundle },
       lawfulBasis: decision.lawfulBasis ?? null,
       status: decision.status,
       reasons: decision.reasons,
       requestedBy: command.apiKeyId,
-      sharedBy: keys.pseudonym({ type: 'workplace', id: command.request.sharedBy.workplaceUserId }),
+      sharedBy: keys.pseudonym(sharer),
       post: keys.digest(author, String((command.body.post as { id?: unknown }).id)),
       recipients: decision.recipients.map((r) => ({ subject: keys.pseudonym({ type: 'whatsapp', id: r.waId }), decision: r.decision, reasons: r.reasons })),
       subjects: decision.subjects

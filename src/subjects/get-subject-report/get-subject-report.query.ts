@@ -3,6 +3,7 @@ import { Query, QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
 import { AuditLogService } from '../../audit/audit-log.service.js';
 import { subjectPseudonym } from '../../audit/domain/pseudonym.js';
 import { SubjectKeyService } from '../../audit/subject-keys.service.js';
+import { ConsentLedger } from '../../consent/consent-ledger.js';
 import { subjectForms, type SubjectRef } from '../../consent/subject.js';
 import { Traced } from '../../platform/observability/traced.js';
 import { PolicyRegistry } from '../../policy/policy-registry.js';
@@ -29,6 +30,7 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
     @Inject(SubjectKeyService) private readonly subjectKeys: SubjectKeyService,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
+    @Inject(ConsentLedger) private readonly consents: ConsentLedger,
   ) {}
 
   @Traced('sluice.subject.report', { attributes: ({ subject }: GetSubjectReportQuery) => ({ 'sluice.subject.type': subject.type }) })
@@ -56,7 +58,9 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
       if (!key) continue;
       const pseudonym = subjectPseudonym(key, form);
       const entries = await this.auditLog.entriesNaming(this.transactions.reader.manager, pseudonym);
-      const decoded = decodeSubjectReport(pseudonym, key, entries, policies, now);
+      // The ledger's changes, opened with the key: what the log holds only as digests.
+      const recorded = new Map((await this.consents.history(form)).events.map((e) => [e.id, { purpose: e.purpose, evidence: e.evidence }]));
+      const decoded = decodeSubjectReport(pseudonym, key, entries, policies, now, recorded);
       report.found = true;
       report.consents.push(...decoded.consents);
       report.crossings.push(...decoded.crossings);

@@ -9,7 +9,7 @@ export function renderSubjectReportHtml(report: SubjectReport): string {
     .map(
       (c) => `<section>
   <h3>${escape(new Date(c.time).toUTCString())}: share ${escape(c.share)} (${escape(c.status)})</h3>
-  <p>You took part as: ${escape(c.roles.join(', ') || 'someone named in it')}. Policy <code>${escape(c.policy.name ?? 'none')}</code>,
+  <p>You took part as: ${escape(c.roles.join(', ') || 'someone named in it')}. Purpose <code>${escape(c.purpose)}</code>, policy <code>${escape(c.policy.name ?? 'none')}</code>,
   lawful basis ${escape(c.lawfulBasis ?? 'none')}, your consent at the time: ${escape(c.consent ?? 'not asked')}.
   Sent to ${c.recipients.allowed} of ${c.recipients.total} recipient(s).</p>
   ${c.expired ? '<p>The details are past the retention period and are no longer kept.</p>' : ''}

@@ -1,4 +1,7 @@
-import { openSealedField } from '../../audit/domain/pseudonym.js';
+import { UNLISTED_PURPOSE } from '../../audit/domain/auditable-purpose.js';
+import { canonicalJson } from '../../audit/domain/canonical-json.js';
+import { keyedDigest, openSealedField } from '../../audit/domain/pseudonym.js';
+import { OTHER_EVIDENCE_METHOD } from '../../consent/evidence-methods.js';
 
 /** A person's subject access report (GDPR Art. 15), decoded from the audit log with their key. */
 export interface SubjectReport {
@@ -7,6 +10,7 @@ export interface SubjectReport {
   /** False when sluice holds no key for the person: never seen, or erased. */
   found: boolean;
   log: { size: number; checkpoint: string | null };
+  /** `purpose` and `evidence` (the method) as the person gave them, though the log may hold them as (unlisted) and other. */
   consents: { index: number; time: string; status: 'granted' | 'withdrawn'; purpose: string; evidence: string }[];
   crossings: Crossing[];
   deliveries: Delivery[];
@@ -32,6 +36,8 @@ export interface Crossing {
   index: number;
   time: string;
   share: string;
+  /** The purpose the share was asked for: one no policy names only for the one who shared it, else (unlisted). */
+  purpose: string;
   /** How the person took part: the author, a person tagged, a recipient, the one who shared. */
   roles: string[];
   policy: { name: string | null; bundle: string };
@@ -59,8 +65,24 @@ export interface PoliciesKnown {
   asksRecipientConsent(policy: string, bundle: string): boolean | undefined;
 }
 
-/** Decodes the entries that name the person's pseudonym. */
-export function decodeSubjectReport(pseudonym: string, subjectKey: Uint8Array, entries: Entry[], policies: PoliciesKnown, now: Date): Pick<SubjectReport, 'consents' | 'crossings' | 'deliveries'> {
+/** A change of consent as the consent ledger holds it, opened with the person's key: its purpose and evidence. */
+export interface ConsentRecorded {
+  purpose: string;
+  evidence: Record<string, unknown>;
+}
+
+/**
+ * Decodes the entries that name the person's pseudonym. `recorded`: the person's consent changes
+ * in the ledger, by id, which give an unlisted purpose and a method the log writes `other`.
+ */
+export function decodeSubjectReport(
+  pseudonym: string,
+  subjectKey: Uint8Array,
+  entries: Entry[],
+  policies: PoliciesKnown,
+  now: Date,
+  recorded: ReadonlyMap<string, ConsentRecorded>,
+): Pick<SubjectReport, 'consents' | 'crossings' | 'deliveries'> {
   const consents: SubjectReport['consents'] = [];
   const crossings: Crossing[] = [];
   const deliveries: SubjectReport['deliveries'] = [];
@@ -71,12 +93,13 @@ export function decodeSubjectReport(pseudonym: string, subjectKey: Uint8Array, e
       case 'consent.granted':
       case 'consent.withdrawn':
         if (entry.subject === pseudonym) {
+          const change = recorded.get(String(entry.consent));
           consents.push({
             index: entry.index,
             time: entry.time,
             status: entry.kind === 'consent.granted' ? 'granted' : 'withdrawn',
-            purpose: String(entry.purpose),
-            evidence: String((entry.evidence as { method?: unknown } | undefined)?.method ?? ''),
+            purpose: consentPurpose(entry, change, subjectKey),
+            evidence: evidenceMethod(entry, change, subjectKey),
           });
         }
         break;
@@ -113,6 +136,20 @@ export function decodeSubjectReport(pseudonym: string, subjectKey: Uint8Array, e
   return { consents, crossings, deliveries };
 }
 
+/** An unlisted purpose is the ledger's, if it is the one whose digest the entry holds. */
+function consentPurpose(entry: Entry, change: ConsentRecorded | undefined, subjectKey: Uint8Array): string {
+  if (entry.purpose !== UNLISTED_PURPOSE) return String(entry.purpose);
+  return change !== undefined && keyedDigest(subjectKey, change.purpose) === entry.purposeDigest ? change.purpose : UNLISTED_PURPOSE;
+}
+
+/** A method written `other` is the ledger's evidence's, if that is the evidence whose digest the entry holds. */
+function evidenceMethod(entry: Entry, change: ConsentRecorded | undefined, subjectKey: Uint8Array): string {
+  const evidence = (entry.evidence ?? {}) as { method?: unknown; digest?: unknown };
+  const method = String(evidence.method ?? '');
+  if (method !== OTHER_EVIDENCE_METHOD || change === undefined || keyedDigest(subjectKey, canonicalJson(change.evidence)) !== evidence.digest) return method;
+  return String(change.evidence.method);
+}
+
 /**
  * A recipient's consent at the time, from the decision about them (the entry keeps no separate
  * record of it): refused for its absence or withdrawal; granted if allowed under a policy that
@@ -146,10 +183,13 @@ function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array,
   };
   const content = entry.content as { sealed?: string } | null | undefined;
   const isAuthor = mine.some((s) => s.role === 'author');
+  // Sealed under the sharer's key: only their key opens an unlisted purpose.
+  const purpose = typeof entry.purposeSealed === 'string' ? openSealedField(subjectKey, entry.purposeSealed, `share ${String(entry.share)} purpose`) : undefined;
   return {
     index: entry.index,
     time: entry.time,
     share: String(entry.share),
+    purpose: purpose ?? String(entry.purpose),
     roles,
     policy,
     lawfulBasis: (entry.lawfulBasis as string | null) ?? null,

@@ -20,12 +20,35 @@ const id = (prefix: string, n: number, length = 16) => `${prefix}${Buffer.from(`
 const pseudonym = (n: number) => id('ps_', n, 43);
 const digest = (n: number) => id('hd_', n, 43);
 
-/** One body of each entry kind sluice writes, as the services build them (without v, kind, id, index, time). */
+/**
+ * One body of each entry kind sluice writes, as the services build them (without v, kind, id,
+ * index, time). Every 17th consent and share names a purpose no policy names: `(unlisted)`.
+ */
 export function entryBody(kind: string, n: number): Record<string, unknown> {
   const share = id('shr_', n);
   const message = { share, outbox: id('out_', n), decision: id('ent_', n - 1), recipient: pseudonym(n) };
+  const unlisted = n % 17 === 0;
   switch (kind) {
     case 'share.decided':
+      if (unlisted) {
+        return {
+          share,
+          purpose: '(unlisted)',
+          purposeDigest: digest(n + 3),
+          purposeSealed: `sealed:v1:${id('', n + 3, 60)}`,
+          policy: { name: null, bundle: `sha256:${'ab'.repeat(32)}` },
+          lawfulBasis: null,
+          status: 'denied',
+          reasons: ['policy.none_matches'],
+          requestedBy: 'key_0123456789abcdef0123456789abcdef',
+          sharedBy: pseudonym(n),
+          post: digest(n),
+          recipients: [{ subject: pseudonym(n + 1), decision: 'denied', reasons: ['policy.none_matches'] }],
+          subjects: [],
+          crossing: { fields: [], dropped: [], redactions: [] },
+          content: null,
+        };
+      }
       return {
         share,
         purpose: 'frontline-updates',
@@ -61,7 +84,9 @@ export function entryBody(kind: string, n: number): Record<string, unknown> {
       return { ...message, status: 'delivered', whatsappMessage: `wamid.SANDBOX${id('', n, 24)}`, reportedAt: '2026-11-20T09:13:50.000Z' };
     case 'consent.granted':
     case 'consent.withdrawn':
-      return { consent: id('cns_', n), subject: pseudonym(n), subjectType: 'whatsapp', purpose: 'frontline-updates', evidence: { method: 'form', digest: digest(n) } };
+      return unlisted
+        ? { consent: id('cns_', n), subject: pseudonym(n), subjectType: 'whatsapp', purpose: '(unlisted)', purposeDigest: digest(n + 3), evidence: { method: 'other', digest: digest(n) } }
+        : { consent: id('cns_', n), subject: pseudonym(n), subjectType: 'whatsapp', purpose: 'frontline-updates', evidence: { method: 'form', digest: digest(n) } };
     case 'policy.activated':
       return {
         bundle: `sha256:${'cd'.repeat(32)}`,

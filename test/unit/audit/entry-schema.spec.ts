@@ -15,6 +15,12 @@ describe('schemas/audit-entry.schema.json', () => {
     expect(validate(entryOf(kind, 3))).toBe('valid');
   });
 
+  it.each(['share.decided', 'consent.granted', 'consent.withdrawn'])('accepts a %s entry whose purpose no policy names: (unlisted), with its digest', (kind) => {
+    const entry = entryOf(kind, 17);
+    expect(entry).toMatchObject({ purpose: '(unlisted)', purposeDigest: expect.stringMatching(/^hd_/) });
+    expect(validate(entry)).toBe('valid');
+  });
+
   it('accepts a decision without content or policy, and an index as the decision of older message entries', () => {
     const denied = { ...entryOf('share.decided'), policy: { name: null, bundle: `sha256:${'0'.repeat(64)}` }, lawfulBasis: null, status: 'denied', reasons: ['policy.none_matches'], content: null };
     expect(validate(denied)).toBe('valid');
@@ -34,6 +40,10 @@ describe('schemas/audit-entry.schema.json', () => {
     ['a time that is not UTC ISO 8601', 'policy.activated', (e) => ({ ...e, time: '20 Nov 2026' }), /time must match pattern/],
     ['an erasure naming neither a subject nor a retention sweep', 'subject.erased', ({ subject: _s, subjectType: _t, reason: _r, cutoff: _c, keys: _k, ...e }) => e, /must have required property 'subject'/],
     ['an erasure with a name in it', 'subject.erased', (e) => ({ ...e, subject: 'Pieter Jansen' }), /subject must match pattern/],
+    ['a purpose that is not a code', 'consent.granted', (e) => ({ ...e, purpose: 'Jan de Vries, private' }), /purpose/],
+    ['a purpose in clear where its digest belongs', 'consent.withdrawn', (e) => ({ ...e, purpose: '(unlisted)', purposeDigest: 'jan-de-vries-private' }), /purposeDigest must match pattern/],
+    ['a purpose in clear where it is sealed', 'share.decided', (e) => ({ ...e, purpose: '(unlisted)', purposeSealed: 'jan-de-vries-private' }), /purposeSealed must match pattern/],
+    ['a sealed purpose in a consent entry (the ledger keeps it)', 'consent.granted', (e) => ({ ...e, purposeSealed: 'sealed:v1:abc' }), /must NOT have additional properties \(purposeSealed\)/],
   ])('refuses %s', (_label, kind, change, message) => {
     expect(validate(change(entryOf(kind, 2)))).toMatch(message);
   });
