@@ -10,7 +10,8 @@
  *
  * The test then does what a busy day does, with names, phone numbers (WhatsApp ids, Dutch
  * national and international formats), e-mail addresses and IBANs everywhere: in posts, tags,
- * recipients, consent subjects, URL paths (subject report, consents, erase), query strings
+ * recipients, consent subjects, the codes an integration chooses (a consent's purpose and evidence
+ * method, a share's purpose), URL paths (subject report, consents, erase), query strings
  * (?waId=), an X-Request-Id header, a malformed JSON body, an unknown route, an inbound STOP
  * webhook with the contact's profile name, and the delivery to the sandbox. It stops the server
  * (flushing its telemetry) and searches every captured byte — each OTLP request as received
@@ -60,6 +61,9 @@ const PHONES = [RECIPIENT, UNCONSENTED, MOVED_TO, MOBILE_IN_TEXT, LANDLINE_IN_TE
 const NAMES = [AUTHOR.name, TAGGED.name, CONTACT_PROFILE_NAME];
 /** Workplace user ids: identifiers of people too (the log holds them only as pseudonyms). */
 const WORKPLACE_IDS = [AUTHOR.id, TAGGED.id];
+/** Valid codes an integration may choose that name people: a consent's evidence method, a purpose. */
+const NAMED_METHOD = AUTHOR.name.toLowerCase().replace(' ', '-');
+const NAMED_PURPOSE = `${TAGGED.name.toLowerCase().replace(' ', '-')}-private`;
 
 const APP_SECRET = 'telemetry-leak-app-secret-0123456789';
 const API_KEY = `test-${randomBytes(24).toString('hex')}`;
@@ -361,17 +365,20 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
       });
       expect(granted.status).toBe(201);
     }
-    // The method goes to the audit log as it is: free text there is refused, not recorded.
+    // The method is a code: free text there is refused, not recorded.
     const described = await call('POST', '/v1/consents', {
       body: { subject: { type: 'whatsapp', id: RECIPIENT }, purpose: 'frontline-updates', status: 'granted', evidence: { method: `e-mail from ${EMAILS[0]}` } },
     });
     expect(described.status).toBe(400);
+    // A code that names people is valid, and taken: no policy names the purpose, the method is no well-known one.
+    const named = await call('POST', '/v1/consents', { body: { subject: { type: 'whatsapp', id: RECIPIENT }, purpose: NAMED_PURPOSE, status: 'granted', evidence: { method: NAMED_METHOD } } });
+    expect(named.status).toBe(201);
     const idempotency = { 'idempotency-key': randomUUID() };
     const shareBody = { purpose: 'frontline-updates', sharedBy: { workplaceUserId: AUTHOR.id }, post: post(), recipients: [{ waId: RECIPIENT }, { waId: UNCONSENTED }] };
     const share = await call('POST', '/v1/shares', { body: shareBody, headers: idempotency });
     expect([share.status, share.json?.status]).toEqual([201, 'partially_accepted']);
     expect((await call('POST', '/v1/shares', { body: shareBody, headers: idempotency })).status).toBe(200);
-    const denied = await call('POST', '/v1/shares', { body: { ...shareBody, purpose: 'marketing-campaign' }, headers: { 'idempotency-key': randomUUID() } });
+    const denied = await call('POST', '/v1/shares', { body: { ...shareBody, purpose: NAMED_PURPOSE }, headers: { 'idempotency-key': randomUUID() } });
     expect(denied.json?.reasons).toEqual(['policy.none_matches']);
     // Invalid input, whose values an error message could quote.
     expect((await call('POST', '/v1/shares', { raw: `{"purpose": "frontline-updates", "post": {"message": ${TAGGED.name} 06-${MOBILE_IN_TEXT.slice(3)}}}`, headers: { 'idempotency-key': randomUUID() } })).status).toBe(400);
@@ -409,7 +416,10 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
     const now = () => String(Math.floor(Date.now() / 1000));
     // The recipient writes STOP: the webhook names the contact's number and profile name.
     await webhook({ contacts: [{ profile: { name: CONTACT_PROFILE_NAME }, wa_id: RECIPIENT }], messages: [{ from: RECIPIENT, id: messageId(), timestamp: now(), type: 'text', text: { body: 'STOP' } }] });
-    expect((await call('GET', `/v1/subjects/whatsapp/${RECIPIENT}/consents`)).json?.current).toEqual([expect.objectContaining({ status: 'withdrawn' })]);
+    expect((await call('GET', `/v1/subjects/whatsapp/${RECIPIENT}/consents`)).json?.current).toEqual([
+      expect.objectContaining({ purpose: 'frontline-updates', status: 'withdrawn' }),
+      expect.objectContaining({ purpose: NAMED_PURPOSE, status: 'withdrawn' }),
+    ]);
     // The other contact moves to another number: WhatsApp's notice names both and the contact's name.
     const system = { body: `User ${CONTACT_PROFILE_NAME} changed from ${UNCONSENTED} to ${MOVED_TO}`, wa_id: MOVED_TO, type: 'user_changed_number' };
     await webhook({ messages: [{ from: UNCONSENTED, id: messageId(), timestamp: now(), type: 'system', system }] });
