@@ -10,6 +10,9 @@ import { join } from 'node:path';
 export interface TlsCdn {
   /** `https://localhost:<port>` */
   base: string;
+  port: number;
+  /** TCP connections accepted so far, to prove that a refused URL was never connected to. */
+  connections(): number;
   /** The certificate's file, for MEDIA_FETCH_CA_FILE. */
   caFile: string;
   close(): void;
@@ -23,10 +26,15 @@ export async function startTlsCdn(handler: RequestListener): Promise<TlsCdn> {
     '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
   ], { stdio: 'pipe' });
   const server = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, handler);
+  let connections = 0;
+  server.on('connection', () => connections++);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
+  const { port } = server.address() as { port: number };
   return {
-    base: `https://localhost:${(server.address() as { port: number }).port}`,
+    base: `https://localhost:${port}`,
+    port,
+    connections: () => connections,
     caFile: join(dir, 'cert.pem'),
     close() {
       server.closeAllConnections();
