@@ -4,8 +4,11 @@ import { BlockList, isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 
 export interface MediaFetchSettings {
-  /** Host names (or parent domains) media may be fetched from, e.g. fbcdn.net for Workplace's CDN. */
-  hosts: string[];
+  /**
+   * Host names (or parent domains) media may be fetched from, each on the one port it is listed
+   * with: e.g. fbcdn.net on 443 for Workplace's CDN.
+   */
+  hosts: { name: string; port: number }[];
   /** Let a host resolve to a loopback or private address (tests, on-premises CDNs); off by default. */
   allowPrivateAddresses: boolean;
   /** Extra trusted certificate authorities (PEM), besides Node's bundled roots. */
@@ -99,7 +102,7 @@ function expandIpv6(address: string): number[] {
 }
 
 /**
- * Fetches a post's media by https URL: only from the configured hosts, only to public addresses
+ * Fetches a post's media by https URL: only from the configured hosts and ports, only to public addresses
  * (the address checked is the one connected to, so a DNS answer cannot change in between), no
  * redirects, at most `maxBytes` (the download stops there), within the timeout. Never throws.
  */
@@ -111,8 +114,10 @@ export async function fetchMedia(url: string, maxBytes: number, settings: MediaF
     return { ok: false, reason: 'media.unreadable' };
   }
   const host = target.hostname.toLowerCase();
-  const allowedHost = settings.hosts.some((h) => host === h || host.endsWith(`.${h}`));
-  if (target.protocol !== 'https:' || target.username || target.password || !allowedHost) return { ok: false, reason: 'media.unreadable' };
+  // The URL leaves out https's own port, 443.
+  const port = target.port === '' ? 443 : Number(target.port);
+  const listed = settings.hosts.some((h) => h.port === port && (host === h.name || host.endsWith(`.${h.name}`)));
+  if (target.protocol !== 'https:' || target.username || target.password || !listed) return { ok: false, reason: 'media.unreadable' };
 
   // The time limit covers the name lookup too: a slow resolver must not stretch it.
   const deadlineAt = performance.now() + settings.timeoutMs;

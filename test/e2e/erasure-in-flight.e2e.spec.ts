@@ -32,7 +32,7 @@ describeEachDatabase('erasure of someone a share in flight names', (dialect) => 
       if (holding) held.push(res);
       else res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo);
     });
-    sluice = await startTestApp(dialect, { env: { MEDIA_FETCH_HOSTS: 'localhost', MEDIA_FETCH_ALLOW_PRIVATE: 'true', MEDIA_FETCH_CA_FILE: cdn.caFile } });
+    sluice = await startTestApp(dialect, { env: { MEDIA_FETCH_HOSTS: `localhost:${cdn.port}`, MEDIA_FETCH_ALLOW_PRIVATE: 'true', MEDIA_FETCH_CA_FILE: cdn.caFile } });
     await sluice.request('POST', '/v1/consents', { body: consent('workplace', AUTHOR_ID) });
   });
   afterAll(async () => {

@@ -15,6 +15,8 @@ import { startTlsCdn, type TlsCdn } from '../support/tls-cdn.js';
 describeEachDatabase('photos fetched by https URL', (dialect) => {
   let sluice: RunningApp;
   let cdn: TlsCdn;
+  /** Another service on the same host, on a port MEDIA_FETCH_HOSTS does not list. */
+  let otherPort: TlsCdn;
   let base: string;
   let photo: Buffer;
   /** Every path the CDN was asked for, to prove that a refused URL was never fetched. */
@@ -66,8 +68,9 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
       res.writeHead(404).end();
     });
     base = cdn.base;
+    otherPort = await startTlsCdn((_req, res) => void res.writeHead(200, { 'content-type': 'image/jpeg' }).end(photo));
     sluice = await startTestApp(dialect, {
-      env: { MEDIA_FETCH_HOSTS: 'localhost', MEDIA_FETCH_ALLOW_PRIVATE: 'true', MEDIA_FETCH_CA_FILE: cdn.caFile, MEDIA_FETCH_TIMEOUT_MS: String(TIMEOUT_MS) },
+      env: { MEDIA_FETCH_HOSTS: `localhost:${cdn.port}`, MEDIA_FETCH_ALLOW_PRIVATE: 'true', MEDIA_FETCH_CA_FILE: cdn.caFile, MEDIA_FETCH_TIMEOUT_MS: String(TIMEOUT_MS) },
     });
     await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', RECIPIENT) });
     await sluice.request('POST', '/v1/consents', { body: consent('workplace', AUTHOR_ID) });
@@ -75,6 +78,7 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
   afterAll(async () => {
     await sluice?.close();
     cdn?.close();
+    otherPort?.close();
   });
 
   const share = (src: string) =>
@@ -138,6 +142,11 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
     expect(requested.length).toBe(before);
   });
 
+  it('refuses an allowed host on a port it is not listed with, without connecting', async () => {
+    expect((await share(`${otherPort.base}/photo.jpg`)).json).toMatchObject({ status: 'denied', reasons: ['media.unreadable'] });
+    expect(otherPort.connections()).toBe(0);
+  });
+
   it.each([
     ['a server that never answers', '/silent.jpg'],
     ['a server that trickles bytes', '/trickle.jpg'],
@@ -156,8 +165,8 @@ describeEachDatabase('photos fetched by https URL', (dialect) => {
   });
 
   it.each([
-    ['a host name that resolves to loopback', () => ({ url: `${base}/photo.jpg`, hosts: ['localhost'] })],
-    ['a loopback address', () => ({ url: base.replace('localhost', '127.0.0.1') + '/photo.jpg', hosts: ['127.0.0.1'] })],
+    ['a host name that resolves to loopback', () => ({ url: `${base}/photo.jpg`, hosts: [{ name: 'localhost', port: cdn.port }] })],
+    ['a loopback address', () => ({ url: base.replace('localhost', '127.0.0.1') + '/photo.jpg', hosts: [{ name: '127.0.0.1', port: cdn.port }] })],
   ])('refuses %s unless private addresses are allowed, without connecting', async (_label, target) => {
     const { url, hosts } = target();
     const before = requested.length;
@@ -189,7 +198,7 @@ it('treats public addresses as public, also behind IPv4-mapped, IPv4-translated,
 it('counts a slow name lookup against the time limit', async () => {
   const started = performance.now();
   const never = () => new Promise<never>(() => undefined);
-  expect(await fetchMedia('https://media.fbcdn.net/photo.jpg', 1 << 20, { hosts: ['fbcdn.net'], allowPrivateAddresses: false, timeoutMs: 300, lookup: never })).toEqual({ ok: false, reason: 'media.unreadable' });
+  expect(await fetchMedia('https://media.fbcdn.net/photo.jpg', 1 << 20, { hosts: [{ name: 'fbcdn.net', port: 443 }], allowPrivateAddresses: false, timeoutMs: 300, lookup: never })).toEqual({ ok: false, reason: 'media.unreadable' });
   expect(performance.now() - started).toBeGreaterThanOrEqual(290);
   expect(performance.now() - started).toBeLessThan(2000);
 });

@@ -274,7 +274,7 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
     cdn = await startTlsCdn((_request, response) => void photoRequests.push(response));
     const { gateway, started, baseUrl, headers, share } = await twoBatchesInFlight({
       SHUTDOWN_GRACE_MS: '1000',
-      MEDIA_FETCH_HOSTS: 'localhost',
+      MEDIA_FETCH_HOSTS: `localhost:${cdn.port}`,
       MEDIA_FETCH_ALLOW_PRIVATE: 'true',
       MEDIA_FETCH_CA_FILE: cdn.caFile,
     });

@@ -139,6 +139,35 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SHUTDOWN_TIMEOUT_MS: 'soon' })).toThrow(/SHUTDOWN_TIMEOUT_MS must be an integer from 1000 to 3600000/);
   });
 
+  describe('MEDIA_FETCH_HOSTS', () => {
+    it("allows Workplace's CDN on 443, https's own port, by default", () => {
+      expect(loadConfig({}).mediaFetch.hosts).toEqual([{ name: 'fbcdn.net', port: 443 }, { name: 'fbsbx.com', port: 443 }]);
+    });
+
+    it('allows a host on 443 unless its entry names another port', () => {
+      expect(loadConfig({ MEDIA_FETCH_HOSTS: ' CDN.Example.com:8443 , media.example.org, media.example.org:443,127.0.0.1:9443' }).mediaFetch.hosts).toEqual([
+        { name: 'cdn.example.com', port: 8443 },
+        { name: 'media.example.org', port: 443 },
+        { name: 'media.example.org', port: 443 },
+        { name: '127.0.0.1', port: 9443 },
+      ]);
+    });
+
+    it('names every entry that is not a host with a port from 1 to 65535', () => {
+      const bad = ['cdn.example.com:0', 'cdn.example.com:65536', 'cdn.example.com:', 'cdn.example.com:https', ':8443', 'cdn.example.com:8443:1', '[::1]:8443', '::1', '.example.com', 'https://cdn.example.com'];
+      let error: ConfigError | undefined;
+      try {
+        loadConfig({ MEDIA_FETCH_HOSTS: ['fbcdn.net:443', ...bad, 'cdn.example.com:65535'].join(',') });
+      } catch (e) {
+        error = e as ConfigError;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error!.problems).toEqual([
+        `MEDIA_FETCH_HOSTS must be host names, each with an optional port from 1 to 65535, separated by commas, e.g. fbcdn.net,cdn.example.com:8443; not one: ${bad.join(', ')}`,
+      ]);
+    });
+  });
+
   it('rejects a signing key that is not PEM', () => {
     expect(() => loadConfig({ AUDIT_SIGNING_KEY: 'not a key' })).toThrow(/AUDIT_SIGNING_KEY is not a PEM/);
   });

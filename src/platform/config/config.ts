@@ -50,7 +50,7 @@ export interface SluiceConfig {
   shareCommitsInFlight: number;
   logLevel: 'error' | 'warn' | 'log' | 'debug' | 'verbose';
   /** Where media given by https URL may be fetched from (see policy/media-fetcher.ts). */
-  mediaFetch: { hosts: string[]; allowPrivateAddresses: boolean; extraCa: string | undefined; timeoutMs: number };
+  mediaFetch: { hosts: MediaFetchHost[]; allowPrivateAddresses: boolean; extraCa: string | undefined; timeoutMs: number };
   /** Requests per API key: a token bucket per key on each replica (see platform/http/rate-limit.ts). */
   rateLimit: { perSecond: number; burst: number };
   /** Browser origins allowed to call the API (CORS); empty means CORS stays closed. */
@@ -66,6 +66,12 @@ export interface SluiceConfig {
 }
 
 export type WhatsAppTransportName = 'sandbox' | 'cloud-api';
+
+/** A host (and its subdomains) media may be fetched from, on one port. */
+export interface MediaFetchHost {
+  name: string;
+  port: number;
+}
 
 /** The WhatsApp Business Platform (Cloud API) account sluice sends from. */
 export interface CloudApiConfig {
@@ -208,11 +214,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   const logLevel = (env.LOG_LEVEL ?? 'log') as SluiceConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
-  const mediaHosts = (env.MEDIA_FETCH_HOSTS ?? 'fbcdn.net,fbsbx.com')
+  const mediaHostEntries = (env.MEDIA_FETCH_HOSTS ?? 'fbcdn.net,fbsbx.com')
     .split(',')
     .map((h) => h.trim().toLowerCase())
     .filter(Boolean);
-  if (mediaHosts.some((h) => !/^[a-z0-9.-]+$/.test(h) || h.startsWith('.'))) problems.push('MEDIA_FETCH_HOSTS must be host names separated by commas, e.g. fbcdn.net,fbsbx.com');
+  const mediaHosts: MediaFetchHost[] = [];
+  const badMediaHosts: string[] = [];
+  for (const entry of mediaHostEntries) {
+    const host = mediaFetchHost(entry);
+    if (host) mediaHosts.push(host);
+    else badMediaHosts.push(entry);
+  }
+  if (badMediaHosts.length > 0) {
+    problems.push(`MEDIA_FETCH_HOSTS must be host names, each with an optional port from 1 to 65535, separated by commas, e.g. fbcdn.net,cdn.example.com:8443; not one: ${badMediaHosts.join(', ')}`);
+  }
   const allowPrivate = env.MEDIA_FETCH_ALLOW_PRIVATE ?? 'false';
   if (allowPrivate !== 'true' && allowPrivate !== 'false') problems.push('MEDIA_FETCH_ALLOW_PRIVATE must be "true" or "false"');
   const fetchTimeoutMs = integerIn(env.MEDIA_FETCH_TIMEOUT_MS ?? '10000', 100, 120000);
@@ -280,6 +295,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     shutdownGraceMs: shutdownGraceMs!,
     shutdownTimeoutMs: shutdownTimeoutMs!,
   };
+}
+
+/**
+ * `host` or `host:port`; without a port only https's own, 443, so a URL cannot reach any other
+ * service of an allowed host. No IPv6 literal ([::1]:8443): media are not fetched from one.
+ */
+function mediaFetchHost(entry: string): MediaFetchHost | undefined {
+  const parts = /^([a-z0-9-][a-z0-9.-]*)(?::(\d+))?$/.exec(entry);
+  if (!parts) return undefined;
+  const port = parts[2] === undefined ? 443 : integerIn(parts[2], 1, 65535);
+  return port === undefined ? undefined : { name: parts[1], port };
 }
 
 /** An origin as a browser sends it: scheme, host and port only (https://intranet.example.com). */
