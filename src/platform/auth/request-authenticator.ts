@@ -30,7 +30,10 @@ export class RequestAuthenticator {
     if (!key) throw withoutStackTrace(() => new UnauthorizedException('The API key is not valid'));
     // Per key and before any scope check: a key that only collects 403s is throttled all the same.
     const rate = this.limiter.take(key.id);
-    if (!rate.allowed) throw new TooManyRequestsException(rate.retryAfterSeconds, this.config.rateLimit);
+    if (!rate.allowed) {
+      const { perSecond, burst } = this.config.rateLimit;
+      throw new TooManyRequestsException(rate.retryAfterSeconds, `This API key may make ${perSecond} request(s) per second, in bursts of up to ${burst}, on each sluice replica`);
+    }
     return key;
   }
 }

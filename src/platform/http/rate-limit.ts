@@ -2,7 +2,7 @@ import { HttpException, HttpStatus } from '@nestjs/common';
 import { Stackless } from './stackless.js';
 
 export interface RateLimitSettings {
-  /** Tokens added per second: the sustained request rate. */
+  /** Tokens added per second (a fraction for limits per minute): the sustained request rate. */
   perSecond: number;
   /** Bucket size: how many requests may come at once after a quiet spell. */
   burst: number;
@@ -20,23 +20,33 @@ interface Bucket {
 
 /**
  * One token bucket per caller, in this process's memory: each replica limits on its own, so N
- * replicas behind a load balancer let a caller through at up to N times the rate. Callers are
- * API key ids, authenticated first, so the map holds at most one bucket per stored key however
- * much traffic comes.
+ * replicas behind a load balancer let a caller through at up to N times the rate. Callers that
+ * cannot multiply (API key ids, authenticated first) need no bound on the map; callers anyone can
+ * make up (client addresses) get `maxCallers`, see add().
  */
 export class TokenBucketLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  private readonly maxCallers: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly settings: RateLimitSettings,
-    private readonly now: () => number = () => performance.now(),
-  ) {}
+    options: { maxCallers?: number; now?: () => number } = {},
+  ) {
+    this.maxCallers = options.maxCallers ?? Infinity;
+    this.now = options.now ?? (() => performance.now());
+  }
 
   take(caller: string): RateDecision {
     const { perSecond, burst } = this.settings;
     const now = this.now();
     let bucket = this.buckets.get(caller);
-    if (!bucket) this.buckets.set(caller, (bucket = { tokens: burst, at: now }));
+    if (!bucket) bucket = this.add(caller, now);
+    else if (this.maxCallers !== Infinity) {
+      // Moved to the end of the map's order, so that the first entry is the least recently used.
+      this.buckets.delete(caller);
+      this.buckets.set(caller, bucket);
+    }
     const tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
     // Updated in place: this runs on every authenticated request.
     bucket.at = now;
@@ -48,6 +58,25 @@ export class TokenBucketLimiter {
     // Whole seconds (Retry-After has no fractions), rounded up so a retry on time succeeds.
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / perSecond)) };
   }
+
+  /** Returns a token taken for something that turned out not to count (never past the burst). */
+  giveBack(caller: string): void {
+    const bucket = this.buckets.get(caller);
+    if (bucket) bucket.tokens = Math.min(this.settings.burst, bucket.tokens + 1);
+  }
+
+  /**
+   * A full bucket for a new caller. Past `maxCallers` the least recently used bucket is dropped,
+   * so a flood from ever new addresses holds the map at that size instead of growing it. That
+   * caller starts over with a full bucket if it comes back: the least recently used has had the
+   * longest to refill, and is usually full already.
+   */
+  private add(caller: string, now: number): Bucket {
+    if (this.buckets.size >= this.maxCallers) this.buckets.delete(this.buckets.keys().next().value!);
+    const bucket = { tokens: this.settings.burst, at: now };
+    this.buckets.set(caller, bucket);
+    return bucket;
+  }
 }
 
 /**
@@ -58,11 +87,9 @@ export class TokenBucketLimiter {
 export class TooManyRequestsException extends HttpException {
   declare readonly retryAfterSeconds: number;
 
-  constructor(retryAfterSeconds: number, settings: RateLimitSettings) {
-    super(
-      `This API key may make ${settings.perSecond} request(s) per second, in bursts of up to ${settings.burst}, on each sluice replica; retry after ${retryAfterSeconds} second(s)`,
-      HttpStatus.TOO_MANY_REQUESTS,
-    );
+  /** `detail` names the limit; the time to wait is added to it. */
+  constructor(retryAfterSeconds: number, detail: string) {
+    super(`${detail}; retry after ${retryAfterSeconds} second(s)`, HttpStatus.TOO_MANY_REQUESTS);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }

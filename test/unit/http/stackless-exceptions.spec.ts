@@ -18,7 +18,7 @@ describe('client-error exceptions made without a stack trace', () => {
   });
 
   it('makes TooManyRequestsException without frames, still an HttpException', () => {
-    const error = new TooManyRequestsException(3, { perSecond: 1, burst: 2 });
+    const error = new TooManyRequestsException(3, 'This API key may make 1 request(s) per second');
     expect(frames(error)).toEqual([]);
     expect(error).toBeInstanceOf(TooManyRequestsException);
     expect(error).toBeInstanceOf(HttpException);
@@ -35,7 +35,7 @@ describe('client-error exceptions made without a stack trace', () => {
     expect(new Narrower([])).toBeInstanceOf(InvalidRequestException);
     class Failing extends TooManyRequestsException {
       constructor() {
-        super(1, { perSecond: 1, burst: 1 });
+        super(1, 'This API key may make 1 request(s) per second');
         throw new Error('failed after super');
       }
     }
