@@ -31,6 +31,8 @@ export async function createApp(config: SluiceConfig, options: { logger?: false 
   answerReadsWhenDurable(app.getHttpAdapter().getInstance(), app.get(TransactionRunner));
   await configureHttp(app, config);
   await app.init();
-  await app.get(ApiKeyService).ensureStartupKey(config.bootstrapKey);
+  const apiKeys = app.get(ApiKeyService);
+  await apiKeys.ensureStartupKey(config.bootstrapKey);
+  await apiKeys.rememberStoredKeys();
   return app;
 }

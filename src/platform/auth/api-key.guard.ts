@@ -39,7 +39,7 @@ export class ApiKeyGuard implements CanActivate {
   }
 
   private async authenticate(request: AuthenticatedRequest, scope: Scope | undefined): Promise<boolean> {
-    request.apiKey = await this.authenticator.authenticate(request.headers.authorization);
+    request.apiKey = await this.authenticator.authenticate(request.headers.authorization, request.ip);
     return this.allow(request.apiKey, scope);
   }
 

@@ -31,16 +31,30 @@ function scopeSet(scopes: string): ReadonlySet<Scope> {
   return set;
 }
 
+/** Digests remembered as stored keys: more keys than a deployment has, about a megabyte. */
+const MAX_KNOWN_DIGESTS = 10_000;
+/** The least time between two loads of the stored keys' digests for keys not known yet (see knowsAfterReload). */
+const STORED_KEYS_RELOAD_MS = 60_000;
+
 @Injectable()
 export class ApiKeyService {
   private readonly logger = new Logger('ApiKeys');
+  /**
+   * Digests of keys this process knows are stored: loaded at start, added when a key is created
+   * here or found by a lookup. Only stored keys get in, so the set grows with the key table, not
+   * with what callers send. It only says a lookup is worth making (see RequestAuthenticator): the
+   * lookup still decides. Past its size, the first added is forgotten until it is found again.
+   */
+  private readonly knownDigests = new Set<string>();
+  /** When the stored keys' digests were last loaded (ms, performance.now()). */
+  private storedKeysLoadedAt = -Infinity;
   /** Every request looks its key up: concurrent requests share one query (plain SQL, no find builder). */
   private readonly keys: ReadBatcher<string, Pick<ApiKeyEntity, 'id' | 'name' | 'keyHash' | 'scopes'> | undefined>;
 
   private readonly dataSource: DataSource;
 
   /** Reads go where the runner reads (the server's SQLite reader: never a key still inside an open transaction). */
-  constructor(@Inject(TransactionRunner) transactions: TransactionRunner) {
+  constructor(@Inject(TransactionRunner) private readonly transactions: TransactionRunner) {
     this.dataSource = transactions.dataSource;
     this.keys = new ReadBatcher(transactions, async (manager, hashes) => {
       const sql = Sql.of(manager);
@@ -60,13 +74,46 @@ export class ApiKeyService {
     return { id, secret };
   }
 
-  async authenticate(secret: string): Promise<AuthenticatedKey | undefined> {
-    const keyHash = hashApiKey(secret);
+  /** The stored key whose secret has this digest (hashApiKey), if there is one. */
+  async authenticate(keyHash: string): Promise<AuthenticatedKey | undefined> {
     const row = await this.keys.get(keyHash);
     // The lookup is by hash, so the comparison below is on hashes of equal length; it guards
     // against a database collation that compares case-insensitively.
-    if (!row || !timingSafeEqual(Buffer.from(row.keyHash), Buffer.from(keyHash))) return undefined;
+    if (!row || !timingSafeEqual(Buffer.from(row.keyHash), Buffer.from(keyHash))) {
+      // Removed from the table behind this process's back: its lookups count as failures again.
+      this.knownDigests.delete(keyHash);
+      return undefined;
+    }
+    this.remember(keyHash);
     return { id: row.id, name: row.name, scopes: scopeSet(row.scopes) };
+  }
+
+  /** Whether a key with this digest was stored when this process last looked (no database read). */
+  isKnown(keyHash: string): boolean {
+    return this.knownDigests.has(keyHash);
+  }
+
+  /**
+   * Remembers the digests of the stored keys, newest first up to the limit: after a restart the
+   * keys in use are known again without a lookup each (see RequestAuthenticator).
+   */
+  async rememberStoredKeys(): Promise<void> {
+    this.storedKeysLoadedAt = performance.now();
+    const rows = await this.transactions.read((manager) =>
+      Sql.of(manager).rows<Pick<ApiKeyEntity, 'keyHash'>>(manager, `SELECT key_hash AS "keyHash" FROM api_keys ORDER BY created_at DESC LIMIT ${MAX_KNOWN_DIGESTS}`),
+    );
+    for (const { keyHash } of rows.reverse()) this.remember(keyHash);
+  }
+
+  /**
+   * Whether a key with this digest is known, for a caller that may not look it up; if not, the
+   * stored keys' digests are loaded again first, at most once a minute however many ask. A key
+   * created since this process last loaded them (by `sluice keys create`, on another replica) is
+   * thus known within a minute, where else it would only be once a lookup had found it.
+   */
+  async knowsAfterReload(keyHash: string): Promise<boolean> {
+    if (!this.knownDigests.has(keyHash) && performance.now() - this.storedKeysLoadedAt >= STORED_KEYS_RELOAD_MS) await this.rememberStoredKeys();
+    return this.knownDigests.has(keyHash);
   }
 
   /**
@@ -91,13 +138,15 @@ export class ApiKeyService {
 
   private async store(name: string, secret: string, scopes: readonly Scope[]): Promise<string> {
     const id = `key_${randomUUID().replaceAll('-', '')}`;
-    await this.dataSource.getRepository(ApiKeyEntity).insert({
-      id,
-      name,
-      keyHash: hashApiKey(secret),
-      scopes: scopes.join(' '),
-      createdAt: new Date().toISOString(),
-    });
+    const keyHash = hashApiKey(secret);
+    await this.dataSource.getRepository(ApiKeyEntity).insert({ id, name, keyHash, scopes: scopes.join(' '), createdAt: new Date().toISOString() });
+    this.remember(keyHash);
     return id;
+  }
+
+  private remember(keyHash: string): void {
+    if (this.knownDigests.has(keyHash)) return;
+    if (this.knownDigests.size >= MAX_KNOWN_DIGESTS) this.knownDigests.delete(this.knownDigests.values().next().value!);
+    this.knownDigests.add(keyHash);
   }
 }

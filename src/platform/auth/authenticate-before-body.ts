@@ -46,7 +46,7 @@ export function authenticateBeforeBody(fastify: FastifyInstance, authenticator: 
     }
     if (routeAccess(request) !== 'key') return;
     try {
-      (request as AuthenticatedRequest).apiKey = await authenticator.authenticate(request.headers.authorization);
+      (request as AuthenticatedRequest).apiKey = await authenticator.authenticate(request.headers.authorization, request.ip);
     } catch (error) {
       // The body is not read: the connection cannot carry another request after it.
       return refuse(request, reply, error);

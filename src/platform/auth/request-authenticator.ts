@@ -1,39 +1,82 @@
 import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config/config.js';
+import { clientNetworkOf } from '../http/client-network.js';
 import { TokenBucketLimiter, TooManyRequestsException } from '../http/rate-limit.js';
 import { withoutStackTrace } from '../http/stackless.js';
-import { ApiKeyService, type AuthenticatedKey } from './api-key.service.js';
+import { ApiKeyService, type AuthenticatedKey, hashApiKey } from './api-key.service.js';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+
+/**
+ * Client addresses whose failed authentications are counted at once: a bound on that map
+ * (around 10 MB), however many addresses a flood comes from. See TokenBucketLimiter.add.
+ */
+const MAX_CLIENT_NETWORKS = 50_000;
 
 /**
  * Who is calling, and whether they may call now: the API key of the Authorization header, then a
  * token from that key's bucket. One instance, so that the hook that runs before a body is read
  * and the guard share the buckets.
+ *
+ * A key this process does not know to be stored (ApiKeyService.isKnown) is looked up only with a
+ * token from its client address's bucket of failed authentications, so one client cannot guess
+ * keys, or make a database read per request, at any rate. A key it knows is looked up without
+ * one: an integration with a valid key is not locked out because others at its address (behind
+ * the same NAT) keep failing. Guessing does not make a key known, only a stored key does, and a
+ * key created elsewhere since this process started is known within a minute (knowsAfterReload).
  */
 @Injectable()
 export class RequestAuthenticator {
-  private readonly limiter: TokenBucketLimiter;
+  private readonly keyLimiter: TokenBucketLimiter;
+  private readonly failureLimiter: TokenBucketLimiter;
 
   constructor(
     @Inject(ApiKeyService) private readonly apiKeys: ApiKeyService,
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
   ) {
-    this.limiter = new TokenBucketLimiter(config.rateLimit);
+    this.keyLimiter = new TokenBucketLimiter(config.rateLimit);
+    const { perMinute, burst } = config.authFailureLimit;
+    this.failureLimiter = new TokenBucketLimiter({ perSecond: perMinute / 60, burst }, { maxCallers: MAX_CLIENT_NETWORKS });
   }
 
-  /** The caller's key; 401 without a valid one, 429 once the key has used up its rate. */
-  async authenticate(authorization: string | string[] | undefined): Promise<AuthenticatedKey> {
+  /**
+   * The caller's key; 401 without a valid one, 429 once the key has used up its rate, or once its
+   * client address (`clientAddress`, the connection's peer) has used up its failed authentications.
+   */
+  async authenticate(authorization: string | string[] | undefined, clientAddress: string | undefined): Promise<AuthenticatedKey> {
     const match = typeof authorization === 'string' ? BEARER.exec(authorization) : null;
+    // Not counted as a failure: it costs no lookup and guesses nothing.
     if (!match) throw withoutStackTrace(() => new UnauthorizedException('An API key is required: Authorization: Bearer <key>'));
-    const key = await this.apiKeys.authenticate(match[1]!);
+    const keyHash = hashApiKey(match[1]!);
+    const key = this.apiKeys.isKnown(keyHash) ? await this.apiKeys.authenticate(keyHash) : await this.lookUpUnknown(keyHash, clientNetworkOf(clientAddress));
     if (!key) throw withoutStackTrace(() => new UnauthorizedException('The API key is not valid'));
     // Per key and before any scope check: a key that only collects 403s is throttled all the same.
-    const rate = this.limiter.take(key.id);
+    const rate = this.keyLimiter.take(key.id);
     if (!rate.allowed) {
       const { perSecond, burst } = this.config.rateLimit;
       throw new TooManyRequestsException(rate.retryAfterSeconds, `This API key may make ${perSecond} request(s) per second, in bursts of up to ${burst}, on each sluice replica`);
     }
     return key;
+  }
+
+  /**
+   * The token is taken before the lookup, so that concurrent requests cannot all pass a client's
+   * last one, and given back if the key is found: only failures keep theirs. Without a token the
+   * request is refused without a lookup, unless the stored keys, loaded again at most once a
+   * minute, turn out to hold its key.
+   */
+  private async lookUpUnknown(keyHash: string, client: string): Promise<AuthenticatedKey | undefined> {
+    const rate = this.failureLimiter.take(client);
+    if (rate.allowed) {
+      const key = await this.apiKeys.authenticate(keyHash);
+      if (key) this.failureLimiter.giveBack(client);
+      return key;
+    }
+    if (await this.apiKeys.knowsAfterReload(keyHash)) return this.apiKeys.authenticate(keyHash);
+    const { perMinute, burst } = this.config.authFailureLimit;
+    throw new TooManyRequestsException(
+      rate.retryAfterSeconds,
+      `Too many requests with an API key that is not valid came from this address: ${perMinute} per minute, in bursts of up to ${burst}, on each sluice replica`,
+    );
   }
 }

@@ -53,6 +53,11 @@ export interface SluiceConfig {
   mediaFetch: { hosts: MediaFetchHost[]; allowPrivateAddresses: boolean; extraCa: string | undefined; timeoutMs: number };
   /** Requests per API key: a token bucket per key on each replica (see platform/http/rate-limit.ts). */
   rateLimit: { perSecond: number; burst: number };
+  /**
+   * Failed authentications (an API key that is not stored) per client address: a token bucket per
+   * address on each replica, checked before the key is looked up (see platform/auth/request-authenticator.ts).
+   */
+  authFailureLimit: { perMinute: number; burst: number };
   /** Browser origins allowed to call the API (CORS); empty means CORS stays closed. */
   corsOrigins: string[];
   /** Strict-Transport-Security; maxAge 0 sends no header. */
@@ -245,6 +250,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
   const rateLimit = { perSecond: integerIn(env.RATE_LIMIT_PER_SECOND ?? '20', 1, 1_000_000), burst: integerIn(env.RATE_LIMIT_BURST ?? '40', 1, 1_000_000) };
   if (rateLimit.perSecond === undefined) problems.push('RATE_LIMIT_PER_SECOND must be an integer from 1 to 1000000 (requests per second per API key)');
   if (rateLimit.burst === undefined) problems.push('RATE_LIMIT_BURST must be an integer from 1 to 1000000 (requests an API key may make at once)');
+  const authFailureLimit = { perMinute: integerIn(env.AUTH_FAILURES_PER_MINUTE ?? '30', 1, 1_000_000), burst: integerIn(env.AUTH_FAILURE_BURST ?? '20', 1, 1_000_000) };
+  if (authFailureLimit.perMinute === undefined) problems.push('AUTH_FAILURES_PER_MINUTE must be an integer from 1 to 1000000 (requests with an invalid API key per minute per client address)');
+  if (authFailureLimit.burst === undefined) problems.push('AUTH_FAILURE_BURST must be an integer from 1 to 1000000 (requests with an invalid API key a client address may make at once)');
   const corsOrigins = (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean);
   const badOrigins = corsOrigins.filter((o) => !isOrigin(o));
   if (badOrigins.length > 0) problems.push(`CORS_ORIGINS must be origins separated by commas, e.g. https://intranet.example.com; not an origin: ${badOrigins.join(', ')}`);
@@ -289,6 +297,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     logLevel,
     mediaFetch: { hosts: mediaHosts, allowPrivateAddresses: allowPrivate === 'true', extraCa, timeoutMs: fetchTimeoutMs! },
     rateLimit: { perSecond: rateLimit.perSecond!, burst: rateLimit.burst! },
+    authFailureLimit: { perMinute: authFailureLimit.perMinute!, burst: authFailureLimit.burst! },
     corsOrigins,
     hsts: { maxAge: hstsMaxAge!, includeSubDomains: hstsSubdomains === 'true' },
     httpRequestTimeoutMs: httpRequestTimeoutMs!,

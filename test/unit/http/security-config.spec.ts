@@ -47,4 +47,12 @@ describe('rate limit, CORS and HSTS settings', () => {
       'HSTS_INCLUDE_SUBDOMAINS must be "true" or "false"',
     ]);
   });
+
+  it('limits failed authentications to 30 a minute per client address, in bursts of 20, unless told otherwise', () => {
+    expect(loadConfig({}).authFailureLimit).toEqual({ perMinute: 30, burst: 20 });
+    expect(loadConfig({ AUTH_FAILURES_PER_MINUTE: '6', AUTH_FAILURE_BURST: '1' }).authFailureLimit).toEqual({ perMinute: 6, burst: 1 });
+    expect(() => loadConfig({ AUTH_FAILURES_PER_MINUTE: '0', AUTH_FAILURE_BURST: '2.5' })).toThrow(
+      /AUTH_FAILURES_PER_MINUTE must be an integer from 1 to 1000000 \(requests with an invalid API key per minute per client address\)[\s\S]*AUTH_FAILURE_BURST must be an integer from 1 to 1000000/,
+    );
+  });
 });

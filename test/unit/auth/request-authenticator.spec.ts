@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import BetterSqlite3 from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import type { EntityManager } from 'typeorm';
+import { ApiKeyService, hashApiKey } from '../../../src/platform/auth/api-key.service.js';
+import { RequestAuthenticator } from '../../../src/platform/auth/request-authenticator.js';
+import { loadConfig } from '../../../src/platform/config/config.js';
+import type { TransactionRunner } from '../../../src/platform/database/transaction-runner.js';
+import { Sql } from '../../../src/platform/database/sql.js';
+import { TooManyRequestsException } from '../../../src/platform/http/rate-limit.js';
+
+/**
+ * The real RequestAuthenticator and ApiKeyService over an in-memory SQLite key table; every
+ * statement they run goes through Sql.rows, where it is counted.
+ */
+async function gateway(env: Record<string, string> = {}) {
+  const db = new BetterSqlite3(':memory:');
+  db.exec('CREATE TABLE api_keys (id varchar(40) PRIMARY KEY, name varchar(200) NOT NULL, key_hash char(64) NOT NULL UNIQUE, scopes varchar(500) NOT NULL, created_at varchar(30) NOT NULL)');
+  const manager = { dataSource: { options: { type: 'sqlite' }, driver: { databaseConnection: db } } } as unknown as EntityManager;
+  const transactions = { dataSource: manager.dataSource, read: (work: (m: EntityManager) => Promise<unknown>) => work(manager) } as unknown as TransactionRunner;
+  const statements = jest.spyOn(Sql.prototype, 'rows');
+  /** Stores a key as `sluice keys create` in another process would: behind this service's back. */
+  const storeKey = () => {
+    const secret = `slk_${randomBytes(32).toString('base64url')}`;
+    db.prepare('INSERT INTO api_keys VALUES (?, ?, ?, ?, ?)').run(`key_${randomBytes(8).toString('hex')}`, 'test', hashApiKey(secret), 'audit:read', new Date().toISOString());
+    return `Bearer ${secret}`;
+  };
+  const stored = storeKey();
+  const apiKeys = new ApiKeyService(transactions);
+  await apiKeys.rememberStoredKeys();
+  const authenticator = new RequestAuthenticator(apiKeys, loadConfig({ AUTH_FAILURE_BURST: '3', AUTH_FAILURES_PER_MINUTE: '1', ...env }));
+  const statementsLike = (text: string) => statements.mock.calls.filter(([, sql]) => sql.includes(text));
+  return {
+    authenticator,
+    stored,
+    storeKey,
+    /** Key digests looked up so far (concurrent lookups share a statement). */
+    lookedUp: () => statementsLike('WHERE key_hash IN').reduce((sum, [, , params]) => sum + (params?.length ?? 0), 0),
+    reloads: () => statementsLike('ORDER BY created_at').length,
+  };
+}
+
+const unknownKey = () => `Bearer slk_${randomBytes(32).toString('base64url')}`;
+
+/** What authenticating ends in: the key's name, or the status refused with. */
+async function outcome(promise: Promise<{ name: string }>): Promise<string | number> {
+  try {
+    return (await promise).name;
+  } catch (error) {
+    return (error as { getStatus(): number }).getStatus();
+  }
+}
+
+describe('RequestAuthenticator: failed authentications per client address', () => {
+  afterEach(() => {
+    jest.restoreAllMocks();
+  });
+
+  it('refuses an address past its failures with 429 before any lookup; other addresses and stored keys go on', async () => {
+    const { authenticator, stored, lookedUp } = await gateway();
+    for (let i = 0; i < 3; i++) expect(await outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))).toBe(401);
+    expect(lookedUp()).toBe(3);
+
+    const refusal = await authenticator.authenticate(unknownKey(), '203.0.113.7').catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(TooManyRequestsException);
+    // One token a minute: the wait is a minute, less what has refilled since.
+    expect((refusal as TooManyRequestsException).retryAfterSeconds).toBeGreaterThanOrEqual(59);
+    expect((refusal as TooManyRequestsException).retryAfterSeconds).toBeLessThanOrEqual(60);
+    for (let i = 0; i < 5; i++) expect(await outcome(authenticator.authenticate(unknownKey(), '::ffff:203.0.113.7'))).toBe(429);
+    expect(lookedUp()).toBe(3);
+
+    expect(await outcome(authenticator.authenticate(stored, '203.0.113.7'))).toBe('test');
+    expect(await outcome(authenticator.authenticate(unknownKey(), '203.0.113.8'))).toBe(401);
+    // Neither a missing key nor a malformed header costs a lookup: not counted, still 401.
+    expect(await outcome(authenticator.authenticate(undefined, '203.0.113.7'))).toBe(401);
+    expect(await outcome(authenticator.authenticate('Basic eDp5', '203.0.113.7'))).toBe(401);
+    expect(lookedUp()).toBe(5);
+  });
+
+  it('counts the addresses of one IPv6 /64 together', async () => {
+    const { authenticator } = await gateway();
+    for (let i = 1; i <= 3; i++) expect(await outcome(authenticator.authenticate(unknownKey(), `2001:db8:aa:1::${i}`))).toBe(401);
+    expect(await outcome(authenticator.authenticate(unknownKey(), '2001:db8:aa:1:ffff::4'))).toBe(429);
+    expect(await outcome(authenticator.authenticate(unknownKey(), '2001:db8:aa:2::1'))).toBe(401);
+  });
+
+  it('looks up no more than the burst of unknown keys from one address, however many arrive at once', async () => {
+    const { authenticator, lookedUp } = await gateway();
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))));
+    expect(outcomes.sort()).toEqual([...Array(3).fill(401), ...Array(7).fill(429)]);
+    expect(lookedUp()).toBe(3);
+  });
+
+  it('gives a stored key found by a lookup its token back: only failures count', async () => {
+    const { authenticator, storeKey } = await gateway();
+    // Stored after the process loaded the keys: its first use takes a token, which comes back.
+    const newer = storeKey();
+    expect(await outcome(authenticator.authenticate(newer, '203.0.113.7'))).toBe('test');
+    for (let i = 0; i < 3; i++) expect(await outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))).toBe(401);
+    expect(await outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))).toBe(429);
+    // Now known, it needs no token.
+    expect(await outcome(authenticator.authenticate(newer, '203.0.113.7'))).toBe('test');
+  });
+
+  it('knows a key stored elsewhere within a minute even at an address out of failures, loading the keys at most once a minute', async () => {
+    // Whole milliseconds: a minute later is then exactly one token later.
+    let now = 1_000_000;
+    jest.spyOn(performance, 'now').mockImplementation(() => now);
+    const { authenticator, storeKey, lookedUp, reloads } = await gateway();
+    expect(reloads()).toBe(1);
+    for (let i = 0; i < 3; i++) await authenticator.authenticate(unknownKey(), '203.0.113.7').catch(() => undefined);
+    const newer = storeKey();
+    // Loaded less than a minute ago: neither a reload nor a lookup.
+    expect(await outcome(authenticator.authenticate(newer, '203.0.113.7'))).toBe(429);
+    expect([reloads(), lookedUp()]).toEqual([1, 3]);
+
+    now += 60_000;
+    // The minute also refilled one token: spent on one more failure.
+    expect(await outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))).toBe(401);
+    expect(await outcome(authenticator.authenticate(newer, '203.0.113.7'))).toBe('test');
+    expect([reloads(), lookedUp()]).toEqual([2, 5]);
+    // The next unknown keys wait for the next minute: refused without a statement.
+    for (let i = 0; i < 5; i++) expect(await outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))).toBe(429);
+    expect([reloads(), lookedUp()]).toEqual([2, 5]);
+  });
+});
