@@ -24,7 +24,7 @@ describe('loadConfig', () => {
   it('switches to PostgreSQL and then requires the shared keys', () => {
     expect(() => loadConfig({ DATABASE_URL: 'postgres://u@h/db' })).toThrow(/AUDIT_SIGNING_KEY is required[\s\S]*SLUICE_MASTER_KEY is required/);
     const config = loadConfig({ DATABASE_URL: 'postgres://u@h/db', AUDIT_SIGNING_KEY: pem('ed25519'), SLUICE_MASTER_KEY: randomBytes(32).toString('base64') });
-    expect(config.database).toEqual({ type: 'postgres', url: 'postgres://u@h/db' });
+    expect(config.database).toEqual({ type: 'postgres', url: 'postgres://u@h/db', poolSize: 10, connectTimeoutMs: 10_000 });
     expect(config.auditSigningKey?.asymmetricKeyType).toBe('ed25519');
   });
 
