@@ -1,7 +1,7 @@
 /**
  * How consent was captured, as the audit log may name it. The method is a code the integration
  * chooses, and a valid code can name a person (`annelies-vermeulen`); the log is append-only and
- * outlives erasure. So it names only these well-known methods (README, "Consent evidence") and
+ * outlives erasure. So it names only these well-known methods (README, "A walk through with curl", step 1) and
  * writes any other as OTHER_EVIDENCE_METHOD: the exact method stays in the evidence the consent
  * ledger seals under the person's key, and in the entry's keyed digest of it.
  */

@@ -73,7 +73,6 @@ describeEachDatabase('codes an integration chooses, in the audit log', (dialect)
     expect(entries.length).toBeGreaterThanOrEqual(8);
     const stored = [
       ...(await sluice.database.adminQuery('SELECT * FROM audit_entries')),
-      ...(await sluice.database.adminQuery('SELECT * FROM audit_queue')),
       ...(await sluice.database.adminQuery('SELECT * FROM consent_events')),
     ].map((row) => JSON.stringify(row));
     for (const text of [logText, ...stored]) {
