@@ -19,6 +19,16 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
+/** The error a synchronous call throws (undefined if it returns). */
+function thrownBy(call: () => unknown): unknown {
+  try {
+    call();
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
 /** Real driver errors, told apart: the database cannot serve now (503), or the statement is wrong (a fault). */
 describe('isDatabaseUnavailable', () => {
   describe('PostgreSQL', () => {
@@ -92,12 +102,7 @@ describe('isDatabaseUnavailable', () => {
       const gateway = new Database(path);
       gateway.pragma('busy_timeout = 0');
       holder.exec('BEGIN IMMEDIATE');
-      let error: unknown;
-      try {
-        gateway.prepare('INSERT INTO t VALUES (1)').run();
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => gateway.prepare('INSERT INTO t VALUES (1)').run());
       holder.exec('ROLLBACK');
       holder.close();
       gateway.close();
@@ -108,12 +113,7 @@ describe('isDatabaseUnavailable', () => {
     it('does not hold for a broken constraint', () => {
       const db = new Database(join(dir, 'constraint.db'));
       db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1)');
-      let error: unknown;
-      try {
-        db.prepare('INSERT INTO t VALUES (1)').run();
-      } catch (caught) {
-        error = caught;
-      }
+      const error = thrownBy(() => db.prepare('INSERT INTO t VALUES (1)').run());
       db.close();
       expect((error as { code?: unknown }).code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY');
       expect(isDatabaseUnavailable(error)).toBe(false);
