@@ -70,9 +70,11 @@ const SHARE = JSON.stringify({
 });
 
 type Target = 'bare' | 'sqlite' | 'postgres';
+/** A gateway answering the probe's share again from its idempotency record: the request without its decision and writes. */
+type Replay = `${'sqlite' | 'postgres'} replay`;
 
 interface Run {
-  target: Target;
+  target: Target | Replay;
   perSecond: number;
   p50: number;
   p99: number;
@@ -225,10 +227,10 @@ async function startBare(responseBytes: number): Promise<Server> {
 }
 
 /** One share through the gateway, checked: the answer's size sizes the bare endpoint's. */
-async function probe(server: Server): Promise<number> {
+async function probe(server: Server, idempotencyKey: string): Promise<number> {
   const response = await fetch(`${server.url}/v1/shares`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json', 'idempotency-key': `probe-${randomBytes(8).toString('hex')}` },
+    headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
     body: SHARE,
   });
   const text = await response.text();
@@ -237,7 +239,8 @@ async function probe(server: Server): Promise<number> {
   return Buffer.byteLength(text);
 }
 
-function load(server: Server, seconds: number): Promise<Result> {
+/** Load for `seconds`: every request a new share, or with `replayOf` the share of that Idempotency-Key again. */
+function load(server: Server, seconds: number, replayOf?: string): Promise<Result> {
   const prefix = randomBytes(6).toString('hex');
   let next = 0;
   return autocannon({
@@ -251,37 +254,44 @@ function load(server: Server, seconds: number): Promise<Result> {
         path: '/v1/shares',
         headers: { authorization: `Bearer ${server.apiKey}`, 'content-type': 'application/json' },
         body: SHARE,
-        // Every request is a new share: its own Idempotency-Key.
-        setupRequest: (request) => ({ ...request, headers: { ...request.headers, 'idempotency-key': `${prefix}-${next++}` } }),
+        // Every request is a new share (its own Idempotency-Key), or the same one replayed.
+        setupRequest: (request) => ({ ...request, headers: { ...request.headers, 'idempotency-key': replayOf ?? `${prefix}-${next++}` } }),
       },
     ],
   });
 }
 
-async function measureTarget(target: Target, responseBytes: number): Promise<{ run: Run; responseBytes: number }> {
+async function measureTarget(target: Target, responseBytes: number): Promise<{ runs: Run[]; responseBytes: number }> {
   const server = target === 'bare' ? await startBare(responseBytes) : await startGateway(target);
   try {
-    const size = target === 'bare' ? responseBytes : await probe(server);
+    const probeKey = `probe-${randomBytes(8).toString('hex')}`;
+    const size = target === 'bare' ? responseBytes : await probe(server, probeKey);
     await load(server, WARMUP_S);
-    const logBefore = await server.log?.();
-    const cpuBefore = cpuSeconds(server.child);
-    const result = await load(server, DURATION_S);
-    const cpuAfter = cpuSeconds(server.child);
-    const answered = result['2xx'];
-    const cpuMsEach = cpuBefore !== undefined && cpuAfter !== undefined && answered > 0 ? ((cpuAfter - cpuBefore) * 1000) / answered : undefined;
-    let note = '';
-    const logAfter = await server.log?.();
-    if (logBefore && logAfter) {
-      const entries = logAfter.entries - logBefore.entries;
-      note = `${entries} entries in ${logAfter.checkpoints - logBefore.checkpoints} signed checkpoints (${(entries / (logAfter.checkpoints - logBefore.checkpoints)).toFixed(1)} each)`;
-    }
-    return {
-      responseBytes: size,
-      run: { target, perSecond: answered / result.duration, p50: result.latency.p50, p99: result.latency.p99, answered, failed: result.non2xx + result.errors, cpuMsEach, note },
-    };
+    const runs = [await measureLoad(server, target)];
+    // Then the probe's share again and again, answered from its record: what the request costs
+    // without deciding and writing, a ceiling for what a cheaper decision and commit could reach.
+    if (target !== 'bare') runs.push(await measureLoad(server, `${target} replay`, probeKey));
+    return { responseBytes: size, runs };
   } finally {
     await server.stop();
   }
+}
+
+async function measureLoad(server: Server, target: Target | Replay, replayOf?: string): Promise<Run> {
+  const logBefore = await server.log?.();
+  const cpuBefore = cpuSeconds(server.child);
+  const result = await load(server, DURATION_S, replayOf);
+  const cpuAfter = cpuSeconds(server.child);
+  const answered = result['2xx'];
+  const cpuMsEach = cpuBefore !== undefined && cpuAfter !== undefined && answered > 0 ? ((cpuAfter - cpuBefore) * 1000) / answered : undefined;
+  let note = '';
+  const logAfter = await server.log?.();
+  if (logBefore && logAfter) {
+    const entries = logAfter.entries - logBefore.entries;
+    const checkpoints = logAfter.checkpoints - logBefore.checkpoints;
+    note = entries === 0 ? 'nothing written' : `${entries} entries in ${checkpoints} signed checkpoints (${(entries / checkpoints).toFixed(1)} each)`;
+  }
+  return { target, perSecond: answered / result.duration, p50: result.latency.p50, p99: result.latency.p99, answered, failed: result.non2xx + result.errors, cpuMsEach, note };
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -302,20 +312,21 @@ async function main(): Promise<void> {
     for (const target of targets) {
       const measured = await measureTarget(target, responseBytes);
       responseBytes ||= measured.responseBytes;
-      runsOfRound.push(measured.run);
-      const r = measured.run;
-      const cpu = r.cpuMsEach === undefined ? '' : `  server CPU ${(r.cpuMsEach * 1000).toFixed(0)} µs each`;
-      console.log(`round ${round + 1} ${r.target.padEnd(8)} ${fmt(r.perSecond).padStart(7)}/s  p50 ${r.p50} ms  p99 ${r.p99} ms  ${r.answered} answered, ${r.failed} failed${cpu}  ${r.note}`);
-      if (r.failed > 0) throw new Error(`${r.target}: ${r.failed} requests failed`);
+      runsOfRound.push(...measured.runs);
+      for (const r of measured.runs) {
+        const cpu = r.cpuMsEach === undefined ? '' : `  server CPU ${(r.cpuMsEach * 1000).toFixed(0)} µs each`;
+        console.log(`round ${round + 1} ${r.target.padEnd(15)} ${fmt(r.perSecond).padStart(7)}/s  p50 ${r.p50} ms  p99 ${r.p99} ms  ${r.answered} answered, ${r.failed} failed${cpu}  ${r.note}`);
+        if (r.failed > 0) throw new Error(`${r.target}: ${r.failed} requests failed`);
+      }
     }
     runs.push(runsOfRound);
   }
   if (!targets.includes('bare')) return;
 
-  const of = (target: Target) => runs.map((round) => round.find((r) => r.target === target)!);
+  const of = (target: Target | Replay) => runs.map((round) => round.find((r) => r.target === target)!);
   const bare = median(of('bare').map((r) => r.perSecond));
   console.log(`\nresponse body: ${responseBytes} bytes (the bare endpoint answers as many)\n`);
-  const cpu = (target: Target) => {
+  const cpu = (target: Target | Replay) => {
     const each = of(target).flatMap((r) => (r.cpuMsEach === undefined ? [] : [r.cpuMsEach]));
     return each.length > 0 ? `${Math.round(median(each) * 1000)} µs` : 'n/a';
   };
@@ -329,6 +340,9 @@ async function main(): Promise<void> {
     const p99 = median(of(dialect).map((r) => r.p99));
     console.log(`| sluice, ${dialect} | ${fmt(median(of(dialect).map((r) => r.perSecond)))} | ${median(of(dialect).map((r) => r.p50))} ms | ${p99} ms | ${cpu(dialect)} | ${ratio.toFixed(3)}x (${ratios.map((x) => x.toFixed(3)).join(', ')}) |`);
     const goal = TARGETS[dialect];
+    const replay = `${dialect} replay` as const;
+    const replayRatios = runs.map((round) => round.find((r) => r.target === replay)!.perSecond / round.find((r) => r.target === 'bare')!.perSecond);
+    console.log(`| (reference) sluice, ${dialect}, the same share replayed: nothing decided or written | ${fmt(median(of(replay).map((r) => r.perSecond)))} | ${median(of(replay).map((r) => r.p50))} ms | ${median(of(replay).map((r) => r.p99))} ms | ${cpu(replay)} | ${median(replayRatios).toFixed(3)}x (${replayRatios.map((x) => x.toFixed(3)).join(', ')}) |`);
     verdicts.push(`${dialect}: ratio ${ratio.toFixed(3)} (target >= ${goal}: ${ratio >= goal ? 'met' : 'NOT met'}), p99 ${p99} ms (target < ${TARGETS.p99Ms} ms: ${p99 < TARGETS.p99Ms ? 'met' : 'NOT met'})`);
   }
   if (!dialects.includes('postgres')) console.log(`\nPostgreSQL at ${POSTGRES_ADMIN_URL} is not reachable: its row is missing.`);
