@@ -13,6 +13,9 @@
  * worker draining the outbox under this load measures the sandbox as much as the share path.
  * Delivery has its own benchmark (bench:delivery).
  *
+ * Each gateway then replays the probe's share for as long (a reference row): the request without
+ * its decision and writes, answered from its idempotency record.
+ *
  * E2E_ROUNDS (3), E2E_DURATION (10 s, after a 3 s warm-up), E2E_ONLY (e.g. `sqlite`: measure
  * only those, no ratios; `sqlite,bare` for one ratio; at least one gateway), E2E_CPU_PROF (a folder: each gateway child writes a V8 CPU profile
  * there), E2E_NODE_ARGS (flags for the gateway's node, e.g. `--max-semi-space-size=64`) and
