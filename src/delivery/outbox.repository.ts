@@ -69,11 +69,16 @@ export class OutboxRepository {
 
   /**
    * Ends this worker's claims with their outcomes, one statement per kind of outcome; returns the
-   * ids settled. A claim another worker took over meanwhile is left alone.
+   * ids settled. A claim another worker took over meanwhile is left alone. On PostgreSQL the rows
+   * are locked first, in id order as status reports lock them (lockReported): updated by outcome
+   * alone, a settlement and a report could each hold a row the other waits for (a deadlock).
    */
   async settleAll(manager: EntityManager, workerId: string, items: { id: string; settlement: Settlement }[]): Promise<Set<string>> {
     const settled = new Set<string>();
     const now = new Date().toISOString();
+    if (this.dataSource.options.type === 'postgres' && items.length > 1) {
+      await manager.query('SELECT id FROM outbox_messages WHERE id = ANY($1) ORDER BY id FOR UPDATE', [items.map((item) => item.id)]);
+    }
     for (const state of ['sent', 'failed', 'cancelled', 'pending'] as const) {
       const group = items.filter((item) => item.settlement.state === state);
       if (group.length === 0) continue;
