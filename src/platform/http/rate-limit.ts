@@ -38,7 +38,6 @@ export class TokenBucketLimiter {
   }
 
   take(caller: string): RateDecision {
-    const { perSecond, burst } = this.settings;
     const now = this.now();
     let bucket = this.buckets.get(caller);
     if (!bucket) bucket = this.add(caller, now);
@@ -47,7 +46,7 @@ export class TokenBucketLimiter {
       this.buckets.delete(caller);
       this.buckets.set(caller, bucket);
     }
-    const tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+    const tokens = this.tokensAt(bucket, now);
     // Updated in place: this runs on every authenticated request.
     bucket.at = now;
     if (tokens >= 1) {
@@ -55,14 +54,34 @@ export class TokenBucketLimiter {
       return ALLOWED;
     }
     bucket.tokens = tokens;
-    // Whole seconds (Retry-After has no fractions), rounded up so a retry on time succeeds.
-    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / perSecond)) };
+    return { allowed: false, retryAfterSeconds: this.secondsUntilOne(tokens) };
+  }
+
+  /**
+   * Seconds until `caller` has a token, 0 if it has one now (or no bucket, which would start
+   * full). Takes nothing, adds no bucket and leaves the order of least recent use as it is.
+   */
+  secondsUntilToken(caller: string): number {
+    const bucket = this.buckets.get(caller);
+    if (!bucket) return 0;
+    const tokens = this.tokensAt(bucket, this.now());
+    return tokens >= 1 ? 0 : this.secondsUntilOne(tokens);
   }
 
   /** Returns a token taken for something that turned out not to count (never past the burst). */
   giveBack(caller: string): void {
     const bucket = this.buckets.get(caller);
     if (bucket) bucket.tokens = Math.min(this.settings.burst, bucket.tokens + 1);
+  }
+
+  private tokensAt(bucket: Bucket, now: number): number {
+    const { perSecond, burst } = this.settings;
+    return Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
+  }
+
+  /** Whole seconds (Retry-After has no fractions), rounded up so a retry on time succeeds. */
+  private secondsUntilOne(tokens: number): number {
+    return Math.max(1, Math.ceil((1 - tokens) / this.settings.perSecond));
   }
 
   /**

@@ -62,6 +62,21 @@ describe('TokenBucketLimiter', () => {
     expect([1, 2, 3].map(() => limiter.take('b').allowed)).toEqual([true, true, false]);
   });
 
+  it('tells how long until a caller has a token without taking one, adding a bucket or counting a use', () => {
+    const time = clock();
+    const limiter = new TokenBucketLimiter({ perSecond: 30 / 60, burst: 1 }, { maxCallers: 2, now: time.now });
+    expect(limiter.secondsUntilToken('a')).toBe(0);
+    limiter.take('a');
+    expect(limiter.secondsUntilToken('a')).toBe(2);
+    time.advance(1500);
+    expect([limiter.secondsUntilToken('a'), limiter.secondsUntilToken('a')]).toEqual([1, 1]);
+    // Asked about, 'a' stays the least recently used, and is the one forgotten for 'c'.
+    limiter.take('b');
+    limiter.secondsUntilToken('a');
+    limiter.take('c');
+    expect([limiter.take('b').allowed, limiter.take('a').allowed]).toEqual([false, true]);
+  });
+
   it('holds buckets for at most maxCallers callers, forgetting the least recently used first', () => {
     const limiter = new TokenBucketLimiter({ perSecond: 1, burst: 1 }, { maxCallers: 100, now: clock().now });
     // A flood from 10,000 addresses, each emptying its bucket.
