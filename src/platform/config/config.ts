@@ -55,7 +55,8 @@ export interface SluiceConfig {
   rateLimit: { perSecond: number; burst: number };
   /**
    * Failed authentications (an API key that is not stored) per client address: a token bucket per
-   * address on each replica, checked before the key is looked up (see platform/auth/request-authenticator.ts).
+   * address (an IPv6 one by its /64, and by its /48 at 8 times the limit) on each replica, checked
+   * before the key is looked up (see platform/auth/request-authenticator.ts).
    */
   authFailureLimit: { perMinute: number; burst: number };
   /** Browser origins allowed to call the API (CORS); empty means CORS stays closed. */

@@ -84,6 +84,52 @@ describe('RequestAuthenticator: failed authentications per client address', () =
     expect(await outcome(authenticator.authenticate(unknownKey(), '2001:db8:aa:2::1'))).toBe(401);
   });
 
+  it('counts the /64s of one IPv6 /48 together too, at 8 times the rate and burst of one /64', async () => {
+    const { authenticator, stored, lookedUp } = await gateway();
+    const refusal = (address: string) =>
+      authenticator.authenticate(unknownKey(), address).then(
+        () => undefined,
+        (error: unknown) => error as TooManyRequestsException,
+      );
+    // One /64 out of failures: its refusals are not charged to the /48.
+    for (let i = 0; i < 3; i++) expect(await outcome(authenticator.authenticate(unknownKey(), '2001:db8:aa:0::1'))).toBe(401);
+    for (let i = 0; i < 5; i++) expect(await outcome(authenticator.authenticate(unknownKey(), '2001:db8:aa:0::1'))).toBe(429);
+    // Ever new /64s: each would have a full bucket, but the /48 has 8 x 3 failures in all.
+    for (let subnet = 1; subnet <= 21; subnet++) expect(await outcome(authenticator.authenticate(unknownKey(), `2001:db8:aa:${subnet.toString(16)}::1`))).toBe(401);
+    expect(lookedUp()).toBe(24);
+
+    // A /64 of that /48 never seen: refused before any lookup, to come back when the /48 has a token (8 a minute).
+    const fresh = await refusal('2001:db8:aa:ffff::1');
+    expect(fresh).toBeInstanceOf(TooManyRequestsException);
+    expect(fresh!.retryAfterSeconds).toBe(8);
+    expect(fresh!.message).toContain("this address's IPv6 /48 network: 8 per minute, in bursts of up to 24");
+    // A /64 that is out of failures itself waits for its own token, a minute.
+    expect((await refusal('2001:db8:aa:0::2'))?.retryAfterSeconds).toBeGreaterThanOrEqual(59);
+    for (let subnet = 0x100; subnet < 0x110; subnet++) expect(await outcome(authenticator.authenticate(unknownKey(), `2001:db8:aa:${subnet.toString(16)}::1`))).toBe(429);
+    expect(lookedUp()).toBe(24);
+
+    // A stored key still works from that /48; another /48, and IPv4, are not affected.
+    expect(await outcome(authenticator.authenticate(stored, '2001:db8:aa:ffff::1'))).toBe('test');
+    expect(await outcome(authenticator.authenticate(unknownKey(), '2001:db8:ab:1::1'))).toBe(401);
+    expect(await outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))).toBe(401);
+    expect(lookedUp()).toBe(27);
+  });
+
+  it('does not let a /48 out of failures push other networks out of memory by cycling its /64s', async () => {
+    const { authenticator } = await gateway();
+    for (let i = 0; i < 3; i++) expect(await outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))).toBe(401);
+    for (let subnet = 0; subnet < 24; subnet++) await authenticator.authenticate(unknownKey(), `2001:db8:aa:${subnet.toString(16)}::1`).catch(() => undefined);
+    // More /64s than the 50,000 networks remembered, all refused.
+    const guess = unknownKey();
+    let refused = 0;
+    for (let subnet = 0x100; subnet < 0x100 + 60_000; subnet++) {
+      if ((await outcome(authenticator.authenticate(guess, `2001:db8:aa:${subnet.toString(16)}::1`))) === 429) refused++;
+    }
+    expect(refused).toBe(60_000);
+    // Still remembered as out of failures, not forgotten and given a full bucket.
+    expect(await outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))).toBe(429);
+  });
+
   it('looks up no more than the burst of unknown keys from one address, however many arrive at once', async () => {
     const { authenticator, lookedUp } = await gateway();
     const outcomes = await Promise.all(Array.from({ length: 10 }, () => outcome(authenticator.authenticate(unknownKey(), '203.0.113.7'))));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { clientNetworkOf } from '../../../src/platform/http/client-network.js';
+import { clientNetworkOf, ipv6SiteOf } from '../../../src/platform/http/client-network.js';
 
 describe('clientNetworkOf', () => {
   it('counts an IPv4 address as itself, also as a dual-stack socket reports it', () => {
@@ -23,5 +23,20 @@ describe('clientNetworkOf', () => {
 
   it('puts requests whose connection has no address left into one bucket', () => {
     expect(clientNetworkOf(undefined)).toBe('unknown');
+  });
+});
+
+describe('ipv6SiteOf', () => {
+  it('counts every address of an IPv6 /48 as one, across its /64s, however it is written', () => {
+    const site = '2001:db8:aa::/48';
+    for (const address of ['2001:db8:aa:1::1', '2001:db8:aa:ffff:ffff:ffff:ffff:ffff', '2001:0DB8:00AA::2', '2001:db8:aa::', '2001:db8:aa:1:5::1.2.3.4', '2001:db8:aa:9::9%eth0']) {
+      expect([address, ipv6SiteOf(address)]).toEqual([address, site]);
+    }
+    expect(ipv6SiteOf('2001:db8:ab:1::1')).toBe('2001:db8:ab::/48');
+    expect(ipv6SiteOf('::1')).toBe('0:0:0::/48');
+  });
+
+  it('has none for an IPv4 address, also as a dual-stack socket reports it, nor for no address', () => {
+    for (const address of ['203.0.113.7', '::ffff:203.0.113.7', undefined]) expect(ipv6SiteOf(address)).toBeUndefined();
   });
 });
