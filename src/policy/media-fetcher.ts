@@ -116,7 +116,10 @@ export async function fetchMedia(url: string, maxBytes: number, settings: MediaF
   const host = target.hostname.toLowerCase();
   // The URL leaves out https's own port, 443.
   const port = target.port === '' ? 443 : Number(target.port);
-  const listed = settings.hosts.some((h) => h.port === port && (host === h.name || host.endsWith(`.${h.name}`)));
+  // Subdomains are a DNS name's: an IP address (IPv6 written in brackets) is listed only as itself,
+  // or an entry 0.0.1 would allow 127.0.0.1.
+  const ipLiteral = isIP(host) !== 0 || host.startsWith('[');
+  const listed = settings.hosts.some((h) => h.port === port && (host === h.name || (!ipLiteral && host.endsWith(`.${h.name}`))));
   if (target.protocol !== 'https:' || target.username || target.password || !listed) return { ok: false, reason: 'media.unreadable' };
 
   // The time limit covers the name lookup too: a slow resolver must not stretch it.

@@ -27,6 +27,15 @@ describe('the ports media may be fetched from', () => {
     expect(await fetchMedia(`${cdn.base}/photo.jpg`, 1 << 20, settings)).toEqual({ ok: true, bytes: PHOTO });
   });
 
+  it('allows an IP address only as listed, never as a subdomain of an entry', async () => {
+    const fromCdn = (name: string) => ({ hosts: [{ name, port: cdn.port }], allowPrivateAddresses: true, extraCa: readFileSync(cdn.caFile, 'utf8'), timeoutMs: 2000 });
+    const url = `https://127.0.0.1:${cdn.port}/photo.jpg`;
+    const connectionsBefore = cdn.connections();
+    for (const entry of ['0.0.1', '0.1', '1']) expect([entry, await fetchMedia(url, 1 << 20, fromCdn(entry))]).toEqual([entry, { ok: false, reason: 'media.unreadable' }]);
+    expect(cdn.connections()).toBe(connectionsBefore);
+    expect(await fetchMedia(url, 1 << 20, fromCdn('127.0.0.1'))).toEqual({ ok: true, bytes: PHOTO });
+  });
+
   /** The hosts of `urls` that passed the allow-list: only those are looked up (the lookup then fails, so nothing connects). */
   async function hostsLookedUp(urls: string[], hosts: MediaFetchSettings['hosts']): Promise<string[]> {
     const lookedUp: string[] = [];
