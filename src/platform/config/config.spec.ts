@@ -166,6 +166,23 @@ describe('loadConfig', () => {
         `MEDIA_FETCH_HOSTS must be host names, each with an optional port from 1 to 65535, separated by commas, e.g. fbcdn.net,cdn.example.com:8443; not one: ${bad.join(', ')}`,
       ]);
     });
+
+    it('takes an IP address only whole, as URLs write it: an entry ending in a number is one to a URL, and allows no subdomains', () => {
+      const whole = ['192.0.2.10', '192.0.2.10:8443', '0.0.0.0', '1.example.com', 'cdn1.example.com', 'example.123a'];
+      expect(loadConfig({ MEDIA_FETCH_HOSTS: whole.join(',') }).mediaFetch.hosts.map((h) => h.name)).toEqual(['192.0.2.10', '192.0.2.10', '0.0.0.0', '1.example.com', 'cdn1.example.com', 'example.123a']);
+      const partial = ['0.0.1', '168.1.10', '0.0.1:8443', '127.1', '1', '0x7f.0.0.1', '127.0.0.01', '1.2.3.4.5', '1.2.3.256', '1.2.3.4.', 'cdn.123', 'cdn.0x1'];
+      let error: ConfigError | undefined;
+      try {
+        loadConfig({ MEDIA_FETCH_HOSTS: ['fbcdn.net', ...partial, '::1', '192.0.2.10'].join(',') });
+      } catch (e) {
+        error = e as ConfigError;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error!.problems).toEqual([
+        'MEDIA_FETCH_HOSTS must be host names, each with an optional port from 1 to 65535, separated by commas, e.g. fbcdn.net,cdn.example.com:8443; not one: ::1',
+        `MEDIA_FETCH_HOSTS entries that end in a number are IPv4 addresses to a URL, so must be whole ones as URLs write them (four numbers from 0 to 255 without leading zeros, e.g. 192.0.2.10), each allowing that address only; not one: ${partial.join(', ')}`,
+      ]);
+    });
   });
 
   it('rejects a signing key that is not PEM', () => {

@@ -1,5 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 
 export type DatabaseConfig =
@@ -226,13 +227,21 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd = process.cwd()): SluiceC
     .filter(Boolean);
   const mediaHosts: MediaFetchHost[] = [];
   const badMediaHosts: string[] = [];
+  const partialIpv4MediaHosts: string[] = [];
   for (const entry of mediaHostEntries) {
     const host = mediaFetchHost(entry);
-    if (host) mediaHosts.push(host);
-    else badMediaHosts.push(entry);
+    if (!host) badMediaHosts.push(entry);
+    // A URL's host is never such a name: the entry would allow nothing, or was meant as a range.
+    else if (endsInNumber(host.name) && !isIPv4(host.name)) partialIpv4MediaHosts.push(entry);
+    else mediaHosts.push(host);
   }
   if (badMediaHosts.length > 0) {
     problems.push(`MEDIA_FETCH_HOSTS must be host names, each with an optional port from 1 to 65535, separated by commas, e.g. fbcdn.net,cdn.example.com:8443; not one: ${badMediaHosts.join(', ')}`);
+  }
+  if (partialIpv4MediaHosts.length > 0) {
+    problems.push(
+      `MEDIA_FETCH_HOSTS entries that end in a number are IPv4 addresses to a URL, so must be whole ones as URLs write them (four numbers from 0 to 255 without leading zeros, e.g. 192.0.2.10), each allowing that address only; not one: ${partialIpv4MediaHosts.join(', ')}`,
+    );
   }
   const allowPrivate = env.MEDIA_FETCH_ALLOW_PRIVATE ?? 'false';
   if (allowPrivate !== 'true' && allowPrivate !== 'false') problems.push('MEDIA_FETCH_ALLOW_PRIVATE must be "true" or "false"');
@@ -316,6 +325,16 @@ function mediaFetchHost(entry: string): MediaFetchHost | undefined {
   if (!parts) return undefined;
   const port = parts[2] === undefined ? 443 : integerIn(parts[2], 1, 65535);
   return port === undefined ? undefined : { name: parts[1], port };
+}
+
+/**
+ * Whether a URL reads `name` as an IPv4 address (the WHATWG URL standard's "ends in a number"):
+ * 0.0.1 is 0.0.0.1 there, 0x7f.1 is 127.0.0.1, and cdn.123 no host at all.
+ */
+function endsInNumber(name: string): boolean {
+  const labels = name.split('.');
+  if (labels.length > 1 && labels.at(-1) === '') labels.pop();
+  return /^(?:\d+|0x[0-9a-f]*)$/.test(labels.at(-1)!);
 }
 
 /** An origin as a browser sends it: scheme, host and port only (https://intranet.example.com). */
