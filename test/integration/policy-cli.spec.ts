@@ -182,7 +182,35 @@ describe('npx sluice policy', () => {
       const repo = repository(() => undefined);
       const result = sluice(['policy', 'diff', '--base', 'no-such-branch', '--dir', join(repo, 'policies')]);
       expect(result.status).toBe(2);
-      expect(result.stderr).toContain('cannot read');
+      expect(result.stderr).toContain(`cannot read ${join(repo, 'policies')} at no-such-branch: no-such-branch is not a commit of the repository`);
+    });
+
+    it('shows every policy as new against a revision without the policies folder', () => {
+      const repo = repository(() => undefined);
+      const git = (...args: string[]) => execFileSync('git', ['-C', repo, '-c', 'user.name=R', '-c', 'user.email=r@example.org', ...args], { stdio: 'pipe' });
+      git('mv', 'policies', 'data-policies');
+      git('commit', '-qm', 'policies moved');
+      const result = sluice(['policy', 'diff', '--base', 'HEAD~1', '--dir', join(repo, 'data-policies')]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain('### New policy: `frontline-updates` (`frontline-updates.policy.yaml`, purpose `frontline-updates`)');
+    });
+
+    it('reads a policy file whose name is not ASCII at the base revision', () => {
+      const repo = repository((policies) => {
+        const text = readFileSync(join(policies, 'frontline-updates.policy.yaml'), 'utf8');
+        rmSync(join(policies, 'frontline-updates.policy.yaml'));
+        writeFileSync(join(policies, 'frontline-ü.policy.yaml'), text);
+      });
+      const git = (...args: string[]) => execFileSync('git', ['-C', repo, '-c', 'user.name=R', '-c', 'user.email=r@example.org', ...args], { stdio: 'pipe' });
+      git('add', '-A');
+      git('commit', '-qm', 'renamed');
+      const file = join(repo, 'policies', 'frontline-ü.policy.yaml');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('recipients:\n  # Each WhatsApp recipient must hold an active frontline-updates consent.\n  consent: { purpose: frontline-updates }', 'recipients: {}').replace('lawfulBasis: consent ', 'lawfulBasis: legitimate-interests '));
+      const result = sluice(['policy', 'diff', '--base', 'HEAD', '--dir', join(repo, 'policies')]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain('### `frontline-updates` (`frontline-ü.policy.yaml`, purpose `frontline-updates`)');
+      expect(result.stdout).toContain('- ⚠️ consent requirement removed: recipients no longer need consent');
+      expect(result.stdout).not.toContain('New policy');
     });
   });
 

@@ -77,12 +77,9 @@ export async function runPolicyCommand(verb: string | undefined, args: string[],
       try {
         baseFiles = policyFilesAtRevision(dir, values.base);
       } catch (error) {
-        const detail = (error as { stderr?: Buffer }).stderr?.toString('utf8').trim() ?? (error as Error).message;
-        if (!/does not exist|not a tree object|exists on disk, but not in/.test(detail)) {
-          io.err.write(`cannot read ${dir} at ${values.base}: ${detail}\n`);
-          return 2;
-        }
-        baseFiles = [];
+        const detail = (error as { stderr?: Buffer }).stderr?.toString('utf8').trim() || (error as Error).message;
+        io.err.write(`cannot read ${dir} at ${values.base}: ${detail}\n`);
+        return 2;
       }
       const base = baseFiles.length > 0 ? tryCompile(baseFiles) : undefined;
       const baseBundle = base && 'bundle' in base ? base.bundle : undefined;

@@ -74,6 +74,68 @@ describe('privacyDiff', () => {
     expect(markdown).toContain('→ `category user.content; jpeg; up to');
   });
 
+  /** A new policy, for another purpose, whose fields are these (lawful basis legitimate interests, no consent rules). */
+  const policyWithFields = (fields: string, extra = '') => `apiVersion: sluice.policy/v1
+name: ops-broadcast
+purpose: ops-broadcast
+lawfulBasis: legitimate-interests
+source: workplace.post
+destination: whatsapp
+recipients: {}
+${extra}fields:
+${fields}
+media:
+  photos: { allow: false }
+  videos: { allow: false }
+limits: { recipientsPerShare: 10, messageLength: 1000, mediaBytes: 1000 }
+delivery:
+  type: text
+  template: "{message}"
+`;
+  const withShipped = (policy: string) => diffAgainstShipped({ 'frontline-updates.policy.yaml': SHIPPED, 'ops.policy.yaml': policy });
+
+  it('flags what a new policy lets cross unscreened or without consent, whatever the categories say', () => {
+    const markdown = withShipped(
+      policyWithFields(`  - { path: message, category: system.operations }
+  - { path: from.name, category: user.name }
+  - { path: full_picture, category: system.operations }
+  - { path: message_tags.name, category: user.name }`),
+    );
+    expect(flagsOf(markdown)).toEqual([
+      'recipients need no consent: whoever the integration names receives the shares',
+      "`from.name`, the author's, crosses without the author's consent",
+      'names of people tagged in `message` cross without their consent: no rule for mentioned people',
+      '`message_tags.name`, about people other than the author (tagged, addressed, commenting or reacting), newly crosses without their consent',
+      'free text without recognisers: `message` crosses with transform none',
+      "a link to the post's media newly crosses: `full_picture`: whoever receives it fetches the original, as posted (metadata included), past the media rules",
+    ]);
+    expect(markdown).toContain('- Subjects newly crossing: `recipients`, `author`, `mentioned people`');
+  });
+
+  it('flags a category that covers special categories, and an organisation category it cannot judge', () => {
+    const markdown = withShipped(
+      policyWithFields(`  - { path: message, category: user.content, transform: redact-pii }
+  - { path: story, category: user.demographic, transform: redact-pii }
+  - { path: description, category: org.acme.trade_union_membership, transform: redact-pii }`, 'subjects:\n  mentioned: { consent: { purpose: ops-broadcast }, whenMissing: redact }\nfreeText: { recognisers: [email, phone], action: mask }\n'),
+    );
+    expect(flagsOf(markdown)).toEqual(
+      expect.arrayContaining([
+        'category `user.demographic` newly crosses (`story`) and covers GDPR Art. 9/10 special categories (user.demographic.political_opinion, user.demographic.race_ethnicity, user.demographic.religious_belief, user.demographic.sexual_orientation): name a narrower category, or the Art. 9(2) exception',
+        'organisation category `org.acme.trade_union_membership` newly crosses (`description`): not in the pinned taxonomy, so not checked for GDPR Art. 9/10 special categories',
+      ]),
+    );
+  });
+
+  it('counts a subject as crossing while their data crosses, whatever became of the consent rule', () => {
+    const withoutRules = SHIPPED.replace(/\nsubjects:\n(?: {2}.*\n|\n)*?(?=\nfields:)/, '\n').replace('    subject: author\n', '');
+    const markdown = diffAgainstShipped({ 'frontline-updates.policy.yaml': withoutRules });
+    expect(flagsOf(markdown)).toEqual(
+      expect.arrayContaining(['consent requirement removed: the author rule is gone', 'consent requirement removed: the rule for mentioned people is gone', "consent requirement removed: `from.name` no longer needs its subject's consent"]),
+    );
+    expect(markdown).not.toContain('Subjects no longer crossing');
+    expect(markdown).not.toContain('names of people tagged in');
+  });
+
   it('finds nothing to show in the same policies', () => {
     expect(diffAgainstShipped({ 'frontline-updates.policy.yaml': SHIPPED })).toContain('No privacy-relevant change');
   });

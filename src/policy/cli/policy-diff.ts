@@ -1,4 +1,4 @@
-import { isSpecialCategory } from '../domain/data-categories.js';
+import { isSpecialCategory, specialCategoriesCovered } from '../domain/data-categories.js';
 import type { PolicyBundle } from '../domain/loader.js';
 import { type CompiledPolicy, type CompiledTemplate, type TemplateLine, transformLabel } from '../domain/policy.js';
 import { retentionMs } from '../domain/retention.js';
@@ -85,11 +85,38 @@ function fieldsSent(policy: CompiledPolicy): string[] {
 }
 
 const FREE_TEXT_CATEGORY = /^user\.content(\.|$)/;
+/** Fields of a Workplace post that people write, under any category: `name` is a link's title at the top level only. */
+const FREE_TEXT_NAMES = new Set(['message', 'story', 'description', 'caption', 'title', 'text']);
+/** Free text that names people by their tags (message_tags, story_tags). */
+const TAGGED_TEXT = new Set(['message', 'story']);
+/** Links to a post's media: whoever has one fetches the original, as posted, past the media rules. */
+const MEDIA_LINK_NAMES = new Set(['full_picture', 'picture', 'source', 'src', 'url', 'unshimmed_url']);
+/** Parts of a post about people other than its author: tagged, addressed, commenting, reacting. */
+const OTHER_PEOPLE_ROOTS = new Set(['message_tags', 'story_tags', 'with_tags', 'description_tags', 'to', 'comments', 'likes', 'reactions', 'seen', 'admin_creator']);
+
+const lastName = (path: string) => path.slice(path.lastIndexOf('.') + 1);
+const rootName = (path: string) => path.split('.')[0]!;
+
+function isFreeText(path: string, category: string): boolean {
+  return FREE_TEXT_CATEGORY.test(category) || path === 'name' || FREE_TEXT_NAMES.has(lastName(path));
+}
 
 /** Free text that crosses without any recogniser looking at it. */
 function unscreenedFreeText(profile: PrivacyProfile): string[] {
-  return [...profile.fields].filter(([, f]) => FREE_TEXT_CATEGORY.test(f.category) && f.transform !== 'redact-pii' && f.transform !== 'hash').map(([path]) => path);
+  return [...profile.fields].filter(([path, f]) => isFreeText(path, f.category) && f.transform !== 'redact-pii' && f.transform !== 'hash').map(([path]) => path);
 }
+
+/** Fields of the author's (from.*) that cross without the author's consent. */
+function authorFieldsWithoutConsent(profile: PrivacyProfile): string[] {
+  return [...profile.fields].filter(([path, f]) => rootName(path) === 'from' && f.subject === null).map(([path]) => path);
+}
+
+/** Free text that names tagged people, crossing with no rule for their consent. */
+function taggedTextWithoutConsent(profile: PrivacyProfile): string[] {
+  return profile.mentioned === null ? [...profile.fields.keys()].filter((path) => TAGGED_TEXT.has(path)) : [];
+}
+
+const newIn = (head: string[], before: string[]) => head.filter((x) => !before.includes(x));
 
 function selectionOf(policy: CompiledPolicy): string {
   return `${policy.purpose}|${policy.source}|${policy.destination}`;
@@ -112,9 +139,11 @@ function riskFlags(base: PrivacyProfile | undefined, head: PrivacyProfile): stri
   const before = base ?? emptyProfile();
   const categoriesBefore = categoriesCrossing(before);
   for (const [category, places] of categoriesCrossing(head)) {
-    if (isSpecialCategory(category) && !categoriesBefore.has(category)) {
-      flags.push(`GDPR Art. 9/10 special category \`${category}\` newly crosses (${places.join(', ')}): needs an Art. 9(2) exception`);
-    }
+    if (categoriesBefore.has(category)) continue;
+    const covered = specialCategoriesCovered(category);
+    if (isSpecialCategory(category)) flags.push(`GDPR Art. 9/10 special category \`${category}\` newly crosses (${places.join(', ')}): needs an Art. 9(2) exception`);
+    else if (covered.length > 0) flags.push(`category \`${category}\` newly crosses (${places.join(', ')}) and covers GDPR Art. 9/10 special categories (${covered.join(', ')}): name a narrower category, or the Art. 9(2) exception`);
+    else if (category.startsWith('org.')) flags.push(`organisation category \`${category}\` newly crosses (${places.join(', ')}): not in the pinned taxonomy, so not checked for GDPR Art. 9/10 special categories`);
   }
   if (base) {
     if (base.purpose !== head.purpose) flags.push(`purpose changed: ${base.purpose} → ${head.purpose}: the policy now decides the shares of another purpose`);
@@ -122,21 +151,39 @@ function riskFlags(base: PrivacyProfile | undefined, head: PrivacyProfile): stri
     if (head.retention !== null && (base.retention === null || retentionMs(head.retention) < retentionMs(base.retention))) {
       flags.push(`audit retention shortened: ${base.retention ?? 'none'} → ${head.retention}: subject reports leave out this policy's crossings older than that`);
     }
-    if (base.recipientConsent && !head.recipientConsent) flags.push('consent requirement removed: recipients no longer need consent');
     if (base.author && !head.author) flags.push('consent requirement removed: the author rule is gone');
     if (base.mentioned && !head.mentioned) flags.push('consent requirement removed: the rule for mentioned people is gone');
-    for (const [path, field] of head.fields) {
-      const was = base.fields.get(path);
-      if (was?.subject && !field.subject) flags.push(`consent requirement removed: \`${path}\` no longer needs its subject's consent`);
-    }
     for (const recogniser of base.recognisers) {
       if (!head.recognisers.has(recogniser)) flags.push(`recogniser \`${recogniser}\` no longer screens the free text`);
     }
     if (base.lawfulBasis !== head.lawfulBasis) flags.push(`lawful basis changed: ${base.lawfulBasis} → ${head.lawfulBasis}`);
   }
+  // Consent that nobody is asked for, where before it was asked for or nothing crossed.
+  if (head.fields.size > 0 && head.recipientConsent === null) {
+    if (before.recipientConsent !== null) flags.push('consent requirement removed: recipients no longer need consent');
+    else if (before.fields.size === 0) flags.push('recipients need no consent: whoever the integration names receives the shares');
+  }
+  for (const [path, field] of head.fields) {
+    if (before.fields.get(path)?.subject && !field.subject) flags.push(`consent requirement removed: \`${path}\` no longer needs its subject's consent`);
+  }
+  for (const path of newIn(authorFieldsWithoutConsent(head), authorFieldsWithoutConsent(before))) {
+    if (!before.fields.get(path)?.subject) flags.push(`\`${path}\`, the author's, crosses without the author's consent`);
+  }
+  // (A rule for mentioned people that is gone is flagged above.)
+  if (!before.mentioned) {
+    for (const path of newIn(taggedTextWithoutConsent(head), taggedTextWithoutConsent(before))) {
+      flags.push(`names of people tagged in \`${path}\` cross without their consent: no rule for mentioned people`);
+    }
+  }
+  for (const path of [...head.fields.keys()].filter((p) => OTHER_PEOPLE_ROOTS.has(rootName(p)) && !before.fields.has(p))) {
+    flags.push(`\`${path}\`, about people other than the author (tagged, addressed, commenting or reacting), newly crosses without their consent`);
+  }
   const unscreenedBefore = new Set(unscreenedFreeText(before));
   for (const path of unscreenedFreeText(head)) {
     if (!unscreenedBefore.has(path)) flags.push(`free text without recognisers: \`${path}\` crosses with transform ${head.fields.get(path)!.transform}`);
+  }
+  for (const path of [...head.fields.keys()].filter((p) => MEDIA_LINK_NAMES.has(lastName(p)) && !before.fields.has(p))) {
+    flags.push(`a link to the post's media newly crosses: \`${path}\`: whoever receives it fetches the original, as posted (metadata included), past the media rules`);
   }
   if (head.photos && !before.photos) flags.push('media newly allowed: photos');
   if (head.videos && !before.videos) flags.push('media newly allowed: videos');
@@ -298,11 +345,14 @@ function sweepRetention(bundle: PolicyBundle): string | null {
   return retentions.reduce((longest, r) => (retentionMs(r!) > retentionMs(longest!) ? r : longest))!;
 }
 
+/** Whose data crosses, whatever consent rule applies to it. */
 function subjectsOf(profile: PrivacyProfile): Set<string> {
   const subjects = new Set<string>();
-  if (profile.recipientConsent !== null || profile.fields.size > 0) subjects.add('recipients');
-  if ([...profile.fields.values()].some((f) => f.subject === 'author')) subjects.add('author');
-  if (profile.mentioned && profile.fields.has('message')) subjects.add('mentioned people');
-  if (profile.fields.size === 0) subjects.clear();
+  if (profile.fields.size === 0) return subjects;
+  subjects.add('recipients');
+  const paths = [...profile.fields.keys()];
+  if (paths.some((path) => rootName(path) === 'from') || [...profile.fields.values()].some((f) => f.subject === 'author')) subjects.add('author');
+  if (paths.some((path) => TAGGED_TEXT.has(path) || rootName(path).endsWith('_tags'))) subjects.add('mentioned people');
+  if (paths.some((path) => OTHER_PEOPLE_ROOTS.has(rootName(path)) && !rootName(path).endsWith('_tags'))) subjects.add('other people (addressed, commenting or reacting)');
   return subjects;
 }

@@ -54,3 +54,11 @@ export function fideslangCategories(): { version: string; categories: ReadonlyMa
 export function isSpecialCategory(key: string): boolean {
   return SPECIAL_CATEGORY_ROOTS.some((root) => key === root || key.startsWith(`${root}.`));
 }
+
+/**
+ * The special categories a broader category covers (`user.demographic` holds religious belief and
+ * sexual orientation, `user` holds them all): data labelled so may be any of them.
+ */
+export function specialCategoriesCovered(key: string): string[] {
+  return SPECIAL_CATEGORY_ROOTS.filter((root) => root.startsWith(`${key}.`));
+}
