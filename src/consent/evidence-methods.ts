@@ -16,13 +16,18 @@ export const WELL_KNOWN_EVIDENCE_METHODS: ReadonlySet<string> = new Set([
   'sms',
   'verbal',
   'web-form',
-  // sluice's own: an inbound STOP and WhatsApp's notice of a number change.
-  'whatsapp-number-change',
   'whatsapp-opt-in',
+  // sluice's own (SLUICE_EVIDENCE_METHODS): an inbound STOP and WhatsApp's notice of a number change.
+  'whatsapp-number-change',
   'whatsapp-opt-out',
 ]);
 
 export const OTHER_EVIDENCE_METHOD = 'other';
+
+/** The methods only sluice records: a DPO reads them as the person's own STOP, or WhatsApp's notice. */
+export const WHATSAPP_OPT_OUT_METHOD = 'whatsapp-opt-out';
+export const WHATSAPP_NUMBER_CHANGE_METHOD = 'whatsapp-number-change';
+export const SLUICE_EVIDENCE_METHODS: ReadonlySet<string> = new Set([WHATSAPP_OPT_OUT_METHOD, WHATSAPP_NUMBER_CHANGE_METHOD]);
 
 export function auditableEvidenceMethod(method: string): string {
   return WELL_KNOWN_EVIDENCE_METHODS.has(method) ? method : OTHER_EVIDENCE_METHOD;

@@ -448,6 +448,20 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
       }
     });
 
+    it("refuses sluice's own evidence methods from an integration: a STOP and a number change are the contact's and WhatsApp's", async () => {
+      for (const method of ['whatsapp-opt-out', 'whatsapp-number-change']) {
+        const response = await sluice.request('POST', '/v1/consents', { body: { ...consent('whatsapp', '31600000031', 'withdrawn'), evidence: { method, text: 'notice v3' } } });
+        expect([method, response.status, response.json.errors]).toEqual([
+          method,
+          400,
+          [{ path: 'evidence.method', message: `evidence.method ${method} is recorded by sluice itself (a contact's STOP, WhatsApp's notice of a new number); name how you captured this one, e.g. form or in-app` }],
+        ]);
+      }
+      expect((await sluice.request('GET', '/v1/subjects/whatsapp/31600000031/consents')).json.history).toEqual([]);
+      const optIn = await sluice.request('POST', '/v1/consents', { body: { ...consent('whatsapp', '31600000031'), evidence: { method: 'whatsapp-opt-in', text: 'replied YES' } } });
+      expect(optIn.status).toBe(201);
+    });
+
     it('rejects a malformed consent with every problem', async () => {
       const response = await sluice.request('POST', '/v1/consents', { body: { subject: { type: 'email', id: 'x' }, purpose: '', status: 'maybe' } });
       expect(response.status).toBe(400);

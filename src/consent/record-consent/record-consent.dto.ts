@@ -13,6 +13,7 @@ import {
   ValidatorConstraint,
   type ValidatorConstraintInterface,
 } from 'class-validator';
+import { SLUICE_EVIDENCE_METHODS } from '../evidence-methods.js';
 import { canonicalWhatsAppId, isSubjectType, PURPOSE_PATTERN, SUBJECT_ID_PATTERNS, SUBJECT_TYPES, type SubjectType } from '../subject.js';
 
 @ValidatorConstraint({ name: 'subjectIdMatchesType' })
@@ -58,9 +59,21 @@ class CapturedInThePast implements ValidatorConstraintInterface {
 /** How consent was captured, as a code: the audit log names it if it is a well-known one (evidence-methods.ts), else writes `other`. */
 export const EVIDENCE_METHOD_PATTERN = /^[a-z][a-z0-9-]{0,49}$/;
 
+@ValidatorConstraint({ name: 'notSluicesOwnMethod' })
+class NotSluicesOwnMethod implements ValidatorConstraintInterface {
+  validate(method: unknown): boolean {
+    return typeof method !== 'string' || !SLUICE_EVIDENCE_METHODS.has(method);
+  }
+
+  defaultMessage(args: ValidationArguments): string {
+    return `evidence.method ${String(args.value)} is recorded by sluice itself (a contact's STOP, WhatsApp's notice of a new number); name how you captured this one, e.g. form or in-app`;
+  }
+}
+
 export class ConsentEvidenceDto {
   @IsString()
   @Matches(EVIDENCE_METHOD_PATTERN, { message: 'evidence.method must be a code of lower-case letters, digits and dashes (e.g. form, whatsapp-opt-in), at most 50 characters; describe the evidence in evidence.text' })
+  @Validate(NotSluicesOwnMethod)
   method: string;
 
   @IsOptional()

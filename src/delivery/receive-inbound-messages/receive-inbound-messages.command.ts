@@ -3,6 +3,7 @@ import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { EntityManager } from 'typeorm';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
 import { type ConsentChange, ConsentLedger } from '../../consent/consent-ledger.js';
+import { WHATSAPP_NUMBER_CHANGE_METHOD, WHATSAPP_OPT_OUT_METHOD } from '../../consent/evidence-methods.js';
 import { whatsAppIdForms } from '../../consent/subject.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { Traced } from '../../platform/observability/traced.js';
@@ -108,7 +109,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
           counts.numberChanges++;
           // The window first, as an inbound message writes it: a STOP and this never wait for each other crosswise.
           for (const form of forms) await this.windows.closeAsOf(manager, form, message.sentAt);
-          const evidence = { method: 'whatsapp-number-change', text: `WhatsApp message ${message.id}: the contact moved to another number`, capturedAt: message.sentAt.toISOString() };
+          const evidence = { method: WHATSAPP_NUMBER_CHANGE_METHOD, text: `WhatsApp message ${message.id}: the contact moved to another number`, capturedAt: message.sentAt.toISOString() };
           await this.endConsents(manager, forms, evidence, 'whatsapp_number_changed', ended);
           // Every user id that stood for the old number then goes with it, whether WhatsApp named it or not.
           const stoodFor = new Set([
@@ -123,7 +124,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
         for (const form of forms) await this.windows.recordInbound(manager, form, message.sentAt);
         if (message.text === undefined || !isOptOut(message.text)) continue;
         counts.optOuts++;
-        const evidence = { method: 'whatsapp-opt-out', text: `"${message.text.trim()}" in WhatsApp message ${message.id}`, capturedAt: message.sentAt.toISOString() };
+        const evidence = { method: WHATSAPP_OPT_OUT_METHOD, text: `"${message.text.trim()}" in WhatsApp message ${message.id}`, capturedAt: message.sentAt.toISOString() };
         await this.endConsents(manager, forms, evidence, 'whatsapp_opt_out', ended);
       }
       await this.inbound.forgetExpired(manager, now);
