@@ -116,6 +116,32 @@ describeEachDatabase('policy hot reload', (dialect) => {
     }, 'the watched change');
     expect((await activations()).at(-1)).toMatchObject({ bundle: after });
   });
+
+  it('honours a consent given while no policy named its purpose, once a reloaded policy does', async () => {
+    const contact = '31600000077';
+    const given = await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', contact, 'granted', 'shift-swaps') });
+    expect(given.status).toBe(201);
+    await sluice.app.get(AuditSequencer).sequenceNow();
+    const [logged] = await sluice.database.adminQuery<{ entry: string }>(`SELECT entry FROM audit_entries WHERE id = ${dialect === 'postgres' ? '$1' : '?'}`, [given.json.audit.entry]);
+    expect(JSON.parse(logged!.entry)).toMatchObject({ kind: 'consent.granted', purpose: '(unlisted)' });
+    const share = () => sluice.request('POST', '/v1/shares', { body: shareRequest({ purpose: 'shift-swaps', recipients: [{ waId: contact }] }), headers: idempotencyKey() });
+    expect((await share()).json.reasons).toEqual(['policy.none_matches']);
+
+    const second = join(dir, 'shift-swaps.policy.yaml');
+    writeFileSync(second, original.replaceAll('frontline-updates', 'shift-swaps'));
+    try {
+      // The watcher may have taken the new file first.
+      expect(['activated', 'unchanged']).toContain((await sluice.app.get(PolicyActivationService).reload()).status);
+      const allowed = await share();
+      expect([allowed.json.status, allowed.json.policy.name, allowed.json.recipients]).toEqual(['accepted', 'shift-swaps', [{ waId: contact, decision: 'allowed', reasons: [] }]]);
+      const consents = (await sluice.request('GET', `/v1/subjects/whatsapp/${contact}/consents`)).json;
+      expect(consents.current).toEqual([expect.objectContaining({ purpose: 'shift-swaps', status: 'granted' })]);
+      expect(consents.history.map((h: { purpose: string; status: string }) => [h.purpose, h.status])).toEqual([['shift-swaps', 'granted']]);
+    } finally {
+      rmSync(second);
+      await sluice.app.get(PolicyActivationService).reload();
+    }
+  });
 });
 
 /**
