@@ -139,16 +139,18 @@ class SchemaCompiler {
       const kindSchema = properties?.kind;
       const required = (definition?.required ?? []) as string[];
       if (!definition || !kindSchema || typeof kindSchema.const !== 'string' || Object.keys(kindSchema).some((k) => k !== 'const' && !ANNOTATIONS.has(k))) continue;
-      // Only what `object` expresses: a kind whose definition adds anything (a oneOf between two
-      // sets of required keys, say) takes the full checks.
-      if (Object.keys(definition).some((k) => !ENTRY_KEYWORDS.has(k) && !ANNOTATIONS.has(k))) continue;
+      // Only what `object` expresses, or a condition on one member it splits into objects: a kind
+      // whose definition adds anything else (a oneOf between two sets of required keys, say) takes
+      // the full checks.
+      const cases = this.cases(definition);
+      if (cases === null) continue;
       // The discriminator's kinds are distinct constants, so at most one branch of oneOf can match.
       if (!required.includes('kind') || !['index', 'time', ...rootRequired].every((name) => required.includes(name))) continue;
       if (kinds.has(kindSchema.const)) return new Map();
       this.unordered = false;
       this.innerObjects = false;
       this.innerIndexOrTime = false;
-      const expression = this.object(definition, true);
+      const expression = alternatives(cases.map((c) => this.object(c, true)));
       if (expression === NEVER || this.innerIndexOrTime) continue;
       try {
         kinds.set(kindSchema.const, { expression: new RegExp(`^${expression}$`), unordered: this.unordered, flat: !this.innerObjects });
@@ -157,6 +159,57 @@ class SchemaCompiler {
       }
     }
     return kinds;
+  }
+
+  /**
+   * An entry definition as the plain object definitions it is the union of: itself; or, with a
+   * condition `if: {required: [<member>], properties: {<member>: {const: c}}}` on a member the
+   * definition requires, a `then` case whose member is c and an `else` case whose member takes
+   * only those of its alternatives that exclude c, each with its branch's required and forbidden
+   * (`false`) members added. null for anything else.
+   */
+  private cases(definition: Schema): Schema[] | null {
+    const { if: condition, then: whenEqual, else: otherwise, ...plain } = definition;
+    if (Object.keys(plain).some((k) => !ENTRY_KEYWORDS.has(k) && !ANNOTATIONS.has(k))) return null;
+    if (condition === undefined && whenEqual === undefined && otherwise === undefined) return [plain];
+    const tested = memberEquals(condition);
+    const properties = (plain.properties ?? {}) as Record<string, Schema>;
+    if (!tested || !((plain.required ?? []) as string[]).includes(tested.name) || !(tested.name in properties)) return null;
+    const constantText = JSON.stringify(tested.value);
+    const admitsConstant = (schema: Schema) => {
+      try {
+        return new RegExp(`^${this.schema(schema)}$`).test(constantText);
+      } catch {
+        // An expression the engine refuses: the kind's own expression will not compile either.
+        return false;
+      }
+    };
+    const options = this.options(properties[tested.name]!);
+    // An alternative without an exact expression matches nothing here: the then case is left to the
+    // full checks, and the else case keeps only alternatives known to exclude the constant.
+    const equal = options.some(admitsConstant) ? withBranch(plain, tested.name, { const: tested.value }, whenEqual) : undefined;
+    const other = withBranch(plain, tested.name, { anyOf: options.filter((option) => !admitsConstant(option)) }, otherwise);
+    if (equal === null || other === null) return null;
+    // The else case first: a failing case is matched up to its member before the next is tried,
+    // and the gateway writes most entries with a listed purpose.
+    return equal === undefined ? [other] : [other, equal];
+  }
+
+  /** A schema's alternatives: the branches of its anyOf, through any $ref, else the schema itself. */
+  private options(schema: Schema): Schema[] {
+    const keywords = Object.keys(schema).filter((k) => !ANNOTATIONS.has(k));
+    if (keywords.length === 1 && typeof schema.$ref === 'string' && !this.resolving.has(schema.$ref)) {
+      const target = this.resolve(schema.$ref);
+      if (!target) return [schema];
+      this.resolving.add(schema.$ref);
+      try {
+        return this.options(target);
+      } finally {
+        this.resolving.delete(schema.$ref);
+      }
+    }
+    if (keywords.length === 1 && Array.isArray(schema.anyOf)) return (schema.anyOf as Schema[]).flatMap((option) => this.options(option));
+    return [schema];
   }
 
   private resolve(ref: string): Schema | undefined {
@@ -243,7 +296,8 @@ class SchemaCompiler {
     // Any other key, never one of the named ones (whose values have schemas of their own).
     const other = otherValue === NEVER ? null : `"${names.length > 0 ? `(?!(?:${names.map(escapeRegExp).join('|')})")` : ''}${PLAIN}*":${otherValue}`;
     if (other !== null) this.unordered = true;
-    const values = names.map((name) => this.schema(properties[name]!));
+    // A member whose schema is `false` can never be present: it has no expression.
+    const values = names.map((name) => ((properties[name] as unknown) === false ? NEVER : this.schema(properties[name]!)));
     if (names.some((name, i) => required.has(name) && values[i] === NEVER)) return NEVER;
     const members = names.map((name, i) => ({ text: `"${escapeRegExp(name)}":${values[i]!}`, required: required.has(name) }));
     const more = other === null ? '' : `(?:,${other})*`;
@@ -259,6 +313,37 @@ class SchemaCompiler {
     };
     return `\\{${first(0)}\\}`;
   }
+}
+
+/** The member and constant of a condition `{required?: [<member>], properties: {<member>: {const: <constant>}}}`, if it is one. */
+function memberEquals(condition: unknown): { name: string; value: unknown } | null {
+  if (typeof condition !== 'object' || condition === null) return null;
+  const { properties, required, ...rest } = condition as Schema;
+  if (Object.keys(rest).some((k) => !ANNOTATIONS.has(k)) || typeof properties !== 'object' || properties === null) return null;
+  const members = Object.entries(properties as Record<string, Schema>);
+  if (members.length !== 1) return null;
+  const [name, schema] = members[0]!;
+  // Requiring the member in the condition changes nothing where the definition requires it too.
+  if (required !== undefined && !(Array.isArray(required) && required.every((r) => r === name))) return null;
+  if (typeof schema !== 'object' || schema === null || !('const' in schema) || Object.keys(schema).some((k) => k !== 'const' && !ANNOTATIONS.has(k))) return null;
+  return { name, value: schema.const };
+}
+
+/**
+ * The plain definition with one member's schema replaced (narrowed: the caller makes sure the new
+ * one admits only what the old one does) and a `then`/`else` branch merged in: its required
+ * members, and its members whose schema is `false`. undefined branch: nothing to merge; null: a
+ * branch with anything else.
+ */
+function withBranch(plain: Schema, member: string, narrowed: Schema, branch: unknown): Schema | null {
+  const { required = [], properties = {}, ...rest } = (branch ?? {}) as Schema;
+  if ((branch !== undefined && (typeof branch !== 'object' || branch === null)) || Object.keys(rest).some((k) => !ANNOTATIONS.has(k)) || !Array.isArray(required)) return null;
+  if (typeof properties !== 'object' || properties === null || Object.values(properties).some((schema) => schema !== false)) return null;
+  return {
+    ...plain,
+    properties: { ...(plain.properties as Record<string, Schema>), [member]: narrowed, ...(properties as Record<string, false>) },
+    required: [...((plain.required ?? []) as string[]), ...(required as string[])],
+  };
 }
 
 function alternatives(options: string[]): string {

@@ -65,11 +65,13 @@ export function bundleSchemas(): BundleSchemas {
   return (compiled ??= new LazySchemas(schemasDir()));
 }
 
-/** The first schema error as `<path>: <message>` ("(entry)" for the whole object). */
+/** The first schema error as `<path> <message>` ("(top level)" for the whole object). */
 export function describeSchemaError(errors: ErrorObject[] | null | undefined): string {
   const error = errors?.[0];
   if (!error) return 'does not match the schema';
   const where = error.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : '(top level)';
   const extra = error.keyword === 'additionalProperties' ? ` (${String((error.params as { additionalProperty?: string }).additionalProperty)})` : '';
-  return `${where} ${error.message ?? 'is not valid'}${extra}`;
+  // A member whose schema is `false` (not allowed in this case of its entry): ajv says "boolean schema is false".
+  const message = error.keyword === 'false schema' ? 'must not be present' : (error.message ?? 'is not valid');
+  return `${where} ${message}${extra}`;
 }

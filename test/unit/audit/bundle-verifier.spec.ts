@@ -9,7 +9,7 @@ import { signCheckpoint } from '../../../src/audit/domain/checkpoint.js';
 import { leafHash } from '../../../src/audit/domain/merkle.js';
 import { csvEntryRow, ndjsonEntryLine } from '../../../src/audit/verifier/bundle-format.js';
 import { BundleVerifier, verifyBundle, verifyBundleFile, type VerificationReport } from '../../../src/audit/verifier/bundle-verifier.js';
-import { buildBundle, buildLog, entryText, ORIGIN } from './bundle-fixtures.js';
+import { buildBundle, buildLog, entryBody, entryText, ORIGIN } from './bundle-fixtures.js';
 
 const log = buildLog(40);
 const verify = (bundle: Buffer | string, options: Parameters<typeof verifyBundle>[1] = {}) =>
@@ -295,6 +295,24 @@ describe('offline verification of an export bundle', () => {
       expect(failureOf(await verify(bundle.toString('utf8').replaceAll('\n', '\r\n'), options))).toMatch(/^-: the header/);
       expect(failureOf(await verify(`${JSON.stringify(JSON.parse(lines[0]!), null, 1).replaceAll('\n', '')}\n${joinLines(lines.slice(1))}`, options))).toBe('-: the header is not in the compact form the exporter writes');
     });
+  });
+
+  it('refuses an entry whose purpose is (unlisted) without its digest, or in clear with one, hashed and signed as the log wrote it', async () => {
+    const unlisted = (kind: string) => entryBody(kind, 17);
+    const withoutDigest = ({ purposeDigest: _digest, ...body }: Record<string, unknown>) => body;
+    const sealedWithoutDigest = withoutDigest(unlisted('share.decided'));
+    const cases = [
+      [entryText(6, 'consent.granted', withoutDigest(unlisted('consent.granted'))), "(top level) must have required property 'purposeDigest'"],
+      [entryText(6, 'share.decided', sealedWithoutDigest), "(top level) must have required property 'purposeDigest'"],
+      [entryText(6, 'consent.withdrawn', { ...unlisted('consent.withdrawn'), purpose: 'frontline-updates' }), 'purposeDigest must not be present'],
+      [entryText(6, 'share.decided', { ...sealedWithoutDigest, purpose: 'frontline-updates' }), 'purposeSealed must not be present'],
+    ] as const;
+    for (const [text, why] of cases) {
+      const forged = buildLogFromTexts(log.texts.slice(0, 12).map((t, i) => (i === 6 ? text : t)));
+      for (const format of ['ndjson', 'csv'] as const) {
+        expect(failureOf(await verify(buildBundle(forged, { format }), { publicKey: log.publicKey }))).toBe(`6: the entry does not match audit-entry.schema.json: ${why}`);
+      }
+    }
   });
 
   describe('an altered CSV bundle fails, naming the first bad index', () => {

@@ -107,6 +107,47 @@ describe('the fast path of the offline verifier (CanonicalEntryMatcher)', () => 
     expect(matcher.match(text)).toBeNull();
   });
 
+  it.each([
+    ['consent.granted', 'an unlisted purpose without its digest', (e: string) => e.replace(/,"purposeDigest":"[^"]*"/, '')],
+    ['share.decided', 'an unlisted purpose, sealed, without its digest', (e: string) => e.replace(/,"purposeDigest":"[^"]*"/, '')],
+    ['consent.withdrawn', 'a digest beside a purpose in clear', (e: string) => e.replace('"purpose":"(unlisted)"', '"purpose":"frontline-updates"')],
+    ['share.decided', 'a sealed purpose beside a purpose in clear', (e: string) => e.replace('"purpose":"(unlisted)"', '"purpose":"frontline-updates"').replace(/,"purposeDigest":"[^"]*"/, '')],
+  ])('leaves a %s with %s to the full checks, which refuse it', (kind, _label, change) => {
+    const text = change(entryText(17, kind));
+    expect(text).not.toBe(entryText(17, kind));
+    expect(fullChecks(text)).toBeNull();
+    expect(matcher.match(text)).toBeNull();
+  });
+
+  it('compiles a condition on one member (if it equals a constant: then, else) into both cases', () => {
+    const schemaWith = (condition: Record<string, unknown>) => ({
+      type: 'object',
+      required: ['kind', 'index', 'time'],
+      discriminator: { propertyName: 'kind' },
+      oneOf: [{ $ref: '#/$defs/k' }],
+      $defs: {
+        k: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kind', 'index', 'time', 'p'],
+          properties: { kind: { const: 'k' }, index: { type: 'integer', minimum: 0 }, time: { type: 'string', pattern: '^[0-9]+$' }, p: { anyOf: [{ type: 'string', pattern: '^[a-z]+$' }, { const: '?' }] }, d: { type: 'integer' } },
+          ...condition,
+        },
+      },
+    });
+    const conditional = CanonicalEntryMatcher.fromSchema(schemaWith({ if: { properties: { p: { const: '?' } } }, then: { required: ['d'] }, else: { properties: { d: false } } }));
+    expect(conditional.kinds).toEqual(['k']);
+    // A branch with more than required and forbidden members, or a condition on more than one member's value: full checks.
+    expect(CanonicalEntryMatcher.fromSchema(schemaWith({ if: { properties: { p: { const: '?' } } }, then: { minProperties: 5 } })).kinds).toEqual([]);
+    expect(CanonicalEntryMatcher.fromSchema(schemaWith({ if: { properties: { p: { const: '?' }, d: { const: 1 } } }, then: { required: ['d'] } })).kinds).toEqual([]);
+    const entry = { index: 0, kind: 'k', time: '1' };
+    expect(conditional.match('{"d":1,"index":0,"kind":"k","p":"?","time":"1"}')).toEqual(entry);
+    expect(conditional.match('{"index":0,"kind":"k","p":"abc","time":"1"}')).toEqual(entry);
+    expect(conditional.match('{"index":0,"kind":"k","p":"?","time":"1"}')).toBeNull();
+    expect(conditional.match('{"d":1,"index":0,"kind":"k","p":"abc","time":"1"}')).toBeNull();
+    expect(conditional.match('{"index":0,"kind":"k","p":"AB","time":"1"}')).toBeNull();
+  });
+
   it('compiles only what it can translate exactly: other constructs fall to the full checks', () => {
     const schemaWith = (properties: Record<string, unknown>, required = Object.keys(properties)) => ({
       type: 'object',

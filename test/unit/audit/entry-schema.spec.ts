@@ -21,6 +21,15 @@ describe('schemas/audit-entry.schema.json', () => {
     expect(validate(entry)).toBe('valid');
   });
 
+  it.each<[string, string, (e: Record<string, unknown>) => unknown, RegExp]>([
+    ['an unlisted purpose without its digest', 'consent.granted', ({ purposeDigest: _d, ...e }) => e, /must have required property 'purposeDigest'/],
+    ['an unlisted share purpose sealed but without its digest', 'share.decided', ({ purposeDigest: _d, ...e }) => e, /must have required property 'purposeDigest'/],
+    ['a digest beside a purpose in clear', 'consent.withdrawn', (e) => ({ ...e, purpose: 'frontline-updates' }), /purposeDigest must not be present/],
+    ['a sealed purpose beside a purpose in clear', 'share.decided', ({ purposeDigest: _d, ...e }) => ({ ...e, purpose: 'frontline-updates' }), /purposeSealed must not be present/],
+  ])('refuses %s: (unlisted) goes with purposeDigest, and only it has purposeSealed', (_label, kind, change, message) => {
+    expect(validate(change(entryOf(kind, 17)))).toMatch(message);
+  });
+
   it('accepts a decision without content or policy, and an index as the decision of older message entries', () => {
     const denied = { ...entryOf('share.decided'), policy: { name: null, bundle: `sha256:${'0'.repeat(64)}` }, lawfulBasis: null, status: 'denied', reasons: ['policy.none_matches'], content: null };
     expect(validate(denied)).toBe('valid');
@@ -42,7 +51,7 @@ describe('schemas/audit-entry.schema.json', () => {
     ['an erasure with a name in it', 'subject.erased', (e) => ({ ...e, subject: 'Pieter Jansen' }), /subject must match pattern/],
     ['a purpose that is not a code', 'consent.granted', (e) => ({ ...e, purpose: 'Jan de Vries, private' }), /purpose/],
     ['a purpose in clear where its digest belongs', 'consent.withdrawn', (e) => ({ ...e, purpose: '(unlisted)', purposeDigest: 'jan-de-vries-private' }), /purposeDigest must match pattern/],
-    ['a purpose in clear where it is sealed', 'share.decided', (e) => ({ ...e, purpose: '(unlisted)', purposeSealed: 'jan-de-vries-private' }), /purposeSealed must match pattern/],
+    ['a purpose in clear where it is sealed', 'share.decided', (e) => ({ ...e, purpose: '(unlisted)', purposeDigest: e.post, purposeSealed: 'jan-de-vries-private' }), /purposeSealed must match pattern/],
     ['a sealed purpose in a consent entry (the ledger keeps it)', 'consent.granted', (e) => ({ ...e, purposeSealed: 'sealed:v1:abc' }), /must NOT have additional properties \(purposeSealed\)/],
   ])('refuses %s', (_label, kind, change, message) => {
     expect(validate(change(entryOf(kind, 2)))).toMatch(message);
