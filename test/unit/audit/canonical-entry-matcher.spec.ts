@@ -120,21 +120,8 @@ describe('the fast path of the offline verifier (CanonicalEntryMatcher)', () => 
   });
 
   it('compiles a condition on one member (if it equals a constant: then, else) into both cases', () => {
-    const schemaWith = (condition: Record<string, unknown>) => ({
-      type: 'object',
-      required: ['kind', 'index', 'time'],
-      discriminator: { propertyName: 'kind' },
-      oneOf: [{ $ref: '#/$defs/k' }],
-      $defs: {
-        k: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['kind', 'index', 'time', 'p'],
-          properties: { kind: { const: 'k' }, index: { type: 'integer', minimum: 0 }, time: { type: 'string', pattern: '^[0-9]+$' }, p: { anyOf: [{ type: 'string', pattern: '^[a-z]+$' }, { const: '?' }] }, d: { type: 'integer' } },
-          ...condition,
-        },
-      },
-    });
+    const schemaWith = (condition: Record<string, unknown>) =>
+      schemaOfKindK({ p: { anyOf: [{ type: 'string', pattern: '^[a-z]+$' }, { const: '?' }] }, d: { type: 'integer' } }, ['p'], condition);
     const conditional = CanonicalEntryMatcher.fromSchema(schemaWith({ if: { properties: { p: { const: '?' } } }, then: { required: ['d'] }, else: { properties: { d: false } } }));
     expect(conditional.kinds).toEqual(['k']);
     // A branch with more than required and forbidden members, or a condition on more than one member's value: full checks.
@@ -149,20 +136,7 @@ describe('the fast path of the offline verifier (CanonicalEntryMatcher)', () => 
   });
 
   it('compiles only what it can translate exactly: other constructs fall to the full checks', () => {
-    const schemaWith = (properties: Record<string, unknown>, required = Object.keys(properties)) => ({
-      type: 'object',
-      required: ['kind', 'index', 'time'],
-      discriminator: { propertyName: 'kind' },
-      oneOf: [{ $ref: '#/$defs/k' }],
-      $defs: {
-        k: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['kind', 'index', 'time', ...required],
-          properties: { kind: { const: 'k' }, index: { type: 'integer', minimum: 0 }, time: { type: 'string', pattern: '^[0-9]+$' }, ...properties },
-        },
-      },
-    });
+    const schemaWith = (properties: Record<string, unknown>, required = Object.keys(properties)) => schemaOfKindK(properties, required);
     const compiles = (properties: Record<string, unknown>) => CanonicalEntryMatcher.fromSchema(schemaWith(properties)).kinds.length === 1;
     expect(compiles({})).toBe(true);
     expect(compiles({ n: { type: 'integer', minimum: 0, maximum: 100 } })).toBe(false);
@@ -231,3 +205,22 @@ describe('plainPattern: schema patterns that can only match plain characters', (
     expect(plainPattern(pattern)).toBeNull();
   });
 });
+
+/** An entry schema of one kind, `k`, with these members besides kind, index and time, and these keywords on its definition. */
+function schemaOfKindK(properties: Record<string, unknown>, required: string[], keywords: Record<string, unknown> = {}) {
+  return {
+    type: 'object',
+    required: ['kind', 'index', 'time'],
+    discriminator: { propertyName: 'kind' },
+    oneOf: [{ $ref: '#/$defs/k' }],
+    $defs: {
+      k: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['kind', 'index', 'time', ...required],
+        properties: { kind: { const: 'k' }, index: { type: 'integer', minimum: 0 }, time: { type: 'string', pattern: '^[0-9]+$' }, ...properties },
+        ...keywords,
+      },
+    },
+  };
+}
