@@ -74,7 +74,7 @@ describe('npx sluice policy', () => {
       writeFileSync(cases, readFileSync(cases, 'utf8').replace('Vragen? Bel [phone] of mail [email].', 'Vragen? Bel 06-12345678 of mail [email].'));
       const result = sluice(['policy', 'test', '--dir', dir]);
       expect(result.status).toBe(1);
-      expect(result.stdout).toContain('FAIL frontline-updates.yaml: contact and bank details in the message are masked');
+      expect(result.stdout).toContain('FAIL frontline-updates.yaml:52: contact and bank details in the message are masked');
       expect(result.stdout).toContain('      message:\n          Anna de Vries:\n        - Vragen? Bel 06-12345678 of mail [email]. Declaraties naar [iban].\n        + Vragen? Bel [phone] of mail [email]. Declaraties naar [iban].');
       expect(result.stdout).toMatch(/\n8 passed, 1 failed\n$/);
     });
@@ -85,7 +85,62 @@ describe('npx sluice policy', () => {
       writeFileSync(join(dir, 'tests', 'bad.yaml'), 'cases:\n  - name: no post\n    purpose: x\n');
       const result = sluice(['policy', 'test', '--dir', dir]);
       expect(result.status).toBe(1);
-      expect(result.stdout).toMatch(/FAIL bad\.yaml: \(file\)\n.*must have required property 'post'/);
+      expect(result.stdout).toContain("FAIL bad.yaml:2: (file)\n      2:5: cases.0 must have required property 'post'");
+    });
+
+    it('names the line of a schema problem deep in a case', () => {
+      const dir = tempDir();
+      cpSync(SHIPPED_POLICIES, dir, { recursive: true });
+      const cases = join(dir, 'tests', 'frontline-updates.yaml');
+      writeFileSync(cases, readFileSync(cases, 'utf8').replace('      status: accepted\n      message: "Anna de Vries:\\nVragen?', '      status: acepted\n      message: "Anna de Vries:\\nVragen?'));
+      const result = sluice(['policy', 'test', '--dir', dir]);
+      expect(result.status).toBe(1);
+      expect(result.stdout).toMatch(/^FAIL frontline-updates\.yaml:63: \(file\)\n {6}63:7: cases\.2\.expect\.status must be equal to one of the allowed values\n/m);
+    });
+
+    it('fails a case whose purpose selects no policy, even when it expects a denial', () => {
+      const dir = tempDir();
+      cpSync(SHIPPED_POLICIES, dir, { recursive: true });
+      writeFileSync(
+        join(dir, 'tests', 'typo.yaml'),
+        [
+          'cases:',
+          '  - name: a recipient without consent is denied',
+          '    purpose: frontline-update',
+          '    post: { id: "1_1", message: "Hello" }',
+          '    recipients: ["31612345678"]',
+          '    expect: { status: denied }',
+          '',
+        ].join('\n'),
+      );
+      const result = sluice(['policy', 'test', '--dir', dir]);
+      expect(result.status).toBe(1);
+      expect(result.stdout).toContain(
+        "FAIL typo.yaml:2: a recipient without consent is denied\n      purpose frontline-update selects no policy (the policies' purposes: frontline-updates); to test that its shares are refused, expect reasons [policy.none_matches]\n",
+      );
+      expect(result.stdout).toMatch(/\n9 passed, 1 failed\n$/);
+    });
+
+    it('fails a policy that no case exercises', () => {
+      const dir = tempDir();
+      cpSync(SHIPPED_POLICIES, dir, { recursive: true });
+      writeFileSync(
+        join(dir, 'staff-news.policy.yaml'),
+        readFileSync(join(dir, 'frontline-updates.policy.yaml'), 'utf8').replace('name: frontline-updates', 'name: staff-news').replace('purpose: frontline-updates', 'purpose: staff-news'),
+      );
+      expect(sluice(['policy', 'lint', '--dir', dir]).status).toBe(0);
+      const result = sluice(['policy', 'test', '--dir', dir]);
+      expect(result.status).toBe(1);
+      expect(result.stdout).toContain(`FAIL staff-news.policy.yaml: policy staff-news\n      no test case exercises it: add cases with purpose staff-news to ${join(dir, 'tests')}/*.yaml\n`);
+      expect(result.stdout).toMatch(/\n9 passed, 1 failed\n$/);
+    });
+
+    it('fails every policy when there are no tests at all', () => {
+      const dir = tempDir();
+      cpSync(join(SHIPPED_POLICIES, 'frontline-updates.policy.yaml'), join(dir, 'frontline-updates.policy.yaml'));
+      const result = sluice(['policy', 'test', '--dir', dir]);
+      expect(result.status).toBe(1);
+      expect(result.stdout).toBe(`FAIL frontline-updates.policy.yaml: policy frontline-updates\n      no test case exercises it: add cases with purpose frontline-updates to ${join(dir, 'tests')}/*.yaml\n0 passed, 1 failed\n`);
     });
   });
 

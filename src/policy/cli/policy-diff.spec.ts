@@ -126,6 +126,23 @@ delivery:
     );
   });
 
+  it('flags consent asked for another purpose: a rule moved to one, or a new policy borrowing one', () => {
+    const moved = diffAgainstShipped({
+      'frontline-updates.policy.yaml': SHIPPED.replace('  consent: { purpose: frontline-updates }\n\nsubjects:', '  consent: { purpose: marketing }\n\nsubjects:'),
+    });
+    expect(flagsOf(moved)).toEqual(['consent purpose changed for recipients: `frontline-updates` → `marketing`: consents given for `marketing` now let these shares through']);
+    const borrowing = withShipped(
+      policyWithFields('  - { path: message, category: user.content, transform: redact-pii }', 'subjects:\n  mentioned: { consent: { purpose: frontline-updates }, whenMissing: redact }\nfreeText: { recognisers: [email, phone], action: mask }\n'),
+    );
+    expect(flagsOf(borrowing)).toContain(
+      "consent of mentioned people is asked for `frontline-updates`, not the policy's purpose `ops-broadcast`: consents given for another purpose let these shares through",
+    );
+    const own = withShipped(
+      policyWithFields('  - { path: message, category: user.content, transform: redact-pii }', 'subjects:\n  mentioned: { consent: { purpose: ops-broadcast }, whenMissing: redact }\nfreeText: { recognisers: [email, phone], action: mask }\n'),
+    );
+    expect(flagsOf(own).filter((flag) => flag.includes('purpose'))).toEqual([]);
+  });
+
   it('counts a subject as crossing while their data crosses, whatever became of the consent rule', () => {
     const withoutRules = SHIPPED.replace(/\nsubjects:\n(?: {2}.*\n|\n)*?(?=\nfields:)/, '\n').replace('    subject: author\n', '');
     const markdown = diffAgainstShipped({ 'frontline-updates.policy.yaml': withoutRules });

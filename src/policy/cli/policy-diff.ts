@@ -30,6 +30,8 @@ interface PrivacyProfile {
   /** The allow-listed fields the message actually carries (an allow-listed field no template names does not reach WhatsApp). */
   sentFields: Set<string>;
   retention: string | null;
+  /** Whose consent is asked for, and for which purpose. */
+  consentPurposes: Map<string, string>;
 }
 
 function profileOf(policy: CompiledPolicy): PrivacyProfile {
@@ -58,6 +60,13 @@ function profileOf(policy: CompiledPolicy): PrivacyProfile {
     limits: `${policy.limits.recipientsPerShare} recipients a share, messages up to ${policy.limits.messageLength} characters, media up to ${policy.limits.mediaBytes} bytes`,
     delivery: deliveryOf(policy),
     sentFields: new Set(fieldsSent(policy).filter((path) => crossing.some((f) => f.path === path))),
+    consentPurposes: new Map(
+      [
+        ['recipients', policy.recipientConsent?.purpose],
+        ['the author', policy.author?.consent.purpose],
+        ['mentioned people', policy.mentioned?.consent.purpose],
+      ].filter((entry): entry is [string, string] => entry[1] !== undefined),
+    ),
     retention: policy.retention ?? null,
   };
 }
@@ -185,6 +194,12 @@ function riskFlags(base: PrivacyProfile | undefined, head: PrivacyProfile): stri
   for (const path of [...head.fields.keys()].filter((p) => MEDIA_LINK_NAMES.has(lastName(p)) && !before.fields.has(p))) {
     flags.push(`a link to the post's media newly crosses: \`${path}\`: whoever receives it fetches the original, as posted (metadata included), past the media rules`);
   }
+  // Purpose limitation (GDPR Art. 5(1)(b)): consent given for one purpose is not consent to another.
+  for (const [whose, purpose] of head.consentPurposes) {
+    const was = before.consentPurposes.get(whose);
+    if (was !== undefined && was !== purpose) flags.push(`consent purpose changed for ${whose}: \`${was}\` → \`${purpose}\`: consents given for \`${purpose}\` now let these shares through`);
+    else if (was === undefined && purpose !== head.purpose) flags.push(`consent of ${whose} is asked for \`${purpose}\`, not the policy's purpose \`${head.purpose}\`: consents given for another purpose let these shares through`);
+  }
   if (head.photos && !before.photos) flags.push('media newly allowed: photos');
   if (head.videos && !before.videos) flags.push('media newly allowed: videos');
   return flags;
@@ -213,6 +228,7 @@ function emptyProfile(): PrivacyProfile {
     delivery: '',
     sentFields: new Set(),
     retention: null,
+    consentPurposes: new Map(),
   };
 }
 

@@ -3,10 +3,11 @@ import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { parse } from 'yaml';
 import { schemasDir } from '../domain/data-categories.js';
 import { evaluateShare, type ConsentState, type EvaluationTools, type ShareDecision } from '../domain/evaluator.js';
 import type { PolicyBundle } from '../domain/loader.js';
+import type { CompiledPolicy } from '../domain/policy.js';
+import { readYamlSource, schemaErrorPath, simplifySchemaErrors } from '../domain/yaml-source.js';
 import { prepareMedia } from '../media-preparation.js';
 
 /** One case of `policies/tests/*.yaml`: a post, the consents on record, and what must come out. */
@@ -30,7 +31,10 @@ export interface PolicyTestCase {
 }
 
 export interface PolicyTestResult {
+  /** The test file (relative to `<policies>/tests`), or for a policy without cases the policy file. */
   file: string;
+  /** Where in `file` the case starts (0 when the result is about no one place). */
+  line: number;
   name: string;
   failures: string[];
 }
@@ -38,33 +42,52 @@ export interface PolicyTestResult {
 /** The key the `hash` transform uses in tests, so expected values are stable. */
 const TEST_HASH_KEY = Buffer.from('sluice policy tests: not a production key');
 
-/** Runs every case of every `*.yaml` in `<policies>/tests`; a malformed file is a failure of its own. */
+const NO_POLICY_REASON = 'policy.none_matches';
+
+/**
+ * Runs every case of every `*.yaml` in `<policies>/tests`; a malformed file is a failure of its
+ * own, and so is a policy that no case exercises (its behaviour would go unreviewed).
+ */
 export async function runPolicyTests(dir: string, bundle: PolicyBundle): Promise<PolicyTestResult[]> {
   const testsDir = join(dir, 'tests');
-  if (!existsSync(testsDir)) return [];
+  const files = existsSync(testsDir) ? readdirSync(testsDir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort() : [];
   const validate = new Ajv2020({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync(join(schemasDir(), 'policy-test.schema.json'), 'utf8')));
   const results: PolicyTestResult[] = [];
-  for (const file of readdirSync(testsDir).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort()) {
-    let document: unknown;
-    try {
-      document = parse(readFileSync(join(testsDir, file), 'utf8'));
-    } catch (error) {
-      results.push({ file, name: '(file)', failures: [`not valid YAML: ${(error as Error).message.split('\n')[0]}`] });
+  const exercised = new Set<string>();
+  for (const file of files) {
+    const source = readYamlSource(readFileSync(join(testsDir, file), 'utf8'));
+    if ('problems' in source) {
+      results.push({ file, line: source.problems[0]!.line, name: '(file)', failures: source.problems.map((p) => `${p.line}:${p.column}: ${p.message}`) });
       continue;
     }
-    if (!validate(document)) {
-      results.push({ file, name: '(file)', failures: (validate.errors ?? []).map((e) => `${e.instancePath || '(file)'} ${e.message ?? 'is not valid'}`) });
+    if (!validate(source.value)) {
+      const problems = simplifySchemaErrors(validate.errors ?? []).map((e) => ({
+        ...source.positionOf(schemaErrorPath(e)),
+        message: `${e.instancePath.slice(1).replaceAll('/', '.') || '(file)'} ${e.message ?? 'is not valid'}`,
+      }));
+      results.push({ file, line: problems[0]?.line ?? 0, name: '(file)', failures: problems.map((p) => `${p.line}:${p.column}: ${p.message}`) });
       continue;
     }
-    for (const testCase of (document as { cases: PolicyTestCase[] }).cases) {
-      results.push({ file, name: testCase.name, failures: await runCase(bundle, testCase) });
+    for (const [index, testCase] of (source.value as { cases: PolicyTestCase[] }).cases.entries()) {
+      const policy = bundle.select(testCase.purpose, 'workplace.post', 'whatsapp');
+      if (policy) exercised.add(policy.name);
+      results.push({ file, line: source.positionOf(['cases', index]).line, name: testCase.name, failures: await runCase(bundle, policy, testCase) });
     }
+  }
+  for (const policy of bundle.policies.filter((p) => !exercised.has(p.name))) {
+    results.push({ file: policy.file, line: 0, name: `policy ${policy.name}`, failures: [`no test case exercises it: add cases with purpose ${policy.purpose} to ${join(dir, 'tests')}/*.yaml`] });
   }
   return results;
 }
 
-async function runCase(bundle: PolicyBundle, testCase: PolicyTestCase): Promise<string[]> {
-  const policy = bundle.select(testCase.purpose, 'workplace.post', 'whatsapp');
+async function runCase(bundle: PolicyBundle, policy: CompiledPolicy | undefined, testCase: PolicyTestCase): Promise<string[]> {
+  // A misspelt purpose selects no policy, and the denial that follows would pass a case expecting one.
+  if (!policy && !testCase.expect.reasons?.includes(NO_POLICY_REASON)) {
+    return [
+      `purpose ${testCase.purpose} selects no policy (the policies' purposes: ${bundle.policies.map((p) => p.purpose).join(', ') || 'none'}); ` +
+        `to test that its shares are refused, expect reasons [${NO_POLICY_REASON}]`,
+    ];
+  }
   const consents = new Map<string, ConsentState>();
   for (const [subject, status] of Object.entries(testCase.consents ?? {})) {
     const [who, purpose = testCase.purpose] = subject.split('@');

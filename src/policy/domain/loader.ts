@@ -2,11 +2,11 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { schemasDir } from './data-categories.js';
 import type { CompiledDelivery, CompiledField, CompiledFreeText, CompiledPolicy, CompiledTemplate, PolicyDocument, TemplateLine, TemplateRule, Transform, TransformSpec } from './policy.js';
 import { RECOGNISER_IDS, type RecogniserId } from './recognisers/index.js';
 import { MINIMUM_RETENTION_DAYS, retentionMs } from './retention.js';
+import { readYamlSource, schemaErrorPath, simplifySchemaErrors, type YamlPath } from './yaml-source.js';
 
 export interface PolicyProblem {
   file: string;
@@ -95,24 +95,13 @@ export function compilePolicyBundle(files: PolicySourceFile[], schemaPath = defa
   for (const { name: file, bytes: read } of [...files].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0))) {
     const bytes = hashedBytes(read);
     bundleHash.update(`${Buffer.byteLength(file)}:${file}${bytes.length}:`).update(bytes);
-    const lineCounter = new LineCounter();
-    const doc = parseDocument(bytes.toString('utf8'), { lineCounter, uniqueKeys: true, prettyErrors: false });
-    const at = (path: (string | number)[], message: string) => problems.push({ file, ...position(doc, lineCounter, path), message });
-    if (doc.errors.length > 0) {
-      for (const error of doc.errors) {
-        const { line, col } = lineCounter.linePos(error.pos[0]);
-        problems.push({ file, line, column: col, message: `YAML: ${error.message.split('\n')[0]}` });
-      }
+    const source = readYamlSource(bytes.toString('utf8'));
+    if ('problems' in source) {
+      for (const problem of source.problems) problems.push({ file, ...problem });
       continue;
     }
-    let value: unknown;
-    try {
-      value = doc.toJS();
-    } catch (error) {
-      // Such as an alias bomb: "Excessive alias count indicates a resource exhaustion attack".
-      problems.push({ file, line: 1, column: 1, message: `YAML: ${(error as Error).message.split('\n')[0]}` });
-      continue;
-    }
+    const { value } = source;
+    const at = (path: YamlPath, message: string) => problems.push({ file, ...source.positionOf(path), message });
     if (!validate(value)) {
       for (const error of simplifySchemaErrors(validate.errors ?? [])) at(schemaErrorPath(error), schemaErrorMessage(error, value));
       continue;
@@ -301,28 +290,6 @@ export function parseTemplate(template: string): TemplateLine[] {
   });
 }
 
-function schemaErrorPath(error: ErrorObject): (string | number)[] {
-  const path = error.instancePath
-    .split('/')
-    .slice(1)
-    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-  if (error.keyword === 'additionalProperties') path.push(String(error.params.additionalProperty));
-  return path;
-}
-
-/**
- * A value that matches none of a oneOf/anyOf's alternatives makes ajv report every alternative's
- * complaint; one message about the value says it better.
- */
-function simplifySchemaErrors(errors: ErrorObject[]): ErrorObject[] {
-  const alternatives = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf');
-  return errors.filter((e) => {
-    if (e.keyword === 'oneOf' || e.keyword === 'anyOf') return !alternatives.some((o) => o !== e && e.schemaPath.startsWith(`${o.schemaPath}/`));
-    return !alternatives.some((o) => e.schemaPath.startsWith(`${o.schemaPath}/`) && (e.instancePath === o.instancePath || e.instancePath.startsWith(`${o.instancePath}/`)));
-  });
-}
-
 function schemaErrorMessage(error: ErrorObject, document: unknown): string {
   const where = error.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : '(policy)';
   if (error.keyword === 'oneOf' || error.keyword === 'anyOf') {
@@ -343,27 +310,4 @@ function schemaErrorMessage(error: ErrorObject, document: unknown): string {
     default:
       return `${where} ${error.message ?? 'is not valid'}`;
   }
-}
-
-/** Line and column of the YAML node at a path, else of its nearest existing parent. */
-function position(doc: Document, lineCounter: LineCounter, path: (string | number)[]): { line: number; column: number } {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const sub = path.slice(0, depth);
-    const parent = sub.length > 1 ? doc.getIn(sub.slice(0, -1), true) : doc.contents;
-    // For a key, point at the key itself (it exists even when its value is empty).
-    if (sub.length > 0 && isMap(parent)) {
-      const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === sub[sub.length - 1]);
-      const range = (pair?.key as { range?: [number, number, number] } | undefined)?.range;
-      if (range) return toPosition(lineCounter, range[0]);
-    }
-    const node = sub.length === 0 ? doc.contents : doc.getIn(sub, true);
-    const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
-    if (range) return toPosition(lineCounter, range[0]);
-  }
-  return { line: 1, column: 1 };
-}
-
-function toPosition(lineCounter: LineCounter, offset: number): { line: number; column: number } {
-  const { line, col } = lineCounter.linePos(offset);
-  return { line, column: col };
 }
