@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, expect, it } from '@jest/globals';
-import { type ChildProcess, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
 import { AUTHOR_ID, consent, shareRequest, workplacePost } from '../support/fixtures.js';
 import { gatewayEnv, startGatewayProcess } from '../support/gateway-process.js';
-import { REPO_ROOT } from '../support/test-app.js';
+import { ensureBuilt } from '../support/build.js';
 import { eventually } from '../support/eventually.js';
 
 type Entry = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- audit entries are asserted on as JSON
@@ -23,7 +23,7 @@ interface OutboxRow {
 
 /** A real SIGKILL needs a real process: the built server, started as an operator would. */
 beforeAll(() => {
-  execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'pipe' });
+  ensureBuilt();
 }, 120_000);
 
 describeEachDatabase('crash safety: SIGKILL while messages are in flight', (dialect) => {

@@ -14,6 +14,7 @@ import { AUTHOR_ID, consent, shareRequest, workplacePost } from '../support/fixt
 import { startTlsCdn, type TlsCdn } from '../support/tls-cdn.js';
 import { type GatewayProcess, gatewayEnv, spawnGatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
 import { REPO_ROOT } from '../support/test-app.js';
+import { ensureBuilt } from '../support/build.js';
 import { eventually } from '../support/eventually.js';
 
 interface OutboxRow {
@@ -53,7 +54,7 @@ function refusingConnections(baseUrl: string): Promise<true> {
 
 /** SIGTERM needs a real process: the built server, started as an operator would. */
 beforeAll(() => {
-  execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'pipe' });
+  ensureBuilt();
 }, 120_000);
 
 describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
