@@ -4,10 +4,10 @@ import { createDataSource, openExistingDatabase } from '../data-source.js';
 import { ApiKeyService } from '../platform/auth/api-key.service.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { isScope, SCOPES, type Scope } from '../platform/auth/scopes.js';
-import { ConfigError, loadConfig } from '../platform/config/config.js';
+import { loadConfig } from '../platform/config/config.js';
 import { AUDIT_USAGE, runAuditCommand } from '../audit/cli/audit-cli.js';
-import { POLICY_USAGE, runPolicyCommand } from '../policy/cli/policy-cli.js';
-import { loadPolicyBundle, PolicyLoadError } from '../policy/domain/loader.js';
+import { POLICY_USAGE } from '../policy/cli/policy-cli.js';
+import { loadPolicyBundle } from '../policy/domain/loader.js';
 import { countProcessing } from '../subjects/processing-counts.js';
 import { recordsOfProcessing, recordsOfProcessingMarkdown, retiredPolicyCounts } from '../subjects/records-of-processing.js';
 
@@ -26,7 +26,6 @@ The database is chosen as for the server: DATABASE_URL, else SQLITE_PATH (defaul
 
 export async function runCli(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const [group, verb, ...rest] = argv;
-  if (group === 'policy') return runPolicyCommand(verb, rest, process.env, { out, err: process.stderr });
   if (group === 'audit') return runAuditCommand(verb, rest, process.env, { out, err: process.stderr });
   const config = loadConfig(process.env);
   if (group === 'db' && verb === 'migrate') {
@@ -93,19 +92,3 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
   process.stderr.write(USAGE);
   return 2;
 }
-
-/**
- * What the person running the command got wrong, in one line (exit 2, as for every usage
- * error): the settings, the policies, an option, a file named. Anything else is a failure of
- * sluice's own and keeps its stack (exit 1).
- */
-export function usageError(error: unknown): string | undefined {
-  if (error instanceof ConfigError) return error.message;
-  if (error instanceof PolicyLoadError) return error.message;
-  const { code, path } = error as { code?: unknown; path?: unknown };
-  if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) return `${(error as Error).message.split('. ')[0]} (npx sluice lists every command and its options)`;
-  if (typeof code === 'string' && typeof path === 'string' && ['ENOENT', 'EISDIR', 'ENOTDIR', 'EACCES'].includes(code)) return `${path}: ${FILE_ERRORS[code]}`;
-  return undefined;
-}
-
-const FILE_ERRORS: Record<string, string> = { ENOENT: 'no such file or folder', EISDIR: 'a folder, not a file', ENOTDIR: 'a path through something that is not a folder', EACCES: 'permission denied' };
