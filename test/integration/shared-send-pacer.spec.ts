@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import { LATENESS_TOLERANCE_MS, SharedSendPacer, type SendSlot } from '../../src/delivery/send-pacer.js';
+import { LAST_CHECK_LEAD_MS, LATENESS_TOLERANCE_MS, SharedSendPacer, type SendSlot } from '../../src/delivery/send-pacer.js';
 import { type RunningApp, startTestApp } from '../support/test-app.js';
 
 /**
@@ -61,12 +61,24 @@ describe('the shared send pacer on PostgreSQL', () => {
     // Round trips of 40 ms and more: that replica knows the database's clock only to within 20 ms,
     // and its last check before each request (two reads, as the worker's) takes over 80 ms.
     const remote = far(dataSource, 40);
+    let nearCheckMaxMs = 0;
     const replicas = [
-      { pacer: new CountingPacer(dataSource, 'pacer-far-phone', rate), lastCheck: async () => (await dataSource.query('SELECT 1'), await dataSource.query('SELECT 1'), true) },
+      {
+        pacer: new CountingPacer(dataSource, 'pacer-far-phone', rate),
+        lastCheck: async () => {
+          const started = performance.now();
+          await dataSource.query('SELECT 1');
+          await dataSource.query('SELECT 1');
+          nearCheckMaxMs = Math.max(nearCheckMaxMs, performance.now() - started);
+          return true;
+        },
+      },
       { pacer: new CountingPacer(remote, 'pacer-far-phone', rate), lastCheck: async () => (await remote.query('SELECT 1'), await remote.query('SELECT 1'), true) },
     ];
     const starts: number[] = [];
     const afterFirstBatch: number[] = [];
+    const eventLoopDelay = monitorEventLoopDelay({ resolution: 5 });
+    eventLoopDelay.enable();
     await Promise.all(
       replicas.map(async ({ pacer, lastCheck }, replica) => {
         for (let batch = 0; batch < 3; batch++) {
@@ -81,9 +93,15 @@ describe('the shared send pacer on PostgreSQL', () => {
         }
       }),
     );
+    eventLoopDelay.disable();
     // Once the far replica has seen how long its checks take, no slot is lost and replaced: each
-    // replica reserves only its next two batches.
-    expect(replicas.map(({ pacer }, replica) => pacer.reservations - afterFirstBatch[replica]!)).toEqual([2, 2]);
+    // replica reserves only its next two batches. On a machine busy with other suites a slot is
+    // given up, as it must be, when this process was paused past the tolerance or the near
+    // replica's check took longer than its lead: then one replacement each at most.
+    const reserved = replicas.map(({ pacer }, replica) => pacer.reservations - afterFirstBatch[replica]!);
+    const busy = eventLoopDelay.max / 1e6 > LATENESS_TOLERANCE_MS || nearCheckMaxMs > LAST_CHECK_LEAD_MS;
+    if (busy) for (const count of reserved) expect([2, 3]).toContain(count);
+    else expect(reserved).toEqual([2, 2]);
     starts.sort((a, b) => a - b);
     expect(starts).toHaveLength(30);
     // Times are taken just after each start (a few ms of event loop at most).
