@@ -54,6 +54,12 @@ describe('npx sluice policy', () => {
       );
     });
 
+    it('asks for the folder when given a policy file', () => {
+      const file = join(SHIPPED_POLICIES, 'frontline-updates.policy.yaml');
+      const result = sluice(['policy', 'lint', '--dir', file]);
+      expect([result.status, result.stderr]).toEqual([1, `${file}: a file, not the policies folder: name the folder that holds it\n1 problem(s)\n`]);
+    });
+
     it('reads POLICIES_DIR when --dir is not given', () => {
       const result = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'sluice.js'), 'policy', 'lint'], { encoding: 'utf8', env: { ...process.env, POLICIES_DIR: join(FIXTURES, 'broken') } });
       expect(result.status).toBe(1);

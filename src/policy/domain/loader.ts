@@ -1,6 +1,6 @@
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { schemasDir } from './data-categories.js';
 import type { CompiledDelivery, CompiledField, CompiledFreeText, CompiledPolicy, CompiledTemplate, PolicyDocument, TemplateLine, TemplateRule, Transform, TransformSpec } from './policy.js';
@@ -50,6 +50,8 @@ export interface PolicySourceFile {
 export function readPolicyFiles(dir: string): PolicySourceFile[] {
   const folder = resolve(dir);
   if (!existsSync(folder)) throw new PolicyLoadError([{ file: folder, line: 0, column: 0, message: 'the policies folder does not exist' }]);
+  // Policies are read as a whole folder (one policy may not be checked alone: purposes and names must not clash).
+  if (!statSync(folder).isDirectory()) throw new PolicyLoadError([{ file: folder, line: 0, column: 0, message: 'a file, not the policies folder: name the folder that holds it' }]);
   const problems: PolicyProblem[] = [];
   const files: PolicySourceFile[] = [];
   for (const name of readdirSync(folder).filter((f) => f.endsWith(POLICY_FILE_SUFFIX)).sort()) {
