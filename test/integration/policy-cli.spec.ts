@@ -91,17 +91,24 @@ describe('npx sluice policy', () => {
       writeFileSync(join(dir, 'tests', 'bad.yaml'), 'cases:\n  - name: no post\n    purpose: x\n');
       const result = sluice(['policy', 'test', '--dir', dir]);
       expect(result.status).toBe(1);
-      expect(result.stdout).toContain("FAIL bad.yaml:2: (file)\n      2:5: cases.0 must have required property 'post'");
+      expect(result.stdout).toContain('FAIL bad.yaml:2: (file)\n      2:5: cases.0 is missing post\n      2:5: cases.0 is missing recipients\n      2:5: cases.0 is missing expect\n');
     });
 
     it('names the line of a schema problem deep in a case', () => {
       const dir = tempDir();
       cpSync(SHIPPED_POLICIES, dir, { recursive: true });
       const cases = join(dir, 'tests', 'frontline-updates.yaml');
-      writeFileSync(cases, readFileSync(cases, 'utf8').replace('      status: accepted\n      message: "Anna de Vries:\\nVragen?', '      status: acepted\n      message: "Anna de Vries:\\nVragen?'));
+      writeFileSync(
+        cases,
+        readFileSync(cases, 'utf8')
+          .replace('      status: accepted\n      message: "Anna de Vries:\\nVragen?', '      status: acepted\n      message: "Anna de Vries:\\nVragen?')
+          .replace('      redactions: { email: 1, phone: 1, iban: 1 }', '      redaction: { email: 1, phone: 1, iban: 1 }'),
+      );
       const result = sluice(['policy', 'test', '--dir', dir]);
       expect(result.status).toBe(1);
-      expect(result.stdout).toMatch(/^FAIL frontline-updates\.yaml:63: \(file\)\n {6}63:7: cases\.2\.expect\.status must be equal to one of the allowed values\n/m);
+      expect(result.stdout).toMatch(
+        /^FAIL frontline-updates\.yaml:63: \(file\)\n {6}63:7: cases\.2\.expect\.status must be one of accepted, partially_accepted, denied\n {6}65:7: cases\.2\.expect\.redaction is not a setting of a test file\n/m,
+      );
     });
 
     it('fails a case whose purpose selects no policy, even when it expects a denial', () => {

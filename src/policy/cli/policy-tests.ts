@@ -1,4 +1,4 @@
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import { createHmac } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,10 +61,9 @@ export async function runPolicyTests(dir: string, bundle: PolicyBundle): Promise
       continue;
     }
     if (!validate(source.value)) {
-      const problems = simplifySchemaErrors(validate.errors ?? []).map((e) => ({
-        ...source.positionOf(schemaErrorPath(e)),
-        message: `${e.instancePath.slice(1).replaceAll('/', '.') || '(file)'} ${e.message ?? 'is not valid'}`,
-      }));
+      const problems = simplifySchemaErrors(validate.errors ?? [])
+        .map((e) => ({ ...source.positionOf(schemaErrorPath(e)), message: schemaProblem(e) }))
+        .sort((a, b) => a.line - b.line || a.column - b.column);
       results.push({ file, line: problems[0]?.line ?? 0, name: '(file)', failures: problems.map((p) => `${p.line}:${p.column}: ${p.message}`) });
       continue;
     }
@@ -78,6 +77,21 @@ export async function runPolicyTests(dir: string, bundle: PolicyBundle): Promise
     results.push({ file: policy.file, line: 0, name: `policy ${policy.name}`, failures: [`no test case exercises it: add cases with purpose ${policy.purpose} to ${join(dir, 'tests')}/*.yaml`] });
   }
   return results;
+}
+
+/** A schema error of a test file in a reviewer's words: where, and what is wrong there. */
+function schemaProblem(error: ErrorObject): string {
+  const where = error.instancePath.slice(1).replaceAll('/', '.');
+  switch (error.keyword) {
+    case 'required':
+      return `${where || '(file)'} is missing ${String(error.params.missingProperty)}`;
+    case 'additionalProperties':
+      return `${where ? `${where}.` : ''}${String(error.params.additionalProperty)} is not a setting of a test file`;
+    case 'enum':
+      return `${where} must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
+    default:
+      return `${where || '(file)'} ${error.message ?? 'is not valid'}`;
+  }
 }
 
 async function runCase(bundle: PolicyBundle, policy: CompiledPolicy | undefined, testCase: PolicyTestCase): Promise<string[]> {
