@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt } from '../support/build.js';
@@ -279,6 +279,29 @@ describe('npx sluice policy', () => {
       expect(result.stdout).toContain('### `frontline-updates` (`frontline-ü.policy.yaml`, purpose `frontline-updates`)');
       expect(result.stdout).toContain('- ⚠️ consent requirement removed: recipients no longer need consent');
       expect(result.stdout).not.toContain('New policy');
+    });
+  });
+
+  describe('diff through links', () => {
+    it('reads a policy file that is a link at the base revision through to the file it names', () => {
+      const repo = tempDir();
+      const git = (...args: string[]) => execFileSync('git', ['-C', repo, '-c', 'user.name=R', '-c', 'user.email=r@example.org', ...args], { stdio: 'pipe' });
+      git('init', '-q');
+      mkdirSync(join(repo, 'policies'));
+      mkdirSync(join(repo, 'shared'));
+      cpSync(join(SHIPPED_POLICIES, 'frontline-updates.policy.yaml'), join(repo, 'shared', 'frontline.yaml'));
+      symlinkSync('../shared/frontline.yaml', join(repo, 'policies', 'frontline-updates.policy.yaml'));
+      symlinkSync('../shared/nothing.yaml', join(repo, 'policies', 'dangling.policy.yaml'));
+      git('add', '-A');
+      git('commit', '-qm', 'policies through links');
+      const file = join(repo, 'shared', 'frontline.yaml');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('recipients:\n  # Each WhatsApp recipient must hold an active frontline-updates consent.\n  consent: { purpose: frontline-updates }', 'recipients: {}').replace('lawfulBasis: consent ', 'lawfulBasis: legitimate-interests '));
+      rmSync(join(repo, 'policies', 'dangling.policy.yaml'));
+      const result = sluice(['policy', 'diff', '--base', 'HEAD', '--dir', join(repo, 'policies')]);
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain('- ⚠️ consent requirement removed: recipients no longer need consent');
+      expect(result.stdout).not.toContain('New policy');
+      expect(result.stdout).not.toContain('dangling');
     });
   });
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { relative, resolve } from 'node:path';
+import { posix, relative, resolve } from 'node:path';
 import { compilePolicyBundle, POLICY_FILE_SUFFIX, PolicyLoadError, type PolicyBundle, type PolicyProblem, type PolicySourceFile } from '../domain/loader.js';
 
 /** Formats loader problems the way editors and CI annotate them: file:line:column message. */
@@ -34,17 +34,31 @@ export function policyFilesAtRevision(dir: string, revision: string): PolicySour
     throw new Error(`${revision} is not a commit of the repository at ${top}`);
   }
   const folder = relative(top, resolve(dir)).split('\\').join('/');
-  const prefix = folder === '' ? '' : `${folder}/`;
   // The first pull request that adds policies, or moves their folder, compares with none.
   const tree = git('ls-tree', '-z', commit, '--', folder === '' ? '.' : folder).toString('utf8').split('\0')[0] ?? '';
   if (folder !== '' && !/^\d+ tree /.test(tree)) return [];
   // NUL-separated, so that a name is not quoted (a non-ASCII one would be "frontline-\303\274...");
-  // files only (a folder or a link named *.policy.yaml is not one).
+  // files and links to files (a folder named *.policy.yaml is not one).
   const listing = git('ls-tree', '-z', `${commit}:${folder}`).toString('utf8');
-  return listing
-    .split('\0')
-    .map((line) => /^100(?:644|755) blob [0-9a-f]+\t(.*)$/s.exec(line)?.[1])
-    .filter((name): name is string => name !== undefined && name.endsWith(POLICY_FILE_SUFFIX))
-    .sort()
-    .map((name) => ({ name, bytes: git('show', `${commit}:${prefix}${name}`) }));
+  const files: PolicySourceFile[] = [];
+  for (const line of listing.split('\0')) {
+    const [, mode, object, name] = /^(100644|100755|120000) blob ([0-9a-f]+)\t(.*)$/s.exec(line) ?? [];
+    if (!name?.endsWith(POLICY_FILE_SUFFIX)) continue;
+    if (mode !== '120000') {
+      files.push({ name, bytes: git('cat-file', 'blob', object!) });
+      continue;
+    }
+    // A link is read as the server reads it, through to the file it names, in the same commit. One
+    // to nothing there is left out, as the server would leave it; so is one out of the repository,
+    // whose content at that revision git cannot tell.
+    const link = git('cat-file', 'blob', object!).toString('utf8');
+    const target = posix.normalize(posix.join(folder, link));
+    if (posix.isAbsolute(link) || target === '..' || target.startsWith('../')) continue;
+    try {
+      files.push({ name, bytes: git('show', `${commit}:${target}`) });
+    } catch {
+      continue;
+    }
+  }
+  return files.sort((a, b) => (a.name < b.name ? -1 : 1));
 }
