@@ -145,16 +145,17 @@ describe('loadConfig', () => {
     });
 
     it('allows a host on 443 unless its entry names another port', () => {
-      expect(loadConfig({ MEDIA_FETCH_HOSTS: ' CDN.Example.com:8443 , media.example.org, media.example.org:443,127.0.0.1:9443' }).mediaFetch.hosts).toEqual([
+      expect(loadConfig({ MEDIA_FETCH_HOSTS: ' CDN.Example.com:8443 , media.example.org, media.example.org:443,127.0.0.1:9443,xn--caf-dma.fr' }).mediaFetch.hosts).toEqual([
         { name: 'cdn.example.com', port: 8443 },
         { name: 'media.example.org', port: 443 },
         { name: 'media.example.org', port: 443 },
         { name: '127.0.0.1', port: 9443 },
+        { name: 'xn--caf-dma.fr', port: 443 },
       ]);
     });
 
     it('names every entry that is not a host with a port from 1 to 65535', () => {
-      const bad = ['cdn.example.com:0', 'cdn.example.com:65536', 'cdn.example.com:', 'cdn.example.com:https', ':8443', 'cdn.example.com:8443:1', '[::1]:8443', '::1', '.example.com', 'https://cdn.example.com'];
+      const bad = ['cdn.example.com:0', 'cdn.example.com:65536', 'cdn.example.com:', 'cdn.example.com:https', ':8443', 'cdn.example.com:8443:1', '[::1]:8443', '::1', '.example.com', 'https://cdn.example.com', 'xn--a', 'cdn.xn--zz:8443'];
       let error: ConfigError | undefined;
       try {
         loadConfig({ MEDIA_FETCH_HOSTS: ['fbcdn.net:443', ...bad, 'cdn.example.com:65535'].join(',') });

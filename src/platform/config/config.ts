@@ -2,6 +2,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
+import { domainToASCII } from 'node:url';
 
 export type DatabaseConfig =
   | { type: 'sqlite'; path: string }
@@ -324,6 +325,8 @@ function mediaFetchHost(entry: string): MediaFetchHost | undefined {
   const parts = /^([a-z0-9-][a-z0-9.-]*)(?::(\d+))?$/.exec(entry);
   if (!parts) return undefined;
   const port = parts[2] === undefined ? 443 : integerIn(parts[2], 1, 65535);
+  // A label that is not valid punycode (xn--a) is no host a URL can name: it would allow nothing.
+  if (!endsInNumber(parts[1]) && domainToASCII(parts[1]) !== parts[1]) return undefined;
   return port === undefined ? undefined : { name: parts[1], port };
 }
 
