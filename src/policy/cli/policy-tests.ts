@@ -54,13 +54,16 @@ export async function runPolicyTests(dir: string, bundle: PolicyBundle): Promise
   const validate = new Ajv2020({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync(join(schemasDir(), 'policy-test.schema.json'), 'utf8')));
   const results: PolicyTestResult[] = [];
   const exercised = new Set<string>();
+  let malformed = false;
   for (const file of files) {
     const source = readYamlSource(readFileSync(join(testsDir, file), 'utf8'));
     if ('problems' in source) {
+      malformed = true;
       results.push({ file, line: source.problems[0]!.line, name: '(file)', failures: source.problems.map((p) => `${p.line}:${p.column}: ${p.message}`) });
       continue;
     }
     if (!validate(source.value)) {
+      malformed = true;
       const problems = simplifySchemaErrors(validate.errors ?? [])
         .map((e) => ({ ...source.positionOf(schemaErrorPath(e)), message: schemaProblem(e) }))
         .sort((a, b) => a.line - b.line || a.column - b.column);
@@ -73,7 +76,8 @@ export async function runPolicyTests(dir: string, bundle: PolicyBundle): Promise
       results.push({ file, line: source.positionOf(['cases', index]).line, name: testCase.name, failures: await runCase(bundle, policy, testCase) });
     }
   }
-  for (const policy of bundle.policies.filter((p) => !exercised.has(p.name))) {
+  // Judged only when every file was read: the cases of a malformed one are not known.
+  for (const policy of malformed ? [] : bundle.policies.filter((p) => !exercised.has(p.name))) {
     results.push({ file: policy.file, line: 0, name: `policy ${policy.name}`, failures: [`no test case exercises it: add cases with purpose ${policy.purpose} to ${join(dir, 'tests')}/*.yaml`] });
   }
   return results;
