@@ -118,6 +118,8 @@ export class PolicyActivationService implements OnApplicationBootstrap, OnApplic
               name: p.name,
               purpose: p.purpose,
               lawfulBasis: p.lawfulBasis,
+              // So the log itself shows why a purpose only a consent rule asks for is held in clear.
+              consentPurposes: [...new Set([p.recipientConsent?.purpose, p.author?.consent.purpose, p.mentioned?.consent.purpose].filter((x) => x !== undefined))].sort(),
               file: p.file,
               sha256: p.fileHash,
             })),

@@ -33,21 +33,26 @@ describeEachDatabase('policy bundle activation', (dialect) => {
       const bundle = (await sluice.request('GET', '/ready', { key: null })).json.checks.bundle as string;
       expect(await entries()).toEqual([expect.objectContaining({ kind: 'policy.activated', bundle, index: 0 })]);
       expect((await entries())[0].policies).toEqual([
-        expect.objectContaining({ name: 'frontline-updates', purpose: 'frontline-updates', lawfulBasis: 'consent' }),
+        expect.objectContaining({ name: 'frontline-updates', purpose: 'frontline-updates', lawfulBasis: 'consent', consentPurposes: ['frontline-updates'] }),
       ]);
 
       sluice = await sluice.restart();
       expect(await entries()).toHaveLength(1);
 
-      // One changed byte is another bundle.
+      // A changed policy is another bundle.
       const policy = join(dir, 'frontline-updates.policy.yaml');
       copyFileSync(join(SHIPPED_POLICIES, 'frontline-updates.policy.yaml'), policy);
-      writeFileSync(policy, `${readFileSync(policy, 'utf8')}\n# reviewed again\n`);
+      // Mentioned people's consent is asked for another purpose: the entry lists it, so that a reader
+      // of the log sees why that purpose is held in clear.
+      const mentionedRule = '  mentioned:\n    consent: { purpose: frontline-updates }';
+      expect(readFileSync(policy, 'utf8')).toContain(mentionedRule);
+      writeFileSync(policy, readFileSync(policy, 'utf8').replace(mentionedRule, '  mentioned:\n    consent: { purpose: staff-directory }'));
       sluice = await sluice.restart({ POLICIES_DIR: dir });
       const after = await entries();
       expect(after).toHaveLength(2);
       expect(after[1]).toMatchObject({ kind: 'policy.activated', index: 1 });
       expect(after[1].bundle).not.toBe(bundle);
+      expect(after[1].policies[0].consentPurposes).toEqual(['frontline-updates', 'staff-directory']);
     } finally {
       await sluice.close();
       rmSync(dir, { recursive: true, force: true });

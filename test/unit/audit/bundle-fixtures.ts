@@ -90,7 +90,17 @@ export function entryBody(kind: string, n: number): Record<string, unknown> {
     case 'policy.activated':
       return {
         bundle: `sha256:${'cd'.repeat(32)}`,
-        policies: [{ name: 'frontline-updates', purpose: 'frontline-updates', lawfulBasis: 'consent', file: 'frontline-updates.policy.yaml', sha256: 'ef'.repeat(32) }],
+        // Entries written before the consent rules' purposes were recorded have none.
+        policies: [
+          {
+            name: 'frontline-updates',
+            purpose: 'frontline-updates',
+            lawfulBasis: 'consent',
+            ...(n % 2 === 0 ? {} : { consentPurposes: ['frontline-updates', 'staff-directory'] }),
+            file: 'frontline-updates.policy.yaml',
+            sha256: 'ef'.repeat(32),
+          },
+        ],
       };
     case 'subject.erased':
       return n % 2 === 0
