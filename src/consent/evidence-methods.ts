@@ -1,3 +1,8 @@
+/** The methods only sluice records: a DPO reads them as the person's own STOP, or WhatsApp's notice. */
+export const WHATSAPP_OPT_OUT_METHOD = 'whatsapp-opt-out';
+export const WHATSAPP_NUMBER_CHANGE_METHOD = 'whatsapp-number-change';
+export const SLUICE_EVIDENCE_METHODS: ReadonlySet<string> = new Set([WHATSAPP_OPT_OUT_METHOD, WHATSAPP_NUMBER_CHANGE_METHOD]);
+
 /**
  * How consent was captured, as the audit log may name it. The method is a code the integration
  * chooses, and a valid code can name a person (`annelies-vermeulen`); the log is append-only and
@@ -17,17 +22,10 @@ export const WELL_KNOWN_EVIDENCE_METHODS: ReadonlySet<string> = new Set([
   'verbal',
   'web-form',
   'whatsapp-opt-in',
-  // sluice's own (SLUICE_EVIDENCE_METHODS): an inbound STOP and WhatsApp's notice of a number change.
-  'whatsapp-number-change',
-  'whatsapp-opt-out',
+  ...SLUICE_EVIDENCE_METHODS,
 ]);
 
 export const OTHER_EVIDENCE_METHOD = 'other';
-
-/** The methods only sluice records: a DPO reads them as the person's own STOP, or WhatsApp's notice. */
-export const WHATSAPP_OPT_OUT_METHOD = 'whatsapp-opt-out';
-export const WHATSAPP_NUMBER_CHANGE_METHOD = 'whatsapp-number-change';
-export const SLUICE_EVIDENCE_METHODS: ReadonlySet<string> = new Set([WHATSAPP_OPT_OUT_METHOD, WHATSAPP_NUMBER_CHANGE_METHOD]);
 
 export function auditableEvidenceMethod(method: string): string {
   return WELL_KNOWN_EVIDENCE_METHODS.has(method) ? method : OTHER_EVIDENCE_METHOD;
