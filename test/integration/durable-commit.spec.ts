@@ -132,6 +132,39 @@ describe('durable commits on SQLite: the WAL is synced off the event loop before
     expect(syncs.started).toHaveLength(0);
   });
 
+  it('starts no sync for a transaction that wrote nothing: an idle server, polling, syncs nothing', async () => {
+    syncs.hold();
+    // The audit sequencer polls every 100 ms in a transaction that finds nothing queued.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    const transactions = sluice.app.get(TransactionRunner);
+    const read = transactions.run(async (manager) => manager.query('SELECT count(*) AS n FROM shares'));
+    expect(await answerWithin(read, 1_000)).not.toBe('pending');
+    const noMatch = transactions.run(async (manager) => manager.query("UPDATE shares SET status = status WHERE id = 'shr_none'"));
+    expect(await answerWithin(noMatch, 1_000)).not.toBe('pending');
+    expect(syncs.started).toHaveLength(0);
+  });
+
+  it('has a transaction that wrote nothing wait for the sync of a commit it could have read', async () => {
+    syncs.hold();
+    const share = sluice.request('POST', '/v1/shares', { body: shareRequest(), headers: { 'idempotency-key': randomUUID() } });
+    await eventually(() => (syncs.started.length > 0 ? true : undefined), 'a sync of the WAL to start');
+    const read = sluice.app.get(TransactionRunner).run(async (manager) => manager.query('SELECT count(*) AS n FROM shares'));
+    expect(await answerWithin(read, 200)).toBe('pending');
+    expect(syncs.started).toHaveLength(1);
+    syncs.releaseAll();
+    await read;
+    expect((await share).status).toBe(201);
+  });
+
+  it('syncs a transaction that only changed the schema', async () => {
+    syncs.hold();
+    const created = sluice.app.get(TransactionRunner).run(async (manager) => manager.query('CREATE TABLE schema_probe (id integer PRIMARY KEY)'));
+    await eventually(() => (syncs.started.length > 0 ? true : undefined), 'a sync of the WAL to start');
+    expect(await answerWithin(created, 200)).toBe('pending');
+    syncs.releaseAll();
+    await created;
+  });
+
   it('commits with synchronous=NORMAL only inside its transactions; everything else keeps FULL', async () => {
     const transactions = sluice.app.get(TransactionRunner);
     const inside = await transactions.run(async () => writerConnection(sluice).pragma('synchronous', { simple: true }));

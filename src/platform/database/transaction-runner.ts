@@ -1,4 +1,5 @@
 import { ServiceUnavailableException } from '@nestjs/common';
+import type BetterSqlite3 from 'better-sqlite3';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource, EntityManager } from 'typeorm';
 import { sqliteConnection } from './sql.js';
@@ -37,6 +38,7 @@ export class TransactionRunner {
   /** Transactions and reads under way, waited for before the data sources close. */
   private readonly inFlight = new Set<Promise<unknown>>();
   private closing = false;
+  private writeMarks: BetterSqlite3.Statement | undefined;
 
   constructor(
     readonly dataSource: DataSource,
@@ -163,6 +165,8 @@ export class TransactionRunner {
     // The level can only change outside a transaction; statements run outside `run` (start-up,
     // the CLI) keep FULL.
     const connection = sqliteConnection(this.dataSource);
+    this.writeMarks ??= connection.prepare('SELECT total_changes() AS changes, (SELECT schema_version FROM pragma_schema_version) AS schema');
+    const before = this.writeMarks.get() as WriteMarks;
     connection.pragma('synchronous = NORMAL');
     let result: T;
     try {
@@ -170,6 +174,17 @@ export class TransactionRunner {
     } finally {
       connection.pragma('synchronous = FULL');
     }
-    return { result, durable: this.walSync.committed() };
+    const after = this.writeMarks.get() as WriteMarks;
+    // A transaction that wrote nothing added nothing to the WAL: it starts no sync of its own (the
+    // sequencer and the delivery worker poll in transactions that mostly find nothing to do), but
+    // what it read may be a commit still being synced, so it still waits for those.
+    const wrote = after.changes !== before.changes || after.schema !== before.schema;
+    return { result, durable: wrote ? this.walSync.committed() : this.walSync.allCommitted() };
   }
+}
+
+/** What SQLite counts of the writer connection's writes: rows inserted, updated or deleted, and schema changes. */
+interface WriteMarks {
+  changes: number;
+  schema: number;
 }
