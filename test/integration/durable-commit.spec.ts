@@ -63,7 +63,9 @@ class HeldSyncs {
 
 /** The request's answer, or 'pending' if it has not come within `ms`. */
 async function answerWithin(response: Promise<TestResponse>, ms: number): Promise<TestResponse | 'pending'> {
-  return Promise.race([response, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), ms))]);
+  let timer: NodeJS.Timeout | undefined;
+  const pending = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
+  return Promise.race([response, pending]).finally(() => clearTimeout(timer));
 }
 
 function writerConnection(sluice: RunningApp): BetterSqlite3.Database {
