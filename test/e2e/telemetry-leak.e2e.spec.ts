@@ -31,9 +31,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createHmac, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudApiSimulator, simulatedUserId } from '../simulator/cloud-api-simulator.js';
@@ -41,6 +39,7 @@ import { ensureBuilt } from '../support/build.js';
 import { createTestDatabase, describeEachDatabase, type Dialect, type TestDatabase } from '../support/databases.js';
 import { REPO_ROOT, SHIPPED_POLICIES } from '../support/test-app.js';
 import { eventually } from '../support/eventually.js';
+import { pointsIn, type Received, spansIn, startOtlpReceiver } from '../support/otlp-receiver.js';
 
 // ---- The personal data of the day ----
 
@@ -173,64 +172,6 @@ describe('the leak detector', () => {
   });
 });
 
-// ---- An OTLP/HTTP receiver (http/json) ----
-
-interface Received {
-  path: string;
-  text: string;
-}
-
-async function startReceiver(): Promise<{ server: Server; url: string; received: Received[] }> {
-  const received: Received[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      received.push({ path: request.url ?? '', text: Buffer.concat(chunks).toString('utf8') });
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
-}
-
-type OtlpValue = { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean; arrayValue?: { values?: OtlpValue[] } };
-type OtlpAttributes = { key: string; value: OtlpValue }[] | undefined;
-
-interface CapturedSpan {
-  scope: string;
-  name: string;
-  traceId: string;
-  attributes: Record<string, unknown>;
-}
-
-interface CapturedPoint {
-  metric: string;
-  attributes: Record<string, unknown>;
-}
-
-const valueOf = (value: OtlpValue): unknown =>
-  value.arrayValue ? (value.arrayValue.values ?? []).map(valueOf) : (value.stringValue ?? value.intValue ?? value.doubleValue ?? value.boolValue);
-const attributesOf = (attributes: OtlpAttributes) => Object.fromEntries((attributes ?? []).map(({ key, value }) => [key, valueOf(value)]));
-
-function spansIn(received: Received[]): CapturedSpan[] {
-  return received
-    .filter((r) => r.path === '/v1/traces')
-    .flatMap((r) => (JSON.parse(r.text) as { resourceSpans: { scopeSpans: { scope: { name: string }; spans: { name: string; traceId: string; attributes: OtlpAttributes }[] }[] }[] }).resourceSpans)
-    .flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => ({ scope: ss.scope.name, name: s.name, traceId: s.traceId, attributes: attributesOf(s.attributes) }))));
-}
-
-function pointsIn(received: Received[]): CapturedPoint[] {
-  type Points = { dataPoints?: { attributes: OtlpAttributes }[] };
-  type Metric = { name: string; sum?: Points; gauge?: Points; histogram?: Points };
-  return received
-    .filter((r) => r.path === '/v1/metrics')
-    .flatMap((r) => (JSON.parse(r.text) as { resourceMetrics: { scopeMetrics: { metrics: Metric[] }[] }[] }).resourceMetrics)
-    .flatMap((rm) => rm.scopeMetrics.flatMap((sm) => sm.metrics))
-    .flatMap((m) => (m.sum ?? m.gauge ?? m.histogram)?.dataPoints?.map((p) => ({ metric: m.name, attributes: attributesOf(p.attributes) })) ?? []);
-}
-
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- responses are asserted on as JSON
 function parsed(text: string): any {
   try {
@@ -329,7 +270,7 @@ async function killGateway(server: ChildProcess | undefined): Promise<void> {
 }
 
 describeEachDatabase('telemetry leaves no personal data', (dialect) => {
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
   let database: TestDatabase;
   let server: ChildProcess | undefined;
   let output = '';
@@ -352,7 +293,7 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
 
   beforeAll(async () => {
     ensureBuilt();
-    receiver = await startReceiver();
+    receiver = await startOtlpReceiver();
     database = await createTestDatabase(dialect);
     const started = await spawnGateway(database, dataDir, receiver.url, { WHATSAPP_APP_SECRET: APP_SECRET }, (text) => (output += text));
     server = started.server;
@@ -496,7 +437,7 @@ describeEachDatabase('telemetry leaves no personal data', (dialect) => {
  * that names and numbers people, and a server fault (a 500) whose database error quotes a number.
  */
 describeEachDatabase('telemetry leaves no personal data on the Cloud API path', (dialect) => {
-  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
   let database: TestDatabase;
   let simulator: CloudApiSimulator;
   let server: ChildProcess | undefined;
@@ -523,7 +464,7 @@ describeEachDatabase('telemetry leaves no personal data on the Cloud API path', 
 
   beforeAll(async () => {
     ensureBuilt();
-    receiver = await startReceiver();
+    receiver = await startOtlpReceiver();
     database = await createTestDatabase(dialect);
     simulator = await CloudApiSimulator.start();
     const started = await spawnGateway(

@@ -10,12 +10,13 @@ import pg from 'pg';
 import { join } from 'node:path';
 import { CloudApiSimulator } from '../simulator/cloud-api-simulator.js';
 import { createTestDatabase, describeEachDatabase, type TestDatabase } from '../support/databases.js';
-import { AUTHOR_ID, consent, shareRequest, workplacePost } from '../support/fixtures.js';
+import { AUTHOR_ID, consent, RECIPIENT, shareRequest, workplacePost } from '../support/fixtures.js';
 import { startTlsCdn, type TlsCdn } from '../support/tls-cdn.js';
 import { type GatewayProcess, gatewayEnv, spawnGatewayProcess, startGatewayProcess } from '../support/gateway-process.js';
 import { REPO_ROOT } from '../support/test-app.js';
 import { ensureBuilt } from '../support/build.js';
 import { eventually } from '../support/eventually.js';
+import { spansIn, startOtlpReceiver } from '../support/otlp-receiver.js';
 
 interface OutboxRow {
   share_id: string;
@@ -161,6 +162,46 @@ describeEachDatabase('graceful shutdown on SIGTERM', (dialect) => {
     expect(Number(queued)).toBe(0);
     const sent = await database!.adminQuery<{ count: number | string }>(`SELECT COUNT(*) AS count FROM audit_entries WHERE kind = 'message.sent'`);
     expect(Number(sent[0]!.count)).toBe(4);
+  });
+
+  it('exports the telemetry of what ran during shutdown: the spans of a decision made after SIGTERM reach the collector before the process exits', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      database = await createTestDatabase(dialect);
+      const apiKey = `test-${randomBytes(24).toString('hex')}`;
+      // Spans are batched for a minute: only the flush at shutdown sends them.
+      const started = await startGatewayProcess(
+        gatewayEnv(database, dataDir, apiKey, { DELIVERY_WORKER: 'off', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '60000', OTEL_METRICS_EXPORTER: 'none' }),
+      );
+      server = started.server;
+      const headers = { authorization: `Bearer ${apiKey}` };
+      for (const body of [consent('workplace', AUTHOR_ID), consent('whatsapp', RECIPIENT)]) {
+        const granted = await fetch(`${started.baseUrl}/v1/consents`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        expect(granted.status).toBe(201);
+      }
+      const traceId = randomBytes(16).toString('hex');
+      const traceparent = `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
+      const inFlight = splitRequest(`${started.baseUrl}/v1/shares`, { ...headers, traceparent, 'idempotency-key': 'traced-past-sigterm' }, JSON.stringify(shareRequest()));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      started.server.kill('SIGTERM');
+      await refusingConnections(started.baseUrl);
+      inFlight.finish();
+      expect((await inFlight.response).status).toBe(201);
+      const [code, signal] = (await once(started.server, 'exit')) as [number | null, NodeJS.Signals | null];
+      expect({ code, signal }).toEqual({ code: null, signal: 'SIGTERM' });
+      expect(started.errors()).toBe('');
+
+      // The request ended after SIGTERM: its spans were still taken and exported, so the exporter
+      // was shut down after the application, not before.
+      const names = spansIn(receiver.received)
+        .filter((span) => span.traceId === traceId)
+        .map((span) => span.name);
+      expect(names).toEqual(expect.arrayContaining(['POST /v1/shares', 'sluice.share.request', 'sluice.policy.evaluate']));
+    } finally {
+      receiver.server.closeAllConnections();
+      receiver.server.close();
+    }
   });
 
   it('claims nothing once signalled, even while a request holds the server open, and closes a connection that never finishes its request after SHUTDOWN_GRACE_MS', async () => {
