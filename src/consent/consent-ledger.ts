@@ -110,13 +110,16 @@ export class ConsentLedger {
    * Withdraws every purpose the subject has granted, and each of `purposes` too, each as a
    * withdrawal recorded and audited like any other (an opt-out such as a WhatsApp STOP). A purpose
    * never granted is withdrawn as well: the opt-out then stands against a grant captured before
-   * it. Returns the purposes withdrawn: none when all were withdrawn already, so a repeated
-   * opt-out records nothing twice.
+   * it. A purpose withdrawn already is withdrawn again only by an opt-out captured after that
+   * withdrawal: it must stand against a grant captured between the two (the state keeps the latest
+   * capture time), while the same opt-out delivered twice records nothing twice. Returns the
+   * purposes withdrawn.
    */
   async withdrawAll(manager: EntityManager, subject: SubjectRef, evidence: ConsentChange['evidence'], purposes: readonly string[] = []): Promise<string[]> {
     const states = await manager.getRepository(ConsentStateEntity).find({ where: { subjectType: subject.type, subjectId: subject.id } });
-    const withdrawn = new Set(states.filter((state) => state.status === 'withdrawn').map((state) => state.purpose));
-    const wanted = [...new Set([...states.map((state) => state.purpose), ...purposes])].filter((purpose) => !withdrawn.has(purpose)).sort();
+    const capturedAt = new Date(evidence.capturedAt ?? Date.now()).toISOString();
+    const standing = new Set(states.filter((state) => state.status === 'withdrawn' && state.capturedAt !== null && state.capturedAt >= capturedAt).map((state) => state.purpose));
+    const wanted = [...new Set([...states.map((state) => state.purpose), ...purposes])].filter((purpose) => !standing.has(purpose)).sort();
     for (const purpose of wanted) await this.record(manager, { subject, purpose, status: 'withdrawn', evidence });
     return wanted;
   }

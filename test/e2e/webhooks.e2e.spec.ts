@@ -873,12 +873,28 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
       // A form filled in before the STOP, recorded after it, does not undo it; one filled in afterwards does.
       expect(await grantCapturedAt(new Date(stoppedAt.getTime() - 60_000))).toMatchObject({ current: 'withdrawn' });
       expect(await grantCapturedAt(new Date())).toMatchObject({ current: 'granted' });
-      // Withdrawn already: another STOP records nothing more.
-      await simulator.receiveText(contact, 'STOP');
+      // Withdrawn already: the same STOP delivered again records nothing more.
       const optOuts = async () => (await entries()).filter((e) => e.kind === 'consent.withdrawn' && e.evidence.method === 'whatsapp-opt-out').length;
+      const id = await simulator.receiveText(contact, 'STOP');
       const after = await optOuts();
-      await simulator.receiveText(contact, 'STOP');
+      await simulator.receiveText(contact, 'STOP', { id });
       expect(await optOuts()).toBe(after);
+    });
+
+    it('records a STOP after an earlier withdrawal, and it stands against a consent captured between the two', async () => {
+      const contactHere = `3165${dialect === 'sqlite' ? 1 : 2}${String(++nextContact).padStart(5, '0')}`;
+      const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
+      const change = async (status: 'granted' | 'withdrawn', capturedAt: string) =>
+        (await sluice.request('POST', '/v1/consents', { body: { ...consent('whatsapp', contactHere), status, evidence: { method: 'form', text: 'notice v3', capturedAt } } })).json;
+      expect(await change('withdrawn', minutesAgo(50))).toMatchObject({ current: 'withdrawn' });
+      await simulator.receiveText(contactHere, 'STOP', { sentAt: new Date(minutesAgo(17)) });
+      expect((await consentsOf(contactHere)).history.map((event) => [event.status, event.evidence.method])).toEqual([
+        ['withdrawn', 'form'],
+        ['withdrawn', 'whatsapp-opt-out'],
+      ]);
+      // A form filled in after the first withdrawal but before the STOP does not undo the STOP.
+      expect(await change('granted', minutesAgo(33))).toMatchObject({ current: 'withdrawn' });
+      expect(await change('granted', minutesAgo(1))).toMatchObject({ current: 'granted' });
     });
 
     it('handles a repeated delivery of the same STOP once: a consent given again afterwards stands', async () => {
