@@ -374,4 +374,27 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect(await outbox()).toEqual([{ state: 'pending' }]);
     expect((await sluice.request('GET', `/v1/shares/${share.json.id}`)).json.recipients).toEqual([expect.objectContaining({ waId })]);
   });
+
+  it('leaves each share of an erased recipient a placeholder of its own: the rows left do not link their shares', async () => {
+    const contact = '31687000123';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', contact) });
+    const shares: string[] = [];
+    for (const recipients of [[{ waId: contact }], [{ waId: contact }, { waId: OTHER_RECIPIENT }], [{ waId: contact }]]) {
+      shares.push((await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients }), headers: idempotencyKey() })).json.id);
+    }
+    await sluice.drainOutbox();
+    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${contact}/erase`)).json.erased).toBe(true);
+
+    const placeholders = new Map<string, string>();
+    for (const id of shares) {
+      const recipients = (await sluice.request('GET', `/v1/shares/${id}`)).json.recipients as { waId: string; delivery: string }[];
+      const erased = recipients.filter((r) => r.waId.startsWith('erased-'));
+      // Within a share the placeholder is the same in its document, its recipient and its message.
+      expect(erased).toEqual([expect.objectContaining({ delivery: 'sent' })]);
+      const [message] = await sluice.database.adminQuery<{ wa_id: string }>(`SELECT wa_id FROM outbox_messages WHERE share_id = ${dialect === 'postgres' ? '$1' : '?'} AND wa_id LIKE 'erased-%'`, [id]);
+      expect(message?.wa_id).toBe(erased[0]!.waId);
+      placeholders.set(id, erased[0]!.waId);
+    }
+    expect(new Set(placeholders.values()).size).toBe(shares.length);
+  });
 });

@@ -15,6 +15,9 @@ import { inGroupsOf, Sql } from '../../platform/database/sql.js';
 import { TransactionRunner } from '../../platform/database/transaction-runner.js';
 import { Traced } from '../../platform/observability/traced.js';
 
+/** Shares whose rows one statement gives their own placeholder (three parameters each). */
+const PLACEHOLDERS_PER_STATEMENT = 200;
+
 export interface SubjectErased {
   erased: boolean;
   /** The subject.erased entry; null when there was nothing to erase. */
@@ -131,8 +134,6 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
   private async clearContact(manager: EntityManager, waId: string, pseudonym: string): Promise<{ found: boolean; shares: number; messages: number; cancellations: AuditDraft[] }> {
     const postgres = this.transactions.dialect === 'postgres';
     const p = (n: number) => (postgres ? `$${n}` : '?');
-    // Unique per erasure, so two erased recipients of one share stay two rows.
-    const placeholder = `erased-${randomBytes(6).toString('hex')}`;
     const sql = Sql.of(manager);
     const now = new Date().toISOString();
     // The outbox first, then the recipients: the order in which the delivery worker writes them.
@@ -145,28 +146,59 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     );
     const cancellations = unsent.map((m) => cancelledByErasure(m, pseudonym));
     const theirMessages = await sql.rows<{ share_id: string }>(manager, `SELECT share_id FROM outbox_messages WHERE wa_id = ${p(1)}`, [waId]);
+    // The number is replaced by a placeholder of its own in each share (the same in the share's
+    // rows, so that its recipients' states still match its document): one placeholder for all of
+    // them would tell whoever knows one share went to the person which others did.
+    const theirShares = await sql.rows<{ share_id: string }>(manager, `SELECT share_id FROM share_recipients WHERE wa_id = ${p(1)} UNION SELECT share_id FROM outbox_messages WHERE wa_id = ${p(2)}`, [waId, waId]);
+    const placeholders = inGroupsOf(theirShares.map((row): [string, string] => [row.share_id, `erased-${randomBytes(6).toString('hex')}`]), PLACEHOLDERS_PER_STATEMENT);
+    /**
+     * `CASE <column> WHEN <share> THEN <value> ... END` over a group, with its parameters first;
+     * `next` numbers the parameters after them (SQLite's `?` are taken in the order they appear).
+     */
+    const perShare = (column: string, group: [string, string][], value: (placeholder: string) => string) => ({
+      text: `CASE ${column} ${group.map((_, i) => `WHEN ${p(2 * i + 1)} THEN ${p(2 * i + 2)}`).join(' ')} END`,
+      params: group.flatMap(([shareId, placeholder]) => [shareId, value(placeholder)]),
+      next: (n: number) => p(2 * group.length + n),
+      ids: (from: number) => group.map((_, i) => p(2 * group.length + from + i)).join(', '),
+    });
     // The request bodies that named the number go, and WhatsApp's message id, which holds it in
     // base64 (its status webhooks then match nothing).
-    await manager.query(
-      `UPDATE outbox_messages SET wa_id = ${p(1)}, payload = ${p(2)}, fallback_payload = NULL, message_id = NULL, retried_message_ids = NULL, updated_at = ${p(3)} WHERE wa_id = ${p(4)}`,
-      [placeholder, ERASED_REQUEST_TEXT, now, waId],
-    );
+    for (const group of placeholders) {
+      const cases = perShare('share_id', group, (placeholder) => placeholder);
+      await manager.query(
+        `UPDATE outbox_messages SET wa_id = ${cases.text}, payload = ${cases.next(1)}, fallback_payload = NULL, message_id = NULL, retried_message_ids = NULL,
+           updated_at = ${cases.next(2)} WHERE wa_id = ${cases.next(3)} AND share_id IN (${cases.ids(4)})`,
+        [...cases.params, ERASED_REQUEST_TEXT, now, waId, ...group.map(([shareId]) => shareId)],
+      );
+    }
     const cancelledShares = [...new Set(unsent.map((m) => m.share_id))];
     const [{ n: shares } = { n: 0 }] = await sql.rows<{ n: number | string }>(manager, `SELECT COUNT(DISTINCT share_id) AS n FROM share_recipients WHERE wa_id = ${p(1)}`, [waId]);
     // One statement however many shares name them: shares that name anyone of this subject's lock
     // bucket wait for the erasure meanwhile (SubjectKeyService.excludeHolders). Documents are
     // JSON.stringify's output and a WhatsApp id is digits only, so the member's text is exact.
-    await manager.query(
-      `UPDATE shares SET document = REPLACE(document, ${p(1)}, ${p(2)}) WHERE id IN (SELECT share_id FROM share_recipients WHERE wa_id = ${p(3)})`,
-      [`"waId":${JSON.stringify(waId)}`, `"waId":${JSON.stringify(placeholder)}`, waId],
-    );
+    const member = (id: string) => `"waId":${JSON.stringify(id)}`;
+    for (const group of placeholders) {
+      const cases = group.map((_, i) => `WHEN ${p(3 * i + 1)} THEN REPLACE(document, ${p(3 * i + 2)}, ${p(3 * i + 3)})`).join(' ');
+      const ids = group.map((_, i) => p(3 * group.length + i + 1)).join(', ');
+      await manager.query(`UPDATE shares SET document = CASE id ${cases} END WHERE id IN (${ids})`, [
+        ...group.flatMap(([shareId, placeholder]) => [shareId, member(waId), member(placeholder)]),
+        ...group.map(([shareId]) => shareId),
+      ]);
+    }
     for (const group of inGroupsOf(cancelledShares)) {
       await manager.query(
         `UPDATE share_recipients SET delivery_state = 'cancelled', delivery_updated_at = ${p(1)} WHERE wa_id = ${p(2)} AND delivery_state = 'queued' AND share_id IN (${group.map((_, i) => p(i + 3)).join(', ')})`,
         [now, waId, ...group],
       );
     }
-    await manager.query(`UPDATE share_recipients SET wa_id = ${p(1)} WHERE wa_id = ${p(2)}`, [placeholder, waId]);
+    for (const group of placeholders) {
+      const cases = perShare('share_id', group, (placeholder) => placeholder);
+      await manager.query(`UPDATE share_recipients SET wa_id = ${cases.text} WHERE wa_id = ${cases.next(1)} AND share_id IN (${cases.ids(2)})`, [
+        ...cases.params,
+        waId,
+        ...group.map(([shareId]) => shareId),
+      ]);
+    }
     // The minimised media of a share none of whose messages can still be sent, as when they are
     // sent, and in the worker's order (after the recipients). This recipient's copies have just
     // lost WhatsApp's id: none of them is sent again.
