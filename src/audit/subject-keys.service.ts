@@ -60,6 +60,7 @@ export interface SubjectKeysRead {
 interface KeyRow {
   lookup: string;
   wrapped_key: string | null;
+  created_at: string;
   destroyed_at: string | null;
   last_used_at: string | null;
 }
@@ -180,6 +181,15 @@ export class SubjectKeyService {
     return { lookups, rows: new Map(rows.map((row) => [row.lookup, row])) };
   }
 
+  /** Whether any of these subjects, as `read` found them, has a key made after `since` (ISO 8601). */
+  createdSince(read: SubjectKeysRead, subjects: Subject[], since: string): boolean {
+    return subjects.some((subject) => {
+      const lookup = read.lookups.get(subjectName(subject));
+      const row = lookup === undefined ? undefined : read.rows.get(lookup);
+      return row !== undefined && row.wrapped_key !== null && row.created_at > since;
+    });
+  }
+
   /** Of these subjects, as `read` found them, those whose key is destroyed: when, by lookup. */
   destroyedAmong(read: SubjectKeysRead, subjects: Subject[]): Map<string, string> {
     const destroyed = new Map<string, string>();
@@ -266,7 +276,7 @@ export class SubjectKeyService {
   private async readRows(manager: EntityManager, lookups: string[]): Promise<KeyRow[]> {
     const sql = Sql.of(manager);
     const rows: KeyRow[] = [];
-    for (const group of inGroupsOf(lookups)) rows.push(...(await sql.rows<KeyRow>(manager, `SELECT lookup, wrapped_key, destroyed_at, last_used_at FROM subject_keys WHERE lookup IN (${sql.params(group.length)})`, group)));
+    for (const group of inGroupsOf(lookups)) rows.push(...(await sql.rows<KeyRow>(manager, `SELECT lookup, wrapped_key, created_at, destroyed_at, last_used_at FROM subject_keys WHERE lookup IN (${sql.params(group.length)})`, group)));
     return rows;
   }
 

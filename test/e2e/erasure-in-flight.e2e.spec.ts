@@ -96,6 +96,19 @@ describeEachDatabase('erasure of someone a share in flight names', (dialect) => 
     expect(later.json).toMatchObject({ status: 'denied', recipients: [{ decision: 'denied', reasons: ['recipient.no_consent'] }] });
   });
 
+  it('decides the share again when another share named the erased person after the erasure, giving them a new key', async () => {
+    const waId = '31611110007';
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });
+    const { answer } = await shareHeldInFlight(waId);
+    expect((await sluice.request('POST', `/v1/subjects/whatsapp/${waId}/erase`)).json.erased).toBe(true);
+    // Decided and recorded after the erasure: the person gets a new key.
+    const after = await sluice.request('POST', '/v1/shares', { body: shareRequest({ recipients: [{ waId }] }), headers: idempotencyKey() });
+    expect(after.json).toMatchObject({ status: 'denied', recipients: [{ decision: 'denied', reasons: ['recipient.no_consent'] }] });
+    release();
+    expect((await answer).json).toMatchObject({ status: 'denied', recipients: [{ waId, decision: 'denied', reasons: ['recipient.no_consent'] }] });
+    expect(await outboxHolds(waId)).toBe(false);
+  });
+
   it('tells an erasure from a retention sweep of the same key before it', async () => {
     const waId = '31611110006';
     await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', waId) });

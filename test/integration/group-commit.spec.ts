@@ -193,6 +193,7 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
         },
         listedPurposes: new Set(['frontline-updates']),
         media: new Map(),
+        consentsAsOf: new Date().toISOString(),
       };
     };
     // Everyone the first share names has a key from here on.

@@ -53,8 +53,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     const share = this.shareInput(command);
     // Looked up while the replay check runs: one wait for both reads. A failure is handled where
     // `decide` awaits it (the share is denied); a replay leaves it unused.
-    const consents = this.consentsOf(share);
-    consents.catch(() => undefined);
+    const consents = this.readConsents(share);
     // A replay skips deciding (and fetching media) again; a concurrent one is caught when recorded.
     const earlier = await this.recorder.earlier(command, requestHash);
     if (earlier) return this.answer(earlier);
@@ -83,12 +82,12 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     command: RequestShareCommand,
     requestHash: string,
     share: ShareToDecide,
-    consents: Promise<ConsentsKnown>,
+    consents: ConsentsRead,
   ): Promise<{ decision: ShareDecision; recorded: Exclude<RecordedShare, { outcome: 'subject-erased' }> }> {
     let destroyedKeysSeen: ReadonlyMap<string, string> | undefined;
     for (let attempt = 1; ; attempt++) {
-      const { decision, media } = await this.decide(share, consents);
-      const recorded = await this.recorder.record({ command, requestHash, decision, listedPurposes: share.bundle.purposes, media, destroyedKeysSeen }).catch((error: unknown): RecordedShare => {
+      const { decision, media } = await this.decide(share, consents.known);
+      const recorded = await this.recorder.record({ command, requestHash, decision, listedPurposes: share.bundle.purposes, media, consentsAsOf: consents.asOf, destroyedKeysSeen }).catch((error: unknown): RecordedShare => {
         // A key this share's transaction read was destroyed before it could use it.
         if (error instanceof SubjectKeyDestroyed) return { outcome: 'subject-erased', destroyed: destroyedKeysSeen ?? new Map() };
         throw error;
@@ -98,7 +97,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
       this.logger.log('a key of someone a share names was destroyed (an erasure, or retention) since it was decided: deciding it again');
       destroyedKeysSeen = recorded.destroyed;
       share = this.shareInput(command);
-      consents = this.consentsOf(share);
+      consents = this.readConsents(share);
     }
   }
 
@@ -145,6 +144,19 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     return { bundle, policy: bundle.select(request.purpose, SOURCE, DESTINATION), input };
   }
 
+  /**
+   * Starts reading the consent of everyone the policy asks about. `asOf` is taken before the read:
+   * a key made after it (an erased person's new one) tells the recorder the decision may predate
+   * an erasure.
+   */
+  private readConsents(share: ShareToDecide): ConsentsRead {
+    const asOf = new Date().toISOString();
+    const known = this.consentsOf(share);
+    // A failure is handled where `decide` awaits it (the share is denied); a replay leaves it unused.
+    known.catch(() => undefined);
+    return { asOf, known };
+  }
+
   /** The consent of everyone the policy asks about, by `purpose|subject`. */
   private async consentsOf({ policy, input }: ShareToDecide): Promise<ConsentsKnown> {
     const needed = policy ? consentSubjectsFor(policy, input) : [];
@@ -158,6 +170,12 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
 }
 
 type ConsentsKnown = Map<string, 'granted' | 'withdrawn' | 'none'>;
+
+/** Consents being read for a decision, and when the read began. */
+interface ConsentsRead {
+  asOf: string;
+  known: Promise<ConsentsKnown>;
+}
 
 /** A share's input to the policy, and the bundle and policy that decide it. */
 interface ShareToDecide {

@@ -29,6 +29,8 @@ export interface DecidedShare {
   /** The purposes the bundle that decided names (PolicyBundle.purposes): the entry holds the share's in clear only if it is one. */
   listedPurposes: ReadonlySet<string>;
   media: PreparedMedia['minimised'];
+  /** When the decision began reading consents (ISO 8601): a subject key made after it was made after the decision read. */
+  consentsAsOf: string;
   /**
    * The destroyed subject keys found when this share was last tried, by lookup: when each was
    * destroyed. A decision made after that try may be recorded over them (new keys are made).
@@ -162,7 +164,10 @@ export class ShareRecorder {
       if (!written.has(draft.id)) continue;
       const destroyed = this.subjectKeys.destroyedAmong(keysRead, subjectsOf(draft));
       const seen = draft.decided.destroyedKeysSeen;
-      if ([...destroyed].some(([lookup, at]) => seen?.get(lookup) !== at)) erasedSince.set(draft.id, destroyed);
+      // A key made since the decision read consents may be an erased person's new one (another
+      // share named them after the erasure): the decision may rest on the consent erased with it.
+      const renewed = this.subjectKeys.createdSince(keysRead, subjectsOf(draft), draft.decided.consentsAsOf);
+      if (renewed || [...destroyed].some(([lookup, at]) => seen?.get(lookup) !== at)) erasedSince.set(draft.id, destroyed);
     }
     if (erasedSince.size > 0) await sql.execute(manager, `DELETE FROM shares WHERE id IN (${sql.params(erasedSince.size)})`, [...erasedSince.keys()]);
     const recorded = drafts.filter((d) => written.has(d.id) && !erasedSince.has(d.id));
