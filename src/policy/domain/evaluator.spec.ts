@@ -109,6 +109,32 @@ describe('evaluateShare', () => {
     expect((elsewhere.outbound as { body: string }).body).toBe('[person] opened it. Thanks [person]!');
   });
 
+  it('cuts what a tag covers when it shows the name in another form: accents, full-width, invisible characters, apostrophes, a shortened word', () => {
+    const only = consents({ 'whatsapp:31612345678': 'granted' });
+    const cut = (name: string, shown: string) => {
+      const message = `hi ${shown}! see you`;
+      const decided = evaluateShare(policy, bundle.hash, input({ message, message_tags: [{ id: TAGGED, name, type: 'user', offset: 3, length: shown.length }] }), only);
+      return (decided.outbound as { body: string }).body;
+    };
+    for (const [name, shown] of [
+      ['José', 'Jose\u0301'],
+      ['José', 'Jose'],
+      ['Zoë', 'Zoe'],
+      ['O’Brien', "O'Brien"],
+      ['Pieter', 'Pie\u200bter'],
+      ['Pieter', 'Pie\u00adter'],
+      ['Pieter', '\uff30\uff49\uff45\uff54\uff45\uff52'],
+      ['ilker', '\u0130LKER'],
+      ['Pieter Jansen', 'Piet'],
+      ['Pie\u0000ter', 'Pieter'],
+    ]) {
+      expect([name, cut(name!, shown!)]).toEqual([name, 'hi [person]! see you']);
+    }
+    // A tag over another word is not cut (a wrong offset), nor over two letters of the name.
+    expect(cut('Pieter Jansen', 'Maria')).toBe('hi Maria! see you');
+    expect(cut('Pieter Jansen', 'Pi')).toBe('hi Pi! see you');
+  });
+
   it('replaces what a shortened tag showed wherever else it appears, as whole words only', () => {
     const only = consents({ 'whatsapp:31612345678': 'granted' });
     const body = (message: string, tags: unknown[]) => (evaluateShare(policy, bundle.hash, input({ message, message_tags: tags }), only).outbound as { body: string }).body;

@@ -475,12 +475,29 @@ function asWholeWord(name: string): string {
   return `${before}${escaped}${after}`;
 }
 
-/** Whether the text a tag covers is its name as a post may show it: in any case, or some of its words. */
+/**
+ * Whether the text a tag covers is its name as a post may show it: in any case, with or without
+ * accents, in compatibility forms (full-width letters), with invisible characters inside or other
+ * apostrophes, some of its words, or the start of one (Piet for Pieter).
+ */
 function readsAsName(covered: string, name: string): boolean {
-  const words = (text: string) => text.toLocaleLowerCase().split(/[\s\p{Pd}]+/u).filter((word) => word !== '');
-  const ofName = new Set(words(name));
+  const words = (text: string) => foldedForNames(text).split(/[\s\p{Pd}]+/u).filter((word) => word !== '');
+  const ofName = words(name);
   const shownWords = words(covered);
-  return shownWords.length > 0 && shownWords.every((word) => ofName.has(word));
+  const shows = (word: string) => ofName.some((part) => part === word || (word.length >= SHORTENED_NAME_MIN && part.startsWith(word)));
+  return shownWords.length > 0 && shownWords.every(shows);
+}
+
+/** The shortest start of a name's word a tag may show for it (Ed, Li are whole names; Piet starts Pieter). */
+const SHORTENED_NAME_MIN = 3;
+
+/** Text as names are compared: compatibility-decomposed, without marks, invisible or control characters, apostrophes alike, lower case. */
+function foldedForNames(text: string): string {
+  return text
+    .normalize('NFKD')
+    .replace(/[\p{M}\p{Cf}\p{Cc}]/gu, (c) => (c === '\n' || c === '\t' ? ' ' : ''))
+    .replace(/[\u2018\u2019\u02BC\u0060\u00B4]/g, "'")
+    .toLowerCase();
 }
 
 function valueAt(post: Record<string, unknown>, segments: string[]): unknown {
