@@ -12,6 +12,8 @@ import { OutboxTemplateFallbackPostgres1764806400000 } from './postgres/17648064
 import { OutboxTemplateFallbackSqlite1764806400000 } from './sqlite/1764806400000-OutboxTemplateFallback.js';
 import { OutboxConsentPurposePostgres1764892800000 } from './postgres/1764892800000-OutboxConsentPurpose.js';
 import { OutboxConsentPurposeSqlite1764892800000 } from './sqlite/1764892800000-OutboxConsentPurpose.js';
+import { OutboxContentConsentsPostgres1765238400000 } from './postgres/1765238400000-OutboxContentConsents.js';
+import { OutboxContentConsentsSqlite1765238400000 } from './sqlite/1765238400000-OutboxContentConsents.js';
 import { ConsentCapturedAtPostgres1764979200000 } from './postgres/1764979200000-ConsentCapturedAt.js';
 import { ConsentCapturedAtSqlite1764979200000 } from './sqlite/1764979200000-ConsentCapturedAt.js';
 import { OutboxRetriedCopyPostgres1765065600000 } from './postgres/1765065600000-OutboxRetriedCopy.js';
@@ -23,5 +25,5 @@ import { WhatsAppUserIdsSqlite1765152000000 } from './sqlite/1765152000000-Whats
  * Migrations are listed as classes, not globs, so the same list loads under tsc output, jest and
  * the CLI. One set per dialect: each uses its database's own trigger language.
  */
-export const SQLITE_MIGRATIONS = [InitialSchemaSqlite1764028800000, MediaObjectsSqlite1764547200000, AuditSequencerSqlite1764633600000, SubjectKeyUseSqlite1764640000000, WhatsAppDeliverySqlite1764720000000, OutboxTemplateFallbackSqlite1764806400000, OutboxConsentPurposeSqlite1764892800000, ConsentCapturedAtSqlite1764979200000, OutboxRetriedCopySqlite1765065600000, WhatsAppUserIdsSqlite1765152000000];
-export const POSTGRES_MIGRATIONS = [InitialSchemaPostgres1764028800000, MediaObjectsPostgres1764547200000, AuditSequencerPostgres1764633600000, SubjectKeyUsePostgres1764640000000, WhatsAppDeliveryPostgres1764720000000, OutboxTemplateFallbackPostgres1764806400000, OutboxConsentPurposePostgres1764892800000, ConsentCapturedAtPostgres1764979200000, OutboxRetriedCopyPostgres1765065600000, WhatsAppUserIdsPostgres1765152000000];
+export const SQLITE_MIGRATIONS = [InitialSchemaSqlite1764028800000, MediaObjectsSqlite1764547200000, AuditSequencerSqlite1764633600000, SubjectKeyUseSqlite1764640000000, WhatsAppDeliverySqlite1764720000000, OutboxTemplateFallbackSqlite1764806400000, OutboxConsentPurposeSqlite1764892800000, ConsentCapturedAtSqlite1764979200000, OutboxRetriedCopySqlite1765065600000, WhatsAppUserIdsSqlite1765152000000, OutboxContentConsentsSqlite1765238400000];
+export const POSTGRES_MIGRATIONS = [InitialSchemaPostgres1764028800000, MediaObjectsPostgres1764547200000, AuditSequencerPostgres1764633600000, SubjectKeyUsePostgres1764640000000, WhatsAppDeliveryPostgres1764720000000, OutboxTemplateFallbackPostgres1764806400000, OutboxConsentPurposePostgres1764892800000, ConsentCapturedAtPostgres1764979200000, OutboxRetriedCopyPostgres1765065600000, WhatsAppUserIdsPostgres1765152000000, OutboxContentConsentsPostgres1765238400000];

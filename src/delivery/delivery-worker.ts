@@ -5,6 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type EntityManager, In } from 'typeorm';
 import { AuditLogService, type AuditDraft } from '../audit/audit-log.service.js';
 import { ConsentLedger, consentKey, type ConsentLookup } from '../consent/consent-ledger.js';
+import type { SubjectRef } from '../consent/subject.js';
+import { parseContentConsents } from './content-consents.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { countDeliveryOutcomes, type DeliveryOutcome } from '../platform/observability/metrics.js';
@@ -221,9 +223,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         outcomes.push({ kind: 'message.failed', details: { ...unknown, final: false } });
       }
       const status = message.consentPurpose === null ? 'granted' : consent.get(`${message.consentPurpose}|${consentKey({ type: 'whatsapp', id: message.waId })}`);
+      const contentWithheld = contentConsentMissing(message, consent);
       if (status !== 'granted') {
         const reason = status === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent';
         endings.push({ message, settlement: { state: 'cancelled' }, entries: [{ kind: 'message.cancelled', details: { reason } }] });
+      } else if (contentWithheld) {
+        endings.push({ message, settlement: { state: 'cancelled' }, entries: [{ kind: 'message.cancelled', details: { reason: contentWithheld } }] });
       } else if (openWindows && needsServiceWindow(message.payload) && !openWindows.has(message.waId) && message.fallbackPayload) {
         // Outside the window only a template may open a conversation: the policy's, decided with the text.
         ready.push({ ...message, payload: message.fallbackPayload });
@@ -278,11 +283,17 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     await recorder.settled();
   }
 
-  private async consentOf(manager: EntityManager, messages: OutboxMessageEntity[]): Promise<Map<string, ConsentLookup>> {
+  /** The consents the messages rest on, by `purpose|subject`: their recipients' and their content's (the author's, tagged people's). */
+  private async consentOf(manager: EntityManager | undefined, messages: OutboxMessageEntity[]): Promise<Map<string, ConsentLookup>> {
+    const asked = new Map<string, SubjectRef[]>();
+    const ask = (purpose: string, subject: SubjectRef) => asked.set(purpose, [...(asked.get(purpose) ?? []), subject]);
+    for (const message of messages) {
+      // A message whose policy asks no recipient consent (another lawful basis) needs none now either.
+      if (message.consentPurpose !== null) ask(message.consentPurpose, { type: 'whatsapp', id: message.waId });
+      for (const { subject, purpose } of parseContentConsents(message.contentConsents)) ask(purpose, subject);
+    }
     const result = new Map<string, ConsentLookup>();
-    // A message whose policy asks no recipient consent (another lawful basis) needs none now either.
-    for (const purpose of new Set(messages.flatMap((m) => (m.consentPurpose === null ? [] : [m.consentPurpose])))) {
-      const subjects = messages.filter((m) => m.consentPurpose === purpose).map((m) => ({ type: 'whatsapp' as const, id: m.waId }));
+    for (const [purpose, subjects] of asked) {
       for (const [key, status] of await this.consents.lookup(subjects, purpose, manager)) result.set(`${purpose}|${key}`, status);
     }
     return result;
@@ -321,11 +332,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       manager.getRepository(OutboxMessageEntity).exists({ where: { id: message.id, state: 'claimed', claimedBy: this.workerId } }),
     );
     if (!held) return 'delivery.claim_lost';
-    if (message.consentPurpose === null) return undefined;
-    const subject = { type: 'whatsapp' as const, id: message.waId };
-    const status = (await this.consents.lookup([subject], message.consentPurpose)).get(consentKey(subject));
-    if (status === 'granted') return undefined;
-    return status === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent';
+    const consent = await this.consentOf(undefined, [message]);
+    const status = message.consentPurpose === null ? 'granted' : consent.get(`${message.consentPurpose}|${consentKey({ type: 'whatsapp', id: message.waId })}`);
+    if (status !== 'granted') return status === 'withdrawn' ? 'recipient.consent_withdrawn' : 'recipient.no_consent';
+    return contentConsentMissing(message, consent);
   }
 
   /** Records the attempts' outcomes; returns those that took, to be counted once committed. */
@@ -484,4 +494,16 @@ class OutcomeRecorder {
     this.writing = false;
     this.schedule();
   }
+}
+
+/**
+ * Why a message must not go because someone whose data crosses in it (its author, a tagged person)
+ * no longer consents: withdrawn since the share was decided, or gone (an erasure); else undefined.
+ */
+function contentConsentMissing(message: OutboxMessageEntity, consent: ReadonlyMap<string, ConsentLookup>): string | undefined {
+  for (const { subject, purpose } of parseContentConsents(message.contentConsents)) {
+    const status = consent.get(`${purpose}|${consentKey(subject)}`);
+    if (status !== 'granted') return status === 'withdrawn' ? 'subject.consent_withdrawn' : 'subject.no_consent';
+  }
+  return undefined;
 }

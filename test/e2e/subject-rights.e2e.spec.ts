@@ -146,10 +146,12 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     // What was sent names them: the message bodies kept would tie the share's entries to them again.
     const clearText = async () => JSON.stringify([await sluice.database.adminQuery('SELECT * FROM outbox_messages'), await sluice.database.adminQuery('SELECT * FROM sandbox_messages')]);
     expect(await clearText()).toContain('Anna de Vries');
+    // So do the consents their messages rest on, kept to be checked again before each send.
+    expect(await clearText()).toContain(AUTHOR_ID);
     const erased = (await sluice.request('POST', `/v1/subjects/workplace/${AUTHOR_ID}/erase`)).json;
     expect(erased.erased).toBe(true);
     expect(await report('workplace', AUTHOR_ID)).toMatchObject({ found: false, crossings: [] });
-    for (const text of ['Anna de Vries', 'opened the warehouse']) expect(await clearText()).not.toContain(text);
+    for (const text of ['Anna de Vries', 'opened the warehouse', AUTHOR_ID]) expect(await clearText()).not.toContain(text);
     expect((await sluice.request('GET', `/v1/sandbox/messages?waId=${OTHER_RECIPIENT}`)).json).toEqual([expect.objectContaining({ request: { erased: true } })]);
     await sluice.app.get(AuditSequencer).sequenceNow();
     const erasure = (await logText()).split('\n').filter(Boolean).map((line) => JSON.parse(JSON.parse(line).entry) as Record<string, unknown>).find((e) => e.id === erased.audit.entry);

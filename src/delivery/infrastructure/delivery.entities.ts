@@ -42,6 +42,8 @@ export class OutboxMessageEntity {
    * space-separated (see replacedCopies): later reports about them are about copies replaced.
    */
   @Column({ name: 'retried_message_ids', type: 'text', nullable: true }) retriedMessageIds: string | null;
+  /** The consents the content rests on besides the recipient's (see contentConsentsOf); null when none. */
+  @Column({ name: 'content_consents', type: 'text', nullable: true }) contentConsents: string | null;
   /** Why the message failed, as a stable code (e.g. whatsapp.131026, delivery.outside_service_window). */
   @Column({ name: 'error_code', type: 'varchar', nullable: true }) errorCode: string | null;
   @Column({ name: 'created_at', type: 'varchar' }) createdAt: string;

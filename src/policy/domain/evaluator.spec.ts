@@ -77,7 +77,7 @@ describe('evaluateShare', () => {
     const decision = evaluateShare(policy, bundle.hash, input(), consents({ 'whatsapp:31612345678': 'granted', [`workplace:${TAGGED}`]: 'granted' }));
     expect((decision.outbound as { body: string }).body).toBe('Pieter Jansen opened the warehouse');
     expect(decision.crossing.dropped).toContainEqual({ path: 'from.name', reason: 'subject.no_consent' });
-    expect(decision.subjects).toContainEqual({ role: 'author', type: 'workplace', id: AUTHOR, consent: 'none', categories: [] });
+    expect(decision.subjects).toContainEqual({ role: 'author', type: 'workplace', id: AUTHOR, consent: 'none', categories: [], purpose: 'frontline-updates' });
   });
 
   it('replaces a tagged person without consent, at the tag and everywhere else', () => {
@@ -428,7 +428,7 @@ delivery:
       ]),
     );
     expect(decision.crossing.redactions).toEqual([{ path: 'story', recogniser: 'phone', count: 1 }]);
-    expect(decision.subjects).toContainEqual({ role: 'mentioned', type: 'workplace', id: TAGGED, consent: 'granted', categories: [] });
+    expect(decision.subjects).toContainEqual({ role: 'mentioned', type: 'workplace', id: TAGGED, consent: 'granted', categories: [], purpose: 'frontline-updates' });
   });
 
   /** A text policy sending `{message}`, with an outside-window template of one parameter. */

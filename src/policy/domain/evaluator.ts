@@ -68,7 +68,15 @@ export interface ShareDecision {
    * is named even where the policy asks them nothing (`not_asked`): the post is theirs, so their
    * access report and erasure must find the share.
    */
-  subjects: { role: 'author' | 'mentioned' | 'recipient'; type: SubjectType; id: string; consent: ConsentState | 'not_asked'; categories: string[] }[];
+  subjects: {
+    role: 'author' | 'mentioned' | 'recipient';
+    type: SubjectType;
+    id: string;
+    consent: ConsentState | 'not_asked';
+    categories: string[];
+    /** The purpose their consent was asked for (not in the log entry: the delivery worker checks it again before each send). */
+    purpose?: string;
+  }[];
   /** The exact message that may cross, the same for every allowed recipient; null when nothing is sent. */
   outbound: Outbound | null;
   /** The template that replaces a text outbound where the recipient's 24-hour window is closed. */
@@ -219,7 +227,10 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
   const media = decideMedia(policy, input, crossing, shareReasons);
   // Allow-listed fields that did not cross were reported above with their reason.
   crossing.dropped.push(...notAllowListed(post, [...policy.fields.map((f) => f.path), ...media.crossedPaths]));
-  if (authorId) subjects.unshift({ role: 'author', type: 'workplace', id: authorId, consent: policy.author ? authorConsent : 'not_asked', categories: authorCategories });
+  if (authorId) {
+    const asked = policy.author ? { consent: authorConsent, purpose: policy.author.consent.purpose } : { consent: 'not_asked' as const };
+    subjects.unshift({ role: 'author', type: 'workplace', id: authorId, ...asked, categories: authorCategories });
+  }
 
   const recipients = input.recipients.map((r) => {
     const consent: ConsentState = policy.recipientConsent ? consents({ type: 'whatsapp', id: r.waId }, policy.recipientConsent.purpose) : 'none';
@@ -426,7 +437,7 @@ function applyMentionRule(
   const withoutConsent: Mention[] = [];
   for (const mention of mentionsOf(post)) {
     const consent = consents({ type: 'workplace', id: mention.id }, rule.consent.purpose);
-    subjects.push({ role: 'mentioned', type: 'workplace', id: mention.id, consent, categories: consent === 'granted' ? ['user.name'] : [] });
+    subjects.push({ role: 'mentioned', type: 'workplace', id: mention.id, consent, categories: consent === 'granted' ? ['user.name'] : [], purpose: rule.consent.purpose });
     if (consent !== 'granted') withoutConsent.push(mention);
   }
   if (withoutConsent.length === 0) return { text: message, count: 0, deny: false, drop: false };

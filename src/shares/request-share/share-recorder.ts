@@ -7,6 +7,7 @@ import { auditablePurpose } from '../../audit/domain/auditable-purpose.js';
 import { canonicalJson } from '../../audit/domain/canonical-json.js';
 import { timeOrderedId } from '../../audit/domain/random-pool.js';
 import { type Subject, SubjectKeyRing, SubjectKeyService, type SubjectKeysRead } from '../../audit/subject-keys.service.js';
+import { contentConsentsOf } from '../../delivery/content-consents.js';
 import { MediaObjectEntity } from '../../delivery/infrastructure/delivery.entities.js';
 import { mediaMessage, templateMessage, textMessage, type WhatsAppMessageRequest } from '../../delivery/whatsapp-message.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../../platform/config/config.js';
@@ -76,7 +77,7 @@ interface Holder {
 
 const SHARE_COLUMNS = ['id', 'api_key_id', 'idempotency_key', 'request_hash', 'status', 'policy_name', 'bundle_hash', 'document', 'audit_entry', 'created_at'];
 const RECIPIENT_COLUMNS = ['share_id', 'wa_id', 'decision', 'reasons', 'delivery_state', 'delivery_updated_at'];
-const OUTBOX_COLUMNS = ['id', 'share_id', 'wa_id', 'purpose', 'consent_purpose', 'payload', 'fallback_payload', 'decision_entry', 'state', 'attempts', 'claimed_by', 'claim_expires_at', 'created_at', 'updated_at'];
+const OUTBOX_COLUMNS = ['id', 'share_id', 'wa_id', 'purpose', 'consent_purpose', 'payload', 'fallback_payload', 'decision_entry', 'state', 'attempts', 'claimed_by', 'claim_expires_at', 'created_at', 'updated_at', 'content_consents'];
 
 /**
  * Records decided shares: each decision, its audit entry and an outbox row per allowed recipient
@@ -225,10 +226,11 @@ export class ShareRecorder {
       const allowed = decision.recipients.filter((r) => r.decision === 'allowed');
       if (!outbound || allowed.length === 0) continue;
       const mediaId = outbound.type === 'image' || outbound.type === 'video' ? await this.storeMedia(manager, id, outbound, media, now) : undefined;
+      const contentConsents = contentConsentsOf(decision);
       for (const r of allowed) {
         const fallback = decision.outsideWindow ? JSON.stringify(whatsAppRequest(r.waId, decision.outsideWindow, undefined)) : null;
         const payload = JSON.stringify(whatsAppRequest(r.waId, outbound, mediaId));
-        messages.push([timeOrderedId('out_'), id, r.waId, command.request.purpose, decision.recipientConsent, payload, fallback, entry, 'pending', 0, null, null, now, now]);
+        messages.push([timeOrderedId('out_'), id, r.waId, command.request.purpose, decision.recipientConsent, payload, fallback, entry, 'pending', 0, null, null, now, now, contentConsents]);
       }
     }
     // Sent before the sequencer's first statements, in the same round trip; written before the

@@ -166,7 +166,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
     for (const group of placeholders) {
       const cases = perShare('share_id', group, (placeholder) => placeholder);
       await manager.query(
-        `UPDATE outbox_messages SET wa_id = ${cases.text}, payload = ${cases.next(1)}, fallback_payload = NULL, message_id = NULL, retried_message_ids = NULL,
+        `UPDATE outbox_messages SET wa_id = ${cases.text}, payload = ${cases.next(1)}, fallback_payload = NULL, content_consents = NULL, message_id = NULL, retried_message_ids = NULL,
            updated_at = ${cases.next(2)} WHERE wa_id = ${cases.next(3)} AND share_id IN (${cases.ids(4)})`,
         [...cases.params, ERASED_REQUEST_TEXT, now, waId, ...group.map(([shareId]) => shareId)],
       );
@@ -271,7 +271,7 @@ export class EraseSubjectHandler implements ICommandHandler<EraseSubjectCommand>
       );
       const cleared = await sql.rows(
         manager,
-        `UPDATE outbox_messages SET payload = ${sql.params(1)}, fallback_payload = NULL, updated_at = ${sql.params(1, 2)} WHERE share_id IN (${sql.params(group.length, 3)}) RETURNING id`,
+        `UPDATE outbox_messages SET payload = ${sql.params(1)}, fallback_payload = NULL, content_consents = NULL, updated_at = ${sql.params(1, 2)} WHERE share_id IN (${sql.params(group.length, 3)}) RETURNING id`,
         [ERASED_REQUEST_TEXT, now, ...group],
       );
       messages += cleared.length;
