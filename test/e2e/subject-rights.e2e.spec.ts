@@ -399,4 +399,20 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     }
     expect(new Set(placeholders.values()).size).toBe(shares.length);
   });
+
+  it('shows a tagged person who consented that their name crossed in the message', async () => {
+    const tagged = '100049999042';
+    await sluice.request('POST', '/v1/consents', { body: consent('workplace', tagged) });
+    const tags = [{ id: tagged, name: 'Pieter Jansen', type: 'user', offset: 0, length: 13 }];
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Pieter Jansen opened it', message_tags: tags }), recipients: [{ waId: OTHER_RECIPIENT }] }), headers: idempotencyKey() });
+    const theirs = await report('workplace', tagged);
+    expect(theirs.crossings).toEqual([expect.objectContaining({ share: share.json.id, roles: ['mentioned'], consent: 'granted', message: null })]);
+    expect(theirs.crossings[0].crossed).toContainEqual({ path: 'message', category: 'user.content', transform: 'redact-pii', aboutYou: true });
+    // Without their consent their name is cut: the message carries nothing of them.
+    const unconsenting = '100049999043';
+    const cutTags = [{ id: unconsenting, name: 'Pieter Jansen', type: 'user', offset: 0, length: 13 }];
+    await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Pieter Jansen opened it', message_tags: cutTags }), recipients: [{ waId: OTHER_RECIPIENT }] }), headers: idempotencyKey() });
+    const cut = await report('workplace', unconsenting);
+    expect(cut.crossings[0].crossed).toContainEqual({ path: 'message', category: 'user.content', transform: 'redact-pii', aboutYou: false });
+  });
 });

@@ -165,7 +165,7 @@ function recipientConsent(recipient: { decision: string; reasons?: string[] }, a
 
 function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array, policies: PoliciesKnown, now: Date): Crossing {
   const policy = (entry.policy ?? { name: null, bundle: '' }) as { name: string | null; bundle: string };
-  const subjects = (entry.subjects ?? []) as { role: string; subject: string; consent: string }[];
+  const subjects = (entry.subjects ?? []) as { role: string; subject: string; consent: string; categories?: string[] }[];
   const recipients = (entry.recipients ?? []) as { subject: string; decision: string; reasons?: string[] }[];
   const mine = subjects.filter((s) => s.subject === pseudonym);
   const asRecipient = recipients.find((r) => r.subject === pseudonym);
@@ -183,6 +183,8 @@ function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array,
   };
   const content = entry.content as { sealed?: string } | null | undefined;
   const isAuthor = mine.some((s) => s.role === 'author');
+  // A tagged person's name crosses in the message (the mention rule applies there only), when they consented.
+  const namedInMessage = mine.some((s) => s.role === 'mentioned' && (s.categories ?? []).length > 0);
   // Sealed under the sharer's key: only their key opens an unlisted purpose.
   const purpose = typeof entry.purposeSealed === 'string' ? openSealedField(subjectKey, entry.purposeSealed, `share ${String(entry.share)} purpose`) : undefined;
   return {
@@ -197,7 +199,7 @@ function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array,
     reasons: (entry.reasons as string[] | undefined) ?? [],
     consent: mine[0] ? (mine[0].consent === 'not_asked' ? null : mine[0].consent) : asRecipient ? recipientConsent(asRecipient, asked) : null,
     expired,
-    crossed: expired ? [] : crossing.fields.map((f) => ({ path: f.path, category: f.category, transform: f.transform, aboutYou: f.subject === pseudonym })),
+    crossed: expired ? [] : crossing.fields.map((f) => ({ path: f.path, category: f.category, transform: f.transform, aboutYou: f.subject === pseudonym || (namedInMessage && f.path === 'message') })),
     redactions: expired ? [] : crossing.redactions,
     recipients: { allowed: recipients.filter((r) => r.decision === 'allowed').length, total: recipients.length },
     message: !expired && isAuthor && content?.sealed ? (openSealedField(subjectKey, content.sealed, `share ${String(entry.share)}`) ?? null) : null,
