@@ -145,6 +145,15 @@ describe('evaluateShare', () => {
     expect(body('Thanks Person for it', [{ id: TAGGED, name: 'Person', type: 'user', offset: 7, length: 6 }])).toBe('Thanks [person] for it');
   });
 
+  it('takes out the hidden characters that would let a recogniser read other text than the phone shows', () => {
+    const body = (message: string) => (evaluateShare(policy, bundle.hash, input({ message, message_tags: [] }), everyone).outbound as { body: string }).body;
+    expect(body('Call \u202e87654321 60\u202c now')).toBe('Anna de Vries:\nCall 87654321 60 now');
+    expect(body('Call 06\u200b12345678 or 06\u00ad87654321 now')).toBe('Anna de Vries:\nCall [phone] or [phone] now');
+    expect(body('a\u0000b\u0007c\td\ne')).toBe('Anna de Vries:\nabc\td\ne');
+    // Joiners stay: a family emoji is one.
+    expect(body('Team \u{1F468}\u200d\u{1F469}\u200d\u{1F467}')).toBe('Anna de Vries:\nTeam \u{1F468}\u200d\u{1F469}\u200d\u{1F467}');
+  });
+
   it('never lets the name through on a wrong offset', () => {
     const tags = [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 20, length: 13 }];
     const decision = evaluateShare(policy, bundle.hash, input({ message_tags: tags }), consents({ 'whatsapp:31612345678': 'granted' }));

@@ -200,7 +200,7 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
       crossing.dropped.push({ path: field.path, reason: 'subject.no_consent' });
       continue;
     }
-    let text = String(value);
+    let text = withoutHiddenCharacters(String(value));
     if (field.path === 'message' && policy.mentioned) {
       const outcome = applyMentionRule(text, post, policy, consents, subjects);
       if (outcome.deny) shareReasons.push('subject.no_consent');
@@ -259,6 +259,18 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
     outbound: allowed > 0 ? outbound : null,
     outsideWindow: allowed > 0 && policy.delivery.type === 'text' && policy.delivery.outsideWindow ? templateOutbound(policy.delivery.outsideWindow, crossed) : null,
   };
+}
+
+/**
+ * Direction overrides, embeddings and isolates, control characters (but tab and line breaks) and
+ * invisible separators (zero-width space, word joiner, byte order mark, soft hyphen) are taken out
+ * of text before it crosses: they let the recognisers read other text than the recipient's phone
+ * shows (a number written backwards under a right-to-left override, a zero-width space inside
+ * one). Zero-width (non-)joiners stay: scripts and emoji need them.
+ */
+function withoutHiddenCharacters(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it takes out
+  return text.replace(/[\u202A-\u202E\u2066-\u2069\u200B\u2060\uFEFF\u00AD\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '');
 }
 
 /** A field's value through its transform; undefined when the value does not fit the transform. */
