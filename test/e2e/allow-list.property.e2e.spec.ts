@@ -57,7 +57,8 @@ describeEachDatabase('allow-list property over HTTP', (dialect) => {
             message_tags: [{ id: taggedId, name: c.taggedName, type: 'user', offset: 0, length: c.taggedName.length }],
             place: { name: c.place, location: { latitude: 1, longitude: 2 } },
             permalink_url: c.permalink,
-            attachments: { data: [{ type: 'photo', description: c.attachment }] },
+            // A link's description (a photo without its image would deny the share as unreadable).
+            attachments: { data: [{ type: 'share', description: c.attachment }] },
           };
           const planted = [c.place, c.permalink, c.attachment, authorId, taggedId];
           for (const extra of c.extras) {

@@ -89,4 +89,16 @@ describeEachDatabase('photos over HTTP', (dialect) => {
     expect(response.json).toMatchObject({ status: 'denied', reasons: [reason] });
     expect(await sluice.drainOutbox()).toBe(0);
   });
+
+  it.each([
+    ['a source that is a number', { image: { src: 5 } }, 'attachments.data.0.media.image.src'],
+    ['a source that is an object', { image: { src: { x: 1 } } }, 'attachments.data.0.media.image.src'],
+    ['no media at all', undefined, 'attachments.data.0'],
+  ])('denies a share with a photo with %s as unreadable, rather than send the text alone', async (_label, media, path) => {
+    const post = workplacePost({ attachments: { data: [{ type: 'photo', ...(media ? { media } : {}) }] } });
+    const response = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post }), headers: idempotencyKey() });
+    expect(response.json).toMatchObject({ status: 'denied', reasons: ['media.unreadable'] });
+    expect(response.json.crossing.dropped).toContainEqual({ path, reason: 'media.unreadable' });
+    expect(await sluice.drainOutbox()).toBe(0);
+  });
 });

@@ -121,8 +121,8 @@ export function consentSubjectsFor(policy: CompiledPolicy, input: ShareInput): {
 
 /**
  * The photos and videos attached to a post (attachments.data[], albums' subattachments), with the
- * path of their source. A video is a video even without its source: it crosses as one or not at
- * all, never as its preview image. Links (to videos elsewhere too), GIFs, stickers and other
+ * path of their source. A photo or video is one even without a usable source: it crosses as one
+ * or not at all (unreadable), and a video never as its preview image. Links (to videos elsewhere too), GIFs, stickers and other
  * attachment types are not media: their images (previews, thumbnails) never cross.
  */
 export function mediaAttachmentsOf(post: Record<string, unknown>): MediaAttachment[] {
@@ -141,9 +141,12 @@ export function mediaAttachmentsOf(post: Record<string, unknown>): MediaAttachme
       if (type.startsWith('video') && !type.startsWith('video_share')) {
         const source = typeof media?.source === 'string' ? media.source : undefined;
         found.push({ path: source === undefined ? path : `${path}.media.source`, declared: 'video', src: source });
-      } else if (PHOTO_TYPES.has(type) && media && typeof media === 'object') {
-        const image = media.image as Record<string, unknown> | undefined;
+      } else if (PHOTO_TYPES.has(type)) {
+        const image = media !== null && typeof media === 'object' ? (media.image as Record<string, unknown> | undefined) : undefined;
         if (typeof image?.src === 'string') found.push({ path: `${path}.media.image.src`, declared: 'photo', src: image.src });
+        // A photo without a usable source cannot cross, and the share must not pass as if it had
+        // none (an album's photos are its subattachments: its own image is only the cover).
+        else if (type !== 'album') found.push({ path: image === undefined ? path : `${path}.media.image.src`, declared: 'photo', src: undefined });
       }
       if (attachment.subattachments) visit(attachment.subattachments, `${path}.subattachments`);
     });
