@@ -24,6 +24,8 @@ export async function createApp(config: SluiceConfig, options: { logger?: false 
     {
       logger: new NestPinoLogger(logger),
       abortOnError: false,
+      // JSON only, parsed by Fastify (see acceptJsonBodiesOnly): no form parser of Nest's.
+      bodyParser: false,
     },
   );
   instrumentRequests(app.getHttpAdapter().getInstance());

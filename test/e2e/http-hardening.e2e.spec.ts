@@ -245,6 +245,20 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect(JSON.parse(chunked.text)).toMatchObject(tooLarge(limit));
     });
 
+    it('takes JSON bodies only, as sent: another type or a compressed body gets 415, and nothing is recorded', async () => {
+      const body = consent('whatsapp', '31687222001');
+      const consentsOf = async () => (await sluice.request('GET', '/v1/subjects/whatsapp/31687222001/consents')).json.current;
+      const refusedHeaders: Record<string, string>[] = [{ 'content-type': 'text/plain' }, { 'content-type': 'application/x-www-form-urlencoded' }, { 'content-encoding': 'gzip' }, { 'content-encoding': 'br' }];
+      for (const headers of refusedHeaders) {
+        const refused = await sluice.request('POST', '/v1/consents', { body, headers });
+        expect([headers, refused.status, refused.headers.get('content-type')]).toEqual([headers, 415, 'application/problem+json; charset=utf-8']);
+      }
+      expect(await consentsOf()).toEqual([]);
+      expect((await sluice.request('POST', '/v1/consents', { body, headers: { 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'identity' } })).status).toBe(201);
+      // A request without a body is not refused for a coding it does not use.
+      expect((await sluice.request('GET', '/v1/audit/checkpoint', { headers: { 'content-encoding': 'gzip' } })).status).toBe(200);
+    });
+
     it('still takes a body just under a limit (a consent with long evidence, a large share)', async () => {
       const evidence = { ...consent('whatsapp', RECIPIENT), evidence: { method: 'form', text: 'é'.repeat(2000) } };
       expect((await sluice.request('POST', '/v1/consents', { body: evidence })).status).toBe(201);

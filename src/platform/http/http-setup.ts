@@ -1,5 +1,6 @@
+import { Logger, UnsupportedMediaTypeException } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyError, FastifyHttpOptions, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyHttpOptions, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { SluiceConfig } from '../config/config.js';
@@ -7,7 +8,8 @@ import { authenticateBeforeBody } from '../auth/authenticate-before-body.js';
 import { RequestAuthenticator } from '../auth/request-authenticator.js';
 import { applyRouteBodyLimits, DEFAULT_BODY_LIMIT } from './body-limits.js';
 import { refuseUnrepresentableJson } from './json-body.js';
-import { statusTitle } from './problem.js';
+import { replyWithProblem, statusTitle } from './problem.js';
+import { contentLengthOf } from './read-body.js';
 import { addSecurityHeaders, registerCors, securityHeaders } from './security-headers.js';
 
 /**
@@ -76,6 +78,7 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex, hea
  */
 export async function configureHttp(app: NestFastifyApplication, config: SluiceConfig): Promise<void> {
   const fastify = app.getHttpAdapter().getInstance();
+  acceptJsonBodiesOnly(fastify);
   applyRouteBodyLimits(fastify);
   addSecurityHeaders(fastify, securityHeaders(config));
   refuseUnrepresentableJson(fastify);
@@ -83,4 +86,21 @@ export async function configureHttp(app: NestFastifyApplication, config: SluiceC
   // After CORS: a 401 or 429 sent from this hook ends the request's hooks, and must carry the CORS
   // headers (an allowed browser origin reads Retry-After).
   authenticateBeforeBody(fastify, app.get(RequestAuthenticator), { whatsapp: config.whatsapp.appSecret });
+}
+
+/**
+ * Every body sluice takes is JSON, as sent: a text/plain body (Fastify parses it as a string) and a
+ * compressed one (which would be read as JSON whatever its coding) are answered 415, as a missing
+ * or other content type already is. Nest's own form parser is not registered (`bodyParser: false`
+ * in createApp).
+ */
+function acceptJsonBodiesOnly(fastify: FastifyInstance): void {
+  fastify.removeContentTypeParser('text/plain');
+  const logger = new Logger('Http');
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const coding = request.headers['content-encoding']?.trim().toLowerCase();
+    const length = contentLengthOf(request.headers);
+    if (coding === undefined || coding === '' || coding === 'identity' || length === undefined || length === 0) return done();
+    replyWithProblem(request, reply, new UnsupportedMediaTypeException('Content-Encoding is not supported: send the body uncompressed'), logger);
+  });
 }
