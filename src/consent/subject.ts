@@ -6,10 +6,14 @@ export interface SubjectRef {
   id: string;
 }
 
-/** WhatsApp ids are phone numbers in international format without "+"; Workplace ids are numeric. */
+/**
+ * WhatsApp ids are phone numbers in international format without "+"; Workplace ids are numeric,
+ * as the Graph API writes them: without leading zeros, which would make another string (another
+ * consent, an erasure that misses the person) of the same id.
+ */
 export const SUBJECT_ID_PATTERNS: Record<SubjectType, RegExp> = {
   whatsapp: /^[1-9][0-9]{6,14}$/,
-  workplace: /^[0-9]{1,30}$/,
+  workplace: /^[1-9][0-9]{0,29}$/,
 };
 
 /**

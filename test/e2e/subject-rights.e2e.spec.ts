@@ -98,6 +98,17 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     expect(await report('whatsapp', '31699999999')).toMatchObject({ found: false });
   });
 
+  it('refuses a Workplace id with leading zeros everywhere: it would be another string for the same person', async () => {
+    const padded = `000${AUTHOR_ID}`;
+    const granted = await sluice.request('POST', '/v1/consents', { body: consent('workplace', padded) });
+    expect([granted.status, granted.json.errors]).toEqual([400, [{ path: 'subject.id', message: 'id must be a numeric Workplace id, without leading zeros' }]]);
+    for (const [method, suffix] of [['GET', 'report'], ['GET', 'consents'], ['POST', 'erase']] as const) {
+      expect((await sluice.request(method, `/v1/subjects/workplace/${padded}/${suffix}`)).status).toBe(400);
+    }
+    const shared = await sluice.request('POST', '/v1/shares', { body: shareRequest({ sharedBy: { workplaceUserId: padded } }), headers: idempotencyKey() });
+    expect([shared.status, shared.json.errors]).toEqual([400, [{ path: 'sharedBy.workplaceUserId', message: 'workplaceUserId must be a numeric Workplace id, without leading zeros' }]]);
+  });
+
   it('needs subjects:erase to erase and audit:read to read a report', async () => {
     const { secret } = await sluice.app.get(ApiKeyService).create('reader', ['audit:read', 'shares:read']);
     expect((await sluice.request('POST', `/v1/subjects/whatsapp/${RECIPIENT}/erase`, { key: secret })).status).toBe(403);

@@ -26,7 +26,7 @@ class SubjectIdMatchesType implements ValidatorConstraintInterface {
   defaultMessage(args: ValidationArguments): string {
     return (args.object as ConsentSubjectDto).type === 'whatsapp'
       ? 'id must be a phone number in international format, digits only (e.g. 31612345678)'
-      : 'id must be a numeric Workplace id';
+      : 'id must be a numeric Workplace id, without leading zeros';
   }
 }
 

@@ -12,7 +12,7 @@ import {
 import { canonicalWhatsAppId, PURPOSE_PATTERN, SUBJECT_ID_PATTERNS } from '../../consent/subject.js';
 
 export class SharedByDto {
-  @IsString() @Matches(/^[0-9]{1,30}$/, { message: 'workplaceUserId must be a numeric Workplace id' })
+  @IsString() @Matches(SUBJECT_ID_PATTERNS.workplace, { message: 'workplaceUserId must be a numeric Workplace id, without leading zeros' })
   workplaceUserId: string;
 }
 
