@@ -446,6 +446,10 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
         const response = await sluice.request('POST', '/v1/consents', { body: { ...consent('whatsapp', '31600000029'), evidence: { method: 'form', capturedAt } } });
         expect([capturedAt, response.status, (response.json.errors as { path: string }[]).map((e) => e.path)]).toEqual([capturedAt, 400, ['evidence.capturedAt']]);
       }
+      // A leap second does not parse: that is the one problem, not a time in the future.
+      const leap = await sluice.request('POST', '/v1/consents', { body: { ...consent('whatsapp', '31600000029'), evidence: { method: 'form', capturedAt: '2016-12-31T23:59:60Z' } } });
+      expect((leap.json.errors as { message: string }[]).map((e) => e.message)).not.toContainEqual(expect.stringContaining('future'));
+      expect(leap.json.errors).toHaveLength(1);
     });
 
     it("refuses sluice's own evidence methods from an integration: a STOP and a number change are the contact's and WhatsApp's", async () => {

@@ -48,7 +48,10 @@ const CLOCK_SKEW_MS = 5 * 60_000;
 @ValidatorConstraint({ name: 'capturedInThePast' })
 class CapturedInThePast implements ValidatorConstraintInterface {
   validate(value: unknown): boolean {
-    return typeof value === 'string' && Date.parse(value) <= Date.now() + CLOCK_SKEW_MS;
+    if (typeof value !== 'string') return false;
+    const time = Date.parse(value);
+    // A time that does not parse (a leap second, 23:59:60) is the date check's to name.
+    return Number.isNaN(time) || time <= Date.now() + CLOCK_SKEW_MS;
   }
 
   defaultMessage(): string {
