@@ -241,12 +241,16 @@ export class SubjectKeyService {
    * `keep`, so what the log holds about people sluice has not processed within the retention
    * period can no longer be tied to them. Returns how many keys were destroyed, per subject type,
    * and which of some subjects had theirs destroyed. The update checks each key again: one a
-   * concurrent transaction has just used (and so touched) is kept.
+   * concurrent transaction has just used (and so touched) is kept. A key's use is recorded once a
+   * day (its first use that day, see keysFor), so one last recorded on the cutoff's day may have
+   * been used after the cutoff: only keys last recorded on an earlier day go.
    */
   async destroyUnusedSince(manager: EntityManager, cutoff: Date, keep: Subject[] = []): Promise<{ counts: Record<string, number>; destroyed: (subject: Subject) => boolean }> {
     const sql = Sql.of(manager);
     const kept = new Set(keep.map((subject) => this.lookupOf(subject)));
-    const stale = await sql.rows<{ lookup: string }>(manager, `SELECT lookup FROM subject_keys WHERE destroyed_at IS NULL AND last_used_at < ${sql.params(1)} ORDER BY lookup`, [cutoff.toISOString()]);
+    // The cutoff's date (YYYY-MM-DD) sorts before every time of that day, and after every earlier one.
+    const usedBefore = cutoff.toISOString().slice(0, 10);
+    const stale = await sql.rows<{ lookup: string }>(manager, `SELECT lookup FROM subject_keys WHERE destroyed_at IS NULL AND last_used_at < ${sql.params(1)} ORDER BY lookup`, [usedBefore]);
     const now = new Date().toISOString();
     const counts: Record<string, number> = {};
     const gone = new Set<string>();
@@ -255,7 +259,7 @@ export class SubjectKeyService {
         manager,
         `UPDATE subject_keys SET wrapped_key = NULL, destroyed_at = ${sql.params(1)}
            WHERE destroyed_at IS NULL AND last_used_at < ${sql.params(1, 2)} AND lookup IN (${sql.params(group.length, 3)}) RETURNING lookup, subject_type`,
-        [now, cutoff.toISOString(), ...group],
+        [now, usedBefore, ...group],
       );
       for (const { lookup, subject_type: type } of destroyed) {
         counts[type] = (counts[type] ?? 0) + 1;

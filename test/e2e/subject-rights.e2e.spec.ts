@@ -426,4 +426,18 @@ describeEachDatabase('subject access and erasure', (dialect) => {
     const cut = await report('workplace', unconsenting);
     expect(cut.crossings[0].crossed).toContainEqual({ path: 'message', category: 'user.content', transform: 'redact-pii', aboutYou: false });
   });
+  it('keeps a key last recorded as used on the cutoff day: its use is recorded once a day, and may have come after the cutoff', async () => {
+    const contact = { type: 'whatsapp' as const, id: '31687000321' };
+    const keys = sluice.app.get(SubjectKeyService);
+    const transactions = sluice.app.get(TransactionRunner);
+    const mark = dialect === 'postgres' ? '$1' : '?';
+    // Everyone else's keys in use long after: only this one is weighed.
+    await sluice.database.adminQuery(`UPDATE subject_keys SET last_used_at = ${mark}`, ['2099-01-01T00:00:00.000Z']);
+    await transactions.run(async (manager) => keys.keysFor(manager, [contact]));
+    await sluice.database.adminQuery(`UPDATE subject_keys SET last_used_at = ${mark} WHERE last_used_at <> '2099-01-01T00:00:00.000Z'`, ['2030-01-10T09:00:00.000Z']);
+    const sameDay = await transactions.run(async (manager) => keys.destroyUnusedSince(manager, new Date('2030-01-10T12:00:00.000Z')));
+    expect([sameDay.counts, sameDay.destroyed(contact)]).toEqual([{}, false]);
+    const dayAfter = await transactions.run(async (manager) => keys.destroyUnusedSince(manager, new Date('2030-01-11T00:00:00.000Z')));
+    expect([dayAfter.counts, dayAfter.destroyed(contact)]).toEqual([{ whatsapp: 1 }, true]);
+  });
 });
