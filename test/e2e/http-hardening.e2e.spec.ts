@@ -259,6 +259,13 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       expect((await sluice.request('GET', '/v1/audit/checkpoint', { headers: { 'content-encoding': 'gzip' } })).status).toBe(200);
     });
 
+    it('answers a body that is no JSON as every other invalid request, naming the body', async () => {
+      for (const body of ['{"broken', '{"__proto__":{"x":1},"purpose":"a"}', '{"constructor":{"prototype":{}}}', '']) {
+        const refused = await sluice.request('POST', '/v1/consents', { body, headers: { 'content-type': 'application/json' } });
+        expect([body, refused.status, refused.json.type, (refused.json.errors as { path: string }[]).map((e) => e.path)]).toEqual([body, 400, 'urn:sluice:problem:invalid-request', ['(body)']]);
+      }
+    });
+
     it('still takes a body just under a limit (a consent with long evidence, a large share)', async () => {
       const evidence = { ...consent('whatsapp', RECIPIENT), evidence: { method: 'form', text: 'é'.repeat(2000) } };
       expect((await sluice.request('POST', '/v1/consents', { body: evidence })).status).toBe(201);

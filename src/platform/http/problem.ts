@@ -111,6 +111,8 @@ export function toProblem(exception: unknown, bodyLimit?: number): Problem {
       },
     };
   }
+  const unparsable = UNPARSABLE_BODY[String(fastifyCode(exception))];
+  if (unparsable) return toProblem(new InvalidRequestException([{ path: '(body)', message: unparsable }]));
   if (exception instanceof InvalidRequestException) {
     return {
       status: 400,
@@ -165,6 +167,16 @@ export function toProblem(exception: unknown, bodyLimit?: number): Problem {
   }
   return { status: 500, body: { type: 'about:blank', title: 'internal server error', status: 500 } };
 }
+
+/**
+ * Bodies Fastify's JSON parser refuses, in the words of every other invalid request. It refuses a
+ * member named __proto__ (or constructor holding prototype) as it refuses broken JSON, and says
+ * the same of both.
+ */
+const UNPARSABLE_BODY: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'must be valid JSON (RFC 8259), without a member named __proto__ or a constructor member holding prototype',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'must not be empty: send a JSON object',
+};
 
 /** The status's name in words, e.g. "payload too large". */
 export function statusTitle(status: number): string {
