@@ -6,7 +6,6 @@ import { type EntityManager, In } from 'typeorm';
 import { AuditLogService, type AuditDraft } from '../audit/audit-log.service.js';
 import { ConsentLedger, consentKey, type ConsentLookup } from '../consent/consent-ledger.js';
 import type { SubjectRef } from '../consent/subject.js';
-import { parseContentConsents } from './content-consents.js';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
 import { TransactionRunner } from '../platform/database/transaction-runner.js';
 import { countDeliveryOutcomes, type DeliveryOutcome } from '../platform/observability/metrics.js';
@@ -21,6 +20,7 @@ import { retryDelayMs } from './retries.js';
 import { isErasedRequest, mediaObjectOf, type WhatsAppMessageRequest } from './whatsapp-message.js';
 import { WHATSAPP_TRANSPORT, type SendContext, type SendOutcome, type WhatsAppTransport } from './whatsapp-transport.js';
 import { shutdownSteps } from '../platform/shutdown/shutdown-steps.js';
+import { parseContentConsents } from './content-consents.js';
 
 const MAX_BATCH = 200;
 const BATCHES_IN_FLIGHT = 2;

@@ -111,7 +111,7 @@ export function toProblem(exception: unknown, bodyLimit?: number): Problem {
       },
     };
   }
-  const unparsable = UNPARSABLE_BODY[String(fastifyCode(exception))];
+  const unparsable = UNPARSABLE_BODY.get(fastifyCode(exception));
   if (unparsable) return toProblem(new InvalidRequestException([{ path: '(body)', message: unparsable }]));
   if (exception instanceof InvalidRequestException) {
     return {
@@ -173,10 +173,10 @@ export function toProblem(exception: unknown, bodyLimit?: number): Problem {
  * member named __proto__ (or constructor holding prototype) as it refuses broken JSON, and says
  * the same of both.
  */
-const UNPARSABLE_BODY: Record<string, string> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: 'must be valid JSON (RFC 8259), without a member named __proto__ or a constructor member holding prototype',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'must not be empty: send a JSON object',
-};
+const UNPARSABLE_BODY = new Map<unknown, string>([
+  ['FST_ERR_CTP_INVALID_JSON_BODY', 'must be valid JSON (RFC 8259), without a member named __proto__ or a constructor member holding prototype'],
+  ['FST_ERR_CTP_EMPTY_JSON_BODY', 'must not be empty: send a JSON object'],
+]);
 
 /** The status's name in words, e.g. "payload too large". */
 export function statusTitle(status: number): string {
