@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { AuditSequencer, SEQUENCER_LOCK_ID } from '../../src/audit/audit-sequencer.js';
+import { canonicalJson } from '../../src/audit/domain/canonical-json.js';
 import { ConsentLedger } from '../../src/consent/consent-ledger.js';
 import { ApiKeyService } from '../../src/platform/auth/api-key.service.js';
 import { describeEachDatabase } from '../support/databases.js';
@@ -283,6 +284,22 @@ describeEachDatabase('share flow over HTTP', (dialect) => {
       const entries = (await sluice.request('GET', '/v1/audit/entries')).text.split('\n').filter(Boolean).map((l) => JSON.parse(JSON.parse(l).entry));
       expect(entries.filter((e) => e.kind === 'share.decided' && e.share === first.json.id)).toHaveLength(1);
       expect(sent.length).toBeGreaterThan(0);
+    });
+
+    it('keeps a keyed digest of the request body, and still replays a share stored with the plain one', async () => {
+      const headers = idempotencyKey();
+      const body = shareRequest();
+      const first = await share(body, headers);
+      const plain = createHash('sha256').update(canonicalJson(body)).digest('hex');
+      const mark = dialect === 'postgres' ? '$1' : '?';
+      const [row] = await sluice.database.adminQuery<{ request_hash: string }>(`SELECT request_hash FROM shares WHERE id = ${mark}`, [first.json.id]);
+      // Whoever holds the exact body cannot confirm it was shared by hashing it.
+      expect(row!.request_hash).toMatch(/^[0-9a-f]{64}$/);
+      expect(row!.request_hash).not.toBe(plain);
+      // A share stored before digests were keyed.
+      await sluice.database.adminQuery(`UPDATE shares SET request_hash = ${mark} WHERE id = ${dialect === 'postgres' ? '$2' : '?'}`, [plain, first.json.id]);
+      expect((await share(body, headers)).status).toBe(200);
+      expect((await share(shareRequest({ purpose: 'other-purpose' }), headers)).status).toBe(409);
     });
 
     it('answers a replay while the consent store fails, without using the failed lookup', async () => {

@@ -178,7 +178,7 @@ describeEachDatabase('group commit of concurrent shares', (dialect) => {
       const body = shareRequest({ recipients: [{ waId }] });
       return {
         command: new RequestShareCommand('key_test', key, body, body as unknown as RequestShareDto),
-        requestHash,
+        requestHash: { keyed: requestHash, unkeyed: requestHash },
         decision: {
           status: 'denied',
           policy: null,

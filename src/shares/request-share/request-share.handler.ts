@@ -18,7 +18,7 @@ import { prepareMedia, type PreparedMedia } from '../../policy/media-preparation
 import { PolicyRegistry } from '../../policy/policy-registry.js';
 import { ShareDecidedEvent } from '../events.js';
 import { RequestShareCommand, type ShareRequestResult } from './request-share.command.js';
-import { type RecordedShare, ShareRecorder } from './share-recorder.js';
+import { type RecordedShare, type RequestDigest, ShareRecorder } from './share-recorder.js';
 
 const SOURCE = 'workplace.post';
 const DESTINATION = 'whatsapp';
@@ -34,6 +34,7 @@ const MAX_DECISIONS = 4;
 export class RequestShareHandler implements ICommandHandler<RequestShareCommand> {
   private readonly logger = new Logger('RequestShare');
   private readonly fieldHashKey: Buffer;
+  private readonly requestHashKey: Buffer;
 
   constructor(
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
@@ -45,11 +46,16 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
     @Inject(SLUICE_CONFIG) private readonly config: SluiceConfig,
   ) {
     this.fieldHashKey = Buffer.from(hkdfSync('sha256', keys.masterKey, Buffer.alloc(0), 'sluice field hash v1', 32));
+    this.requestHashKey = Buffer.from(hkdfSync('sha256', keys.masterKey, Buffer.alloc(0), 'sluice request hash v1', 32));
   }
 
   @Traced('sluice.share.request', { result: (r: ShareRequestResult) => ({ 'sluice.share.id': r.document.id, 'sluice.share.replayed': r.replayed }) })
   async execute(command: RequestShareCommand): Promise<ShareRequestResult> {
-    const requestHash = createHash('sha256').update(canonicalJson(command.body)).digest('hex');
+    const canonical = canonicalJson(command.body);
+    const requestHash: RequestDigest = {
+      keyed: createHmac('sha256', this.requestHashKey).update(canonical).digest('hex'),
+      unkeyed: createHash('sha256').update(canonical).digest('hex'),
+    };
     const share = this.shareInput(command);
     // Looked up while the replay check runs: one wait for both reads. A failure is handled where
     // `decide` awaits it (the share is denied); a replay leaves it unused.
@@ -80,7 +86,7 @@ export class RequestShareHandler implements ICommandHandler<RequestShareCommand>
    */
   private async decideAndRecord(
     command: RequestShareCommand,
-    requestHash: string,
+    requestHash: RequestDigest,
     share: ShareToDecide,
     consents: ConsentsRead,
   ): Promise<{ decision: ShareDecision; recorded: Exclude<RecordedShare, { outcome: 'subject-erased' }> }> {

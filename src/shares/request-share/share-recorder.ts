@@ -21,11 +21,22 @@ import { WORKPLACE_POST_FIELD_NAMES } from '../../workplace/workplace-post-field
 import type { ShareDocument } from '../share-document.js';
 import type { RequestShareCommand } from './request-share.command.js';
 
+/**
+ * A request body's digests. Shares are stored with the keyed one (HMAC-SHA256 under a key derived
+ * from the master key): the body names people, and a plain digest left after an erasure would let
+ * whoever holds the exact body confirm it was shared. Shares stored before that hold the plain
+ * SHA-256, which a replay of them still matches.
+ */
+export interface RequestDigest {
+  keyed: string;
+  unkeyed: string;
+}
+
 /** A decided share, to be recorded. */
 export interface DecidedShare {
   command: RequestShareCommand;
-  /** SHA-256 of the request body's canonical JSON: tells a replay from a conflicting reuse of the key. */
-  requestHash: string;
+  /** Digests of the request body's canonical JSON: tell a replay from a conflicting reuse of the key. */
+  requestHash: RequestDigest;
   decision: ShareDecision;
   /** The purposes the bundle that decided names (PolicyBundle.purposes): the entry holds the share's in clear only if it is one. */
   listedPurposes: ReadonlySet<string>;
@@ -109,7 +120,7 @@ export class ShareRecorder {
   }
 
   /** The committed share that already holds this request's Idempotency-Key, if any (concurrent requests share one query). */
-  async earlier(command: RequestShareCommand, requestHash: string): Promise<Earlier | undefined> {
+  async earlier(command: RequestShareCommand, requestHash: RequestDigest): Promise<Earlier | undefined> {
     const holder = await this.holders.get(command);
     // It may be a commit whose sync is still under way (WalSync): answered with only once durable.
     if (holder) await this.transactions.untilDurable();
@@ -335,12 +346,13 @@ function contentRecord(keys: SubjectKeyRing, author: Subject, outbound: Outbound
 
 function shareRow({ decided, id, entry, document }: Draft, now: string): unknown[] {
   const { command, decision, requestHash } = decided;
-  return [id, command.apiKeyId, command.idempotencyKey, requestHash, decision.status, decision.policy?.name ?? null, document.policy.bundle, JSON.stringify(document), entry, now];
+  return [id, command.apiKeyId, command.idempotencyKey, requestHash.keyed, decision.status, decision.policy?.name ?? null, document.policy.bundle, JSON.stringify(document), entry, now];
 }
 
-function answerFor(holder: Holder | undefined, requestHash: string): Earlier | undefined {
+function answerFor(holder: Holder | undefined, requestHash: RequestDigest): Earlier | undefined {
   if (!holder) return undefined;
-  return holder.requestHash === requestHash ? { outcome: 'replayed', document: holder.document } : { outcome: 'conflict' };
+  const same = holder.requestHash === requestHash.keyed || holder.requestHash === requestHash.unkeyed;
+  return same ? { outcome: 'replayed', document: holder.document } : { outcome: 'conflict' };
 }
 
 function keyOf(key: IdempotencyKey): string {
