@@ -270,6 +270,20 @@ describeEachDatabase('delivery through the Cloud API (simulator)', (dialect) => 
     expect(await entriesAbout(row!.id)).toEqual([expect.objectContaining({ kind: 'message.cancelled', reason: 'recipient.consent_withdrawn', attempt: 1 })]);
   });
 
+  it('withholds a message whose author withdrew consent while it waited for its upload and send slot: it carries their name', async () => {
+    const { id, draining } = await photoUnderWay();
+    try {
+      await grant('workplace', AUTHOR_ID, 'frontline-updates', 'withdrawn');
+      await draining;
+      const [row] = await deliver(id);
+      expect(row!.state).toBe('cancelled');
+      expect(simulator.messagesTo(contact)).toEqual([]);
+      expect(await entriesAbout(row!.id)).toEqual([expect.objectContaining({ kind: 'message.cancelled', reason: 'subject.consent_withdrawn', attempt: 1 })]);
+    } finally {
+      await grant('workplace', AUTHOR_ID);
+    }
+  });
+
   it('does not send a message whose claim another worker took over while it waited for its upload', async () => {
     const { id, draining } = await photoUnderWay();
     const p = dialect === 'postgres' ? '$1' : '?';
