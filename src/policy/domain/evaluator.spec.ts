@@ -152,6 +152,8 @@ describe('evaluateShare', () => {
     expect(body('a\u0000b\u0007c\td\ne')).toBe('Anna de Vries:\nabc\td\ne');
     // Joiners stay: a family emoji is one.
     expect(body('Team \u{1F468}\u200d\u{1F469}\u200d\u{1F467}')).toBe('Anna de Vries:\nTeam \u{1F468}\u200d\u{1F469}\u200d\u{1F467}');
+    // Inside a number they hide nothing: the recognisers read past them, and other digits alike.
+    expect(body('Call 06\u200d12\u200d34\u200d56\u200d78, ０６１２３４５６７８ or ٠٦١٢٣٤٥٦٧٨ now')).toBe('Anna de Vries:\nCall [phone], [phone] or [phone] now');
   });
 
   it('never lets the name through on a wrong offset', () => {

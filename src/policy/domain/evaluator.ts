@@ -269,7 +269,8 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
  * invisible separators (zero-width space, word joiner, byte order mark, soft hyphen) are taken out
  * of text before it crosses: they let the recognisers read other text than the recipient's phone
  * shows (a number written backwards under a right-to-left override, a zero-width space inside
- * one). Zero-width (non-)joiners stay: scripts and emoji need them.
+ * one). Zero-width (non-)joiners stay: scripts and emoji need them, and the recognisers read past
+ * them (recognitionView).
  */
 function withoutHiddenCharacters(text: string): string {
   // eslint-disable-next-line no-control-regex -- control characters are what it takes out

@@ -134,7 +134,72 @@ const post = fc
     inserted: parts.filter((part) => part.written !== part.written.replace(/[\d@]/g, '')),
   }));
 
+/** Where the decimal digits of some scripts begin: ASCII, Arabic-Indic, Persian, Devanagari, Bengali, Thai, full-width, mathematical bold and monospace. */
+const DIGIT_ZEROS = [0x30, 0x660, 0x6f0, 0x966, 0x9e6, 0xe50, 0xff10, 0x1d7ce, 0x1d7f6];
+/** Characters a phone shows as nothing (or as nothing between two digits). */
+const INVISIBLES = ['\u200d', '\u200c', '\u200e', '\u200f', '\u061c', '\u2060', '\u2062', '\u2063', '\u034f', '\ufe0f', '\u180e', '\u3164', '\u{e0020}', '\u200b', '\u00ad'];
+const SPACES = [' ', '\u00a0', '\u2007', '\u202f', '\u3000'];
+const DASHES = ['-', '\u2011', '\u2013', '\u2212', '\uff0d'];
+
+/** One choice per character of a value: how its character is written, and what invisible follows it. */
+const disguises = (length: number) => fc.array(fc.tuple(fc.nat(), fc.nat(INVISIBLES.length * 2)), { minLength: length, maxLength: length });
+
+/** The value as a reader still reads it: other digits, full-width forms, other spaces and dashes, invisible characters. */
+function disguise(written: string, choices: [number, number][]): string {
+  return [...written]
+    .map((c, i) => {
+      const [form, invisible] = choices[i]!;
+      const code = c.charCodeAt(0);
+      let shown = c;
+      if (c >= '0' && c <= '9') shown = String.fromCodePoint(DIGIT_ZEROS[form % DIGIT_ZEROS.length]! + code - 0x30);
+      else if (c === ' ') shown = SPACES[form % SPACES.length]!;
+      else if (c === '-') shown = DASHES[form % DASHES.length]!;
+      else if (code > 0x20 && code < 0x7f && form % 2 === 1) shown = String.fromCharCode(code + 0xfee0);
+      return shown + (INVISIBLES[invisible] ?? '');
+    })
+    .join('');
+}
+
+/** Text folded back to ASCII by this test's own tables, to look for what a reader would still see. */
+function asReaderSees(text: string): string {
+  return [...text]
+    .filter((c) => !INVISIBLES.includes(c))
+    .map((c) => {
+      const code = c.codePointAt(0)!;
+      const zero = DIGIT_ZEROS.find((z) => code >= z && code < z + 10);
+      if (zero !== undefined) return String(code - zero);
+      if (SPACES.includes(c)) return ' ';
+      if (DASHES.includes(c)) return '-';
+      return code > 0xff00 && code < 0xff5f ? String.fromCharCode(code - 0xfee0) : c;
+    })
+    .join('');
+}
+
+const disguisedPost = fc
+  .array(
+    fc.oneof(
+      { arbitrary: filler.map((word) => ({ written: word, shown: word }) as Inserted & { shown: string }), weight: 2 },
+      { arbitrary: insertedValue.chain((value) => disguises([...value.written].length).map((choices) => ({ ...value, shown: disguise(value.written, choices) }))), weight: 1 },
+    ),
+    { minLength: 1, maxLength: 10 },
+  )
+  .map((parts) => ({ text: parts.map((part) => part.shown).join(' '), inserted: parts.filter((part) => part.written !== part.written.replace(/[\d@]/g, '')) }));
+
 describe('masking property', () => {
+  it('leaves none of the inserted values readable when they are written in other digits, full-width forms or with invisible characters', () => {
+    fc.assert(
+      fc.property(disguisedPost, ({ text, inserted }) => {
+        const masked = asReaderSees(replaceFindings(text, findPii(text), 'mask').text);
+        const maskedDigits = masked.replace(/\D/g, '');
+        for (const value of inserted) {
+          expect(masked).not.toContain(value.written);
+          if (value.secretDigits) expect(maskedDigits).not.toContain(value.secretDigits);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('leaves none of the inserted values, nor the digits of an IBAN, BSN or card, in the masked text', () => {
     fc.assert(
       fc.property(post, ({ text, inserted }) => {

@@ -350,6 +350,23 @@ describe('findPii', () => {
     expect(found(text)).toEqual(expected);
   });
 
+  it.each([
+    ['full-width digits', 'Bel ０６-１２３４５６７８ nu', [['phone', '０６-１２３４５６７８']]],
+    ['Arabic-Indic digits', 'Call ٠٦١٢٣٤٥٦٧٨ now', [['phone', '٠٦١٢٣٤٥٦٧٨']]],
+    ['mathematical digits after an astral emoji', '🎉 Bel 𝟎𝟔𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖 nu', [['phone', '𝟎𝟔𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖']]],
+    ['joiners and direction marks between the digits', 'Bel 06\u200d12\u200c34\u200e56\u200f78 nu', [['phone', '06\u200d12\u200c34\u200e56\u200f78']]],
+    ['keycap emoji, the last keycap whole', 'Bel 0️⃣6️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣ nu', [['phone', '0️⃣6️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣']]],
+    ['a full-width e-mail address', 'Mail ａｎｎａ＠ｅｘａｍｐｌｅ．ｎｌ', [['email', 'ａｎｎａ＠ｅｘａｍｐｌｅ．ｎｌ']]],
+    ['an IBAN with invisible separators, a card with figure spaces', 'NL91\u2062ABNA\u20620417\u20621643\u206200 en 4111\u20071111\u20071111\u20071111', [['iban', 'NL91\u2062ABNA\u20620417\u20621643\u206200'], ['payment_card', '4111\u20071111\u20071111\u20071111']]],
+  ])('finds a value written with %s, as the original text holds it', (_case, text, expected) => {
+    expect(found(text)).toEqual(expected);
+  });
+
+  it('does not take look-alikes in other digits for values', () => {
+    expect(found('Bestelling ٢٠٢٦-١١٨٤ komt om ٠٩:٣٠')).toEqual([]);
+    expect(found('Order ４１５-５５５-２６７１ shipped')).toEqual([]);
+  });
+
   it('reports a finding once when a recogniser is named twice', () => {
     expect(found('jan@example.nl', ['email', 'email'])).toEqual([['email', 'jan@example.nl']]);
   });

@@ -6,6 +6,7 @@ import { ibanRecogniser } from './iban.js';
 import { ipAddressRecogniser } from './ip-address.js';
 import { paymentCardRecogniser } from './payment-card.js';
 import { phoneRecogniser } from './phone.js';
+import { recognitionView } from './recognition-view.js';
 
 export const RECOGNISER_IDS = ['email', 'phone', 'iban', 'bsn', 'payment_card', 'ip_address', 'credential_url'] as const;
 export type RecogniserId = (typeof RECOGNISER_IDS)[number];
@@ -74,9 +75,18 @@ const SCAN_ORDER: readonly RecogniserId[] = [...RECOGNISER_IDS.filter((id) => id
 
 /**
  * Every finding of the enabled recognisers, sorted by start, non-overlapping (on overlap the
- * longer/more specific one wins). Never throws on any string input.
+ * longer/more specific one wins), in offsets of `text`. The recognisers read the text folded as a
+ * reader sees it (recognitionView): digits of any script, full-width forms, invisible characters.
+ * Never throws on any string input.
  */
 export function findPii(text: string, recognisers: readonly RecogniserId[] = RECOGNISER_IDS): PiiFinding[] {
+  const view = recognitionView(text);
+  if (!view) return findInText(text, recognisers);
+  // Folding keeps the order of the text, so disjoint findings stay disjoint in the original.
+  return findInText(view.text, recognisers).map((f) => ({ recogniser: f.recogniser, start: view.starts[f.start]!, end: view.ends[f.end - 1]! }));
+}
+
+function findInText(text: string, recognisers: readonly RecogniserId[]): PiiFinding[] {
   if (text.length === 0) return [];
   const enabled = new Set(recognisers);
   const digits = countDigits(text);
