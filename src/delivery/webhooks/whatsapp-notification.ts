@@ -59,8 +59,11 @@ export const WHATSAPP_USER_ID = /^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$/;
  * status reports and inbound messages for the given phone number. Other numbers, other fields
  * and statuses sluice does not track (deleted, warning, ...) are ignored; malformed items are
  * skipped one by one, so one odd item does not make WhatsApp retry the whole delivery forever.
+ * A time stamped after `receivedAt` is read as `receivedAt`: WhatsApp stamped the event before it
+ * sent the notification, so a later stamp is a clock running ahead, and taken as it is it would
+ * hold a contact's service window open, or date a STOP after consents given later, until then.
  */
-export function readNotification(body: unknown, phoneNumberId: string | undefined): WhatsAppNotification {
+export function readNotification(body: unknown, phoneNumberId: string | undefined, receivedAt = new Date()): WhatsAppNotification {
   const result: WhatsAppNotification = { statuses: [], messages: [], skipped: 0 };
   if (!isObject(body) || body.object !== 'whatsapp_business_account' || !Array.isArray(body.entry)) return { ...result, skipped: 1 };
   for (const entry of body.entry) {
@@ -70,7 +73,7 @@ export function readNotification(body: unknown, phoneNumberId: string | undefine
       const metadata = isObject(value.metadata) ? value.metadata : {};
       if (phoneNumberId !== undefined && metadata.phone_number_id !== phoneNumberId) continue;
       for (const status of Array.isArray(value.statuses) ? value.statuses : []) {
-        const report = readStatus(status);
+        const report = readStatus(status, receivedAt);
         if (report === null) result.skipped++;
         else if (report !== undefined) result.statuses.push(report);
       }
@@ -78,7 +81,7 @@ export function readNotification(body: unknown, phoneNumberId: string | undefine
       const contacts = Array.isArray(value.contacts) ? value.contacts : [];
       const contactUserId = contacts.length === 1 && isObject(contacts[0]) ? userIdOf(contacts[0].user_id) : undefined;
       for (const message of Array.isArray(value.messages) ? value.messages : []) {
-        const inbound = readMessage(message, contactUserId);
+        const inbound = readMessage(message, contactUserId, receivedAt);
         if (inbound) result.messages.push(inbound);
         else result.skipped++;
       }
@@ -88,10 +91,10 @@ export function readNotification(body: unknown, phoneNumberId: string | undefine
 }
 
 /** undefined: a status sluice does not track; null: malformed. */
-function readStatus(status: unknown): StatusReport | undefined | null {
+function readStatus(status: unknown, receivedAt: Date): StatusReport | undefined | null {
   if (!isObject(status)) return null;
   if (typeof status.status === 'string' && !STATUSES.has(status.status)) return undefined;
-  const reportedAt = unixTime(status.timestamp);
+  const reportedAt = unixTime(status.timestamp, receivedAt);
   if (
     typeof status.id !== 'string' || !MESSAGE_ID.test(status.id) ||
     typeof status.status !== 'string' ||
@@ -114,9 +117,9 @@ function readStatus(status: unknown): StatusReport | undefined | null {
   };
 }
 
-function readMessage(message: unknown, contactUserId: string | undefined): InboundMessage | undefined {
+function readMessage(message: unknown, contactUserId: string | undefined, receivedAt: Date): InboundMessage | undefined {
   if (!isObject(message)) return undefined;
-  const sentAt = unixTime(message.timestamp);
+  const sentAt = unixTime(message.timestamp, receivedAt);
   const from = typeof message.from === 'string' && SUBJECT_ID_PATTERNS.whatsapp.test(message.from) ? canonicalWhatsAppId(message.from) : undefined;
   // A malformed number is not taken for an absent one. A malformed user id is left out (a STOP
   // with a valid number stands), and the contact's user id is then not read in its place.
@@ -155,10 +158,10 @@ function userIdOf(value: unknown): string | undefined {
   return typeof value === 'string' && WHATSAPP_USER_ID.test(value) ? value : undefined;
 }
 
-/** WhatsApp stamps events in Unix seconds, as a string. */
-function unixTime(value: unknown): Date | undefined {
+/** WhatsApp stamps events in Unix seconds, as a string; never later than `latest`. */
+function unixTime(value: unknown, latest: Date): Date | undefined {
   if (typeof value !== 'string' || !/^\d{1,12}$/.test(value)) return undefined;
-  return new Date(Number(value) * 1000);
+  return new Date(Math.min(Number(value) * 1000, latest.getTime()));
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -193,8 +193,10 @@ function formatBytes(bytes: number): string {
   return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
 }
 
-/** Error class and code only: messages of driver errors can quote the personal data of a query. */
-/** A server fault for the log: its type, code and first stack frames, never its message. */
+/**
+ * A server fault for the log: its type, code and first stack frames, never its message (a driver
+ * error's message can quote the personal data of a query).
+ */
 function describeFault(exception: unknown): string {
   if (exception instanceof Error) {
     const code = (exception as { code?: unknown }).code;

@@ -63,6 +63,24 @@ describe('webhook notification', () => {
     ]);
   });
 
+  it('reads a time stamped after the notification arrived as the time it arrived', () => {
+    const receivedAt = new Date('2026-11-29T05:00:00Z');
+    const ahead = String(receivedAt.getTime() / 1000 + 365 * 86400);
+    const read = readNotification(
+      notification({
+        statuses: [{ id: 'wamid.A', status: 'read', timestamp: ahead, recipient_id: '31612345678' }],
+        messages: [
+          { from: '31612345678', id: 'wamid.B', timestamp: ahead, type: 'text', text: { body: 'STOP' } },
+          { from: '31612345678', id: 'wamid.C', timestamp: String(receivedAt.getTime() / 1000 - 60), type: 'text', text: { body: 'hi' } },
+        ],
+      }),
+      PHONE,
+      receivedAt,
+    );
+    expect(read.statuses.map((s) => s.reportedAt)).toEqual([receivedAt]);
+    expect(read.messages.map((m) => m.sentAt)).toEqual([receivedAt, new Date(receivedAt.getTime() - 60_000)]);
+  });
+
   it('ignores other phone numbers, other fields and statuses sluice does not track; skips malformed items', () => {
     expect(readNotification(notification({ statuses: [{ id: 'wamid.A', status: 'read', timestamp: '1', recipient_id: '31612345678' }] }, '999'), PHONE)).toEqual({ statuses: [], messages: [], skipped: 0 });
     const read = readNotification(
