@@ -13,9 +13,9 @@
 export interface RecognitionView {
   text: string;
   /** For each code unit of `text`, where the code point it was folded from starts in the original. */
-  starts: readonly number[];
+  starts: Uint32Array;
   /** ... and where it ends (exclusive), with the marks and invisible characters that follow it. */
-  ends: readonly number[];
+  ends: Uint32Array;
 }
 
 const NON_ASCII = /[^\p{ASCII}]/u;
@@ -35,9 +35,11 @@ const MAX_CACHED_FOLDS = 8192;
 export function recognitionView(text: string): RecognitionView | undefined {
   // Most posts hold nothing to fold: they are read as they are, without a copy.
   if (!NON_ASCII.test(text) || (!FOLDS_BY_CLASS.test(text) && text.normalize('NFKC') === text)) return undefined;
-  let view = '';
-  const starts: number[] = [];
-  const ends: number[] = [];
+  // A code point folds to at most as many code units as it has: the view is never longer.
+  const parts: string[] = [];
+  const starts = new Uint32Array(text.length);
+  const ends = new Uint32Array(text.length);
+  let length = 0;
   let folded = false;
   /** Where the units of the last character kept in the view begin. */
   let lastKept = 0;
@@ -50,18 +52,18 @@ export function recognitionView(text: string): RecognitionView | undefined {
     if (read === '') {
       // A mark or invisible character belongs to the character before it (a keycap to its digit):
       // a finding that ends with that character covers it too.
-      if (ends.length > 0) ends.fill(i + width, lastKept);
+      if (length > 0) ends.fill(i + width, lastKept, length);
     } else {
-      lastKept = ends.length;
-      view += read;
+      lastKept = length;
+      parts.push(read);
       for (let unit = 0; unit < read.length; unit++) {
-        starts.push(i);
-        ends.push(i + width);
+        starts[length] = i;
+        ends[length++] = i + width;
       }
     }
     i += width;
   }
-  return folded ? { text: view, starts, ends } : undefined;
+  return folded ? { text: parts.join(''), starts: starts.subarray(0, length), ends: ends.subarray(0, length) } : undefined;
 }
 
 function foldOf(codePoint: number, character: string): string {
