@@ -80,6 +80,24 @@ describe('evaluateShare', () => {
     expect(decision.subjects).toContainEqual({ role: 'author', type: 'workplace', id: AUTHOR, consent: 'none', categories: [], purpose: 'frontline-updates' });
   });
 
+  it("cuts the author's name from the message when the author has not consented, as from.name is dropped", () => {
+    const message = 'Nieuwe roosters hangen. Groeten, Anna de Vries (06-12345678). Anna';
+    const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: [] }), recipientOnly);
+    expect((decision.outbound as { body: string }).body).toBe('Nieuwe roosters hangen. Groeten, [person] ([phone]). [person]');
+    expect(decision.crossing.redactions).toContainEqual({ path: 'message', recogniser: 'mention', count: 2 });
+    const withAuthor = evaluateShare(policy, bundle.hash, input({ message, message_tags: [] }), consents({ 'whatsapp:31612345678': 'granted', [`workplace:${AUTHOR}`]: 'granted' }));
+    expect((withAuthor.outbound as { body: string }).body).toBe('Anna de Vries:\nNieuwe roosters hangen. Groeten, Anna de Vries ([phone]). Anna');
+  });
+
+  it('cuts a tag at the offsets Workplace gave even when hidden characters before it are taken out', () => {
+    for (const hidden of ['\u00ad', '\u200b', '\ufeff']) {
+      const message = `Shift${hidden} swap: Piet opens today.`;
+      const tags = [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: message.indexOf('Piet'), length: 4 }];
+      const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: tags }), consents({ 'whatsapp:31612345678': 'granted', [`workplace:${AUTHOR}`]: 'granted' }));
+      expect((decision.outbound as { body: string }).body).toBe('Anna de Vries:\nShift swap: [person] opens today.');
+    }
+  });
+
   it('replaces a tagged person without consent, at the tag and everywhere else', () => {
     const message = 'Pieter Jansen opened it. Thanks Pieter Jansen!';
     const decision = evaluateShare(policy, bundle.hash, input({ message }), consents({ 'whatsapp:31612345678': 'granted', [`workplace:${AUTHOR}`]: 'granted' }));
@@ -226,12 +244,24 @@ describe('evaluateShare: no field outside the allow-list ever crosses (property)
           extras: fc.dictionary(fc.stringMatching(/^[a-z_]{1,10}$/).filter((k) => !['message', 'from', 'message_tags'].includes(k)), extra, { maxKeys: 5 }),
           fromExtras: fc.dictionary(fc.stringMatching(/^[a-z_]{1,10}$/).filter((k) => k !== 'name'), marker, { maxKeys: 3 }),
           emojiPrefix: fc.constantFrom('', '🎉 ', '👩‍👩‍👧 '),
+          // How the names are written once more at the end, as a reader would still read them.
+          writtenAgain: fc.constantFrom<(name: string) => string>(
+            (n) => n,
+            (n) => n.toUpperCase(),
+            (n) => n.replace(' ', '\u00a0'),
+            (n) => n.replace(' ', '\n'),
+            (n) => [...n].map((ch) => (ch === ' ' ? ch : String.fromCharCode(ch.charCodeAt(0) + 0xfee0))).join(''),
+            (n) => `${n[0]}\u200d${n.slice(1)}`,
+            (n) => `_${n}_`,
+            (n) => n.split(' ')[0]!,
+          ),
         }),
         (c) => {
-          // Names that contain one another would be redacted together (privacy wins); keep them apart here.
+          // Names that share a word would be redacted together (privacy wins); keep them apart here.
+          const words = (n: string) => n.toLowerCase().split(' ');
           const names = [c.author];
           const tagged = c.tagged.filter((t) => {
-            if (names.some((n) => n.includes(t.name) || t.name.includes(n))) return false;
+            if (names.some((n) => words(n).some((w) => words(t.name).some((v) => v.includes(w) || w.includes(v))))) return false;
             names.push(t.name);
             return true;
           });
@@ -242,6 +272,7 @@ describe('evaluateShare: no field outside the allow-list ever crosses (property)
             return { id: String(500 + i), name: t.name, type: 'user', offset, length: t.name.length };
           });
           message += c.words.join(' ');
+          for (const t of tagged) message += ` ${c.writtenAgain(t.name)}`;
           const states: Record<string, ConsentState> = { 'whatsapp:31612345678': 'granted', [`workplace:${AUTHOR}`]: c.authorConsent };
           tagged.forEach((t, i) => (states[`workplace:${500 + i}`] = t.consent));
           const post = { ...c.extras, message, message_tags: tags, from: { ...c.fromExtras, id: AUTHOR, name: c.author } };
@@ -255,9 +286,12 @@ describe('evaluateShare: no field outside the allow-list ever crosses (property)
           }
           expect(visible).not.toContain(AUTHOR);
           if (c.authorConsent !== 'granted') expect(visible).not.toContain(c.author);
+          const asRead = (text: string) => text.normalize('NFKC').replace(/[\u200d_]/g, '').replace(/\s+/g, ' ').toLowerCase();
           for (const t of tagged) {
-            if (t.consent !== 'granted') expect(visible).not.toContain(t.name);
-            else expect(body).toContain(t.name);
+            if (t.consent !== 'granted') {
+              expect(visible).not.toContain(t.name);
+              for (const word of words(t.name).filter((w) => !c.words.includes(w))) expect(asRead(body)).not.toMatch(new RegExp(`\\b${word}\\b`));
+            } else expect(body).toContain(t.name);
           }
           expect(body).toContain(c.words.join(' '));
           expect(subjects.length).toBeGreaterThan(0);
@@ -482,6 +516,15 @@ delivery: { type: text, template: "{message}" }
     expect(decision.outsideWindow).toEqual({ type: 'template', name: 'frontline_update', language: 'nl', parameters: ['line one line two'] });
     const denied = evaluateShare(policy, bundle.hash, input({ message: 'x', message_tags: [] }), () => 'none');
     expect(denied.outsideWindow).toBeNull();
+  });
+
+  it('leaves no name in a template parameter where line breaks became spaces', () => {
+    const { bundle, policy } = withOutsideWindow('  - { path: message, category: user.content }\nsubjects:\n  mentioned: { consent: { purpose: frontline-updates }, whenMissing: redact }', '{message}');
+    const message = 'Pieter Jansen opent. Bel Pieter\nJansen maandag';
+    const tags = [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 0, length: 13 }];
+    const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: tags }), recipientOnly);
+    expect(decision.outbound).toEqual({ type: 'text', body: '[person] opent. Bel [person] maandag' });
+    expect(decision.outsideWindow).toMatchObject({ parameters: ['[person] opent. Bel [person] maandag'] });
   });
 
   it('lets recipients through without a consent rule when the basis is not consent', () => {

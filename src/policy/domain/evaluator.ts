@@ -2,6 +2,7 @@ import type { CompiledPolicy, CompiledTemplate, LawfulBasis, TemplateLine, Trans
 import { transformLabel } from './policy.js';
 import { findPii, RECOGNISER_PLACEHOLDERS, type RecogniserId } from './recognisers/index.js';
 import { applyTransform } from './transforms.js';
+import { cutNames, type PersonToCut } from './mentions.js';
 
 export type SubjectType = 'whatsapp' | 'workplace';
 export type ConsentState = 'granted' | 'withdrawn' | 'none';
@@ -83,7 +84,6 @@ export interface ShareDecision {
   outsideWindow: Extract<Outbound, { type: 'template' }> | null;
 }
 
-export const PERSON_PLACEHOLDER = '[person]';
 export const REDACTED_PLACEHOLDER = '[redacted]';
 /** WhatsApp's limit for a media caption (a text body may be 4096). */
 const CAPTION_LIMIT = 1024;
@@ -203,9 +203,10 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
       crossing.dropped.push({ path: field.path, reason: 'subject.no_consent' });
       continue;
     }
-    let text = withoutHiddenCharacters(String(value));
+    let text = String(value);
+    // Before the hidden characters go: the tags' offsets count them.
     if (field.path === 'message' && policy.mentioned) {
-      const outcome = applyMentionRule(text, post, policy, consents, subjects);
+      const outcome = applyMentionRule(text, post, policy, consents, subjects, policy.author && authorConsent !== 'granted' ? authorNameOf(post) : undefined);
       if (outcome.deny) shareReasons.push('subject.no_consent');
       if (outcome.drop) {
         crossing.dropped.push({ path: field.path, reason: 'subject.no_consent' });
@@ -214,6 +215,7 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
       text = outcome.text;
       if (outcome.count > 0) crossing.redactions.push({ path: field.path, recogniser: 'mention', count: outcome.count });
     }
+    text = withoutHiddenCharacters(text);
     const transformed = transformValue(text, field.transform, policy, tools);
     if (transformed === undefined) {
       crossing.dropped.push({ path: field.path, reason: 'invalid_value' });
@@ -413,6 +415,13 @@ function denyAll(bundle: string, policy: ShareDecision['policy'], input: ShareIn
   };
 }
 
+function authorNameOf(post: Record<string, unknown>): string | undefined {
+  const from = post.from;
+  if (from === null || typeof from !== 'object') return undefined;
+  const name = (from as Record<string, unknown>).name;
+  return typeof name === 'string' ? name : undefined;
+}
+
 function authorIdOf(post: Record<string, unknown>): string | undefined {
   const from = post.from;
   if (from === null || typeof from !== 'object') return undefined;
@@ -435,12 +444,10 @@ function mentionsOf(post: Record<string, unknown>): Mention[] {
 }
 
 /**
- * Applies the mentioned-people rule to the message. A tag's offset and length are UTF-16 code
- * units (as JavaScript strings count), so an emoji before the tag does not shift the cut. A tag
- * is cut where its text reads as the name: in any case, or only some of its words (a tag shortened
- * to a first name). The name is also replaced wherever else it appears, in any case, and even when
- * the offsets do not point at it: a name never slips through on a bad offset, and a bad offset
- * does not cut other words.
+ * Applies the mentioned-people rule to the message: the names of tagged people without consent,
+ * and the author's when the author has not consented either (a post signed with the author's name
+ * shows it as plainly as `from.name`), are cut (cutNames), or the message is dropped or the share
+ * denied when the text shows them.
  */
 function applyMentionRule(
   message: string,
@@ -448,83 +455,23 @@ function applyMentionRule(
   policy: CompiledPolicy,
   consents: ConsentSnapshot,
   subjects: ShareDecision['subjects'],
+  authorName: string | undefined,
 ): { text: string; count: number; deny: boolean; drop: boolean } {
   const rule = policy.mentioned!;
-  const withoutConsent: Mention[] = [];
+  const withoutConsent: PersonToCut[] = [];
   for (const mention of mentionsOf(post)) {
     const consent = consents({ type: 'workplace', id: mention.id }, rule.consent.purpose);
     subjects.push({ role: 'mentioned', type: 'workplace', id: mention.id, consent, categories: consent === 'granted' ? ['user.name'] : [], purpose: rule.consent.purpose });
-    if (consent !== 'granted') withoutConsent.push(mention);
+    if (consent !== 'granted') withoutConsent.push({ name: mention.name, tags: [{ offset: mention.offset, length: mention.length }] });
   }
-  if (withoutConsent.length === 0) return { text: message, count: 0, deny: false, drop: false };
+  if (authorName !== undefined && authorName.trim() !== '') withoutConsent.push({ name: authorName, tags: [] });
+  const cut = cutNames(message, withoutConsent);
+  // A tagged person is named by the tag itself; the author only where the text shows the name.
+  const named = withoutConsent.some((p) => p.tags.length > 0) || cut.count > 0;
+  if (!named) return { text: message, count: 0, deny: false, drop: false };
   if (rule.whenMissing === 'deny') return { text: message, count: 0, deny: true, drop: false };
   if (rule.whenMissing === 'drop') return { text: message, count: 0, deny: false, drop: true };
-
-  // Where a tag's text reads as the name, it is cut; what is left between the cuts is searched
-  // for the names, and for what the cut tags showed of them (a first name), as whole words.
-  const spans = withoutConsent
-    .filter((m) => m.offset >= 0 && m.length > 0 && m.offset + m.length <= message.length && readsAsName(message.slice(m.offset, m.offset + m.length), m.name))
-    .sort((a, b) => a.offset - b.offset);
-  const pieces: string[] = [];
-  const shown: string[] = [];
-  let at = 0;
-  for (const m of spans) {
-    if (m.offset < at) continue;
-    pieces.push(message.slice(at, m.offset));
-    shown.push(message.slice(m.offset, m.offset + m.length));
-    at = m.offset + m.length;
-  }
-  pieces.push(message.slice(at));
-  let count = shown.length;
-  const names = [...new Set([...withoutConsent.map((m) => m.name), ...shown].map((n) => n.trim()).filter((n) => n !== ''))].sort((a, b) => b.length - a.length);
-  const pattern = names.length > 0 ? new RegExp(names.map(asWholeWord).join('|'), 'giu') : undefined;
-  const text = pieces
-    .map((piece) =>
-      pattern
-        ? piece.replace(pattern, () => {
-            count++;
-            return PERSON_PLACEHOLDER;
-          })
-        : piece,
-    )
-    .join(PERSON_PLACEHOLDER);
-  return { text, count, deny: false, drop: false };
-}
-
-/** Letters of scripts that separate words with spaces: a name written in them matches only as whole words. */
-const SPACED_SCRIPT = /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{N}]/u;
-
-/** The name as a pattern that matches it in any case, not inside a longer word ("Ann" in "planning"). */
-function asWholeWord(name: string): string {
-  const escaped = name.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  const before = SPACED_SCRIPT.test(name[0]!) ? '(?<![\\p{L}\\p{N}_])' : '';
-  const after = SPACED_SCRIPT.test(name.at(-1)!) ? '(?![\\p{L}\\p{N}_])' : '';
-  return `${before}${escaped}${after}`;
-}
-
-/**
- * Whether the text a tag covers is its name as a post may show it: in any case, with or without
- * accents, in compatibility forms (full-width letters), with invisible characters inside or other
- * apostrophes, some of its words, or the start of one (Piet for Pieter).
- */
-function readsAsName(covered: string, name: string): boolean {
-  const words = (text: string) => foldedForNames(text).split(/[\s\p{Pd}]+/u).filter((word) => word !== '');
-  const ofName = words(name);
-  const shownWords = words(covered);
-  const shows = (word: string) => ofName.some((part) => part === word || (word.length >= SHORTENED_NAME_MIN && part.startsWith(word)));
-  return shownWords.length > 0 && shownWords.every(shows);
-}
-
-/** The shortest start of a name's word a tag may show for it (Ed, Li are whole names; Piet starts Pieter). */
-const SHORTENED_NAME_MIN = 3;
-
-/** Text as names are compared: compatibility-decomposed, without marks, invisible or control characters, apostrophes alike, lower case. */
-function foldedForNames(text: string): string {
-  return text
-    .normalize('NFKD')
-    .replace(/[\p{M}\p{Cf}\p{Cc}]/gu, (c) => (c === '\n' || c === '\t' ? ' ' : ''))
-    .replace(/[\u2018\u2019\u02BC\u0060\u00B4]/g, "'")
-    .toLowerCase();
+  return { text: cut.text, count: cut.count, deny: false, drop: false };
 }
 
 function valueAt(post: Record<string, unknown>, segments: string[]): unknown {

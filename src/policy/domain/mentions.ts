@@ -1,0 +1,207 @@
+/** What replaces the name of someone who did not consent to it crossing. */
+export const PERSON_PLACEHOLDER = '[person]';
+
+/** Someone whose name must not cross, and where tags put it in the text. */
+export interface PersonToCut {
+  name: string;
+  /** Offsets and lengths as the post gives them (UTF-16 code units; code points from some integrations). */
+  tags: readonly { offset: number; length: number }[];
+}
+
+/** The shortest start of a name's word a tag may show for it (Ed, Li are whole names; Piet starts Pieter). */
+const SHORTENED_NAME_MIN = 3;
+
+/** Name particles: written capitalised at a sentence start too often to be cut as a part of a name on their own. */
+const PARTICLES: ReadonlySet<string> = new Set(['van', 'von', 'der', 'den', 'ter', 'ten', 'het', 'des', 'del', 'della', 'dos', 'das', 'les', 'bin', 'ibn', 'abu', 'mac']);
+
+/** Letters of scripts that separate words with spaces: a name written in them matches only as whole words. */
+const SPACED_SCRIPT = /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{N}]/u;
+const WORD_CHARACTER = /[\p{L}\p{N}]/u;
+const DROPPED_FOR_NAMES = /^[\p{M}\p{Cf}\p{Default_Ignorable_Code_Point}]$/u;
+const CONTROL = /^\p{Cc}$/u;
+const BLANK = /^[\p{White_Space}\p{Pd}]$/u;
+const APOSTROPHES = /[\u2018\u2019\u02BC\u0060\u00B4]/g;
+
+/**
+ * Replaces, with PERSON_PLACEHOLDER, every place the text shows the name of one of `people`:
+ * - where a tag points at text that reads as the name (readsAsName), at the offsets as given or,
+ *   should those not point at it, as code points (an integration that counts characters so);
+ * - wherever else the name appears as a whole word, or what a tag showed of it (a first name), in
+ *   any case and as a reader sees it: with or without accents, in full-width letters, with
+ *   invisible characters inside, any spacing or line break between its words, another apostrophe,
+ *   a genitive s (Pieters auto);
+ * - and each word of the name of three or more letters, capitalised as a name is ("Thanks Pieter"
+ *   after a tag of Pieter Jansen), but for particles such as van or der.
+ * Finds that overlap, or that only a space parts, become one placeholder: a tag that shows a first
+ * name is cut whole with the surname typed after it.
+ */
+export function cutNames(text: string, people: readonly PersonToCut[]): { text: string; count: number } {
+  if (people.length === 0) return { text, count: 0 };
+  const spans: Span[] = [];
+  const anyCase = new Set<string>();
+  const capitalised = new Set<string>();
+  for (const person of people) {
+    anyCase.add(person.name);
+    for (const tag of person.tags) {
+      const at = tagSpan(text, tag, person.name);
+      if (!at) continue;
+      spans.push(at);
+      anyCase.add(text.slice(at.start, at.end));
+    }
+    // A double name whole (overlapping finds merge), and each of its halves.
+    for (const word of person.name.split(/\s+/u).flatMap((w) => [w, ...w.split(/\p{Pd}+/u)])) {
+      if (word.length >= SHORTENED_NAME_MIN && !PARTICLES.has(word.toLowerCase()) && !startsLowerCase(word)) capitalised.add(word);
+    }
+  }
+  const view = nameView(text);
+  for (const form of anyCase) spans.push(...occurrences(view, text, form, false));
+  for (const form of capitalised) spans.push(...occurrences(view, text, form, true));
+  const cuts = merged(spans, text);
+  if (cuts.length === 0) return { text, count: 0 };
+  const parts: string[] = [];
+  let copiedTo = 0;
+  for (const cut of cuts) {
+    parts.push(text.slice(copiedTo, cut.start), PERSON_PLACEHOLDER);
+    copiedTo = cut.end;
+  }
+  parts.push(text.slice(copiedTo));
+  return { text: parts.join(''), count: cuts.length };
+}
+
+/**
+ * Whether the text a tag covers is its name as a post may show it: in any case, with or without
+ * accents, in compatibility forms (full-width letters), with invisible characters inside or other
+ * apostrophes, some of its words, or the start of one (Piet for Pieter).
+ */
+export function readsAsName(covered: string, name: string): boolean {
+  const words = (value: string) => nameView(value).text.split(' ').filter((word) => word !== '');
+  const ofName = words(name);
+  const shownWords = words(covered);
+  const shows = (word: string) => ofName.some((part) => part === word || (word.length >= SHORTENED_NAME_MIN && part.startsWith(word)));
+  return shownWords.length > 0 && shownWords.every(shows);
+}
+
+interface Span {
+  start: number;
+  end: number;
+}
+
+/** Where a tag shows the name: at its offsets in code units, else read as code points; undefined when neither reads as the name. */
+function tagSpan(text: string, tag: { offset: number; length: number }, name: string): Span | undefined {
+  const candidates: Span[] = [{ start: tag.offset, end: tag.offset + tag.length }];
+  const byCodePoints = codePointSpan(text, tag.offset, tag.length);
+  if (byCodePoints) candidates.push(byCodePoints);
+  return candidates.find((c) => c.start >= 0 && c.end > c.start && c.end <= text.length && readsAsName(text.slice(c.start, c.end), name));
+}
+
+function codePointSpan(text: string, offset: number, length: number): Span | undefined {
+  if (offset < 0 || length <= 0) return undefined;
+  let unit = 0;
+  let start = -1;
+  for (let point = 0; unit <= text.length; point++) {
+    if (point === offset) start = unit;
+    if (point === offset + length) return start === unit ? undefined : { start, end: unit };
+    if (unit === text.length) return undefined;
+    unit += text.codePointAt(unit)! > 0xffff ? 2 : 1;
+  }
+  return undefined;
+}
+
+/**
+ * Text as names are compared, with where each of its code units came from: compatibility-
+ * decomposed, lower case, without marks, invisible or control characters, apostrophes alike, and
+ * any run of spaces, line breaks and dashes as one space. A dropped character belongs to the one
+ * before it.
+ */
+interface NameView {
+  text: string;
+  starts: number[];
+  ends: number[];
+}
+
+function nameView(text: string): NameView {
+  let view = '';
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let lastKept = 0;
+  for (let i = 0; i < text.length; ) {
+    const codePoint = text.codePointAt(i)!;
+    const width = codePoint > 0xffff ? 2 : 1;
+    const read = foldForNames(text.slice(i, i + width));
+    // A space after a space adds nothing: it belongs to the one before, as a dropped character does.
+    if (read === '' || (read === ' ' && view.endsWith(' '))) {
+      if (starts.length > 0) ends.fill(i + width, lastKept);
+    } else {
+      lastKept = starts.length;
+      view += read;
+      for (let unit = 0; unit < read.length; unit++) {
+        starts.push(i);
+        ends.push(i + width);
+      }
+    }
+    i += width;
+  }
+  return { text: view, starts, ends };
+}
+
+/** Folds of the characters outside ASCII seen so far; bounded, as a hostile text may hold very many distinct ones. */
+const nameFolds = new Map<string, string>();
+const MAX_CACHED_FOLDS = 8192;
+
+function foldForNames(character: string): string {
+  const code = character.charCodeAt(0);
+  if (code < 0x80) {
+    if (code === 0x20 || code === 0x2d || (code >= 0x09 && code <= 0x0d)) return ' ';
+    return code < 0x20 || code === 0x7f ? '' : character.toLowerCase();
+  }
+  let fold = nameFolds.get(character);
+  if (fold === undefined) {
+    fold = BLANK.test(character)
+      ? ' '
+      : [...character.normalize('NFKD').toLowerCase().normalize('NFKD')]
+          .filter((c) => !DROPPED_FOR_NAMES.test(c) && !CONTROL.test(c))
+          .join('')
+          .replace(APOSTROPHES, "'");
+    if (nameFolds.size < MAX_CACHED_FOLDS) nameFolds.set(character, fold);
+  }
+  return fold;
+}
+
+/** Where `form` appears in the text as a whole word (a genitive s allowed), mapped back to the text's code units. */
+function occurrences(view: NameView, text: string, form: string, mustBeCapitalised: boolean): Span[] {
+  const folded = nameView(form).text.trim();
+  if (folded === '') return [];
+  const wholeWordBefore = SPACED_SCRIPT.test(folded[0]!);
+  const wholeWordAfter = SPACED_SCRIPT.test(folded.at(-1)!);
+  const found: Span[] = [];
+  for (let at = view.text.indexOf(folded); at !== -1; at = view.text.indexOf(folded, at + 1)) {
+    let end = at + folded.length;
+    if (wholeWordBefore && at > 0 && WORD_CHARACTER.test(view.text[at - 1]!)) continue;
+    if (wholeWordAfter && view.text[end] === 's' && !WORD_CHARACTER.test(view.text[end + 1] ?? ' ')) end++;
+    if (wholeWordAfter && end < view.text.length && WORD_CHARACTER.test(view.text[end]!)) continue;
+    const span = { start: view.starts[at]!, end: view.ends[end - 1]! };
+    if (mustBeCapitalised && startsLowerCase(text.slice(span.start, span.end))) continue;
+    found.push(span);
+  }
+  return found;
+}
+
+/** Whether a word begins with a lower-case letter (a script without case never does). */
+function startsLowerCase(word: string): boolean {
+  const first = [...word.normalize('NFC')][0] ?? '';
+  return first !== first.toUpperCase();
+}
+
+/** Only spaces, dashes or invisible characters: what stands between two words of one name. */
+const WITHIN_A_NAME = /^[\s\p{Pd}\p{Cf}]*$/u;
+
+/** The spans in text order, joined where they overlap or only a space parts them (Piet, then Jansen). */
+function merged(spans: Span[], text: string): Span[] {
+  const cuts: Span[] = [];
+  for (const span of [...spans].sort((a, b) => a.start - b.start || b.end - a.end)) {
+    const last = cuts.at(-1);
+    if (last && (span.start < last.end || WITHIN_A_NAME.test(text.slice(last.end, span.start)))) last.end = Math.max(last.end, span.end);
+    else cuts.push({ ...span });
+  }
+  return cuts;
+}
