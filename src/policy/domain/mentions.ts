@@ -110,38 +110,77 @@ function codePointSpan(text: string, offset: number, length: number): Span | und
 /**
  * Text as names are compared, with where each of its code units came from: compatibility-
  * decomposed, lower case, without marks, invisible or control characters, apostrophes alike, and
- * any run of spaces, line breaks and dashes as one space. A dropped character belongs to the one
- * before it.
+ * spaces, line breaks and dashes as spaces. A dropped character belongs to the one before it.
+ * `offsets` is absent when every code unit is read from the one at the same offset, as in most
+ * posts (lower-casing and blanks change no length).
  */
 interface NameView {
   text: string;
-  starts: number[];
-  ends: number[];
+  offsets?: { starts: Uint32Array; ends: Uint32Array };
 }
 
+/** Outside ASCII, each code point is folded on its own; ASCII runs natively, lower case and blanks keeping their length. */
+const OUTSIDE_ASCII = /[\u0080-\uffff]/g;
+const ASCII_BLANK = /[\t\n\v\f\r-]/g;
+/** Control characters other than tabs and line breaks: dropped, so the view is shorter than the text. */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const DROPPED_CONTROL = /[\x00-\x08\x0e-\x1f\x7f-\x9f]/;
+
 function nameView(text: string): NameView {
+  if (DROPPED_CONTROL.test(text)) return nameViewWithOffsets(text);
+  // First as if nothing changed length, as in most posts: no offsets to keep.
   let view = '';
-  const starts: number[] = [];
-  const ends: number[] = [];
+  let copiedTo = 0;
+  OUTSIDE_ASCII.lastIndex = 0;
+  for (let match = OUTSIDE_ASCII.exec(text); match; match = OUTSIDE_ASCII.exec(text)) {
+    // A surrogate pair is one code point: read whole.
+    const width = text.codePointAt(match.index)! > 0xffff ? 2 : 1;
+    const original = text.slice(match.index, match.index + width);
+    const read = foldForNames(original);
+    if (read.length !== width) return nameViewWithOffsets(text);
+    view += asciiForNames(text.slice(copiedTo, match.index)) + read;
+    copiedTo = match.index + width;
+    OUTSIDE_ASCII.lastIndex = copiedTo;
+  }
+  return { text: view + asciiForNames(text.slice(copiedTo)) };
+}
+
+function asciiForNames(text: string): string {
+  return text.toLowerCase().replace(ASCII_BLANK, ' ');
+}
+
+function nameViewWithOffsets(text: string): NameView {
+  const parts: string[] = [];
+  let starts: Uint32Array = new Uint32Array(text.length);
+  let ends: Uint32Array = new Uint32Array(text.length);
+  let length = 0;
   let lastKept = 0;
   for (let i = 0; i < text.length; ) {
-    const codePoint = text.codePointAt(i)!;
-    const width = codePoint > 0xffff ? 2 : 1;
+    const width = text.codePointAt(i)! > 0xffff ? 2 : 1;
     const read = foldForNames(text.slice(i, i + width));
-    // A space after a space adds nothing: it belongs to the one before, as a dropped character does.
-    if (read === '' || (read === ' ' && view.endsWith(' '))) {
-      if (starts.length > 0) ends.fill(i + width, lastKept);
+    if (read === '') {
+      if (length > 0) ends.fill(i + width, lastKept, length);
     } else {
-      lastKept = starts.length;
-      view += read;
+      if (length + read.length > starts.length) {
+        starts = grown(starts, length + read.length + text.length - i);
+        ends = grown(ends, starts.length);
+      }
+      lastKept = length;
+      parts.push(read);
       for (let unit = 0; unit < read.length; unit++) {
-        starts.push(i);
-        ends.push(i + width);
+        starts[length] = i;
+        ends[length++] = i + width;
       }
     }
     i += width;
   }
-  return { text: view, starts, ends };
+  return { text: parts.join(''), offsets: { starts: starts.subarray(0, length), ends: ends.subarray(0, length) } };
+}
+
+function grown(offsets: Uint32Array, length: number): Uint32Array {
+  const bigger = new Uint32Array(Math.max(length, offsets.length * 2));
+  bigger.set(offsets);
+  return bigger;
 }
 
 /** Folds of the characters outside ASCII seen so far; bounded, as a hostile text may hold very many distinct ones. */
@@ -151,8 +190,9 @@ const MAX_CACHED_FOLDS = 8192;
 function foldForNames(character: string): string {
   const code = character.charCodeAt(0);
   if (code < 0x80) {
-    if (code === 0x20 || code === 0x2d || (code >= 0x09 && code <= 0x0d)) return ' ';
-    return code < 0x20 || code === 0x7f ? '' : character.toLowerCase();
+    if (code >= 0x41 && code <= 0x5a) return String.fromCharCode(code + 0x20);
+    if (code === 0x2d || (code >= 0x09 && code <= 0x0d)) return ' ';
+    return code < 0x20 || code === 0x7f ? '' : character;
   }
   let fold = nameFolds.get(character);
   if (fold === undefined) {
@@ -167,6 +207,18 @@ function foldForNames(character: string): string {
   return fold;
 }
 
+/** Forms of names as patterns, the words apart by any run of blanks; bounded as the folds are. */
+const formPatterns = new Map<string, RegExp>();
+
+function formPattern(folded: string): RegExp {
+  let pattern = formPatterns.get(folded);
+  if (!pattern) {
+    pattern = new RegExp(folded.split(/ +/).map((word) => word.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join(' +'), 'gu');
+    if (formPatterns.size < MAX_CACHED_FOLDS) formPatterns.set(folded, pattern);
+  }
+  return pattern;
+}
+
 /** Where `form` appears in the text as a whole word (a genitive s allowed), mapped back to the text's code units. */
 function occurrences(view: NameView, text: string, form: string, mustBeCapitalised: boolean): Span[] {
   const folded = nameView(form).text.trim();
@@ -174,12 +226,23 @@ function occurrences(view: NameView, text: string, form: string, mustBeCapitalis
   const wholeWordBefore = SPACED_SCRIPT.test(folded[0]!);
   const wholeWordAfter = SPACED_SCRIPT.test(folded.at(-1)!);
   const found: Span[] = [];
-  for (let at = view.text.indexOf(folded); at !== -1; at = view.text.indexOf(folded, at + 1)) {
-    let end = at + folded.length;
+  const matches: [at: number, length: number][] = [];
+  if (folded.includes(' ')) {
+    const pattern = formPattern(folded);
+    pattern.lastIndex = 0;
+    for (let match = pattern.exec(view.text); match; match = pattern.exec(view.text)) {
+      matches.push([match.index, match[0].length]);
+      pattern.lastIndex = match.index + 1;
+    }
+  } else {
+    for (let at = view.text.indexOf(folded); at !== -1; at = view.text.indexOf(folded, at + 1)) matches.push([at, folded.length]);
+  }
+  for (const [at, length] of matches) {
+    let end = at + length;
     if (wholeWordBefore && at > 0 && WORD_CHARACTER.test(view.text[at - 1]!)) continue;
     if (wholeWordAfter && view.text[end] === 's' && !WORD_CHARACTER.test(view.text[end + 1] ?? ' ')) end++;
     if (wholeWordAfter && end < view.text.length && WORD_CHARACTER.test(view.text[end]!)) continue;
-    const span = { start: view.starts[at]!, end: view.ends[end - 1]! };
+    const span = view.offsets ? { start: view.offsets.starts[at]!, end: view.offsets.ends[end - 1]! } : { start: at, end };
     if (mustBeCapitalised && startsLowerCase(text.slice(span.start, span.end))) continue;
     found.push(span);
   }
@@ -188,7 +251,7 @@ function occurrences(view: NameView, text: string, form: string, mustBeCapitalis
 
 /** Whether a word begins with a lower-case letter (a script without case never does). */
 function startsLowerCase(word: string): boolean {
-  const first = [...word.normalize('NFC')][0] ?? '';
+  const first = String.fromCodePoint(word.codePointAt(0) ?? 0x20);
   return first !== first.toUpperCase();
 }
 
