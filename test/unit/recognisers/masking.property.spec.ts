@@ -138,20 +138,23 @@ const post = fc
 const DIGIT_ZEROS = [0x30, 0x660, 0x6f0, 0x966, 0x9e6, 0xe50, 0xff10, 0x1d7ce, 0x1d7f6];
 /** Characters a phone shows as nothing (or as nothing between two digits). */
 const INVISIBLES = ['\u200d', '\u200c', '\u200e', '\u200f', '\u061c', '\u2060', '\u2062', '\u2063', '\u034f', '\ufe0f', '\u180e', '\u3164', '\u{e0020}', '\u200b', '\u00ad'];
-const SPACES = [' ', '\u00a0', '\u2007', '\u202f', '\u3000'];
+/** Spaces of every width, and what a phone shows as a space or line break: a tab, line breaks, the blank braille pattern. */
+const SPACES = [' ', '\u00a0', '\u2007', '\u202f', '\u3000', '\n', '\t', '\u2028', '\u2029', '\u0085', '\u2800'];
 const DASHES = ['-', '\u2011', '\u2013', '\u2212', '\uff0d'];
+/** WhatsApp's markers for bold, italics, strike-through and monospace, put after a digit. */
+const MARKERS = ['*', '_', '~', '```'];
 
-/** One choice per character of a value: how its character is written, and what invisible follows it. */
-const disguises = (length: number) => fc.array(fc.tuple(fc.nat(), fc.nat(INVISIBLES.length * 2)), { minLength: length, maxLength: length });
+/** One choice per character of a value: how its character is written, what invisible follows it, and what marker after a digit. */
+const disguises = (length: number) => fc.array(fc.tuple(fc.nat(), fc.nat(INVISIBLES.length * 2), fc.nat(MARKERS.length * 3)), { minLength: length, maxLength: length });
 
-/** The value as a reader still reads it: other digits, full-width forms, other spaces and dashes, invisible characters. */
-function disguise(written: string, choices: [number, number][]): string {
+/** The value as a reader still reads it: other digits, full-width forms, other spaces and dashes, invisible characters, markers. */
+function disguise(written: string, choices: [number, number, number][]): string {
   return [...written]
     .map((c, i) => {
-      const [form, invisible] = choices[i]!;
+      const [form, invisible, marker] = choices[i]!;
       const code = c.charCodeAt(0);
       let shown = c;
-      if (c >= '0' && c <= '9') shown = String.fromCodePoint(DIGIT_ZEROS[form % DIGIT_ZEROS.length]! + code - 0x30);
+      if (c >= '0' && c <= '9') shown = String.fromCodePoint(DIGIT_ZEROS[form % DIGIT_ZEROS.length]! + code - 0x30) + (MARKERS[marker] ?? '');
       else if (c === ' ') shown = SPACES[form % SPACES.length]!;
       else if (c === '-') shown = DASHES[form % DASHES.length]!;
       else if (code > 0x20 && code < 0x7f && form % 2 === 1) shown = String.fromCharCode(code + 0xfee0);
@@ -172,7 +175,8 @@ function asReaderSees(text: string): string {
       if (DASHES.includes(c)) return '-';
       return code > 0xff00 && code < 0xff5f ? String.fromCharCode(code - 0xfee0) : c;
     })
-    .join('');
+    .join('')
+    .replace(/[*_~`]+(?=\d)|(?<=\d)[*_~`]+/g, '');
 }
 
 const disguisedPost = fc
@@ -186,7 +190,7 @@ const disguisedPost = fc
   .map((parts) => ({ text: parts.map((part) => part.shown).join(' '), inserted: parts.filter((part) => part.written !== part.written.replace(/[\d@]/g, '')) }));
 
 describe('masking property', () => {
-  it('leaves none of the inserted values readable when they are written in other digits, full-width forms or with invisible characters', () => {
+  it('leaves none of the inserted values readable when they are written in other digits, full-width forms, with invisible characters, line breaks or markers', () => {
     fc.assert(
       fc.property(disguisedPost, ({ text, inserted }) => {
         const masked = asReaderSees(replaceFindings(text, findPii(text), 'mask').text);

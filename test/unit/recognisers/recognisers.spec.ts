@@ -39,6 +39,11 @@ describe('email', () => {
     expect(found(`${'a'.repeat(65)}@example.nl`, ['email'])).toEqual([]);
     expect(found(`${'a'.repeat(64)}@example.nl`, ['email'])).toEqual([['email', `${'a'.repeat(64)}@example.nl`]]);
   });
+
+  it('keeps the underscores of a local part, also next to a digit and in bold', () => {
+    expect(found('*tom_baker@contractor.example.net*')).toEqual([['email', 'tom_baker@contractor.example.net']]);
+    expect(found('cc jan_2@example.nl')).toEqual([['email', 'jan_2@example.nl']]);
+  });
 });
 
 describe('phone', () => {
@@ -89,11 +94,76 @@ describe('phone', () => {
     ['a compact landline without a phone word', 'artikel 0201234567'],
     ['a UK national number without a phone word', 'code 07911 123456'],
     ['a bare international number without a phone word, not a Dutch mobile', 'code 447911123456'],
-    ['a bare Dutch mobile number after a reference word', 'order 31612345678'],
     ['a bare block of digits that is no valid number, after a phone word', 'bel 31012345678'],
     ['a bare number inside a longer block of digits', 'ref8831612345678'],
   ])('ignores %s', (_case, text) => {
     expect(found(text, ['phone'])).toEqual([]);
+  });
+
+  it('finds a number in WhatsApp italics, the underscores left around the placeholder', () => {
+    expect(found('bel _06-12345678_ of _+31 20 123 4567_', ['phone'])).toEqual([
+      ['phone', '06-12345678'],
+      ['phone', '+31 20 123 4567'],
+    ]);
+  });
+
+  it.each([
+    ['a line break', '06\n12345678'],
+    ['CR LF', '06\r\n12345678'],
+    ['a tab', '06\t12345678'],
+    ['a line separator', '06\u202812345678'],
+    ['a paragraph separator', '06\u202912345678'],
+    ['NEL', '06\u008512345678'],
+    ['the blank braille pattern', '06\u280012345678'],
+  ])('reads %s inside a number as a space', (_case, number) => {
+    expect(found(`bel ${number} nu`, ['phone'])).toEqual([['phone', number]]);
+  });
+
+  it('keeps numbers on separate lines apart, and lists of times no number', () => {
+    expect(found('Nummers:\n06-12345678\n020-1234567\n06 87654321', ['phone'])).toEqual([
+      ['phone', '06-12345678'],
+      ['phone', '020-1234567'],
+      ['phone', '06 87654321'],
+    ]);
+    expect(found('Tijden:\n09.00\n10.30\n12.15', ['phone'])).toEqual([]);
+    expect(found('Tijden: 09.00 10.30', ['phone'])).toEqual([]);
+  });
+
+  it.each([
+    ['bold around the first group', '*06*-12345678', '06*-12345678'],
+    ['bold around a middle group', '06-*1234*5678', '06-*1234*5678'],
+    ['strike-through', '~06~ 12345678', '06~ 12345678'],
+    ['monospace', '```06``` 12345678', '06``` 12345678'],
+    ['italics around each group', '_06_ _12_ _34_ _56_ _78_', '06_ _12_ _34_ _56_ _78'],
+  ])('finds a number with WhatsApp markers (%s) inside it', (_case, text, number) => {
+    expect(found(`bel ${text}`, ['phone'])).toEqual([['phone', number]]);
+  });
+
+  it('finds a Dutch mobile number whatever word comes before it', () => {
+    expect(found('Vragen over je order? 06-12345678', ['phone'])).toEqual([['phone', '06-12345678']]);
+    expect(found('Factuur 06 1234 5678', ['phone'])).toEqual([['phone', '06 1234 5678']]);
+    expect(found('Bestelling 0612345678', ['phone'])).toEqual([['phone', '0612345678']]);
+    expect(found('order 31612345678', ['phone'])).toEqual([['phone', '31612345678']]);
+    expect(found('order +44 7911 123456', ['phone'])).toEqual([['phone', '+44 7911 123456']]);
+  });
+
+  it('lets a reference word outweigh a number of a shape reference numbers share', () => {
+    expect(found('Klantnummer 020-1234567', ['phone'])).toEqual([]);
+    expect(found('Referentie 06-2026-0145', ['phone'])).toEqual([]);
+    expect(found('Invoice 0612-3456-78 was paid', ['phone'])).toEqual([]);
+    expect(found('Order 415-555-2671 shipped', ['phone'])).toEqual([]);
+  });
+
+  it('counts a reference word only at a word start', () => {
+    expect(found('De border control belt terug: 020-1234567', ['phone'])).toEqual([['phone', '020-1234567']]);
+    expect(found('Reorder 020-1234567', ['phone'])).toEqual([['phone', '020-1234567']]);
+  });
+
+  it('finds a number written digit by digit, as compact numbers: a landline only after a phone word', () => {
+    expect(found('nummer: 0 6 1 2 3 4 5 6 7 8', ['phone'])).toEqual([['phone', '0 6 1 2 3 4 5 6 7 8']]);
+    expect(found('bel 0 2 0 1 2 3 4 5 6 7', ['phone'])).toEqual([['phone', '0 2 0 1 2 3 4 5 6 7']]);
+    expect(found('+ 3 1 6 1 2 3 4 5 6 7 8', ['phone'])).toEqual([['phone', '+ 3 1 6 1 2 3 4 5 6 7 8']]);
+    expect(found('uitslag 0 3 2 1 4 5 2 3 1 0', ['phone'])).toEqual([]);
   });
 
   it('takes a compact landline after a phone word', () => {
@@ -172,6 +242,25 @@ describe('iban', () => {
   it('does not read on into the words of the sentence', () => {
     expect(found('BE 12 maart 2026 om 10 uur', ['iban'])).toEqual([]);
   });
+
+  it('finds an IBAN in italics', () => {
+    expect(found('IBAN: _NL91ABNA0417164300_')).toEqual([['iban', 'NL91ABNA0417164300']]);
+  });
+
+  it.each([
+    ['a line break', 'NL91 ABNA\n0417 1643 00'],
+    ['dots', 'NL91.ABNA.0417.1643.00'],
+    ['double spaces', 'NL91  ABNA  0417  1643  00'],
+    ['dashes', 'NL91-ABNA-0417-1643-00'],
+    ['spaced dashes', 'NL91 - ABNA - 0417 - 1643 - 00'],
+  ])('finds an IBAN with %s between its groups', (_case, iban) => {
+    expect(found(`IBAN ${iban}, dank`)).toEqual([['iban', iban]]);
+  });
+
+  it('allows separators only between groups, and only a few', () => {
+    expect(found('NL91 AB.NA 0417 1643 00', ['iban'])).toEqual([]);
+    expect(found('NL91    ABNA 0417 1643 00', ['iban'])).toEqual([]);
+  });
 });
 
 describe('bsn', () => {
@@ -182,6 +271,10 @@ describe('bsn', () => {
     ['citizen service number 111222333', '111222333'],
     ['BSN 24376851 (voorloopnul weg)', '24376851'],
     ['Mijn burgerservicenummer: 1234.56.782', '1234.56.782'],
+    ['BSN: _111222333_', '111222333'],
+    ['BSN 111-222-333', '111-222-333'],
+    ['BSN 1234-56-782', '1234-56-782'],
+    ['BSN of the border guard: 111222333', '111222333'],
   ])('finds %j with a context word', (text, bsn) => {
     expect(found(text, ['bsn'])).toEqual([['bsn', bsn]]);
   });
@@ -194,6 +287,8 @@ describe('bsn', () => {
   it.each([
     ['a compact number without a context word', 'Pakket 123456782 komt morgen'],
     ['a spaced 3-3-3 number without a context word', 'code 123 456 782'],
+    ['a dashed 3-3-3 number without a context word', 'code 111-222-333'],
+    ['a dashed number after a reference word', 'BSN-controle voor ticket 111-222-333'],
     ['a number failing the 11-proof', 'BSN 123456789'],
     ['all zeros', 'BSN 000000000'],
     ['an order number', 'Ordernummer 123456782'],
@@ -220,8 +315,15 @@ describe('payment_card', () => {
     ['Diners Club', '3056 930902 5904'],
     ['JCB', '3530 1113 3330 0000'],
     ['Maestro', '6759 6498 2643 8453'],
+    ['Visa in italics', '_4111 1111 1111 1111_'],
+    ['Visa with dots', '4111.1111.1111.1111'],
+    ['Visa with slashes', '4111/1111/1111/1111'],
+    ['Visa with doubled spaces', '4111  1111 1111  1111'],
+    ['Visa with mixed separators', '4111 1111-1111.1111'],
+    ['Visa with spaced dashes', '4111 - 1111 - 1111 - 1111'],
+    ['Visa over two lines', '4111 1111\n1111 1111'],
   ])('finds a %s number', (_brand, card) => {
-    expect(found(`kaart ${card}.`)).toEqual([['payment_card', card]]);
+    expect(found(`kaart ${card}.`)).toEqual([['payment_card', card.replaceAll('_', '')]]);
   });
 
   it.each([
@@ -229,7 +331,8 @@ describe('payment_card', () => {
     ['a Luhn-valid number without an issuer prefix', '1927 9055 9772 2154'],
     ['an Amex prefix with a Visa length', '3782 8224 6310 0052'],
     ['twelve digits', '4111 1111 1113'],
-    ['mixed separators', '4111 1111-1111 1111'],
+    ['a list of years', '2024/2025/2026/2027'],
+    ['four separators in a row', '4111 1111    1111 1111'],
   ])('ignores %s', (_case, text) => {
     expect(found(text, ['payment_card'])).toEqual([]);
   });
@@ -250,6 +353,10 @@ describe('ip_address', () => {
     ['link-local fe80::1ff:fe23:4567:890a.', 'fe80::1ff:fe23:4567:890a'],
     ['mapped ::ffff:192.0.2.128', '::ffff:192.0.2.128'],
     ['adres fe80::1: zie log', 'fe80::1'],
+    ['italics _192.168.1.10_', '192.168.1.10'],
+    ['italics _fe80::1ff:fe23:4567:890a_', 'fe80::1ff:fe23:4567:890a'],
+    ['leading zeros 192.168.001.010', '192.168.001.010'],
+    ['a leading zero 10.0.0.01', '10.0.0.01'],
   ])('finds the address in %j', (text, address) => {
     expect(found(text, ['ip_address'])).toEqual([['ip_address', address]]);
   });
@@ -263,12 +370,13 @@ describe('ip_address', () => {
 
   it.each([
     ['an octet above 255', '256.12.1.30'],
-    ['leading zeros', '192.168.01.1'],
+    ['an octet above 255 written with leading zeros', '192.168.001.256'],
     ['three parts', 'hoofdstuk 4.2.3'],
     ['five parts', '1.2.3.4.5'],
     ['a version after a letter', 'v1.2.3.4'],
     ['a version after a version word', 'versie 3.2.1.4'],
     ['a dotted date', '12.05.2026'],
+    ['a time of day to the millisecond', 'om 12.30.00.000'],
     ['a time', '12:45:30'],
     ['a MAC address', '00:1A:2B:3C:4D:5E'],
     ['a bare ::', 'zie :: hier'],
@@ -287,11 +395,21 @@ describe('credential_url', () => {
     'https://app.example.com/callback#access_token=abc123&token_type=bearer',
     'https://example.com/x?X-Amz-Algorithm=AWS4&X-Amz-Signature=9f8e7d',
     'https://example.com/x?api%5Fkey=abc',
+    'rtsp://admin:Hik12345@192.168.1.64:554/stream',
+    'postgres://app:S3cr3t!@db.example.com/app',
+    'smb://jan:Welkom01@fileserver/share',
+    'mongodb+srv://u:p@cluster0.example.net',
+    'redis://:p4ss@cache:6379',
+    'https://example.com/x?token[]=abc',
+    'https://example.com/x?token%5B0%5D=abc',
   ])('finds %s', (url) => {
     expect(found(`zie ${url} nu`)).toEqual([['credential_url', url]]);
   });
 
-  it.each(['token', 'access_token', 'api_key', 'apikey', 'key', 'secret', 'password', 'pwd', 'sig', 'signature', 'auth', 'session', 'code', 'X-Amz-Signature'])(
+  it.each([
+    'token', 'access_token', 'accessToken', 'api_key', 'apikey', 'api-key', 'key', 'access_key', 'secret_key', 'client_secret', 'secret', 'password', 'passwd', 'pwd',
+    'sig', 'signature', 'auth', 'session', 'sessionid', 'code', 'X-Amz-Signature',
+  ])(
     'finds a URL with a %s parameter',
     (name) => {
       const url = `https://example.com/path?page=2&${name}=s3cr3t`;
@@ -307,8 +425,15 @@ describe('credential_url', () => {
     ['an empty secret parameter', 'https://example.com/login?token='],
     ['a user name alone', 'https://jan@example.com/'],
     ['a www address', 'www.example.nl/vacatures'],
+    ['a URL of another scheme without credentials', 'rtsp://192.168.1.64:554/stream'],
+    ['a page token', 'https://api.example.com/items?page_token=abc&pageToken=def'],
+    ['a key inside brackets', 'https://api.example.com/items?fields[key]=name'],
   ])('ignores %s', (_case, text) => {
     expect(found(text, ['credential_url'])).toEqual([]);
+  });
+
+  it('finds a URL in italics, after the opening underscore', () => {
+    expect(found('_https://x.nl/?token=abc123_', ['credential_url'])).toEqual([['credential_url', 'https://x.nl/?token=abc123']]);
   });
 
   it('leaves sentence punctuation and unbalanced brackets out', () => {
@@ -357,6 +482,12 @@ describe('findPii', () => {
     ['joiners and direction marks between the digits', 'Bel 06\u200d12\u200c34\u200e56\u200f78 nu', [['phone', '06\u200d12\u200c34\u200e56\u200f78']]],
     ['keycap emoji, the last keycap whole', 'Bel 0️⃣6️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣ nu', [['phone', '0️⃣6️⃣1️⃣2️⃣3️⃣4️⃣5️⃣6️⃣7️⃣8️⃣']]],
     ['a full-width e-mail address', 'Mail ａｎｎａ＠ｅｘａｍｐｌｅ．ｎｌ', [['email', 'ａｎｎａ＠ｅｘａｍｐｌｅ．ｎｌ']]],
+    ['dingbat digits', 'Bel ⓿❻❶❷❸❹❺❻❼❽ nu', [['phone', '⓿❻❶❷❸❹❺❻❼❽']]],
+    ['sans-serif dingbat digits', 'Bel 🄋➅➀➁➂➃➄➅➆➇ nu', [['phone', '🄋➅➀➁➂➃➄➅➆➇']]],
+    ['negative sans-serif dingbat digits', 'Bel 🄌➏➊➋➌➍➎➏➐➑ nu', [['phone', '🄌➏➊➋➌➍➎➏➐➑']]],
+    ['double circled digits', 'Bel ⓿⓺⓵⓶⓷⓸⓹⓺⓻⓼ nu', [['phone', '⓿⓺⓵⓶⓷⓸⓹⓺⓻⓼']]],
+    ['circled numbers above nine', 'Bel ⓪⑥⑫㉞㊽⑦⑧ nu', [['phone', '⓪⑥⑫㉞㊽⑦⑧']]],
+    ['parenthesised and full-stop digits', 'Bel ⓪⑥⑴⑵⑶⑷⒌⒍⒎⒏ nu', [['phone', '⓪⑥⑴⑵⑶⑷⒌⒍⒎⒏']]],
     ['an IBAN with invisible separators, a card with figure spaces', 'NL91\u2062ABNA\u20620417\u20621643\u206200 en 4111\u20071111\u20071111\u20071111', [['iban', 'NL91\u2062ABNA\u20620417\u20621643\u206200'], ['payment_card', '4111\u20071111\u20071111\u20071111']]],
   ])('finds a value written with %s, as the original text holds it', (_case, text, expected) => {
     expect(found(text)).toEqual(expected);

@@ -14,17 +14,19 @@ const BSN_CONTEXT = contextPattern({
 });
 
 /**
- * Nine digits (eight with the leading zero dropped) compact, or grouped 3-3-3 or 4-2-3 with dots or
- * spaces. Group 1 is set for the 4-2-3 form (group 2 is its separator), group 3 for the dotted 3-3-3 form.
+ * Nine digits (eight with the leading zero dropped) compact, or grouped 3-3-3 or 4-2-3 with dots,
+ * spaces or dashes. Group 1 is set for the 4-2-3 form with dots or spaces (group 2 is its
+ * separator), group 3 for the dotted 3-3-3 form. An underscore around it is Markdown italics.
  */
-const BSN_CANDIDATE = /(?<![\p{L}\p{N}_.,/+-])(?:(\d{4}([. ])\d{2}\2\d{3})|(\d{3}\.\d{3}\.\d{3})|\d{3} \d{3} \d{3}|\d{8,9})(?![\p{L}\p{N}_])/gu;
+const BSN_CANDIDATE = /(?<![\p{L}\p{N}.,/+-])(?:(\d{4}([. ])\d{2}\2\d{3})|(\d{3}\.\d{3}\.\d{3})|\d{3}([ -])\d{3}\4\d{3}|\d{4}-\d{2}-\d{3}|\d{8,9})(?![\p{L}\p{N}])/gu;
 
 const MONEY_AFTER = /^\s?(?:euro|eur\b|dollar|usd|gbp|pond|pound)/i;
 
 /**
  * Dutch citizen service numbers passing the 11-proof. Nine digits pass it by chance one time in
- * eleven, so a compact number needs a BSN context word; the 4-2-3 grouping printed on ID documents
- * and the dotted 3-3-3 grouping are taken as BSN unless money or a reference number is spoken of.
+ * eleven, so a compact number, or one grouped with spaces or dashes as reference numbers are, needs
+ * a BSN context word; the 4-2-3 grouping printed on ID documents and the dotted 3-3-3 grouping are
+ * taken as BSN unless money or a reference number is spoken of.
  */
 export const bsnRecogniser: Recogniser = {
   minDigits: 8,

@@ -13,6 +13,8 @@ export type ContextVerdict = 'supporting' | 'opposing' | 'none';
  * Words that say what a number is, looked up as lowercase substrings so that Dutch compounds
  * ("bankrekeningnummer", "werktelefoon") count. Opposing words say the number is something else
  * (an order number, an amount); when both kinds occur the one nearest to the candidate decides.
+ * An opposing word counts only at a word start ("ordernummer", not the "order" of "border"): a
+ * sharer must not unmask a number by an innocent word that happens to contain one.
  */
 export interface ContextWords {
   supporting: readonly string[];
@@ -24,18 +26,23 @@ export interface ContextPattern {
   pattern: RegExp;
 }
 
-/** Words of five or more letters count anywhere (compounds); shorter ones only at a word start ("bel", not "hotel"). */
+/** Supporting words of five or more letters count anywhere (compounds); shorter ones only at a word start ("bel", not "hotel"). */
 const MIN_INNER_WORD_LENGTH = 5;
+/** Not after a letter or digit; an underscore may open Markdown italics ("_BSN_"). */
+const WORD_START = String.raw`(?<![\p{L}\p{N}])`;
+const STARTS_WITH_LETTER = /^\p{L}/u;
 
 export function contextPattern(words: ContextWords): ContextPattern {
-  const alternatives = (list: readonly string[]) =>
+  const alternatives = (list: readonly string[], atWordStart: (word: string) => boolean) =>
     [...list]
       // Longest first, so that at one position "telefoon" wins over "tel ".
       .sort((a, b) => b.length - a.length)
-      .map((word) => (word.length < MIN_INNER_WORD_LENGTH ? String.raw`(?<![\p{L}\p{N}_])` : '') + word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .map((word) => (atWordStart(word) ? WORD_START : '') + word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
       .join('|');
-  const opposing = words.opposing?.length ? `|(${alternatives(words.opposing)})` : '';
-  return { pattern: new RegExp(`(${alternatives(words.supporting)})${opposing}`, 'gu') };
+  const supporting = alternatives(words.supporting, (word) => word.length < MIN_INNER_WORD_LENGTH);
+  // Signs ("€") and words written with their spaces (" eur ") stand on their own already.
+  const opposing = words.opposing?.length ? `|(${alternatives(words.opposing, (word) => STARTS_WITH_LETTER.test(word))})` : '';
+  return { pattern: new RegExp(`(${supporting})${opposing}`, 'gu') };
 }
 
 /** Which kind of context word occurs nearest before `start`, within `window` code units. */
@@ -62,13 +69,16 @@ export function allMatches(pattern: RegExp, text: string): RegExpExecArray[] {
   return matches;
 }
 
-const LETTER_OR_DIGIT = /[\p{L}\p{N}_]/u;
+const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 
-/** True when the code unit at `index` is (part of) a letter, digit or underscore; false outside the text. */
-export function isWordCharAt(text: string, index: number): boolean {
+/**
+ * True when the code unit at `index` is (part of) a letter or digit; false outside the text. An
+ * underscore is not one: it opens and closes WhatsApp italics ("_06-12345678_").
+ */
+export function isLetterOrDigitAt(text: string, index: number): boolean {
   if (index < 0 || index >= text.length) return false;
   const code = text.charCodeAt(index);
-  if (code < 0x80) return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x5f;
+  if (code < 0x80) return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a);
   // Outside ASCII read the whole code point, so a letter written as a surrogate pair counts.
   const point = text.codePointAt(index >= 1 && isLowSurrogate(code) ? index - 1 : index)!;
   return LETTER_OR_DIGIT.test(String.fromCodePoint(point));
@@ -78,7 +88,7 @@ function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
 
-function isDigitCode(code: number): boolean {
+export function isDigitCode(code: number): boolean {
   return code >= 0x30 && code <= 0x39;
 }
 

@@ -1,18 +1,27 @@
 import { allMatches, type Recogniser, type Span } from './context.js';
 
-/** Query and fragment parameters whose value is a secret (compared in lowercase, after URL decoding). */
+/**
+ * Query and fragment parameters whose value is a secret, compared in lowercase after URL decoding
+ * and without dashes and underscores ("api_key", "api-key", "apiKey" and "apikey" alike).
+ */
 const SECRET_PARAMETERS: ReadonlySet<string> = new Set([
-  'token', 'access_token', 'accesstoken', 'id_token', 'refresh_token', 'auth_token', 'authtoken', 'private_token', 'jwt',
-  'api_key', 'apikey', 'api-key', 'key', 'secret', 'client_secret', 'password', 'passwd', 'pwd', 'pass', 'otp',
-  'sig', 'signature', 'auth', 'session', 'sessionid', 'session_id', 'sid', 'jsessionid', 'code',
-  'x-amz-signature', 'x-amz-credential', 'x-amz-security-token', 'x-goog-signature', 'x-goog-credential',
+  'token', 'accesstoken', 'idtoken', 'refreshtoken', 'authtoken', 'privatetoken', 'apitoken', 'oauthtoken', 'jwt', 'bearer',
+  'apikey', 'key', 'accesskey', 'secretkey', 'privatekey', 'secret', 'clientsecret', 'apisecret', 'appsecret', 'consumersecret',
+  'password', 'passwd', 'pwd', 'pass', 'passcode', 'otp', 'sig', 'signature', 'oauthsignature', 'auth', 'credential', 'credentials',
+  'session', 'sessionid', 'sid', 'jsessionid', 'phpsessid', 'code',
+  'xamzsignature', 'xamzcredential', 'xamzsecuritytoken', 'xgoogsignature', 'xgoogcredential',
 ]);
 
 /** A user name alone is a credential when it looks like a token (e.g. https://ghp_…@github.com/…). */
 const TOKEN_AS_USER = /^[\w-]{20,}$/;
 
-/** A URL with a scheme, or starting with "www.", up to the next space or quote. */
-const URL_CANDIDATE = /(?<![\p{L}\p{N}_])(?:(?:https?|s?ftps?|wss?):\/\/|www\.)[^\s<>"'`]+/giu;
+/**
+ * A URL with a scheme, any scheme ("rtsp://admin:…@camera", "postgres://app:…@db",
+ * "mongodb+srv://…"), or starting with "www.", up to the next space or quote. Not inside a word,
+ * but after an underscore: "_https://…_" is in Markdown italics. A scheme is read from its start
+ * only, and scheme names are short: that keeps the scan linear on long dotted runs.
+ */
+const URL_CANDIDATE = /(?<![\p{L}\p{N}])(?:(?<![.+-])[a-z][a-z\d+.-]{0,31}:\/\/|www\.)[^\s<>"'`]+/giu;
 const TRAILING_PUNCTUATION = '.,;:!?\'"*»';
 
 /** URLs that carry a password, a token user name or a secret query/fragment parameter; the whole URL is the finding. */
@@ -65,8 +74,14 @@ function carriesCredentials(url: string): boolean {
     .split(/[?#&;]/)
     .some((parameter) => {
       const equals = parameter.indexOf('=');
-      return equals > 0 && equals < parameter.length - 1 && SECRET_PARAMETERS.has(decodedName(parameter.slice(0, equals)));
+      return equals > 0 && equals < parameter.length - 1 && isSecretParameter(decodedName(parameter.slice(0, equals)));
     });
+}
+
+/** Also the name of an array, as PHP and Rails write them: "token[]", "token[0]". */
+function isSecretParameter(name: string): boolean {
+  const bracket = name.indexOf('[');
+  return SECRET_PARAMETERS.has((bracket < 0 ? name : name.slice(0, bracket)).replace(/[-_]/g, ''));
 }
 
 function firstIndexOf(text: string, chars: string, from: number): number {

@@ -1,4 +1,4 @@
-import { isWordCharAt, type Recogniser, type Span } from './context.js';
+import { isLetterOrDigitAt, type Recogniser, type Span } from './context.js';
 
 const MAX_LOCAL_PART = 64;
 
@@ -48,9 +48,9 @@ function localPartStart(text: string, at: number): number | undefined {
 
 function isLocalPartChar(text: string, index: number): boolean {
   const code = text.charCodeAt(index);
-  // . % + -
-  if (code === 0x2e || code === 0x25 || code === 0x2b || code === 0x2d) return true;
+  // . % + - _
+  if (code === 0x2e || code === 0x25 || code === 0x2b || code === 0x2d || code === 0x5f) return true;
   // An apostrophe only inside a name (sarah.o'connor@…), never as a quote around the address.
-  if (code === 0x27) return isWordCharAt(text, index - 1) && isWordCharAt(text, index + 1);
-  return isWordCharAt(text, index);
+  if (code === 0x27) return isLetterOrDigitAt(text, index - 1) && isLetterOrDigitAt(text, index + 1);
+  return isLetterOrDigitAt(text, index);
 }

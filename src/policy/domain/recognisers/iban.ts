@@ -1,4 +1,4 @@
-import { allMatches, isWordCharAt, type Recogniser, type Span } from './context.js';
+import { allMatches, isLetterOrDigitAt, type Recogniser, type Span } from './context.js';
 
 /** IBAN length per country, from the SWIFT IBAN registry (ISO 13616). */
 const IBAN_LENGTHS: Readonly<Record<string, number>> = {
@@ -9,10 +9,15 @@ const IBAN_LENGTHS: Readonly<Record<string, number>> = {
   PT: 25, QA: 29, RO: 24, RS: 22, SA: 24, SE: 24, SI: 19, SK: 24, SM: 27, TN: 24, TR: 26, UA: 29, VA: 22, XK: 20,
 };
 
-/** Country code and check digits (sometimes printed "NL 91") at the start of a word; the rest is read up to the country's length. */
-const IBAN_START = /(?<![\p{L}\p{N}_])[A-Za-z]{2}[ \u00a0\u202f]?\d{2}/gu;
+/**
+ * Country code and check digits (sometimes printed "NL 91") at the start of a word (or of Markdown
+ * italics: "_NL91…_"); the rest is read up to the country's length.
+ */
+const IBAN_START = /(?<![\p{L}\p{N}])[A-Za-z]{2}[ \u00a0\u202f]?\d{2}/gu;
+/** Between two groups: " ", "  ", ".", "-", " - ". */
+const MAX_SEPARATORS = 3;
 
-/** IBANs printed compact or in groups (single spaces), valid by length and the mod-97 check. */
+/** IBANs printed compact or in groups, valid by length and the mod-97 check. */
 export const ibanRecogniser: Recogniser = {
   minDigits: 6,
   find(text) {
@@ -33,9 +38,9 @@ export const ibanRecogniser: Recogniser = {
 };
 
 /**
- * Reads `length` letters and digits from `start`. Single spaces (also no-break ones) are allowed where IBANs are printed
- * with them: after each group of four and after the country code, so the read never runs on into
- * the words of the sentence.
+ * Reads `length` letters and digits from `start`. Separators (spaces, also no-break ones, dots and
+ * dashes, a few in a row) are allowed where IBANs are printed with them: after each group of four
+ * and after the country code, so the read never runs on into the words of the sentence.
  */
 function readIban(text: string, start: number, length: number): { compact: string; end: number } | undefined {
   let compact = '';
@@ -45,15 +50,22 @@ function readIban(text: string, start: number, length: number): { compact: strin
     if (isAsciiAlphanumeric(code)) {
       compact += text[i]!.toUpperCase();
       i++;
-    } else if ((code === 0x20 || code === 0xa0 || code === 0x202f) && (compact.length % 4 === 0 || compact.length === 2) && isAsciiAlphanumeric(text.charCodeAt(i + 1))) {
-      i++;
-    } else {
-      break;
+      continue;
     }
+    if (compact.length % 4 !== 0 && compact.length !== 2) break;
+    let next = i;
+    while (next - i < MAX_SEPARATORS && isSeparator(text.charCodeAt(next))) next++;
+    if (next === i || !isAsciiAlphanumeric(text.charCodeAt(next))) break;
+    i = next;
   }
   // A letter or digit right after the country's length means a longer code, not this IBAN.
-  if (compact.length < length || isWordCharAt(text, i)) return undefined;
+  if (compact.length < length || isLetterOrDigitAt(text, i)) return undefined;
   return { compact, end: i };
+}
+
+/** A space (also a no-break one), dot or dash. */
+function isSeparator(code: number): boolean {
+  return code === 0x20 || code === 0xa0 || code === 0x202f || code === 0x2e || code === 0x2d;
 }
 
 /** ISO 7064 MOD 97-10 over the IBAN with its first four characters moved to the end. */

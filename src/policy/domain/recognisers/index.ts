@@ -82,8 +82,11 @@ const SCAN_ORDER: readonly RecogniserId[] = [...RECOGNISER_IDS.filter((id) => id
 export function findPii(text: string, recognisers: readonly RecogniserId[] = RECOGNISER_IDS): PiiFinding[] {
   const view = recognitionView(text);
   if (!view) return findInText(text, recognisers);
+  const findings = findInText(view.text, recognisers);
+  const offsets = view.offsets;
+  if (!offsets) return findings;
   // Folding keeps the order of the text, so disjoint findings stay disjoint in the original.
-  return findInText(view.text, recognisers).map((f) => ({ recogniser: f.recogniser, start: view.starts[f.start]!, end: view.ends[f.end - 1]! }));
+  return findings.map((f) => ({ recogniser: f.recogniser, start: offsets.starts[f.start]!, end: offsets.ends[f.end - 1]! }));
 }
 
 function findInText(text: string, recognisers: readonly RecogniserId[]): PiiFinding[] {

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { allMatches, isWordCharAt, type Recogniser, type Span } from './context.js';
+import { allMatches, isLetterOrDigitAt, type Recogniser, type Span } from './context.js';
 
 /**
  * A dotted quad right after these words is a version or section number, not an address ("versie
@@ -10,8 +10,15 @@ import { allMatches, isWordCharAt, type Recogniser, type Span } from './context.
 const VERSION_BEFORE = /(?:versie|version|release|build|firmware|artikel|article|paragraaf|section|hoofdstuk|chapter)[\s:]*v?$/i;
 const VERSION_WINDOW = 24;
 
-/** Four dot-separated groups of one to three digits, not inside a longer dotted number; a port or prefix length may follow. */
-const IPV4_CANDIDATE = /(?<![\p{L}\p{N}_.]|\p{N},)\d{1,3}(?:\.\d{1,3}){3}(?![\p{L}\p{N}_]|\.\d)/gu;
+/**
+ * Four dot-separated groups of one to three digits, not inside a longer dotted number (an
+ * underscore around it is Markdown italics); a port or prefix length may follow.
+ */
+const IPV4_CANDIDATE = /(?<![\p{L}\p{N}.]|\p{N},)\d{1,3}(?:\.\d{1,3}){3}(?![\p{L}\p{N}]|\.\d)/gu;
+const MAX_OCTET = 255;
+/** "12.30.00.000", "10.01.05.123": with leading zeros, a time of day to the millisecond rather than an address. */
+const TIME_OF_DAY = /^(?:[01]\d|2[0-3])\.[0-5]\d\.[0-5]\d\.\d{3}$/;
+const LEADING_ZERO = /(?:^|\.)0\d/;
 
 /**
  * Two colons with at most four hex digits between them: every IPv6 address has them and prose rarely
@@ -20,14 +27,17 @@ const IPV4_CANDIDATE = /(?<![\p{L}\p{N}_.]|\p{N},)\d{1,3}(?:\.\d{1,3}){3}(?![\p{
 const IPV6_HINT = /:[0-9a-f]{0,4}:/gi;
 const MIN_IPV6_GROUPS = 2;
 
-/** IPv4 addresses (octets 0-255, no leading zeros) and IPv6 addresses, including the compressed "::" forms. */
+/**
+ * IPv4 addresses (octets 0-255, also with the leading zeros some devices print: 192.168.001.010)
+ * and IPv6 addresses, including the compressed "::" forms.
+ */
 export const ipAddressRecogniser: Recogniser = {
   minDigits: 0,
   find(text) {
     const spans: Span[] = [];
     if (text.includes('.')) {
       for (const match of allMatches(IPV4_CANDIDATE, text)) {
-        if (isIP(match[0]) !== 4 || VERSION_BEFORE.test(text.slice(Math.max(0, match.index - VERSION_WINDOW), match.index))) continue;
+        if (!isIpv4(match[0]) || VERSION_BEFORE.test(text.slice(Math.max(0, match.index - VERSION_WINDOW), match.index))) continue;
         spans.push({ start: match.index, end: match.index + match[0].length });
       }
     }
@@ -42,6 +52,11 @@ export const ipAddressRecogniser: Recogniser = {
     return spans;
   },
 };
+
+function isIpv4(dottedQuad: string): boolean {
+  if (LEADING_ZERO.test(dottedQuad) && TIME_OF_DAY.test(dottedQuad)) return false;
+  return dottedQuad.split('.').every((octet) => Number(octet) <= MAX_OCTET);
+}
 
 /** The run of hex digits, colons and dots (an embedded IPv4 address) around `at`. */
 function ipv6Run(text: string, at: number): Span {
@@ -59,7 +74,7 @@ function ipv6Span(text: string, run: Span): Span | undefined {
   // A colon right after the address ends a clause ("het adres is fe80::1: ..."), it is not part of it.
   if (text.charCodeAt(end - 1) === 0x3a && text.charCodeAt(end - 2) !== 0x3a) end--;
   // Hex letters glued to other letters are a word, not an address ("cafe:babe::" in "decafe:babe::").
-  if (isWordCharAt(text, start - 1) || isWordCharAt(text, end)) return undefined;
+  if (isLetterOrDigitAt(text, start - 1) || isLetterOrDigitAt(text, end)) return undefined;
   const address = text.slice(start, end);
   if (isIP(address) !== 6) return undefined;
   // "::" or "::1" alone carry no address worth hiding and read too easily as punctuation.

@@ -1,4 +1,4 @@
-import { continuesAsNumber, digitsOf, type Recogniser, type Span } from './context.js';
+import { continuesAsNumber, digitsOf, isDigitCode, type Recogniser, type Span } from './context.js';
 
 const FROM_13_TO_19 = [13, 14, 15, 16, 17, 18, 19];
 const FROM_14_TO_19 = [14, 15, 16, 17, 18, 19];
@@ -21,8 +21,13 @@ const ISSUER_RANGES: readonly { digits: number; from: number; to: number; length
   { digits: 2, from: 56, to: 69, lengths: FROM_13_TO_19 },
 ];
 
-/** 13-19 digits, compact or in groups (the first of four digits) joined by one kind of separator (a space, also a no-break one, or a dash). */
-const CARD_CANDIDATE = /(?<![\p{L}\p{N}_.,/+-])\d{4}(?:([ \u00a0\u202f-])\d{1,6}(?:\1\d{1,6}){1,4}|\d{9,15})(?![\p{L}\p{N}_])/gu;
+/**
+ * 13-19 digits, compact or in three to six groups (the first of four digits) joined by up to three
+ * separators: spaces (also no-break ones), dashes, dots, slashes, mixed or doubled as people type
+ * them ("4111  1111-1111 1111"). Luhn and the issuer prefix keep out what else looks like this.
+ * An underscore around it is Markdown italics.
+ */
+const CARD_CANDIDATE = /(?<![\p{L}\p{N}.,/+-])\d{4}(?:(?:[ \u00a0\u202f./-]{1,3}\d{1,6}){2,5}|\d{9,15})(?![\p{L}\p{N}])/gu;
 
 /** Payment card numbers: Luhn-valid, 13-19 digits, with a known issuer prefix for that length. */
 export const paymentCardRecogniser: Recogniser = {
@@ -32,7 +37,7 @@ export const paymentCardRecogniser: Recogniser = {
     CARD_CANDIDATE.lastIndex = 0;
     for (let match = CARD_CANDIDATE.exec(text); match; match = CARD_CANDIDATE.exec(text)) {
       const start = match.index;
-      const length = cardLength(text, start, match[0], match[1]);
+      const length = cardLength(text, start, match[0]);
       if (length !== undefined) spans.push({ start, end: start + length });
       // Go on inside the candidate: a card may start there, also when this one will lose an overlap.
       CARD_CANDIDATE.lastIndex = start + 1;
@@ -42,16 +47,22 @@ export const paymentCardRecogniser: Recogniser = {
 };
 
 /** Length of the card number at the start of the candidate; its last groups may belong to what follows (an expiry date, a year). */
-function cardLength(text: string, start: number, candidate: string, separator: string | undefined): number | undefined {
+function cardLength(text: string, start: number, candidate: string): number | undefined {
   let runsOn = continuesAsNumber(text, start + candidate.length);
   for (let part = candidate, digits = digitsOf(part); digits.length >= 13; digits = digitsOf(part)) {
     if (!runsOn && hasIssuerPrefix(digits) && passesLuhn(digits)) return part.length;
-    const lastSeparator = separator === undefined ? -1 : part.lastIndexOf(separator);
-    if (lastSeparator < 0) return undefined;
-    part = part.slice(0, lastSeparator);
+    part = withoutLastGroup(part);
     runsOn = false;
   }
   return undefined;
+}
+
+/** The part before the last group of digits and the separators before it; empty for a compact number. */
+function withoutLastGroup(part: string): string {
+  let end = part.length;
+  while (end > 0 && isDigitCode(part.charCodeAt(end - 1))) end--;
+  while (end > 0 && !isDigitCode(part.charCodeAt(end - 1))) end--;
+  return part.slice(0, end);
 }
 
 function hasIssuerPrefix(digits: string): boolean {

@@ -1,7 +1,7 @@
 import { parsePhoneNumberFromString, PhoneNumber, type CountryCode } from 'libphonenumber-js/core';
 // The full metadata (number ranges per country), as a JS module: no JSON import needed.
 import metadata from 'libphonenumber-js/max/metadata';
-import { contextBefore, contextPattern, continuesAsNumber, digitsOf, isWordCharAt, type ContextVerdict, type Recogniser, type Span } from './context.js';
+import { contextBefore, contextPattern, continuesAsNumber, digitsOf, isDigitCode, isLetterOrDigitAt, type ContextVerdict, type Recogniser, type Span } from './context.js';
 
 const PHONE_CONTEXT = contextPattern({
   supporting: [
@@ -23,14 +23,16 @@ const GROUP = String.raw`(?:\(0\)${SPACE}?\d+|\(\d{1,5}\)|\d+)`;
 /**
  * A phone-shaped run: international with "+" or "(+31)", or national (and "00" international)
  * starting with 0 or a bracket, then groups joined by single separators ("(0)" may follow with
- * none: "+31(0)6-12345678"). It does not start inside another number (after a digit, or a digit
- * and a dot or dash; after a slash or comma it may: "020-1234567/06-12345678") nor on a date such as 06-11-2026
- * (three parts, one separator; 06.12.34.56.78 goes on and is a number). Groups must be separated,
- * so a run of digits splits into groups in only one way: no catastrophic backtracking. The leading
- * lookahead lets the engine skip cheaply to a possible first character before the costlier lookbehind.
+ * none: "+31(0)6-12345678"), at most eleven groups: a number written digit by digit, also after
+ * "+31". It does not start inside another number (after a digit, or a digit and a dot or dash;
+ * after a slash or comma it may: "020-1234567/06-12345678"; after an underscore too: "_06-12345678_"
+ * is in italics) nor on a date such as 06-11-2026 (three parts, one separator; 06.12.34.56.78 goes
+ * on and is a number). Groups must be separated, so a run of digits splits into groups in only one
+ * way: no catastrophic backtracking. The leading lookahead lets the engine skip cheaply to a
+ * possible first character before the costlier lookbehind.
  */
 const PHONE_CANDIDATE = new RegExp(
-  String.raw`(?=[+(0])(?<![\p{L}\p{N}_+]|\p{N}[.-])(?:\+${SPACE}?${GROUP}|\(\+\d{1,3}\)|(?=[0(])(?!\d{1,2}([-./])\d{1,2}\1\d{2,4}(?!\d|[-./]\d))${GROUP})(?:${SEPARATOR}${GROUP}|\(0\)${SPACE}?\d+){0,8}`,
+  String.raw`(?=[+(0])(?<![\p{L}\p{N}+]|\p{N}[.-])(?:\+${SPACE}?${GROUP}|\(\+\d{1,3}\)|(?=[0(])(?!\d{1,2}([-./])\d{1,2}\1\d{2,4}(?!\d|[-./]\d))${GROUP})(?:${SEPARATOR}${GROUP}|\(0\)${SPACE}?\d+){0,10}`,
   'gu',
 );
 
@@ -38,22 +40,24 @@ const PHONE_CANDIDATE = new RegExp(
  * An international number written without "+" or "00", one block of digits: how WhatsApp shows a
  * contact's number ("31612345678"). Not inside another number or word.
  */
-const BARE_INTERNATIONAL = /(?<![\p{L}\p{N}_+]|\p{N}[.,/-])[1-9]\d{9,14}(?![\p{L}\p{N}_]|[.,/-]\p{N})/gu;
+const BARE_INTERNATIONAL = /(?<![\p{L}\p{N}+]|\p{N}[.,/-])[1-9]\d{9,14}(?![\p{L}\p{N}]|[.,/-]\p{N})/gu;
 /**
  * A North American number written nationally without brackets ("415-555-2671", "415.555.2671",
  * "1-415-555-2671", "4155552671"): an area code and exchange that do not start with 0 or 1, one
  * separator used between them. It needs a phone word, as foreign national numbers do, and a valid US number.
  */
-const NORTH_AMERICAN = /(?<![\p{L}\p{N}_+]|\p{N}[.,/-])(?:1[-. ]?)?[2-9]\d{2}([-. ]?)[2-9]\d{2}\1\d{4}(?![\p{L}\p{N}_]|[.,/-]\p{N})/gu;
-/** A Dutch mobile number in that form, distinctive enough to need no phone word (as 06 12345678 needs none). */
+const NORTH_AMERICAN = /(?<![\p{L}\p{N}+]|\p{N}[.,/-])(?:1[-. ]?)?[2-9]\d{2}([-. ]?)[2-9]\d{2}\1\d{4}(?![\p{L}\p{N}]|[.,/-]\p{N})/gu;
+/** A Dutch mobile number in that form, distinctive enough to need no phone word and to be taken after a reference word (as 06 12345678). */
 const BARE_DUTCH_MOBILE = /^316\d{8}$/;
 
 const NATIONAL = { min: 8, max: 12, start: /^(?:0[1-9]|[2-9])/ };
 const INTERNATIONAL = { min: 8, max: 17, start: /^(?:00)?[1-9]/ };
 const INTERNATIONAL_PREFIX = /^\(?\+/;
 const DUTCH_MOBILE = /^06\d{8}$/;
-/** "09.00-11.30": eight digits that make a valid 0900 number, but read as opening hours. */
-const TIME_RANGE = /^(?:[01]?\d|2[0-3])[.:][0-5]\d\s?[-\u2013]\s?(?:[01]?\d|2[0-3])[.:][0-5]\d$/u;
+/** Reference numbers are joined with dashes into three or more parts ("06-2026-0145", "0612-3456-78"); phone numbers are not. */
+const REFERENCE_LAYOUT = /-.*-/;
+/** "09.00-11.30", "09.00 10.30" (a list of times, also one a line): eight digits that make a valid 0900 number, but read as times. */
+const TIME_RANGE = /^(?:[01]?\d|2[0-3])[.:][0-5]\d(?:\s?[-\u2013]\s?|\s)(?:[01]?\d|2[0-3])[.:][0-5]\d$/u;
 const SEPARATORS_AT_END = /[\s\-\u2010-\u2013./]+$/u;
 
 /**
@@ -71,6 +75,8 @@ interface Variant {
   /** What is handed to libphonenumber: the digits, after a "+" for international numbers. */
   dialable: string;
   international: boolean;
+  /** Written as one block of digits or digit by digit, without the groups of a phone number. */
+  ungrouped: boolean;
 }
 
 /** Validity per variant and country, kept for one scan only: digit soup repeats the same variants. */
@@ -79,10 +85,12 @@ type ValidityCache = Map<string, boolean>;
 /**
  * Phone numbers valid for libphonenumber (full metadata, default country NL). International numbers
  * ("+" or "00") need no context; written as a bare block of digits ("31612345678", as WhatsApp
- * shows them) they need a phone word, except a Dutch mobile number. National numbers lose to a nearer reference-number word (order,
- * invoice); written as one block of digits they also need a phone word, except a Dutch mobile number.
- * A national number that is not Dutch is taken only after a phone word ("call (415) 555-2671",
- * "call 415-555-2671").
+ * shows them) they need a phone word, except a Dutch mobile number. National numbers lose to a
+ * nearer reference-number word (order, invoice); written as one block of digits or digit by digit
+ * they also need a phone word. A Dutch mobile number needs neither and loses to no word, unless
+ * laid out as reference numbers are: its shape is unmistakable, and a sharer must not unmask one
+ * by writing "order" before it. A national
+ * number that is not Dutch is taken only after a phone word ("call (415) 555-2671", "call 415-555-2671").
  */
 export const phoneRecogniser: Recogniser = {
   minDigits: 7,
@@ -117,7 +125,7 @@ export const phoneRecogniser: Recogniser = {
 
 /** A block of digits that is a valid number once "+" is put before it: a Dutch mobile number, or any after a phone word. */
 function isBareInternational(digits: string, context: ContextVerdict, validity: ValidityCache): boolean {
-  if (context === 'opposing' || (context !== 'supporting' && !BARE_DUTCH_MOBILE.test(digits))) return false;
+  if (context !== 'supporting' && !BARE_DUTCH_MOBILE.test(digits)) return false;
   return isValidIn(`+${digits}`, 'NL', validity);
 }
 
@@ -136,13 +144,13 @@ function validLength(text: string, start: number, candidate: string, validity: V
 /**
  * The candidate and its parts ending before a space or slash, longest first (a time, a count or the next
  * number may follow a number), keeping only those with the digits of a phone number. A candidate
- * has at most nine groups, which bounds the number of (costly) parses per candidate.
+ * has at most eleven groups, which bounds the number of (costly) parses per candidate.
  */
 function variantsOf(text: string, start: number, candidate: string): Variant[] {
   const end = start + candidate.length;
   // A comma before the next number lists them ("06-12345678,06-87654321"); before other digits it continues this one.
   const listed = text.charCodeAt(end) === 0x2c && /^,[+0]/.test(text.slice(end, end + 2));
-  const parts = isWordCharAt(text, end) || (continuesAsNumber(text, end) && !listed) ? [] : [candidate];
+  const parts = isLetterOrDigitAt(text, end) || (continuesAsNumber(text, end) && !listed) ? [] : [candidate];
   for (let cut = lastCutBefore(candidate, candidate.length); cut > 0; cut = lastCutBefore(candidate, cut)) {
     parts.push(candidate.slice(0, cut).replace(SEPARATORS_AT_END, ''));
   }
@@ -167,14 +175,22 @@ function phoneShaped(text: string): Variant | undefined {
   if (digits.length < shape.min || digits.length > shape.max || !shape.start.test(digits) || TIME_RANGE.test(text)) return undefined;
   // libphonenumber parses plain digits faster than formatted text; the "(0)" of "+31 (0)6" is not dialled.
   const dialable = international ? `${plus ? '+' : ''}${digitsOf(text.replace('(0)', ''))}` : digits;
-  return { text, digits, dialable, international };
+  return { text, digits, dialable, international, ungrouped: text === digits || isDigitByDigit(text) };
+}
+
+/** True when no two digits stand together: "0 6 1 2 3 4 5 6 7 8". */
+function isDigitByDigit(text: string): boolean {
+  for (let i = 1; i < text.length; i++) if (isDigitCode(text.charCodeAt(i)) && isDigitCode(text.charCodeAt(i - 1))) return false;
+  return true;
 }
 
 function isPhoneNumber(variant: Variant, context: ContextVerdict, countries: readonly CountryCode[], validity: ValidityCache): boolean {
   // The country only matters for national numbers: an international one is checked once, as Dutch.
   if (variant.international) return countries === NETHERLANDS && isValidIn(variant.dialable, 'NL', validity);
-  if (context === 'opposing') return false;
-  if (variant.text === variant.digits && !DUTCH_MOBILE.test(variant.digits) && context !== 'supporting') return false;
+  const dutchMobile = DUTCH_MOBILE.test(variant.digits);
+  const unmistakable = dutchMobile && !REFERENCE_LAYOUT.test(variant.text);
+  if (context === 'opposing' && !unmistakable) return false;
+  if (variant.ungrouped && !dutchMobile && context !== 'supporting') return false;
   // The costly check last: parsing with the full metadata validates number ranges per country.
   return countries.some((country) => isValidIn(variant.dialable, country, validity));
 }
