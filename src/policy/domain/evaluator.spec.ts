@@ -81,12 +81,22 @@ describe('evaluateShare', () => {
   });
 
   it("cuts the author's name from the message when the author has not consented, as from.name is dropped", () => {
-    const message = 'Nieuwe roosters hangen. Groeten, Anna de Vries (06-12345678). Anna';
+    const message = 'Nieuwe roosters hangen. Groeten, Anna de Vries (06-12345678), of bel Anna';
     const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: [] }), recipientOnly);
-    expect((decision.outbound as { body: string }).body).toBe('Nieuwe roosters hangen. Groeten, [person] ([phone]). [person]');
+    expect((decision.outbound as { body: string }).body).toBe('Nieuwe roosters hangen. Groeten, [person] ([phone]), of bel [person]');
     expect(decision.crossing.redactions).toContainEqual({ path: 'message', recogniser: 'mention', count: 2 });
     const withAuthor = evaluateShare(policy, bundle.hash, input({ message, message_tags: [] }), consents({ 'whatsapp:31612345678': 'granted', [`workplace:${AUTHOR}`]: 'granted' }));
-    expect((withAuthor.outbound as { body: string }).body).toBe('Anna de Vries:\nNieuwe roosters hangen. Groeten, Anna de Vries ([phone]). Anna');
+    expect((withAuthor.outbound as { body: string }).body).toBe('Anna de Vries:\nNieuwe roosters hangen. Groeten, Anna de Vries ([phone]), of bel Anna');
+    // Without a rule for mentioned people too, and never more than cut: the author rule drops, it does not deny.
+    const { bundle: noMentionRule, policy: authorOnly } = policyFrom(`${HEADER}subjects:
+  author: { consent: { purpose: frontline-updates }, whenMissing: drop }
+fields:
+  - { path: message, category: user.content }
+  - { path: from.name, category: user.name, subject: author }
+delivery: { type: text, template: "{message}" }
+`);
+    const signed = evaluateShare(authorOnly, noMentionRule.hash, input({ message: 'Mark your calendars. Groeten, Anna de Vries', message_tags: [] }), recipientOnly);
+    expect(signed).toMatchObject({ status: 'accepted', outbound: { type: 'text', body: 'Mark your calendars. Groeten, [person]' } });
   });
 
   it('cuts a tag at the offsets Workplace gave even when hidden characters before it are taken out', () => {

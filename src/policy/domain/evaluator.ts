@@ -205,8 +205,9 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
     }
     let text = String(value);
     // Before the hidden characters go: the tags' offsets count them.
-    if (field.path === 'message' && policy.mentioned) {
-      const outcome = applyMentionRule(text, post, policy, consents, subjects, policy.author && authorConsent !== 'granted' ? authorNameOf(post) : undefined);
+    const authorName = policy.author && authorConsent !== 'granted' ? authorNameOf(post) : undefined;
+    if (field.path === 'message' && (policy.mentioned || authorName !== undefined)) {
+      const outcome = applyMentionRule(text, post, policy, consents, subjects, authorName);
       if (outcome.deny) shareReasons.push('subject.no_consent');
       if (outcome.drop) {
         crossing.dropped.push({ path: field.path, reason: 'subject.no_consent' });
@@ -444,10 +445,10 @@ function mentionsOf(post: Record<string, unknown>): Mention[] {
 }
 
 /**
- * Applies the mentioned-people rule to the message: the names of tagged people without consent,
- * and the author's when the author has not consented either (a post signed with the author's name
- * shows it as plainly as `from.name`), are cut (cutNames), or the message is dropped or the share
- * denied when the text shows them.
+ * Applies the mentioned-people rule to the message: the names of tagged people without consent are
+ * cut (cutNames), or the message is dropped or the share denied, as the rule says. The author's name
+ * is cut too when the author has not consented (`authorName`): a post signed with it shows it as
+ * plainly as `from.name`, which the author rule drops.
  */
 function applyMentionRule(
   message: string,
@@ -457,20 +458,17 @@ function applyMentionRule(
   subjects: ShareDecision['subjects'],
   authorName: string | undefined,
 ): { text: string; count: number; deny: boolean; drop: boolean } {
-  const rule = policy.mentioned!;
+  const rule = policy.mentioned;
   const withoutConsent: PersonToCut[] = [];
-  for (const mention of mentionsOf(post)) {
-    const consent = consents({ type: 'workplace', id: mention.id }, rule.consent.purpose);
-    subjects.push({ role: 'mentioned', type: 'workplace', id: mention.id, consent, categories: consent === 'granted' ? ['user.name'] : [], purpose: rule.consent.purpose });
+  for (const mention of rule ? mentionsOf(post) : []) {
+    const consent = consents({ type: 'workplace', id: mention.id }, rule!.consent.purpose);
+    subjects.push({ role: 'mentioned', type: 'workplace', id: mention.id, consent, categories: consent === 'granted' ? ['user.name'] : [], purpose: rule!.consent.purpose });
     if (consent !== 'granted') withoutConsent.push({ name: mention.name, tags: [{ offset: mention.offset, length: mention.length }] });
   }
+  if (withoutConsent.length > 0 && rule!.whenMissing === 'deny') return { text: message, count: 0, deny: true, drop: false };
+  if (withoutConsent.length > 0 && rule!.whenMissing === 'drop') return { text: message, count: 0, deny: false, drop: true };
   if (authorName !== undefined && authorName.trim() !== '') withoutConsent.push({ name: authorName, tags: [] });
   const cut = cutNames(message, withoutConsent);
-  // A tagged person is named by the tag itself; the author only where the text shows the name.
-  const named = withoutConsent.some((p) => p.tags.length > 0) || cut.count > 0;
-  if (!named) return { text: message, count: 0, deny: false, drop: false };
-  if (rule.whenMissing === 'deny') return { text: message, count: 0, deny: true, drop: false };
-  if (rule.whenMissing === 'drop') return { text: message, count: 0, deny: false, drop: true };
   return { text: cut.text, count: cut.count, deny: false, drop: false };
 }
 

@@ -32,8 +32,13 @@ describe('cutNames', () => {
     expect(result).toMatch(/^Thanks (_)?\[person\](_)?!$/);
   });
 
-  it('cuts each word of the name where it stands alone, capitalised, and a Dutch genitive', () => {
-    expect(cut('Thanks Pieter! Jansen brought cake. Pieters auto staat er nog.')).toBe('Thanks [person]! [person] brought cake. [person] auto staat er nog.');
+  it('cuts each word of the name where it stands capitalised inside a sentence, and the name with a genitive s', () => {
+    expect(cut('Thanks Pieter, and Jansen too. De auto van Pieter Jansens broer.')).toBe('Thanks [person], and [person] too. De auto van [person] broer.');
+  });
+
+  it('leaves a word of the name at the start of a sentence or line, and one with an s (another word)', () => {
+    const text = 'Will you join? Mark your calendars.\nMark: bring Marks and Will’s list.';
+    expect(cut(text, undefined, 'Mark Will')).toBe('Will you join? Mark your calendars.\nMark: bring Marks and [person]’s list.');
   });
 
   it('does not cut particles, lower-case words that happen to be a name, or names inside other words', () => {
@@ -48,6 +53,12 @@ describe('cutNames', () => {
 
   it('cuts what a tag showed wherever else it appears, in any case', () => {
     expect(cut('Piet opens today; PIET and piet too.', 'Piet')).toBe('[person] opens today; [person] and [person] too.');
+  });
+
+  it('takes a name of thousands of words without failing', () => {
+    const name = Array.from({ length: 6000 }, () => 'Aaa').join(' ');
+    expect(cutNames('Thanks Bbb', [{ name, tags: [] }])).toEqual({ text: 'Thanks Bbb', count: 0 });
+    expect(cutNames(`Thanks ${name}!`, [{ name, tags: [] }])).toEqual({ text: 'Thanks [person]!', count: 1 });
   });
 
   it('leaves the text alone without anyone to cut, or when a tag points at other words and the name is nowhere', () => {
@@ -65,6 +76,8 @@ describe('readsAsName', () => {
     ['Pie\u200bter', true],
     ['Ｐｉｅｔｅｒ', true],
     ['warehouse', false],
+    // More words than the name has: a tag over a paragraph is no name, and its text no form to search for.
+    ['Pieter Jansen Pieter', false],
   ])('reads %j as Pieter Jansen: %s', (covered, expected) => {
     expect(readsAsName(covered, PIETER)).toBe(expected);
   });

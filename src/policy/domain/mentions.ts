@@ -29,9 +29,11 @@ const APOSTROPHES = /[\u2018\u2019\u02BC\u0060\u00B4]/g;
  * - wherever else the name appears as a whole word, or what a tag showed of it (a first name), in
  *   any case and as a reader sees it: with or without accents, in full-width letters, with
  *   invisible characters inside, any spacing or line break between its words, another apostrophe,
- *   a genitive s (Pieters auto);
- * - and each word of the name of three or more letters, capitalised as a name is ("Thanks Pieter"
- *   after a tag of Pieter Jansen), but for particles such as van or der.
+ *   a genitive s after a name of more than one word (Pieter Jansens auto);
+ * - and each word of the name of three or more letters where it stands capitalised inside a
+ *   sentence ("Thanks Pieter", "met Jansen"), but for particles such as van or der. At the start
+ *   of a sentence or line a capitalised word is too often just a word ("Will you", "Mark your
+ *   calendars"), and there it is left.
  * Finds that overlap, or that only a space parts, become one placeholder: a tag that shows a first
  * name is cut whole with the surname typed after it.
  */
@@ -39,7 +41,7 @@ export function cutNames(text: string, people: readonly PersonToCut[]): { text: 
   if (people.length === 0) return { text, count: 0 };
   const spans: Span[] = [];
   const anyCase = new Set<string>();
-  const capitalised = new Set<string>();
+  const nameWords = new Set<string>();
   for (const person of people) {
     anyCase.add(person.name);
     for (const tag of person.tags) {
@@ -50,12 +52,12 @@ export function cutNames(text: string, people: readonly PersonToCut[]): { text: 
     }
     // A double name whole (overlapping finds merge), and each of its halves.
     for (const word of person.name.split(/\s+/u).flatMap((w) => [w, ...w.split(/\p{Pd}+/u)])) {
-      if (word.length >= SHORTENED_NAME_MIN && !PARTICLES.has(word.toLowerCase()) && !startsLowerCase(word)) capitalised.add(word);
+      if (word.length >= SHORTENED_NAME_MIN && !PARTICLES.has(word.toLowerCase()) && !startsLowerCase(word)) nameWords.add(word);
     }
   }
   const view = nameView(text);
-  for (const form of anyCase) spans.push(...occurrences(view, text, form, false));
-  for (const form of capitalised) spans.push(...occurrences(view, text, form, true));
+  for (const form of anyCase) spans.push(...occurrences(view, text, form, 'anywhere'));
+  for (const form of nameWords) spans.push(...occurrences(view, text, form, 'capitalised-inside-a-sentence'));
   const cuts = merged(spans, text);
   if (cuts.length === 0) return { text, count: 0 };
   const parts: string[] = [];
@@ -78,7 +80,8 @@ export function readsAsName(covered: string, name: string): boolean {
   const ofName = words(name);
   const shownWords = words(covered);
   const shows = (word: string) => ofName.some((part) => part === word || (word.length >= SHORTENED_NAME_MIN && part.startsWith(word)));
-  return shownWords.length > 0 && shownWords.every(shows);
+  // A tag shows the name or part of it, never more words than it has: a tag over a whole paragraph is no name.
+  return shownWords.length > 0 && shownWords.length <= ofName.length && shownWords.every(shows);
 }
 
 interface Span {
@@ -88,10 +91,11 @@ interface Span {
 
 /** Where a tag shows the name: at its offsets in code units, else read as code points; undefined when neither reads as the name. */
 function tagSpan(text: string, tag: { offset: number; length: number }, name: string): Span | undefined {
-  const candidates: Span[] = [{ start: tag.offset, end: tag.offset + tag.length }];
+  const showsName = (span: Span | undefined): span is Span => span !== undefined && span.start >= 0 && span.end > span.start && span.end <= text.length && readsAsName(text.slice(span.start, span.end), name);
+  const asGiven = { start: tag.offset, end: tag.offset + tag.length };
+  if (showsName(asGiven)) return asGiven;
   const byCodePoints = codePointSpan(text, tag.offset, tag.length);
-  if (byCodePoints) candidates.push(byCodePoints);
-  return candidates.find((c) => c.start >= 0 && c.end > c.start && c.end <= text.length && readsAsName(text.slice(c.start, c.end), name));
+  return showsName(byCodePoints) ? byCodePoints : undefined;
 }
 
 function codePointSpan(text: string, offset: number, length: number): Span | undefined {
@@ -207,46 +211,54 @@ function foldForNames(character: string): string {
   return fold;
 }
 
-/** Forms of names as patterns, the words apart by any run of blanks; bounded as the folds are. */
-const formPatterns = new Map<string, RegExp>();
-
-function formPattern(folded: string): RegExp {
-  let pattern = formPatterns.get(folded);
-  if (!pattern) {
-    pattern = new RegExp(folded.split(/ +/).map((word) => word.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join(' +'), 'gu');
-    if (formPatterns.size < MAX_CACHED_FOLDS) formPatterns.set(folded, pattern);
-  }
-  return pattern;
-}
-
-/** Where `form` appears in the text as a whole word (a genitive s allowed), mapped back to the text's code units. */
-function occurrences(view: NameView, text: string, form: string, mustBeCapitalised: boolean): Span[] {
-  const folded = nameView(form).text.trim();
-  if (folded === '') return [];
-  const wholeWordBefore = SPACED_SCRIPT.test(folded[0]!);
-  const wholeWordAfter = SPACED_SCRIPT.test(folded.at(-1)!);
+/** Where `form` appears in the text as a whole word, mapped back to the text's code units. */
+function occurrences(view: NameView, text: string, form: string, where: 'anywhere' | 'capitalised-inside-a-sentence'): Span[] {
+  const words = nameView(form).text.split(' ').filter((word) => word !== '');
+  if (words.length === 0) return [];
+  const first = words[0]!;
+  const last = words.at(-1)!;
+  const wholeWordBefore = SPACED_SCRIPT.test(first[0]!);
+  const wholeWordAfter = SPACED_SCRIPT.test(last.at(-1)!);
   const found: Span[] = [];
-  const matches: [at: number, length: number][] = [];
-  if (folded.includes(' ')) {
-    const pattern = formPattern(folded);
-    pattern.lastIndex = 0;
-    for (let match = pattern.exec(view.text); match; match = pattern.exec(view.text)) {
-      matches.push([match.index, match[0].length]);
-      pattern.lastIndex = match.index + 1;
-    }
-  } else {
-    for (let at = view.text.indexOf(folded); at !== -1; at = view.text.indexOf(folded, at + 1)) matches.push([at, folded.length]);
-  }
-  for (const [at, length] of matches) {
-    let end = at + length;
+  for (let at = view.text.indexOf(first); at !== -1; at = view.text.indexOf(first, at + 1)) {
+    let end = endOfWordsAt(view.text, at, words);
+    if (end === undefined) continue;
     if (wholeWordBefore && at > 0 && WORD_CHARACTER.test(view.text[at - 1]!)) continue;
-    if (wholeWordAfter && view.text[end] === 's' && !WORD_CHARACTER.test(view.text[end + 1] ?? ' ')) end++;
+    // A genitive s for a name of more words (Pieter Jansens auto); after one word it is too often another word (Marks, Jans).
+    if (where === 'anywhere' && words.length > 1 && wholeWordAfter && view.text[end] === 's' && !WORD_CHARACTER.test(view.text[end + 1] ?? ' ')) end++;
     if (wholeWordAfter && end < view.text.length && WORD_CHARACTER.test(view.text[end]!)) continue;
     const span = view.offsets ? { start: view.offsets.starts[at]!, end: view.offsets.ends[end - 1]! } : { start: at, end };
-    if (mustBeCapitalised && startsLowerCase(text.slice(span.start, span.end))) continue;
+    if (where === 'capitalised-inside-a-sentence' && (startsLowerCase(text.slice(span.start, span.end)) || startsASentence(text, span.start))) continue;
     found.push(span);
   }
   return found;
+}
+
+/** Where the words end when they stand at `at` one after another, any run of blanks between them. */
+function endOfWordsAt(view: string, at: number, words: readonly string[]): number | undefined {
+  let i = at;
+  for (const [n, word] of words.entries()) {
+    if (n > 0) {
+      if (view[i] !== ' ') return undefined;
+      while (view[i] === ' ') i++;
+    }
+    if (!view.startsWith(word, i)) return undefined;
+    i += word.length;
+  }
+  return i;
+}
+
+/** Ends a sentence, or a line. */
+const SENTENCE_END = /[.!?…:;\n\r\u2028\u2029\u0085]/u;
+
+/** Whether nothing but blanks, quotes, brackets, markers and symbols stand between `at` and the start of its sentence or line. */
+function startsASentence(text: string, at: number): boolean {
+  for (let i = at - 1; i >= 0; i--) {
+    const character = text[i]!;
+    if (SENTENCE_END.test(character)) return true;
+    if (WORD_CHARACTER.test(character)) return false;
+  }
+  return true;
 }
 
 /** Whether a word begins with a lower-case letter (a script without case never does). */
