@@ -85,8 +85,17 @@ export function findPii(text: string, recognisers: readonly RecogniserId[] = REC
   const findings = findInText(view.text, recognisers);
   const offsets = view.offsets;
   if (!offsets) return findings;
-  // Folding keeps the order of the text, so disjoint findings stay disjoint in the original.
-  return findings.map((f) => ({ recogniser: f.recogniser, start: offsets.starts[f.start]!, end: offsets.ends[f.end - 1]! }));
+  // Folding keeps the order of the text, so findings stay in order; two that end and begin inside
+  // one folded character ("⑫" read as "12") would share it, and become one, covering both.
+  const mapped: PiiFinding[] = [];
+  for (const f of findings) {
+    const start = offsets.starts[f.start]!;
+    const end = offsets.ends[f.end - 1]!;
+    const previous = mapped.at(-1);
+    if (previous && start < previous.end) previous.end = Math.max(previous.end, end);
+    else mapped.push({ recogniser: f.recogniser, start, end });
+  }
+  return mapped;
 }
 
 function findInText(text: string, recognisers: readonly RecogniserId[]): PiiFinding[] {

@@ -19,6 +19,12 @@ const MAX_OCTET = 255;
 /** "12.30.00.000", "10.01.05.123": with leading zeros, a time of day to the millisecond rather than an address. */
 const TIME_OF_DAY = /^(?:[01]\d|2[0-3])\.[0-5]\d\.[0-5]\d\.\d{3}$/;
 const LEADING_ZERO = /(?:^|\.)0\d/;
+/**
+ * A first octet with a leading zero is an address only padded to three digits throughout, as
+ * devices print them (010.000.000.001): "01.02.03.04" numbers rooms or sections.
+ */
+const FIRST_OCTET_PADDED = /^0\d/;
+const PADDED_TO_THREE = /^\d{3}\.\d{3}\.\d{3}\.\d{3}$/;
 
 /**
  * Two colons with at most four hex digits between them: every IPv6 address has them and prose rarely
@@ -54,6 +60,7 @@ export const ipAddressRecogniser: Recogniser = {
 };
 
 function isIpv4(dottedQuad: string): boolean {
+  if (FIRST_OCTET_PADDED.test(dottedQuad) && !PADDED_TO_THREE.test(dottedQuad)) return false;
   if (LEADING_ZERO.test(dottedQuad) && TIME_OF_DAY.test(dottedQuad)) return false;
   return dottedQuad.split('.').every((octet) => Number(octet) <= MAX_OCTET);
 }

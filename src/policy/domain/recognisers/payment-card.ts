@@ -22,12 +22,13 @@ const ISSUER_RANGES: readonly { digits: number; from: number; to: number; length
 ];
 
 /**
- * 13-19 digits, compact or in three to six groups (the first of four digits) joined by up to three
- * separators: spaces (also no-break ones), dashes, dots, slashes, mixed or doubled as people type
- * them ("4111  1111-1111 1111"). Luhn and the issuer prefix keep out what else looks like this.
- * An underscore around it is Markdown italics.
+ * 13-19 digits, compact or in three to six groups (the first of four digits) joined by separators
+ * as people type them, mixed too: one or two spaces (also no-break ones), a dash, dot or slash, or
+ * a dash between spaces ("4111  1111-1111 1111"). Not a dot or slash with spaces around it: that
+ * lists numbers ("5615 / 5612 / 5613 / 5614"). Luhn and the issuer prefix keep out what else looks
+ * like this. An underscore around it is Markdown italics.
  */
-const CARD_CANDIDATE = /(?<![\p{L}\p{N}.,/+-])\d{4}(?:(?:[ \u00a0\u202f./-]{1,3}\d{1,6}){2,5}|\d{9,15})(?![\p{L}\p{N}])/gu;
+const CARD_CANDIDATE = /(?<![\p{L}\p{N}.,/+-])\d{4}(?:(?:(?:[ \u00a0\u202f]{1,2}|[./-]|[ \u00a0\u202f]-[ \u00a0\u202f])\d{1,6}){2,5}|\d{9,15})(?![\p{L}\p{N}])/gu;
 
 /** Payment card numbers: Luhn-valid, 13-19 digits, with a known issuer prefix for that length. */
 export const paymentCardRecogniser: Recogniser = {

@@ -89,8 +89,8 @@ type ValidityCache = Map<string, boolean>;
  * nearer reference-number word (order, invoice); written as one block of digits or digit by digit
  * they also need a phone word. A Dutch mobile number needs neither and loses to no word, unless
  * laid out as reference numbers are: its shape is unmistakable, and a sharer must not unmask one
- * by writing "order" before it. A national
- * number that is not Dutch is taken only after a phone word ("call (415) 555-2671", "call 415-555-2671").
+ * by writing "order" before it. A national number that is not Dutch is taken only after a phone
+ * word ("call (415) 555-2671", "call 415-555-2671").
  */
 export const phoneRecogniser: Recogniser = {
   minDigits: 7,
