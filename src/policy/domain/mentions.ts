@@ -1,3 +1,5 @@
+import { CodeUnitOrigins } from './code-unit-origins.js';
+
 /** What replaces the name of someone who did not consent to it crossing. */
 export const PERSON_PLACEHOLDER = '[person]';
 
@@ -155,36 +157,18 @@ function asciiForNames(text: string): string {
 
 function nameViewWithOffsets(text: string): NameView {
   const parts: string[] = [];
-  let starts: Uint32Array = new Uint32Array(text.length);
-  let ends: Uint32Array = new Uint32Array(text.length);
-  let length = 0;
-  let lastKept = 0;
+  const origins = new CodeUnitOrigins(text.length);
   for (let i = 0; i < text.length; ) {
     const width = text.codePointAt(i)! > 0xffff ? 2 : 1;
     const read = foldForNames(text.slice(i, i + width));
-    if (read === '') {
-      if (length > 0) ends.fill(i + width, lastKept, length);
-    } else {
-      if (length + read.length > starts.length) {
-        starts = grown(starts, length + read.length + text.length - i);
-        ends = grown(ends, starts.length);
-      }
-      lastKept = length;
+    if (read === '') origins.extendLast(i + width);
+    else {
       parts.push(read);
-      for (let unit = 0; unit < read.length; unit++) {
-        starts[length] = i;
-        ends[length++] = i + width;
-      }
+      origins.add(read.length, i, i + width);
     }
     i += width;
   }
-  return { text: parts.join(''), offsets: { starts: starts.subarray(0, length), ends: ends.subarray(0, length) } };
-}
-
-function grown(offsets: Uint32Array, length: number): Uint32Array {
-  const bigger = new Uint32Array(Math.max(length, offsets.length * 2));
-  bigger.set(offsets);
-  return bigger;
+  return { text: parts.join(''), offsets: origins.table() };
 }
 
 /** Folds of the characters outside ASCII seen so far; bounded, as a hostile text may hold very many distinct ones. */

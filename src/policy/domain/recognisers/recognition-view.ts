@@ -1,3 +1,4 @@
+import { CodeUnitOrigins } from '../code-unit-origins.js';
 import { isDigitCode } from './context.js';
 
 /**
@@ -75,13 +76,9 @@ export function recognitionView(text: string): RecognitionView | undefined {
   }
   const parts: string[] = [];
   // Only a number folding to more digits than it has code units ("⑫") makes the view longer.
-  let starts: Uint32Array = new Uint32Array(text.length);
-  let ends: Uint32Array = new Uint32Array(text.length);
-  let length = 0;
+  const origins = new CodeUnitOrigins(text.length);
   /** The original text before this is in `parts`; what follows it up to `i` is read as it is. */
   let copiedTo = 0;
-  /** Where the units of the last character kept in the view begin. */
-  let lastKept = 0;
   let endsWithDigit = false;
   /** The end of the run of formatting markers last met, and whether the view leaves that run out. */
   let markersEnd = 0;
@@ -108,11 +105,7 @@ export function recognitionView(text: string): RecognitionView | undefined {
     }
     if (read === undefined) {
       endsWithDigit = isDigitCode(codePoint);
-      lastKept = length;
-      for (let unit = 0; unit < width; unit++) {
-        starts[length] = i;
-        ends[length++] = i + width;
-      }
+      origins.add(width, i, i + width);
     } else {
       parts.push(text.slice(copiedTo, i));
       copiedTo = i + width;
@@ -120,27 +113,18 @@ export function recognitionView(text: string): RecognitionView | undefined {
         // A mark or invisible character (all outside ASCII) belongs to the character before it (a
         // keycap to its digit): a finding that ends with that character covers it too. A marker
         // or the CR of a line break does not: "_06-12345678_" is masked as "_[phone]_".
-        if (length > 0 && codePoint >= 0x80) ends.fill(i + width, lastKept, length);
+        if (codePoint >= 0x80) origins.extendLast(i + width);
       } else {
-        const needed = length + read.length + text.length - i - width;
-        if (needed > starts.length) {
-          starts = grown(starts, needed);
-          ends = grown(ends, needed);
-        }
         endsWithDigit = isDigitCode(read.charCodeAt(read.length - 1));
-        lastKept = length;
         parts.push(read);
-        for (let unit = 0; unit < read.length; unit++) {
-          starts[length] = i;
-          ends[length++] = i + width;
-        }
+        origins.add(read.length, i, i + width);
       }
     }
     i += width;
   }
   if (copiedTo === 0) return undefined;
   parts.push(text.slice(copiedTo));
-  return { text: parts.join(''), offsets: { starts: starts.subarray(0, length), ends: ends.subarray(0, length) } };
+  return { text: parts.join(''), offsets: origins.table() };
 }
 
 function foldOf(codePoint: number, character: string): string {
@@ -196,10 +180,4 @@ function readsAsDigit(text: string, index: number): boolean {
   if (index >= text.length) return false;
   const codePoint = text.codePointAt(index)!;
   return codePoint < 0x80 ? isDigitCode(codePoint) : isDigitCode(foldOf(codePoint, String.fromCodePoint(codePoint)).charCodeAt(0));
-}
-
-function grown(offsets: Uint32Array, length: number): Uint32Array {
-  const bigger = new Uint32Array(Math.max(length, offsets.length * 2));
-  bigger.set(offsets);
-  return bigger;
 }
