@@ -78,9 +78,8 @@ export function cutNames(text: string, people: readonly PersonToCut[]): { text: 
  * apostrophes, some of its words, or the start of one (Piet for Pieter).
  */
 export function readsAsName(covered: string, name: string): boolean {
-  const words = (value: string) => nameView(value).text.split(' ').filter((word) => word !== '');
-  const ofName = words(name);
-  const shownWords = words(covered);
+  const ofName = foldedWords(name);
+  const shownWords = foldedWords(covered);
   const shows = (word: string) => ofName.some((part) => part === word || (word.length >= SHORTENED_NAME_MIN && part.startsWith(word)));
   // A tag shows the name or part of it, never more words than it has: a tag over a whole paragraph is no name.
   return shownWords.length > 0 && shownWords.length <= ofName.length && shownWords.every(shows);
@@ -171,6 +170,21 @@ function nameViewWithOffsets(text: string): NameView {
   return { text: parts.join(''), offsets: origins.table() };
 }
 
+/** The words of names and what tags show, folded; the same people are named share after share. */
+const foldedNames = new Map<string, readonly string[]>();
+
+function foldedWords(name: string): readonly string[] {
+  let words = foldedNames.get(name);
+  if (!words) {
+    words = nameView(name).text.split(' ').filter((word) => word !== '');
+    if (foldedNames.size < MAX_CACHED_FOLDS && name.length <= MAX_CACHED_NAME) foldedNames.set(name, words);
+  }
+  return words;
+}
+
+/** Longer ones (a tag over a paragraph) are folded each time rather than kept. */
+const MAX_CACHED_NAME = 256;
+
 /** Folds of the characters outside ASCII seen so far; bounded, as a hostile text may hold very many distinct ones. */
 const nameFolds = new Map<string, string>();
 const MAX_CACHED_FOLDS = 8192;
@@ -197,7 +211,7 @@ function foldForNames(character: string): string {
 
 /** Where `form` appears in the text as a whole word, mapped back to the text's code units. */
 function occurrences(view: NameView, text: string, form: string, where: 'anywhere' | 'capitalised-inside-a-sentence'): Span[] {
-  const words = nameView(form).text.split(' ').filter((word) => word !== '');
+  const words = foldedWords(form);
   if (words.length === 0) return [];
   const first = words[0]!;
   const last = words.at(-1)!;

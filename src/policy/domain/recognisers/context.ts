@@ -33,12 +33,14 @@ const WORD_START = String.raw`(?<![\p{L}\p{N}])`;
 const STARTS_WITH_LETTER = /^\p{L}/u;
 
 export function contextPattern(words: ContextWords): ContextPattern {
-  const alternatives = (list: readonly string[], atWordStart: (word: string) => boolean) =>
-    [...list]
-      // Longest first, so that at one position "telefoon" wins over "tel ".
-      .sort((a, b) => b.length - a.length)
-      .map((word) => (atWordStart(word) ? WORD_START : '') + word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-      .join('|');
+  // Longest first, so that at one position "telefoon" wins over "tel "; the words that need a word
+  // start share one lookbehind, tried once per position instead of once per word.
+  const alternatives = (list: readonly string[], atWordStart: (word: string) => boolean) => {
+    const escaped = (group: string[]) => group.sort((a, b) => b.length - a.length).map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    const anywhere = escaped(list.filter((word) => !atWordStart(word)));
+    const atStart = escaped(list.filter(atWordStart));
+    return [...anywhere, ...(atStart.length > 0 ? [`${WORD_START}(?:${atStart.join('|')})`] : [])].join('|');
+  };
   const supporting = alternatives(words.supporting, (word) => word.length < MIN_INNER_WORD_LENGTH);
   // Signs ("€") and words written with their spaces (" eur ") stand on their own already.
   const opposing = words.opposing?.length ? `|(${alternatives(words.opposing, (word) => STARTS_WITH_LETTER.test(word))})` : '';
