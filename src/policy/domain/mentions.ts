@@ -13,7 +13,7 @@ export interface PersonToCut {
 /** The shortest start of a name's word a tag may show for it (Ed, Li are whole names; Piet starts Pieter). */
 const SHORTENED_NAME_MIN = 3;
 
-/** Name particles: written capitalised at a sentence start too often to be cut as a part of a name on their own. */
+/** Name particles: no name on their own, and words of their own (Van, Der) too often to be cut alone. */
 const PARTICLES: ReadonlySet<string> = new Set(['van', 'von', 'der', 'den', 'ter', 'ten', 'het', 'des', 'del', 'della', 'dos', 'das', 'les', 'bin', 'ibn', 'abu', 'mac']);
 
 /** Letters of scripts that separate words with spaces: a name written in them matches only as whole words. */
@@ -170,20 +170,10 @@ function nameViewWithOffsets(text: string): NameView {
   return { text: parts.join(''), offsets: origins.table() };
 }
 
-/** The words of names and what tags show, folded; the same people are named share after share. */
-const foldedNames = new Map<string, readonly string[]>();
-
+/** The words of a name, or of what a tag shows, folded. Not cached: names are personal data, kept no longer than a decision. */
 function foldedWords(name: string): readonly string[] {
-  let words = foldedNames.get(name);
-  if (!words) {
-    words = nameView(name).text.split(' ').filter((word) => word !== '');
-    if (foldedNames.size < MAX_CACHED_FOLDS && name.length <= MAX_CACHED_NAME) foldedNames.set(name, words);
-  }
-  return words;
+  return nameView(name).text.split(' ').filter((word) => word !== '');
 }
-
-/** Longer ones (a tag over a paragraph) are folded each time rather than kept. */
-const MAX_CACHED_NAME = 256;
 
 /** Folds of the characters outside ASCII seen so far; bounded, as a hostile text may hold very many distinct ones. */
 const nameFolds = new Map<string, string>();
