@@ -184,6 +184,8 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
   const authorId = authorIdOf(post);
   let authorConsent: ConsentState = 'none';
   if (policy.author && authorId) authorConsent = consents({ type: 'workplace', id: authorId }, policy.author.consent.purpose);
+  /** The author's name, to be cut from the message: the author has not consented to it crossing. */
+  const authorName = policy.author && authorConsent !== 'granted' ? authorNameOf(post) : undefined;
   const authorCategories: string[] = [];
 
   const crossed = new Map<string, string>();
@@ -205,7 +207,6 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
     }
     let text = String(value);
     // Before the hidden characters go: the tags' offsets count them.
-    const authorName = policy.author && authorConsent !== 'granted' ? authorNameOf(post) : undefined;
     if (field.path === 'message' && (policy.mentioned || authorName !== undefined)) {
       const outcome = applyMentionRule(text, post, policy, consents, subjects, authorName);
       if (outcome.deny) shareReasons.push('subject.no_consent');
