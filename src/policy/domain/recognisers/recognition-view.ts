@@ -27,12 +27,12 @@ export interface RecognitionView {
   };
 }
 
+const MARKER_NEXT_TO_DIGIT = /[*_~`]\d|\d[*_~`]/;
 /** Printable ASCII without a formatting marker next to a digit is read as it is, and most posts are that. */
-const MAYBE_FOLDED = /[^\x20-\x7e]|[*_~`]\d|\d[*_~`]/;
+const MAYBE_FOLDED = new RegExp(String.raw`[^\x20-\x7e]|${MARKER_NEXT_TO_DIGIT.source}`);
 const NON_ASCII = /[^\p{ASCII}]/u;
 /** ASCII read otherwise: a tab or line break (as a space), a formatting marker next to a digit (as nothing). */
-const ASCII_FOLDED = /[\t\n\v\f\r]|[*_~`]\d|\d[*_~`]/;
-const MARKER_NEXT_TO_DIGIT = /[*_~`]\d|\d[*_~`]/;
+const ASCII_FOLDED = new RegExp(String.raw`[\t\n\v\f\r]|${MARKER_NEXT_TO_DIGIT.source}`);
 const TAB_OR_LINE_BREAK = /[\t\n\v\f]/g;
 /** A code point outside ASCII that folds by its class or by the table below; the compatibility forms are found by NFKC. */
 const FOLDS_BY_CLASS = /(?!\p{ASCII})[\p{Default_Ignorable_Code_Point}\p{M}\p{Nd}\p{Z}\p{Pd}\u0085\u2212\u2796\u2800\u24eb-\u24ff\u2776-\u2793\u{1f10b}\u{1f10c}]/u;
