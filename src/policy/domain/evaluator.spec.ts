@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { fileURLToPath } from 'node:url';
 import { type ConsentSnapshot, type ConsentState, consentSubjectsFor, evaluateShare, mediaAttachmentsOf, type ShareInput } from './evaluator.js';
 import { compilePolicyBundle, loadPolicyBundle } from './loader.js';
+import { ORDINARY_WORDS_THAT_ARE_NAMES } from './ordinary-words-that-are-names.js';
 
 const bundle = loadPolicyBundle(fileURLToPath(new URL('../../../policies', import.meta.url)));
 const policy = bundle.select('frontline-updates', 'workplace.post', 'whatsapp')!;
@@ -173,6 +174,17 @@ delivery: { type: text, template: "{message}" }
     expect(body('Thanks Person for it', [{ id: TAGGED, name: 'Person', type: 'user', offset: 7, length: 6 }])).toBe('Thanks [person] for it');
   });
 
+  it('leaves an e-mail address holding the name whole to the e-mail recogniser, which masks it as an address', () => {
+    const only = consents({ 'whatsapp:31612345678': 'granted' });
+    const message = 'Thanks Pieter Jansen! Mail pieter.jansen@example.org';
+    const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 7, length: 13 }] }), only);
+    expect((decision.outbound as { body: string }).body).toBe('Thanks [person]! Mail [email]');
+    expect(decision.crossing.redactions).toEqual([
+      { path: 'message', recogniser: 'mention', count: 1 },
+      { path: 'message', recogniser: 'email', count: 1 },
+    ]);
+  });
+
   it('takes out the hidden characters that would let a recogniser read other text than the phone shows', () => {
     const body = (message: string) => (evaluateShare(policy, bundle.hash, input({ message, message_tags: [] }), everyone).outbound as { body: string }).body;
     expect(body('Call \u202e87654321 60\u202c now')).toBe('Anna de Vries:\nCall 87654321 60 now');
@@ -238,7 +250,8 @@ delivery: { type: text, template: "{message}" }
 
 describe('evaluateShare: no field outside the allow-list ever crosses (property)', () => {
   const marker = fc.uuid().map((u) => `MARK${u.replaceAll('-', '')}`);
-  const name = fc.stringMatching(/^[A-Z][a-z]{2,8} [A-Z][a-z]{2,8}$/);
+  // Not made of ordinary words ("Will", "Groot"): those are left at the start of a sentence or in lower case.
+  const name = fc.stringMatching(/^[A-Z][a-z]{2,8} [A-Z][a-z]{2,8}$/).filter((n) => !n.toLowerCase().split(' ').some((w) => ORDINARY_WORDS_THAT_ARE_NAMES.has(w)));
   const extra = fc.letrec((tie) => ({
     value: fc.oneof({ depthSize: 'small' }, marker, fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(fc.stringMatching(/^[a-z_]{1,8}$/), tie('value'), { maxKeys: 3 })),
   })).value;
@@ -264,6 +277,13 @@ describe('evaluateShare: no field outside the allow-list ever crosses (property)
             (n) => `${n[0]}\u200d${n.slice(1)}`,
             (n) => `_${n}_`,
             (n) => n.split(' ')[0]!,
+            (n) => `@${n.toLowerCase().replace(' ', '.')}`,
+            (n) => `#${n.replace(' ', '')}`,
+            (n) => `${n.toLowerCase().replace(' ', '_')}42`,
+            (n) => `${n[0]}.${n.split(' ')[1]}`,
+            (n) => `Dhr. ${n[0]}. ${n.split(' ')[1]}`,
+            (n) => `. ${n.split(' ')[0]} opened it`,
+            (n) => `, ${n.split(' ')[0]!.toLowerCase()}`,
           ),
         }),
         (c) => {
@@ -301,6 +321,7 @@ describe('evaluateShare: no field outside the allow-list ever crosses (property)
             if (t.consent !== 'granted') {
               expect(visible).not.toContain(t.name);
               for (const word of words(t.name).filter((w) => !c.words.includes(w))) expect(asRead(body)).not.toMatch(new RegExp(`\\b${word}\\b`));
+              expect(asRead(body).replace(/[\s.]/g, '')).not.toContain(words(t.name).join(''));
             } else expect(body).toContain(t.name);
           }
           expect(body).toContain(c.words.join(' '));

@@ -208,7 +208,7 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
     let text = String(value);
     // Before the hidden characters go: the tags' offsets count them.
     if (field.path === 'message' && (policy.mentioned || authorName !== undefined)) {
-      const outcome = applyMentionRule(text, post, policy, consents, subjects, authorName);
+      const outcome = applyMentionRule(text, field.transform, post, policy, consents, subjects, authorName);
       if (outcome.deny) shareReasons.push('subject.no_consent');
       if (outcome.drop) {
         crossing.dropped.push({ path: field.path, reason: 'subject.no_consent' });
@@ -453,6 +453,7 @@ function mentionsOf(post: Record<string, unknown>): Mention[] {
  */
 function applyMentionRule(
   message: string,
+  transform: Transform,
   post: Record<string, unknown>,
   policy: CompiledPolicy,
   consents: ConsentSnapshot,
@@ -469,7 +470,9 @@ function applyMentionRule(
   if (withoutConsent.length > 0 && rule!.whenMissing === 'deny') return { text: message, count: 0, deny: true, drop: false };
   if (withoutConsent.length > 0 && rule!.whenMissing === 'drop') return { text: message, count: 0, deny: false, drop: true };
   if (authorName !== undefined && authorName.trim() !== '') withoutConsent.push({ name: authorName, tags: [] });
-  const cut = cutNames(message, withoutConsent);
+  // An address holding a name is left whole to the e-mail recogniser, when it runs on the message.
+  const emailAddresses = transform.kind === 'redact-pii' && policy.freeText.recognisers.includes('email') ? (text: string) => findPii(text, ['email']) : undefined;
+  const cut = cutNames(message, withoutConsent, emailAddresses);
   return { text: cut.text, count: cut.count, deny: false, drop: false };
 }
 

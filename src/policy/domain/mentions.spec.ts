@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { cutNames, readsAsName } from './mentions.js';
+import { findPii } from './recognisers/index.js';
 
 const PIETER = 'Pieter Jansen';
 
@@ -44,6 +45,51 @@ describe('cutNames', () => {
   it('does not cut particles, lower-case words that happen to be a name, or names inside other words', () => {
     expect(cut('Van morgen: het bos, de mark en planning. Vandaag Dijkstra.', undefined, 'Mark van Bos')).toBe('Van morgen: het bos, de mark en planning. Vandaag Dijkstra.');
     expect(cut('Ann is planning the channel with Ann', 'Ann', 'Ann')).toBe('[person] is planning the channel with [person]');
+  });
+
+  it.each([
+    ['@pieter.jansen', 'Thanks @[person]!'],
+    ['#PieterJansen', 'Thanks #[person]!'],
+    ['pieter_jansen', 'Thanks [person]!'],
+    ['PIETERJANSEN87', 'Thanks [person]!'],
+    ['pjansen', 'Thanks [person]!'],
+    ['P.Jansen', 'Thanks [person]!'],
+    ['P. Jansen', 'Thanks [person]!'],
+  ])('finds the name written as a handle or with an initial: %s', (written, expected) => {
+    expect(cut(`Thanks ${written}!`)).toBe(expected);
+  });
+
+  it('finds a handle with or without the particles of the name, but never the first word alone', () => {
+    expect(cut('Volg @pietervandijk en @pieter.van.dijk en pieter_dijk.', undefined, 'Pieter van Dijk')).toBe('Volg @[person] en @[person] en [person].');
+    // Le is a surname here, and a particle elsewhere: the handle must hold it.
+    expect(cut('Ik ben er, @benle ook.', undefined, 'Ben Le')).toBe('Ik ben er, @[person] ook.');
+  });
+
+  it('leaves a name inside an e-mail address to the e-mail recogniser when it runs, and cuts it when not', () => {
+    const text = 'Mail pieter.jansen@example.org or info@pieterjansen.nl';
+    const people = [{ name: PIETER, tags: [] }];
+    expect(cutNames(text, people, (t) => findPii(t, ['email'])).text).toBe(text);
+    expect(cutNames(text, people).text).toBe('Mail [person]@example.org or info@[person].nl');
+  });
+
+  it('finds no handle inside a longer word, and one with digits joined after it', () => {
+    expect(cut('See xpieterjansen and pieterjansenx, not pieter_jansen_2.')).toBe('See xpieterjansen and pieterjansenx, not [person].');
+  });
+
+  it('reads a full stop after an initial or a title as no end of a sentence', () => {
+    expect(cut('Gesprek met Dhr. P. Jansen. Mr. Jansen belt terug.')).toBe('Gesprek met Dhr. [person]. Mr. [person] belt terug.');
+  });
+
+  it('cuts a name word at the start of a sentence or in lower case when the text shows the person elsewhere and the word is no ordinary word', () => {
+    expect(cut('Pieter Jansen opened it. Pieter says hi. Groeten, pieter')).toBe('[person] opened it. [person] says hi. Groeten, [person]');
+    // Nothing else shows the person: a capitalised word at the start of a sentence may be anyone's.
+    expect(cut('Pieter opened it.')).toBe('Pieter opened it.');
+    expect(cut('Mark Groot joins. Groot nieuws! Mark your calendars, mark it.', undefined, 'Mark Groot')).toBe('[person] joins. Groot nieuws! Mark your calendars, mark it.');
+  });
+
+  it('reads ß as the ss that upper case writes for it', () => {
+    expect(cut('Danke JÜRGEN GROSS!', undefined, 'Jürgen Groß')).toBe('Danke [person]!');
+    expect(cut('Danke Jürgen Groß!', undefined, 'Jürgen Gross')).toBe('Danke [person]!');
   });
 
   it('finds a tag whose offsets count code points, as some integrations send them', () => {

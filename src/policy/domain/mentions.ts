@@ -1,4 +1,5 @@
 import { CodeUnitOrigins } from './code-unit-origins.js';
+import { ORDINARY_WORDS_THAT_ARE_NAMES } from './ordinary-words-that-are-names.js';
 
 /** What replaces the name of someone who did not consent to it crossing. */
 export const PERSON_PLACEHOLDER = '[person]';
@@ -13,16 +14,19 @@ export interface PersonToCut {
 /** The shortest start of a name's word a tag may show for it (Ed, Li are whole names; Piet starts Pieter). */
 const SHORTENED_NAME_MIN = 3;
 
-/** Name particles: no name on their own, and words of their own (Van, Der) too often to be cut alone. */
-const PARTICLES: ReadonlySet<string> = new Set(['van', 'von', 'der', 'den', 'ter', 'ten', 'het', 'des', 'del', 'della', 'dos', 'das', 'les', 'bin', 'ibn', 'abu', 'mac']);
+/** Name particles: no name on their own, words of their own (Van, Der) too often to be cut alone, and optional in a handle. */
+const PARTICLES: ReadonlySet<string> = new Set(['de', 'da', 'di', 'du', 'le', 'la', 'el', 'al', 'te', 'van', 'von', 'der', 'den', 'ter', 'ten', 'het', 'des', 'del', 'della', 'dos', 'das', 'les', 'bin', 'ibn', 'abu', 'mac']);
 
 /** Letters of scripts that separate words with spaces: a name written in them matches only as whole words. */
 const SPACED_SCRIPT = /[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{N}]/u;
 const WORD_CHARACTER = /[\p{L}\p{N}]/u;
+const LETTER = /\p{L}/u;
 const DROPPED_FOR_NAMES = /^[\p{M}\p{Cf}\p{Default_Ignorable_Code_Point}]$/u;
 const CONTROL = /^\p{Cc}$/u;
 const BLANK = /^[\p{White_Space}\p{Pd}]$/u;
 const APOSTROPHES = /[\u2018\u2019\u02BC\u0060\u00B4]/g;
+/** ß, read as the ss that upper case writes for it (GROSS for Groß). */
+const SHARP_S = /ß/g;
 
 /**
  * Replaces, with PERSON_PLACEHOLDER, every place the text shows the name of one of `people`:
@@ -31,36 +35,28 @@ const APOSTROPHES = /[\u2018\u2019\u02BC\u0060\u00B4]/g;
  * - wherever else the name appears as a whole word, or what a tag showed of it (a first name), in
  *   any case and as a reader sees it: with or without accents, in full-width letters, with
  *   invisible characters inside, any spacing or line break between its words, another apostrophe,
- *   a genitive s after a name of more than one word (Pieter Jansens auto);
- * - and each word of the name of three or more letters where it stands capitalised inside a
- *   sentence ("Thanks Pieter", "met Jansen"), but for particles such as van or der. At the start
- *   of a sentence or line a capitalised word is too often just a word ("Will you", "Mark your
- *   calendars"), and there it is left.
+ *   a genitive s after a name of more than one word (Pieter Jansens auto), or with the first name
+ *   as an initial (P. Jansen);
+ * - written as a handle: its words joined, with or without dots or underscores, particles or not,
+ *   the first as an initial or whole, digits after (@pieter.jansen, #PieterJansen, pjansen87);
+ * - each word of the name of three or more letters where it stands capitalised inside a sentence
+ *   ("Thanks Pieter", "met Jansen", "Dhr. P. Jansen"), but for particles such as van or der;
+ * - and such a word elsewhere, at the start of a sentence or line or in lower case ("Pieter
+ *   opened it", "groeten, pieter"), only when the text shows that person in one of the ways above
+ *   too and the word is no ordinary English or Dutch word (ORDINARY_WORDS_THAT_ARE_NAMES): there
+ *   a word is too often just a word ("Will you", "Mark your calendars", "Groot nieuws").
  * Finds that overlap, or that only a space parts, become one placeholder: a tag that shows a first
- * name is cut whole with the surname typed after it.
+ * name is cut whole with the surname typed after it. A find inside an e-mail address that
+ * `emailAddresses` finds (pieter.jansen@example.org) is left whole to the recognisers that run after:
+ * a policy may deny a share for an address, which a cut would hide.
  */
-export function cutNames(text: string, people: readonly PersonToCut[]): { text: string; count: number } {
+export function cutNames(text: string, people: readonly PersonToCut[], emailAddresses?: (text: string) => readonly Span[]): { text: string; count: number } {
   if (people.length === 0) return { text, count: 0 };
-  const spans: Span[] = [];
-  const anyCase = new Set<string>();
-  const nameWords = new Set<string>();
-  for (const person of people) {
-    anyCase.add(person.name);
-    for (const tag of person.tags) {
-      const at = tagSpan(text, tag, person.name);
-      if (!at) continue;
-      spans.push(at);
-      anyCase.add(text.slice(at.start, at.end));
-    }
-    // A double name whole (overlapping finds merge), and each of its halves.
-    for (const word of person.name.split(/\s+/u).flatMap((w) => [w, ...w.split(/\p{Pd}+/u)])) {
-      if (word.length >= SHORTENED_NAME_MIN && !PARTICLES.has(word.toLowerCase()) && !startsLowerCase(word)) nameWords.add(word);
-    }
-  }
   const view = nameView(text);
-  for (const form of anyCase) spans.push(...occurrences(view, text, form, 'anywhere'));
-  for (const form of nameWords) spans.push(...occurrences(view, text, form, 'capitalised-inside-a-sentence'));
-  const cuts = merged(spans, text);
+  let places = people.flatMap((person) => placesShowing(person, text, view));
+  const addresses = emailAddresses && text.includes('@') ? emailAddresses(text) : [];
+  if (addresses.length > 0) places = places.filter((place) => !addresses.some((address) => address.start <= place.start && place.end <= address.end));
+  const cuts = merged(places, text);
   if (cuts.length === 0) return { text, count: 0 };
   const parts: string[] = [];
   let copiedTo = 0;
@@ -72,27 +68,80 @@ export function cutNames(text: string, people: readonly PersonToCut[]): { text: 
   return { text: parts.join(''), count: cuts.length };
 }
 
+/** Every place the text shows one person's name, in the ways cutNames lists. */
+function placesShowing(person: PersonToCut, text: string, view: NameView): Span[] {
+  // Each word as written, and folded; a double name (Anne-Marie) folds to its halves.
+  const written = person.name.trim().split(/\s+/u).map((word) => ({ word, folded: foldedWords(word) }));
+  const nameWords = ([] as string[]).concat(...written.map((w) => w.folded));
+  if (nameWords.length === 0) return [];
+  const places: Span[] = [];
+  const forms = new Map<string, readonly string[]>([[nameWords.join(' '), nameWords]]);
+  for (const tag of person.tags) {
+    const at = tagSpan(text, tag, nameWords);
+    if (!at) continue;
+    places.push(at);
+    const shown = foldedWords(text.slice(at.start, at.end));
+    forms.set(shown.join(' '), shown);
+  }
+  const surname = nameWords.slice(written[0]!.folded.length);
+  if (surname.length > 0) {
+    const withInitial = [`${String.fromCodePoint(nameWords[0]!.codePointAt(0)!)}.`, ...surname];
+    forms.set(withInitial.join(' '), withInitial);
+  }
+  for (const words of forms.values()) places.push(...occurrences(view, words));
+  places.push(...handles(view, nameWords));
+  const elsewhere: Span[] = [];
+  for (const words of wordsOfName(written)) {
+    const ordinary = ORDINARY_WORDS_THAT_ARE_NAMES.has(words.join(' '));
+    for (const place of occurrences(view, words)) {
+      if (!startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start)) places.push(place);
+      else if (!ordinary) elsewhere.push(place);
+    }
+  }
+  // A word that is no ordinary word, where the text also shows the person, is them.
+  if (places.length > 0) places.push(...elsewhere);
+  return places;
+}
+
+/**
+ * The words of a name that are cut on their own, folded: a double name whole (overlapping finds
+ * merge) and each of its halves, of three or more letters, not particles, not written in lower case.
+ */
+function wordsOfName(written: readonly { word: string; folded: readonly string[] }[]): (readonly string[])[] {
+  const words: (readonly string[])[] = [];
+  for (const { word, folded } of written) {
+    if (startsLowerCase(word)) continue;
+    const halves = folded.filter((half) => half.length >= SHORTENED_NAME_MIN && !PARTICLES.has(half));
+    if (folded.length > 1 && word.length >= SHORTENED_NAME_MIN) words.push(folded);
+    words.push(...halves.map((half) => [half]));
+  }
+  return words;
+}
+
 /**
  * Whether the text a tag covers is its name as a post may show it: in any case, with or without
  * accents, in compatibility forms (full-width letters), with invisible characters inside or other
  * apostrophes, some of its words, or the start of one (Piet for Pieter).
  */
 export function readsAsName(covered: string, name: string): boolean {
-  const ofName = foldedWords(name);
+  return showsNameWords(covered, foldedWords(name));
+}
+
+function showsNameWords(covered: string, ofName: readonly string[]): boolean {
   const shownWords = foldedWords(covered);
   const shows = (word: string) => ofName.some((part) => part === word || (word.length >= SHORTENED_NAME_MIN && part.startsWith(word)));
   // A tag shows the name or part of it, never more words than it has: a tag over a whole paragraph is no name.
   return shownWords.length > 0 && shownWords.length <= ofName.length && shownWords.every(shows);
 }
 
-interface Span {
+export interface Span {
   start: number;
   end: number;
 }
 
 /** Where a tag shows the name: at its offsets in code units, else read as code points; undefined when neither reads as the name. */
-function tagSpan(text: string, tag: { offset: number; length: number }, name: string): Span | undefined {
-  const showsName = (span: Span | undefined): span is Span => span !== undefined && span.start >= 0 && span.end > span.start && span.end <= text.length && readsAsName(text.slice(span.start, span.end), name);
+function tagSpan(text: string, tag: { offset: number; length: number }, nameWords: readonly string[]): Span | undefined {
+  const showsName = (span: Span | undefined): span is Span => span !== undefined && span.start >= 0 && span.end > span.start && span.end <= text.length && showsNameWords(text.slice(span.start, span.end), nameWords);
   const asGiven = { start: tag.offset, end: tag.offset + tag.length };
   if (showsName(asGiven)) return asGiven;
   const byCodePoints = codePointSpan(text, tag.offset, tag.length);
@@ -190,7 +239,7 @@ function foldForNames(character: string): string {
   if (fold === undefined) {
     fold = BLANK.test(character)
       ? ' '
-      : [...character.normalize('NFKD').toLowerCase().normalize('NFKD')]
+      : [...character.normalize('NFKD').toLowerCase().replace(SHARP_S, 'ss').normalize('NFKD')]
           .filter((c) => !DROPPED_FOR_NAMES.test(c) && !CONTROL.test(c))
           .join('')
           .replace(APOSTROPHES, "'");
@@ -199,9 +248,8 @@ function foldForNames(character: string): string {
   return fold;
 }
 
-/** Where `form` appears in the text as a whole word, mapped back to the text's code units. */
-function occurrences(view: NameView, text: string, form: string, where: 'anywhere' | 'capitalised-inside-a-sentence'): Span[] {
-  const words = foldedWords(form);
+/** Where folded `words` appear in the text as whole words, any blanks between them, mapped back to the text's code units. */
+function occurrences(view: NameView, words: readonly string[]): Span[] {
   if (words.length === 0) return [];
   const first = words[0]!;
   const last = words.at(-1)!;
@@ -213,13 +261,63 @@ function occurrences(view: NameView, text: string, form: string, where: 'anywher
     if (end === undefined) continue;
     if (wholeWordBefore && at > 0 && WORD_CHARACTER.test(view.text[at - 1]!)) continue;
     // A genitive s for a name of more words (Pieter Jansens auto); after one word it is too often another word (Marks, Jans).
-    if (where === 'anywhere' && words.length > 1 && wholeWordAfter && view.text[end] === 's' && !WORD_CHARACTER.test(view.text[end + 1] ?? ' ')) end++;
+    if (words.length > 1 && wholeWordAfter && view.text[end] === 's' && !WORD_CHARACTER.test(view.text[end + 1] ?? ' ')) end++;
     if (wholeWordAfter && end < view.text.length && WORD_CHARACTER.test(view.text[end]!)) continue;
-    const span = view.offsets ? { start: view.offsets.starts[at]!, end: view.offsets.ends[end - 1]! } : { start: at, end };
-    if (where === 'capitalised-inside-a-sentence' && (startsLowerCase(text.slice(span.start, span.end)) || startsASentence(text, span.start))) continue;
-    found.push(span);
+    found.push(textSpan(view, at, end));
   }
   return found;
+}
+
+/** The text's code units that a stretch of the view was read from. */
+function textSpan(view: NameView, start: number, end: number): Span {
+  return view.offsets ? { start: view.offsets.starts[start]!, end: view.offsets.ends[end - 1]! } : { start, end };
+}
+
+/** What may join the words of a name in a handle (pieter.jansen, pieter_jansen); a dash is a blank in the view, found as the name. */
+const HANDLE_JOINS = '._';
+const ASCII_DIGIT = /[0-9]/;
+
+/**
+ * Where the text shows a name of two or more words as a handle: its words joined, with or without
+ * a dot or underscore between them, particles or not, the first word whole or as its initial
+ * when the rest has four or more letters, digits after, joined or not.
+ */
+function handles(view: NameView, words: readonly string[]): Span[] {
+  if (words.length < 2) return [];
+  // Particles may be left out only where a word that is none follows the first (not for Ben Le: a handle is more than "ben").
+  const particlesOptional = words.slice(1).some((word) => !PARTICLES.has(word));
+  // Every handle holds its last word that cannot be left out: without it in the text there is none to find.
+  const required = particlesOptional ? words.findLast((word) => !PARTICLES.has(word))! : words.at(-1)!;
+  if (!view.text.includes(required)) return [];
+  const shapes = [words];
+  if (words.slice(1).join('').length >= 4) shapes.push([[...words[0]!][0]!, ...words.slice(1)]);
+  const found: Span[] = [];
+  for (const shape of shapes) {
+    const first = shape[0]!;
+    for (let at = view.text.indexOf(first); at !== -1; at = view.text.indexOf(first, at + 1)) {
+      if (at > 0 && (WORD_CHARACTER.test(view.text[at - 1]!) || view.text[at - 1] === '_')) continue;
+      let end = handleEnd(view.text, at + first.length, shape, 1, particlesOptional);
+      if (end === undefined) continue;
+      // Digits after, joined or not (pieterjansen87, pieter_jansen_2).
+      const digitsFrom = HANDLE_JOINS.includes(view.text[end] ?? ' ') && ASCII_DIGIT.test(view.text[end + 1] ?? '') ? end + 1 : end;
+      if (ASCII_DIGIT.test(view.text[digitsFrom] ?? '')) end = digitsFrom;
+      while (ASCII_DIGIT.test(view.text[end] ?? '')) end++;
+      const after = view.text[end] ?? ' ';
+      if (WORD_CHARACTER.test(after) || after === '_') continue;
+      found.push(textSpan(view, at, end));
+    }
+  }
+  return found;
+}
+
+/** Where a handle's words from the `next`th on end when they follow at `at`, each after a join or none, particles optional or not. */
+function handleEnd(view: string, at: number, words: readonly string[], next: number, particlesOptional: boolean): number | undefined {
+  if (next === words.length) return at;
+  const word = words[next]!;
+  const from = HANDLE_JOINS.includes(view[at] ?? ' ') ? at + 1 : at;
+  const withWord = view.startsWith(word, from) ? handleEnd(view, from + word.length, words, next + 1, particlesOptional) : undefined;
+  if (withWord !== undefined || !particlesOptional || !PARTICLES.has(word)) return withWord;
+  return handleEnd(view, at, words, next + 1, particlesOptional);
 }
 
 /** Where the words end when they stand at `at` one after another, any run of blanks between them. */
@@ -239,14 +337,26 @@ function endOfWordsAt(view: string, at: number, words: readonly string[]): numbe
 /** Ends a sentence, or a line. */
 const SENTENCE_END = /[.!?…:;\n\r\u2028\u2029\u0085]/u;
 
+/** Titles written before a name with a full stop that ends no sentence (Dhr. Jansen, Dr. Jansen). */
+const TITLES: ReadonlySet<string> = new Set(['dhr', 'mevr', 'mw', 'mr', 'mrs', 'ms', 'dr', 'drs', 'ir', 'ing', 'prof', 'ds', 'fam', 'hr', 'st', 'jr', 'sr', 'mgr']);
+
 /** Whether nothing but blanks, quotes, brackets, markers and symbols stand between `at` and the start of its sentence or line. */
 function startsASentence(text: string, at: number): boolean {
   for (let i = at - 1; i >= 0; i--) {
     const character = text[i]!;
+    if (character === '.' && abbreviationBefore(text, i)) return false;
     if (SENTENCE_END.test(character)) return true;
     if (WORD_CHARACTER.test(character)) return false;
   }
   return true;
+}
+
+/** Whether the full stop at `dot` ends an initial (P.) or a title (Dhr.) rather than a sentence. */
+function abbreviationBefore(text: string, dot: number): boolean {
+  let start = dot;
+  while (start > 0 && LETTER.test(text[start - 1]!)) start--;
+  const word = text.slice(start, dot);
+  return word.length === 1 || TITLES.has(word.toLowerCase());
 }
 
 /** Whether a word begins with a lower-case letter (a script without case never does). */
