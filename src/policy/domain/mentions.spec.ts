@@ -87,6 +87,11 @@ describe('cutNames', () => {
     expect(cut('Mark Groot joins. Groot nieuws! Mark your calendars, mark it.', undefined, 'Mark Groot')).toBe('[person] joins. Groot nieuws! Mark your calendars, mark it.');
   });
 
+  it('leaves a month that is a name word where a number dates it', () => {
+    expect(cut('Team Jan Smit levert vanaf Jan 2026, niet op 12 Jan. Dank Jan!', 'Jan Smit', 'Jan Smit')).toBe('Team [person] levert vanaf Jan 2026, niet op 12 Jan. Dank [person]!');
+    expect(cut('May Chen starts on 3 May. Thanks May.', 'May Chen', 'May Chen')).toBe('[person] starts on 3 May. Thanks [person].');
+  });
+
   it('reads ß as the ss that upper case writes for it', () => {
     expect(cut('Danke JÜRGEN GROSS!', undefined, 'Jürgen Groß')).toBe('Danke [person]!');
     expect(cut('Danke Jürgen Groß!', undefined, 'Jürgen Gross')).toBe('Danke [person]!');

@@ -40,7 +40,8 @@ const SHARP_S = /ß/g;
  * - written as a handle: its words joined, with or without dots or underscores, particles or not,
  *   the first as an initial or whole, digits after (@pieter.jansen, #PieterJansen, pjansen87);
  * - each word of the name of three or more letters where it stands capitalised inside a sentence
- *   ("Thanks Pieter", "met Jansen", "Dhr. P. Jansen"), but for particles such as van or der;
+ *   ("Thanks Pieter", "met Jansen", "Dhr. P. Jansen"), but for particles such as van or der, and
+ *   months beside a number ("vanaf Jan 2026", "on 3 May");
  * - and such a word elsewhere, at the start of a sentence or line or in lower case ("Pieter
  *   opened it", "groeten, pieter"), only when the text shows that person in one of the ways above
  *   too and the word is no ordinary English or Dutch word (ORDINARY_WORDS_THAT_ARE_NAMES): there
@@ -93,7 +94,9 @@ function placesShowing(person: PersonToCut, text: string, view: NameView): Span[
   const elsewhere: Span[] = [];
   for (const words of wordsOfName(written)) {
     const ordinary = ORDINARY_WORDS_THAT_ARE_NAMES.has(words.join(' '));
+    const month = MONTHS.has(words.join(' '));
     for (const place of occurrences(view, words)) {
+      if (month && besideANumber(text, place)) continue;
       if (!startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start)) places.push(place);
       else if (!ordinary) elsewhere.push(place);
     }
@@ -101,6 +104,14 @@ function placesShowing(person: PersonToCut, text: string, view: NameView): Span[
   // A word that is no ordinary word, where the text also shows the person, is them.
   if (places.length > 0) places.push(...elsewhere);
   return places;
+}
+
+/** Months and their abbreviations that are names too (Jan, May, April): beside a number they date something (12 Jan, May 2026). */
+const MONTHS: ReadonlySet<string> = new Set(['jan', 'januari', 'january', 'mei', 'may', 'april', 'juni', 'june', 'juli', 'july', 'augustus', 'august', 'aug']);
+
+/** Whether a number stands right before or after the span, a space or a full stop between (12 Jan, Jan. 2026). */
+function besideANumber(text: string, span: Span): boolean {
+  return /^\.?\s{1,2}\d/u.test(text.slice(span.end, span.end + 4)) || /\d(?:\s{1,2}|\.)$/u.test(text.slice(Math.max(0, span.start - 3), span.start));
 }
 
 /**
