@@ -174,15 +174,19 @@ delivery: { type: text, template: "{message}" }
     expect(body('Thanks Person for it', [{ id: TAGGED, name: 'Person', type: 'user', offset: 7, length: 6 }])).toBe('Thanks [person] for it');
   });
 
-  it('leaves an e-mail address holding the name whole to the e-mail recogniser, which masks it as an address', () => {
+  it('cuts a name inside an e-mail address so that the e-mail recogniser still masks it as an address', () => {
     const only = consents({ 'whatsapp:31612345678': 'granted' });
     const message = 'Thanks Pieter Jansen! Mail pieter.jansen@example.org';
     const decision = evaluateShare(policy, bundle.hash, input({ message, message_tags: [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 7, length: 13 }] }), only);
     expect((decision.outbound as { body: string }).body).toBe('Thanks [person]! Mail [email]');
     expect(decision.crossing.redactions).toEqual([
-      { path: 'message', recogniser: 'mention', count: 1 },
+      { path: 'message', recogniser: 'mention', count: 2 },
       { path: 'message', recogniser: 'email', count: 1 },
     ]);
+    // Where another recogniser takes the address's start, the name is gone all the same.
+    const phoneFirst = evaluateShare(policy, bundle.hash, input({ message: 'Dank Pieter Jansen! Bel +31 6 12 34 56 78-pieter.jansen@ex.nl', message_tags: [{ id: TAGGED, name: 'Pieter Jansen', type: 'user', offset: 5, length: 13 }] }), only);
+    expect((phoneFirst.outbound as { body: string }).body).toMatch(/^Dank \[person\]! Bel \[phone\]/);
+    expect(JSON.stringify(phoneFirst.outbound)).not.toMatch(/pieter|jansen/i);
   });
 
   it('takes out the hidden characters that would let a recogniser read other text than the phone shows', () => {

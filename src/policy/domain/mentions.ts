@@ -3,6 +3,8 @@ import { ORDINARY_WORDS_THAT_ARE_NAMES } from './ordinary-words-that-are-names.j
 
 /** What replaces the name of someone who did not consent to it crossing. */
 export const PERSON_PLACEHOLDER = '[person]';
+/** What replaces it inside an e-mail address: a word that leaves the address one, for the e-mail recogniser to judge. */
+const PERSON_IN_AN_ADDRESS = 'person';
 
 /** Someone whose name must not cross, and where tags put it in the text. */
 export interface PersonToCut {
@@ -47,22 +49,25 @@ const SHARP_S = /ß/g;
  *   too and the word is no ordinary English or Dutch word (ORDINARY_WORDS_THAT_ARE_NAMES): there
  *   a word is too often just a word ("Will you", "Mark your calendars", "Groot nieuws").
  * Finds that overlap, or that only a space parts, become one placeholder: a tag that shows a first
- * name is cut whole with the surname typed after it. A find inside an e-mail address that
- * `emailAddresses` finds (pieter.jansen@example.org) is left whole to the recognisers that run after:
- * a policy may deny a share for an address, which a cut would hide.
+ * name is cut whole with the surname typed after it. Inside an e-mail address that `emailAddresses`
+ * finds (pieter.jansen@example.org) the name becomes PERSON_IN_AN_ADDRESS (person@example.org): the
+ * address stays one for the recognisers that run after, and a policy that denies a share for an
+ * address still sees it, while the name is gone whatever they do.
  */
 export function cutNames(text: string, people: readonly PersonToCut[], emailAddresses?: (text: string) => readonly Span[]): { text: string; count: number } {
   if (people.length === 0) return { text, count: 0 };
   const view = nameView(text);
-  let places = people.flatMap((person) => placesShowing(person, text, view));
-  const addresses = emailAddresses && text.includes('@') ? emailAddresses(text) : [];
-  if (addresses.length > 0) places = places.filter((place) => !addresses.some((address) => address.start <= place.start && place.end <= address.end));
-  const cuts = merged(places, text);
+  const cuts = merged(
+    people.flatMap((person) => placesShowing(person, text, view)),
+    text,
+  );
   if (cuts.length === 0) return { text, count: 0 };
+  const addresses = emailAddresses && text.includes('@') ? emailAddresses(text) : [];
   const parts: string[] = [];
   let copiedTo = 0;
   for (const cut of cuts) {
-    parts.push(text.slice(copiedTo, cut.start), PERSON_PLACEHOLDER);
+    const inAnAddress = addresses.some((address) => address.start <= cut.start && cut.end <= address.end);
+    parts.push(text.slice(copiedTo, cut.start), inAnAddress ? PERSON_IN_AN_ADDRESS : PERSON_PLACEHOLDER);
     copiedTo = cut.end;
   }
   parts.push(text.slice(copiedTo));
@@ -91,13 +96,14 @@ function placesShowing(person: PersonToCut, text: string, view: NameView): Span[
   }
   for (const words of forms.values()) places.push(...occurrences(view, words));
   places.push(...handles(view, nameWords));
+  const initials = new Set(nameWords.map((word) => String.fromCodePoint(word.codePointAt(0)!)));
   const elsewhere: Span[] = [];
   for (const words of wordsOfName(written)) {
     const ordinary = ORDINARY_WORDS_THAT_ARE_NAMES.has(words.join(' '));
     const month = MONTHS.has(words.join(' '));
     for (const place of occurrences(view, words)) {
       if (month && besideANumber(text, place)) continue;
-      if (!startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start)) places.push(place);
+      if (!startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start, initials)) places.push(withInitialsBefore(text, place, initials));
       else if (!ordinary) elsewhere.push(place);
     }
   }
@@ -118,15 +124,15 @@ function besideANumber(text: string, span: Span): boolean {
  * The words of a name that are cut on their own, folded: a double name whole (overlapping finds
  * merge) and each of its halves, of three or more letters, not particles, not written in lower case.
  */
-function wordsOfName(written: readonly { word: string; folded: readonly string[] }[]): (readonly string[])[] {
-  const words: (readonly string[])[] = [];
+function wordsOfName(written: readonly { word: string; folded: readonly string[] }[]): Iterable<readonly string[]> {
+  // Keyed by their text: a name may repeat a word, and each is searched for once.
+  const words = new Map<string, readonly string[]>();
   for (const { word, folded } of written) {
     if (startsLowerCase(word)) continue;
-    const halves = folded.filter((half) => half.length >= SHORTENED_NAME_MIN && !PARTICLES.has(half));
-    if (folded.length > 1 && word.length >= SHORTENED_NAME_MIN) words.push(folded);
-    words.push(...halves.map((half) => [half]));
+    if (folded.length > 1 && word.length >= SHORTENED_NAME_MIN) words.set(folded.join(' '), folded);
+    for (const half of folded) if (half.length >= SHORTENED_NAME_MIN && !PARTICLES.has(half)) words.set(half, [half]);
   }
-  return words;
+  return words.values();
 }
 
 /**
@@ -307,28 +313,42 @@ function handles(view: NameView, words: readonly string[]): Span[] {
     const first = shape[0]!;
     for (let at = view.text.indexOf(first); at !== -1; at = view.text.indexOf(first, at + 1)) {
       if (at > 0 && (WORD_CHARACTER.test(view.text[at - 1]!) || view.text[at - 1] === '_')) continue;
-      let end = handleEnd(view.text, at + first.length, shape, 1, particlesOptional);
+      const end = handleEnds(view.text, at + first.length, shape, particlesOptional)
+        .map((wordsEnd) => withDigitsAfter(view.text, wordsEnd))
+        .find((end) => !WORD_CHARACTER.test(view.text[end] ?? ' ') && view.text[end] !== '_');
       if (end === undefined) continue;
-      // Digits after, joined or not (pieterjansen87, pieter_jansen_2).
-      const digitsFrom = HANDLE_JOINS.includes(view.text[end] ?? ' ') && ASCII_DIGIT.test(view.text[end + 1] ?? '') ? end + 1 : end;
-      if (ASCII_DIGIT.test(view.text[digitsFrom] ?? '')) end = digitsFrom;
-      while (ASCII_DIGIT.test(view.text[end] ?? '')) end++;
-      const after = view.text[end] ?? ' ';
-      if (WORD_CHARACTER.test(after) || after === '_') continue;
       found.push(textSpan(view, at, end));
     }
   }
   return found;
 }
 
-/** Where a handle's words from the `next`th on end when they follow at `at`, each after a join or none, particles optional or not. */
-function handleEnd(view: string, at: number, words: readonly string[], next: number, particlesOptional: boolean): number | undefined {
-  if (next === words.length) return at;
-  const word = words[next]!;
-  const from = HANDLE_JOINS.includes(view[at] ?? ' ') ? at + 1 : at;
-  const withWord = view.startsWith(word, from) ? handleEnd(view, from + word.length, words, next + 1, particlesOptional) : undefined;
-  if (withWord !== undefined || !particlesOptional || !PARTICLES.has(word)) return withWord;
-  return handleEnd(view, at, words, next + 1, particlesOptional);
+/**
+ * Where a handle's words after the first may end when they follow at `at`, longest first: each
+ * after a join or none, particles optional or not. The ends reached after each word are kept as a
+ * set, so a name of many particles costs its words times their ends, not every way to skip them.
+ */
+function handleEnds(view: string, at: number, words: readonly string[], particlesOptional: boolean): number[] {
+  let ends = [at];
+  for (const word of words.slice(1)) {
+    const next = new Set<number>();
+    for (const from of ends) {
+      const start = HANDLE_JOINS.includes(view[from] ?? ' ') ? from + 1 : from;
+      if (view.startsWith(word, start)) next.add(start + word.length);
+      if (particlesOptional && PARTICLES.has(word)) next.add(from);
+    }
+    if (next.size === 0) return [];
+    ends = [...next];
+  }
+  return ends.sort((a, b) => b - a);
+}
+
+/** The end of a handle with the digits after it, joined or not (pieterjansen87, pieter_jansen_2). */
+function withDigitsAfter(view: string, end: number): number {
+  const digitsFrom = HANDLE_JOINS.includes(view[end] ?? ' ') && ASCII_DIGIT.test(view[end + 1] ?? '') ? end + 1 : end;
+  let i = digitsFrom;
+  while (ASCII_DIGIT.test(view[i] ?? '')) i++;
+  return i > digitsFrom ? i : end;
 }
 
 /** Where the words end when they stand at `at` one after another, any run of blanks between them. */
@@ -348,26 +368,46 @@ function endOfWordsAt(view: string, at: number, words: readonly string[]): numbe
 /** Ends a sentence, or a line. */
 const SENTENCE_END = /[.!?…:;\n\r\u2028\u2029\u0085]/u;
 
-/** Titles written before a name with a full stop that ends no sentence (Dhr. Jansen, Dr. Jansen). */
-const TITLES: ReadonlySet<string> = new Set(['dhr', 'mevr', 'mw', 'mr', 'mrs', 'ms', 'dr', 'drs', 'ir', 'ing', 'prof', 'ds', 'fam', 'hr', 'st', 'jr', 'sr', 'mgr']);
+/** Titles written before a name with a full stop that ends no sentence (Dhr. Jansen, Dr. Jansen, Gr. Pieter). */
+const TITLES: ReadonlySet<string> = new Set(['dhr', 'mevr', 'mw', 'mej', 'mr', 'mrs', 'ms', 'mx', 'dr', 'drs', 'ir', 'ing', 'prof', 'ds', 'zr', 'br', 'fam', 'jr', 'sr', 'mgr', 'gr', 'capt', 'sgt', 'rev', 'col', 'lt', 'insp']);
 
-/** Whether nothing but blanks, quotes, brackets, markers and symbols stand between `at` and the start of its sentence or line. */
-function startsASentence(text: string, at: number): boolean {
+/**
+ * Whether nothing but blanks, quotes, brackets, markers and symbols stand between `at` and the start
+ * of its sentence or line. A full stop after a title or after one of the person's `initials` (folded)
+ * ends no sentence (Dhr. P. Jansen); after another letter it does (Plan B. Mark your calendars).
+ */
+function startsASentence(text: string, at: number, initials: ReadonlySet<string>): boolean {
   for (let i = at - 1; i >= 0; i--) {
     const character = text[i]!;
-    if (character === '.' && abbreviationBefore(text, i)) return false;
+    if (character === '.' && abbreviationBefore(text, i, initials)) return false;
     if (SENTENCE_END.test(character)) return true;
     if (WORD_CHARACTER.test(character)) return false;
   }
   return true;
 }
 
-/** Whether the full stop at `dot` ends an initial (P.) or a title (Dhr.) rather than a sentence. */
-function abbreviationBefore(text: string, dot: number): boolean {
+/** Whether the full stop at `dot` ends a title, one of the person's initials in capitals, or an abbreviated particle. */
+function abbreviationBefore(text: string, dot: number, initials: ReadonlySet<string>): boolean {
   let start = dot;
   while (start > 0 && LETTER.test(text[start - 1]!)) start--;
   const word = text.slice(start, dot);
-  return word.length === 1 || TITLES.has(word.toLowerCase());
+  // v. and d. abbreviate the particles van and der or den (K. v.d. Berg).
+  if (word.length === 1) return startsLowerCase(word) ? word === 'v' || word === 'd' : initials.has(word.toLowerCase());
+  return TITLES.has(word.toLowerCase());
+}
+
+/** An initial of the person and its full stop (P., J.W.): written before their surname, it belongs to the name. */
+const INITIAL_BEFORE = /(?:^|[^\p{L}\p{N}.])((?:\p{Lu}\.\s?)+)((?:[\p{Ll}.]{1,6}\s)*)$/u;
+
+/** The span grown back over the person's initials and the particles after them (J.W. de Boer, K. v.d. Berg). */
+function withInitialsBefore(text: string, place: Span, initials: ReadonlySet<string>): Span {
+  const before = INITIAL_BEFORE.exec(text.slice(Math.max(0, place.start - 24), place.start));
+  if (!before) return place;
+  const letters = before[1]!.match(/\p{Lu}/gu)!;
+  const particles = before[2]!.trim().split(/\s+/u).filter((word) => word !== '');
+  const aParticle = (word: string) => PARTICLES.has(word.replace(/\./g, '')) || /^(?:v\.?d\.?|vd|v)$/u.test(word);
+  if (!letters.every((letter) => initials.has(letter.toLowerCase())) || !particles.every(aParticle)) return place;
+  return { start: place.start - before[1]!.length - before[2]!.length, end: place.end };
 }
 
 /** Whether a word begins with a lower-case letter (a script without case never does). */
