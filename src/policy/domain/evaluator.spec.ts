@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { fileURLToPath } from 'node:url';
 import { type ConsentSnapshot, type ConsentState, consentSubjectsFor, evaluateShare, mediaAttachmentsOf, type ShareInput } from './evaluator.js';
 import { compilePolicyBundle, loadPolicyBundle } from './loader.js';
-import { ORDINARY_WORDS_THAT_ARE_NAMES } from './ordinary-words-that-are-names.js';
+import { isOrdinaryWord } from './lexicon/ordinary-words.js';
 
 const bundle = loadPolicyBundle(fileURLToPath(new URL('../../../policies', import.meta.url)));
 const policy = bundle.select('frontline-updates', 'workplace.post', 'whatsapp')!;
@@ -255,7 +255,7 @@ delivery: { type: text, template: "{message}" }
 describe('evaluateShare: no field outside the allow-list ever crosses (property)', () => {
   const marker = fc.uuid().map((u) => `MARK${u.replaceAll('-', '')}`);
   // Not made of ordinary words ("Will", "Groot"): those are left at the start of a sentence or in lower case.
-  const name = fc.stringMatching(/^[A-Z][a-z]{2,8} [A-Z][a-z]{2,8}$/).filter((n) => !n.toLowerCase().split(' ').some((w) => ORDINARY_WORDS_THAT_ARE_NAMES.has(w)));
+  const name = fc.stringMatching(/^[A-Z][a-z]{2,8} [A-Z][a-z]{2,8}$/).filter((n) => !n.toLowerCase().split(' ').some(isOrdinaryWord));
   const extra = fc.letrec((tie) => ({
     value: fc.oneof({ depthSize: 'small' }, marker, fc.array(tie('value'), { maxLength: 3 }), fc.dictionary(fc.stringMatching(/^[a-z_]{1,8}$/), tie('value'), { maxKeys: 3 })),
   })).value;

@@ -469,7 +469,7 @@ function applyMentionRule(
   }
   if (withoutConsent.length > 0 && rule!.whenMissing === 'deny') return { text: message, count: 0, deny: true, drop: false };
   if (withoutConsent.length > 0 && rule!.whenMissing === 'drop') return { text: message, count: 0, deny: false, drop: true };
-  if (authorName !== undefined && authorName.trim() !== '') withoutConsent.push({ name: authorName, tags: [] });
+  if (authorName !== undefined && authorName.trim() !== '') withoutConsent.push({ name: authorName, tags: [], author: true });
   // An address holding a name is left whole to the e-mail recogniser, when it runs on the message.
   const emailAddresses = transform.kind === 'redact-pii' && policy.freeText.recognisers.includes('email') ? (text: string) => findPii(text, ['email']) : undefined;
   const cut = cutNames(message, withoutConsent, emailAddresses);

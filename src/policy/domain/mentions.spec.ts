@@ -86,6 +86,8 @@ describe('cutNames', () => {
   it('reads a full stop after another letter or an acronym as the end of a sentence', () => {
     const text = 'Mark Groot joins. Lunch is in Hall B. Mark your calendars. Mail HR. Groot nieuws!';
     expect(cut(text, 'Mark Groot', 'Mark Groot')).toBe('[person] joins. Lunch is in Hall B. Mark your calendars. Mail HR. Groot nieuws!');
+    // A particle has no initial.
+    expect(cut('Kees de Groot is terug. Ook vitamine D. Groot nieuws!', 'Kees de Groot', 'Kees de Groot')).toBe('[person] is terug. Ook vitamine D. Groot nieuws!');
   });
 
   it('cuts a name word at the start of a sentence or in lower case when the text shows the person elsewhere and the word is no ordinary word', () => {
@@ -98,6 +100,34 @@ describe('cutNames', () => {
   it('leaves a month that is a name word where a number dates it', () => {
     expect(cut('Team Jan Smit levert vanaf Jan 2026, niet op 12 Jan. Dank Jan!', 'Jan Smit', 'Jan Smit')).toBe('Team [person] levert vanaf Jan 2026, niet op 12 Jan. Dank [person]!');
     expect(cut('May Chen starts on 3 May. Thanks May.', 'May Chen', 'May Chen')).toBe('[person] starts on 3 May. Thanks [person].');
+  });
+
+  it('leaves an ordinary word that is a name word at the start of a sentence or in lower case, and cuts the rest there', () => {
+    const dayTagged = (text: string) => cut(text, 'Sarah Day', 'Sarah Day');
+    expect(dayTagged('Welcome Sarah Day! Day 1 starts now, have a great day. Sarah, enjoy.')).toBe('Welcome [person]! Day 1 starts now, have a great day. [person], enjoy.');
+    expect(cut('Dank Floor de Jong! Floor 2 is open. Veel geluk, floor.', 'Floor de Jong', 'Floor de Jong')).toBe('Dank [person]! Floor 2 is open. Veel geluk, floor.');
+  });
+
+  it('cuts the Dutch genitive of a name word that is no word of its own, and a capitalised possessive', () => {
+    expect(cut('Bedankt Pieter Jansen! Pieters fiets staat bij Jansens jas.')).toBe('Bedankt [person]! [person] fiets staat bij [person] jas.');
+    expect(cut('Thanks Andrew Ward. Ward’s team won; the ward is open. Marks and Wards.', 'Andrew Ward', 'Andrew Ward')).toBe('Thanks [person]. [person]’s team won; the ward is open. Marks and Wards.');
+  });
+
+  it('takes the author’s name words for the author wherever they stand, with no tag needed', () => {
+    const author = (text: string, name = PIETER) => cutNames(text, [{ name, tags: [], author: true }]).text;
+    expect(author('Nieuwe roosters hangen.\nGroeten,\nPieter')).toBe('Nieuwe roosters hangen.\nGroeten,\n[person]');
+    expect(author('Bedankt voor alles!\nMark', 'Mark de Vries')).toBe('Bedankt voor alles!\nMark');
+    // Without the author flag nothing else shows the person: the word may be anyone's.
+    expect(cutNames('Groeten,\nPieter', [{ name: PIETER, tags: [] }]).text).toBe('Groeten,\nPieter');
+  });
+
+  it('finds no handle where an initial and a surname spell an ordinary word', () => {
+    expect(cut('We won an award, Andrew! a.ward and award.', undefined, 'Andrew Ward')).toBe('We won an award, [person]! [person] and award.');
+  });
+
+  it('reads letters that do not decompose as the letters typed without them', () => {
+    expect(cut('Welkom Lukasz Wojcik en Søren!', undefined, 'Łukasz Wójcik')).toBe('Welkom [person] en Søren!');
+    expect(cut('Welkom Soren Aydin!', undefined, 'Søren Aydın')).toBe('Welkom [person]!');
   });
 
   it('reads ß as the ss that upper case writes for it', () => {

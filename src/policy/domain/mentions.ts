@@ -1,5 +1,5 @@
 import { CodeUnitOrigins } from './code-unit-origins.js';
-import { ORDINARY_WORDS_THAT_ARE_NAMES } from './ordinary-words-that-are-names.js';
+import { isOrdinaryWord } from './lexicon/ordinary-words.js';
 
 /** What replaces the name of someone who did not consent to it crossing. */
 export const PERSON_PLACEHOLDER = '[person]';
@@ -11,6 +11,8 @@ export interface PersonToCut {
   name: string;
   /** Offsets and lengths as the post gives them (UTF-16 code units; code points from some integrations). */
   tags: readonly { offset: number; length: number }[];
+  /** The post's author: the post shows them without a tag, so their name words are them wherever they stand (but for ordinary words). */
+  author?: boolean;
 }
 
 /** The shortest start of a name's word a tag may show for it (Ed, Li are whole names; Piet starts Pieter). */
@@ -27,8 +29,9 @@ const DROPPED_FOR_NAMES = /^[\p{M}\p{Cf}\p{Default_Ignorable_Code_Point}]$/u;
 const CONTROL = /^\p{Cc}$/u;
 const BLANK = /^[\p{White_Space}\p{Pd}]$/u;
 const APOSTROPHES = /[\u2018\u2019\u02BC\u0060\u00B4]/g;
-/** ß, read as the ss that upper case writes for it (GROSS for Groß). */
-const SHARP_S = /ß/g;
+/** Letters that compatibility decomposition leaves whole, read as the letters a keyboard without them types (ß as the ss of GROSS, ł in Łukasz as l). */
+const UNDECOMPOSED = /[ßłıøđðæœħŀ]/g;
+const UNDECOMPOSED_AS: Readonly<Record<string, string>> = { ß: 'ss', ł: 'l', ı: 'i', ø: 'o', đ: 'd', ð: 'd', æ: 'ae', œ: 'oe', ħ: 'h', ŀ: 'l' };
 
 /**
  * Replaces, with PERSON_PLACEHOLDER, every place the text shows the name of one of `people`:
@@ -46,8 +49,8 @@ const SHARP_S = /ß/g;
  *   months beside a number ("vanaf Jan 2026", "on 3 May");
  * - and such a word elsewhere, at the start of a sentence or line or in lower case ("Pieter
  *   opened it", "groeten, pieter"), only when the text shows that person in one of the ways above
- *   too and the word is no ordinary English or Dutch word (ORDINARY_WORDS_THAT_ARE_NAMES): there
- *   a word is too often just a word ("Will you", "Mark your calendars", "Groot nieuws").
+ *   too and the word is no ordinary English or Dutch word (isOrdinaryWord): there a word is too
+ *   often just a word ("Will you", "Mark your calendars", "Groot nieuws", "have a great day").
  * Finds that overlap, or that only a space parts, become one placeholder: a tag that shows a first
  * name is cut whole with the surname typed after it. Inside an e-mail address that `emailAddresses`
  * finds (pieter.jansen@example.org) the name becomes PERSON_IN_AN_ADDRESS (person@example.org): the
@@ -96,21 +99,33 @@ function placesShowing(person: PersonToCut, text: string, view: NameView): Span[
   }
   for (const words of forms.values()) places.push(...occurrences(view, words));
   places.push(...handles(view, nameWords));
-  const initials = new Set(nameWords.map((word) => String.fromCodePoint(word.codePointAt(0)!)));
+  // Of the words that are no particles: Kees de Groot has no initial D (vitamine D. Groot nieuws).
+  const initials = new Set(nameWords.filter((word) => !PARTICLES.has(word)).map((word) => String.fromCodePoint(word.codePointAt(0)!)));
   const elsewhere: Span[] = [];
   for (const words of wordsOfName(written)) {
-    const ordinary = ORDINARY_WORDS_THAT_ARE_NAMES.has(words.join(' '));
+    const ordinary = words.length === 1 && isOrdinaryWord(words[0]!);
     const month = MONTHS.has(words.join(' '));
     for (const place of occurrences(view, words)) {
       if (month && besideANumber(text, place)) continue;
       if (!startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start, initials)) places.push(withInitialsBefore(text, place, initials));
-      else if (!ordinary) elsewhere.push(place);
+      // Capitalised with an apostrophe s (Ward's team) it is a name even where the word is an ordinary one.
+      else if (!ordinary || (!startsLowerCase(text.slice(place.start, place.end)) && POSSESSIVE_AFTER.test(text.slice(place.end, place.end + 3)))) elsewhere.push(place);
+    }
+    // The Dutch genitive, without an apostrophe (Pieters fiets), where that is no word of its own (Marks).
+    const genitive = words.length === 1 ? `${words[0]!}s` : undefined;
+    if (genitive !== undefined && !isOrdinaryWord(genitive)) {
+      for (const place of occurrences(view, [genitive])) {
+        if (!startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start, initials)) places.push(place);
+        else elsewhere.push(place);
+      }
     }
   }
-  // A word that is no ordinary word, where the text also shows the person, is them.
-  if (places.length > 0) places.push(...elsewhere);
+  // A word that is no ordinary word, where the text also shows the person (or the person wrote it), is them.
+  if (places.length > 0 || person.author) places.push(...elsewhere);
   return places;
 }
+
+const POSSESSIVE_AFTER = /^['’]s(?![\p{L}\p{N}])/u;
 
 /** Months and their abbreviations that are names too (Jan, May, April): beside a number they date something (12 Jan, May 2026). */
 const MONTHS: ReadonlySet<string> = new Set(['jan', 'januari', 'january', 'mei', 'may', 'april', 'juni', 'june', 'juli', 'july', 'augustus', 'august', 'aug']);
@@ -236,6 +251,11 @@ function nameViewWithOffsets(text: string): NameView {
   return { text: parts.join(''), offsets: origins.table() };
 }
 
+/** A word folded as names are compared: what the lexicon of ordinary words is written in. */
+export function foldedForNames(word: string): string {
+  return nameView(word).text;
+}
+
 /** The words of a name, or of what a tag shows, folded. Not cached: names are personal data, kept no longer than a decision. */
 function foldedWords(name: string): readonly string[] {
   return nameView(name).text.split(' ').filter((word) => word !== '');
@@ -256,7 +276,7 @@ function foldForNames(character: string): string {
   if (fold === undefined) {
     fold = BLANK.test(character)
       ? ' '
-      : [...character.normalize('NFKD').toLowerCase().replace(SHARP_S, 'ss').normalize('NFKD')]
+      : [...character.normalize('NFKD').toLowerCase().replace(UNDECOMPOSED, (letter) => UNDECOMPOSED_AS[letter]!).normalize('NFKD')]
           .filter((c) => !DROPPED_FOR_NAMES.test(c) && !CONTROL.test(c))
           .join('')
           .replace(APOSTROPHES, "'");
@@ -316,7 +336,8 @@ function handles(view: NameView, words: readonly string[]): Span[] {
       const end = handleEnds(view.text, at + first.length, shape, particlesOptional)
         .map((wordsEnd) => withDigitsAfter(view.text, wordsEnd))
         .find((end) => !WORD_CHARACTER.test(view.text[end] ?? ' ') && view.text[end] !== '_');
-      if (end === undefined) continue;
+      // Joined without a dot or underscore, an initial and a surname may spell a word (a + ward, p + rice).
+      if (end === undefined || isOrdinaryWord(view.text.slice(at, end))) continue;
       found.push(textSpan(view, at, end));
     }
   }
