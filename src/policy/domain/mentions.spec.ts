@@ -59,6 +59,23 @@ describe('cutNames', () => {
     expect(cut(`Thanks ${written}!`)).toBe(expected);
   });
 
+  it.each([
+    ['@pieterj, @jansenp and @jansen.pieter', PIETER, 'Thanks @[person], @[person] and @[person]!'],
+    ['@pieter.jansen', 'Pieter Jan Jansen', 'Thanks @[person]!'],
+    ['@jwdeboer and @jw.deboer', 'Jan-Willem de Boer', 'Thanks @[person] and @[person]!'],
+    ['@kvdberg and @kees.vd.berg', 'Kees van den Berg', 'Thanks @[person] and @[person]!'],
+    ['@amjansen and @anne.jansen', 'Anne-Marie Jansen', 'Thanks @[person] and @[person]!'],
+    ['@sean.obrien', 'Seán O’Brien', 'Thanks @[person]!'],
+    ['#DeVries', 'Anna de Vries', 'Thanks #[person]!'],
+  ])('finds the handle %s for %s', (handle, name, expected) => {
+    expect(cut(`Thanks ${handle}!`, undefined, name)).toBe(expected);
+  });
+
+  it('cuts a name word written as a part of a hashtag in camel case when the text shows the person', () => {
+    expect(cut('Welkom Pieter Jansen! #BedanktPieter #TeamJansen #GreatDay')).toBe('Welkom [person]! #Bedankt[person] #Team[person] #GreatDay');
+    expect(cut('#BedanktPieter')).toBe('#BedanktPieter');
+  });
+
   it('finds a handle with or without the particles of the name, but never the first word alone', () => {
     expect(cut('Volg @pietervandijk en @pieter.van.dijk en pieter_dijk.', undefined, 'Pieter van Dijk')).toBe('Volg @[person] en @[person] en [person].');
     // Le is a surname here, and a particle elsewhere: the handle must hold it.

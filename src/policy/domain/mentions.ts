@@ -47,8 +47,8 @@ const UNDECOMPOSED_AS: Readonly<Record<string, string>> = { ß: 'ss', ł: 'l', �
  * - each word of the name of three or more letters where it stands capitalised inside a sentence
  *   ("Thanks Pieter", "met Jansen", "Dhr. P. Jansen"), but for particles such as van or der, and
  *   months beside a number ("vanaf Jan 2026", "on 3 May");
- * - and such a word elsewhere, at the start of a sentence or line or in lower case ("Pieter
- *   opened it", "groeten, pieter"), only when the text shows that person in one of the ways above
+ * - and such a word elsewhere, at the start of a sentence or line, in lower case or as a part of
+ *   a hashtag or handle in camel case ("Pieter opened it", "groeten, pieter", "#BedanktPieter"), only when the text shows that person in one of the ways above
  *   too and the word is no ordinary English or Dutch word (isOrdinaryWord): there a word is too
  *   often just a word ("Will you", "Mark your calendars", "Groot nieuws", "have a great day").
  * Finds that overlap, or that only a space parts, become one placeholder: a tag that shows a first
@@ -120,9 +120,29 @@ function placesShowing(person: PersonToCut, text: string, view: NameView): Span[
       }
     }
   }
+  const camelCaseWords = new Set<string>();
+  for (const words of wordsOfName(written)) if (words.length === 1 && !isOrdinaryWord(words[0]!)) camelCaseWords.add(words[0]!);
+  elsewhere.push(...camelCaseParts(text, camelCaseWords));
   // A word that is no ordinary word, where the text also shows the person (or the person wrote it), is them.
   if (places.length > 0 || person.author) places.push(...elsewhere);
   return places;
+}
+
+/** A hashtag or handle, and the capitalised parts camel case writes it in (#BedanktPieter, @TeamJansen). */
+const TAG_TOKEN = /[#@][\p{L}\p{M}\p{N}_]+/gu;
+const CAPITALISED_PART = /\p{Lu}[\p{Ll}\p{M}]*/gu;
+
+/** Where a capitalised part of a hashtag or handle is one of `words` (folded). */
+function camelCaseParts(text: string, words: ReadonlySet<string>): Span[] {
+  if (words.size === 0 || (!text.includes('#') && !text.includes('@'))) return [];
+  const found: Span[] = [];
+  for (const token of text.matchAll(TAG_TOKEN)) {
+    for (const part of token[0].matchAll(CAPITALISED_PART)) {
+      const start = token.index + part.index;
+      if (words.has(foldedForNames(part[0]))) found.push({ start, end: start + part[0].length });
+    }
+  }
+  return found;
 }
 
 const POSSESSIVE_AFTER = /^['’]s(?![\p{L}\p{N}])/u;
@@ -323,11 +343,11 @@ function handles(view: NameView, words: readonly string[]): Span[] {
   if (words.length < 2) return [];
   // Particles may be left out only where a word that is none follows the first (not for Ben Le: a handle is more than "ben").
   const particlesOptional = words.slice(1).some((word) => !PARTICLES.has(word));
-  // Every handle holds its last word that cannot be left out: without it in the text there is none to find.
-  const required = particlesOptional ? words.findLast((word) => !PARTICLES.has(word))! : words.at(-1)!;
-  if (!view.text.includes(required)) return [];
-  const shapes = [words];
-  if (words.slice(1).join('').length >= 4) shapes.push([[...words[0]!][0]!, ...words.slice(1)]);
+  const shapes = handleShapes(words).filter((shape) => {
+    // Too short a handle is too often something else; without its longest word in the text there is none to find.
+    const longest = shape.reduce((a, b) => (b.length > a.length ? b : a));
+    return shape.join('').length >= 5 && view.text.includes(longest);
+  });
   const found: Span[] = [];
   for (const shape of shapes) {
     const first = shape[0]!;
@@ -342,6 +362,40 @@ function handles(view: NameView, words: readonly string[]): Span[] {
     }
   }
   return found;
+}
+
+/** Names of more words than this are searched for as handles of all their words only. */
+const MAX_HANDLE_WORDS = 6;
+
+/**
+ * The ways a handle may write a name of two or more words (Pieter Jansen, Jan-Willem de Boer, Kees
+ * van den Berg), each a list of folded words that follow one another with a join or none:
+ * - all its words (pieterjansen, pieter.van.dijk), the first as an initial (pjansen);
+ * - the initials of all but the surname (jwdeboer, amjansen for Anne-Marie Jansen);
+ * - the first name with one later word, a middle name or a suffix left out, either way round, the
+ *   other as an initial or not (pieter.jansen for Pieter Jan Jansen, jansen.pieter, pieterj, jansenp);
+ * - the particles as their initials (kvdberg, kees.vd.berg), or the surname with its particles
+ *   alone (devries);
+ * and each without the apostrophes of its words (sean.obrien).
+ */
+function handleShapes(words: readonly string[]): (readonly string[])[] {
+  const initial = (word: string) => String.fromCodePoint(word.codePointAt(0)!);
+  const shapes: (readonly string[])[] = [words, [initial(words[0]!), ...words.slice(1)]];
+  const core = words.filter((word) => !PARTICLES.has(word));
+  if (core.length >= 2 && words.length <= MAX_HANDLE_WORDS) {
+    const [first, ...later] = core as [string, ...string[]];
+    const surnameAt = words.lastIndexOf(core.at(-1)!);
+    if (core.length >= 3) shapes.push([...words.slice(0, surnameAt).map((word) => (PARTICLES.has(word) ? word : initial(word))), ...words.slice(surnameAt)]);
+    for (const word of later) {
+      if (core.length >= 3) shapes.push([first, word]);
+      shapes.push([word, first], [first, initial(word)], [word, initial(first)]);
+    }
+    const particles = words.filter((word) => PARTICLES.has(word));
+    if (particles.length > 0) for (const head of [first, initial(first)]) shapes.push([head, ...particles.map(initial), core.at(-1)!]);
+    // The surname with the particles before it, as camel case writes it (DeVries).
+    if (PARTICLES.has(words[surnameAt - 1] ?? '')) shapes.push(words.slice(words.findLastIndex((word, i) => i < surnameAt && !PARTICLES.has(word)) + 1));
+  }
+  return [...shapes, ...shapes.filter((shape) => shape.some((word) => word.includes("'"))).map((shape) => shape.map((word) => word.replaceAll("'", '')))];
 }
 
 /**
