@@ -65,7 +65,8 @@ export function cutNames(text: string, people: readonly PersonToCut[], emailAddr
     text,
   );
   if (cuts.length === 0) return { text, count: 0 };
-  const addresses = emailAddresses && text.includes('@') ? emailAddresses(text) : [];
+  // The recogniser reads the whole text: only asked when a cut stands in a run of characters holding an @.
+  const addresses = emailAddresses && cuts.some((cut) => inARunWithAnAt(text, cut)) ? emailAddresses(text) : [];
   const parts: string[] = [];
   let copiedTo = 0;
   for (const cut of cuts) {
@@ -75,6 +76,13 @@ export function cutNames(text: string, people: readonly PersonToCut[], emailAddr
   }
   parts.push(text.slice(copiedTo));
   return { text: parts.join(''), count: cuts.length };
+}
+
+/** Whether an @ stands between the blanks around the span: where an e-mail address could hold it. */
+function inARunWithAnAt(text: string, span: Span): boolean {
+  for (let i = span.start - 1; i >= 0 && !/\s/u.test(text[i]!); i--) if (text[i] === '@') return true;
+  for (let i = span.end; i < text.length && !/\s/u.test(text[i]!); i++) if (text[i] === '@') return true;
+  return false;
 }
 
 /** Every place the text shows one person's name, in the ways cutNames lists. */
@@ -131,6 +139,8 @@ function placesShowing(person: PersonToCut, text: string, view: NameView): Span[
 /** A hashtag or handle, and the capitalised parts camel case writes it in (#BedanktPieter, @TeamJansen). */
 const TAG_TOKEN = /[#@][\p{L}\p{M}\p{N}_]+/gu;
 const CAPITALISED_PART = /\p{Lu}[\p{Ll}\p{M}]*/gu;
+// eslint-disable-next-line no-control-regex -- ASCII is what it tells apart
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 /** Where a capitalised part of a hashtag or handle is one of `words` (folded). */
 function camelCaseParts(text: string, words: ReadonlySet<string>): Span[] {
@@ -139,7 +149,8 @@ function camelCaseParts(text: string, words: ReadonlySet<string>): Span[] {
   for (const token of text.matchAll(TAG_TOKEN)) {
     for (const part of token[0].matchAll(CAPITALISED_PART)) {
       const start = token.index + part.index;
-      if (words.has(foldedForNames(part[0]))) found.push({ start, end: start + part[0].length });
+      const read = NOT_ASCII.test(part[0]) ? foldedForNames(part[0]) : part[0].toLowerCase();
+      if (words.has(read)) found.push({ start, end: start + part[0].length });
     }
   }
   return found;
@@ -340,13 +351,14 @@ const ASCII_DIGIT = /[0-9]/;
  * when the rest has four or more letters, digits after, joined or not.
  */
 function handles(view: NameView, words: readonly string[]): Span[] {
-  if (words.length < 2) return [];
+  // The longest word of every shape is one of the name's: where none touches another word or a join, there is no handle.
+  if (words.length < 2 || !words.some((word) => word.length >= 2 && touchesAWordOrJoin(view.text, word))) return [];
   // Particles may be left out only where a word that is none follows the first (not for Ben Le: a handle is more than "ben").
   const particlesOptional = words.slice(1).some((word) => !PARTICLES.has(word));
   const shapes = handleShapes(words).filter((shape) => {
-    // Too short a handle is too often something else; without its longest word in the text there is none to find.
+    // Too short a handle is too often something else; its longest word stands in the text touching another word or a join, or there is none.
     const longest = shape.reduce((a, b) => (b.length > a.length ? b : a));
-    return shape.join('').length >= 5 && view.text.includes(longest);
+    return shape.join('').length >= 5 && touchesAWordOrJoin(view.text, longest);
   });
   const found: Span[] = [];
   for (const shape of shapes) {
@@ -362,6 +374,13 @@ function handles(view: NameView, words: readonly string[]): Span[] {
     }
   }
   return found;
+}
+
+/** Whether `word` stands somewhere in the view with a letter, digit, dot or underscore right before or after it, as in a handle. */
+function touchesAWordOrJoin(view: string, word: string): boolean {
+  const joinsOn = (character: string | undefined) => character !== undefined && (HANDLE_JOINS.includes(character) || WORD_CHARACTER.test(character));
+  for (let at = view.indexOf(word); at !== -1; at = view.indexOf(word, at + 1)) if (joinsOn(view[at - 1]) || joinsOn(view[at + word.length])) return true;
+  return false;
 }
 
 /** Names of more words than this are searched for as handles of all their words only. */
