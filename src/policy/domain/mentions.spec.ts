@@ -169,6 +169,10 @@ describe('cutNames', () => {
     expect(cutNames(`@jan${'vande'.repeat(25)}berg!`, [{ name, tags: [] }]).text).toBe('@[person]!');
   });
 
+  it.each([["Robert ' Bob ' Smith", 'Thanks @Robert Smith, Smithson!'], ["'Abdullah Rahman", 'Thanks Rahmanx and Rahman!'], ["'t Hartman", 'Thanks Hartmanx!']])('takes a name with a word of apostrophes alone: %s', (name, text) => {
+    expect(typeof cutNames(text, [{ name, tags: [] }]).text).toBe('string');
+  });
+
   it('takes a name of thousands of words without failing', () => {
     const name = Array.from({ length: 6000 }, () => 'Aaa').join(' ');
     expect(cutNames('Thanks Bbb', [{ name, tags: [] }])).toEqual({ text: 'Thanks Bbb', count: 0 });

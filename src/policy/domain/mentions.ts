@@ -350,7 +350,8 @@ const ASCII_DIGIT = /[0-9]/;
  * a dot or underscore between them, particles or not, the first word whole or as its initial
  * when the rest has four or more letters, digits after, joined or not.
  */
-function handles(view: NameView, words: readonly string[]): Span[] {
+function handles(view: NameView, nameWords: readonly string[]): Span[] {
+  const words = nameWords.filter((word) => /\p{L}/u.test(word));
   // The longest word of every shape is one of the name's: where none touches another word or a join, there is no handle.
   if (words.length < 2 || !words.some((word) => word.length >= 2 && touchesAWordOrJoin(view.text, word))) return [];
   // Particles may be left out only where a word that is none follows the first (not for Ben Le: a handle is more than "ben").
@@ -383,7 +384,7 @@ function touchesAWordOrJoin(view: string, word: string): boolean {
   return false;
 }
 
-/** Names of more words than this are searched for as handles of all their words only. */
+/** Names of more words than this are searched for as handles of all their words only, or with the first as its initial. */
 const MAX_HANDLE_WORDS = 6;
 
 /**
@@ -398,7 +399,7 @@ const MAX_HANDLE_WORDS = 6;
  * and each without the apostrophes of its words (sean.obrien).
  */
 function handleShapes(words: readonly string[]): (readonly string[])[] {
-  const initial = (word: string) => String.fromCodePoint(word.codePointAt(0)!);
+  const initial = (word: string) => /\p{L}/u.exec(word)?.[0] ?? '';
   const shapes: (readonly string[])[] = [words, [initial(words[0]!), ...words.slice(1)]];
   const core = words.filter((word) => !PARTICLES.has(word));
   if (core.length >= 2 && words.length <= MAX_HANDLE_WORDS) {
@@ -414,7 +415,9 @@ function handleShapes(words: readonly string[]): (readonly string[])[] {
     // The surname with the particles before it, as camel case writes it (DeVries).
     if (PARTICLES.has(words[surnameAt - 1] ?? '')) shapes.push(words.slice(words.findLastIndex((word, i) => i < surnameAt && !PARTICLES.has(word)) + 1));
   }
-  return [...shapes, ...shapes.filter((shape) => shape.some((word) => word.includes("'"))).map((shape) => shape.map((word) => word.replaceAll("'", '')))];
+  const withoutApostrophes = shapes.filter((shape) => shape.some((word) => word.includes("'"))).map((shape) => shape.map((word) => word.replaceAll("'", '')));
+  // A word of apostrophes alone ('t, a nickname in quotes) leaves nothing to look for: an empty word would be found everywhere.
+  return [...shapes, ...withoutApostrophes].map((shape) => shape.filter((word) => word !== '')).filter((shape) => shape.length >= 2);
 }
 
 /**
