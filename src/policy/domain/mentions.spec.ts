@@ -60,7 +60,8 @@ describe('cutNames', () => {
   });
 
   it.each([
-    ['@pieterj, @jansenp and @jansen.pieter', PIETER, 'Thanks @[person], @[person] and @[person]!'],
+    // A single letter for a word would take Sarah for Sara H.: @pieterj and @jansenp are left.
+    ['@pieterj, @jansenp and @jansen.pieter', PIETER, 'Thanks @pieterj, @jansenp and @[person]!'],
     ['@pieter.jansen', 'Pieter Jan Jansen', 'Thanks @[person]!'],
     ['@jwdeboer and @jw.deboer', 'Jan-Willem de Boer', 'Thanks @[person] and @[person]!'],
     ['@kvdberg and @kees.vd.berg', 'Kees van den Berg', 'Thanks @[person] and @[person]!'],
@@ -145,6 +146,33 @@ describe('cutNames', () => {
   it('reads letters that do not decompose as the letters typed without them', () => {
     expect(cut('Welkom Lukasz Wojcik en Søren!', undefined, 'Łukasz Wójcik')).toBe('Welkom [person] en Søren!');
     expect(cut('Welkom Soren Aydin!', undefined, 'Søren Aydın')).toBe('Welkom [person]!');
+  });
+
+  it('takes a common name the word lists also hold in lower case for the name', () => {
+    expect(cut('Welkom Thomas Mulder!\nThomas begint maandag. Mulder komt uit Zwolle. Groeten, kees', 'Thomas Mulder', 'Thomas Mulder')).toBe('Welkom [person]!\n[person] begint maandag. [person] komt uit Zwolle. Groeten, kees');
+    expect(cut('Dank Kees Dekker! Kees heeft het geregeld. groeten, kees', 'Kees Dekker', 'Kees Dekker')).toBe('Dank [person]! [person] heeft het geregeld. groeten, [person]');
+  });
+
+  it('keeps a name and an e-mail address after it two cuts, so the address stays one', () => {
+    const text = 'Groeten,\nAnna de Vries\nanna.devries@acme.nl';
+    expect(cutNames(text, [{ name: 'Anna de Vries', tags: [] }], (t) => findPii(t, ['email'])).text).toBe('Groeten,\n[person]\nperson@acme.nl');
+  });
+
+  it('reads a full stop in an abbreviation of letters as no end of a sentence', () => {
+    expect(cut('Dank Will de Boer. Aanwezig: o.a. Will en i.s.m. Boer.', 'Will de Boer', 'Will de Boer')).toBe('Dank [person]. Aanwezig: o.a. [person] en i.s.m. [person].');
+  });
+
+  it('takes only the initials of given names for the initials of the person', () => {
+    expect(cut('Thanks Will Green. Lunch in Hall G. Will you join us?', 'Will Green', 'Will Green')).toBe('Thanks [person]. Lunch in Hall G. Will you join us?');
+  });
+
+  it('leaves a surname that ends in s after a capitalised first name, and one before no noun', () => {
+    expect(cut('Thanks Pieter Jansen! Annelies Pieters helped; zie Pieters fiets. Hij komt van Pieters.')).toBe('Thanks [person]! Annelies Pieters helped; zie [person] fiets. Hij komt van Pieters.');
+  });
+
+  it('takes the author’s name word outside a sentence for the author only where it stands alone on its line', () => {
+    const author = (text: string) => cutNames(text, [{ name: 'Daan Koning', tags: [], author: true }]).text;
+    expect(author('Daan Visser neemt het over.\nZie https://acme.nl/team/daan\n\nDaan')).toBe('Daan Visser neemt het over.\nZie https://acme.nl/team/daan\n\n[person]');
   });
 
   it('reads ß as the ss that upper case writes for it', () => {

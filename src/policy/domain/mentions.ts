@@ -48,9 +48,11 @@ const UNDECOMPOSED_AS: Readonly<Record<string, string>> = { ß: 'ss', ł: 'l', �
  *   ("Thanks Pieter", "met Jansen", "Dhr. P. Jansen"), but for particles such as van or der, and
  *   months beside a number ("vanaf Jan 2026", "on 3 May");
  * - and such a word elsewhere, at the start of a sentence or line, in lower case or as a part of
- *   a hashtag or handle in camel case ("Pieter opened it", "groeten, pieter", "#BedanktPieter"), only when the text shows that person in one of the ways above
- *   too and the word is no ordinary English or Dutch word (isOrdinaryWord): there a word is too
- *   often just a word ("Will you", "Mark your calendars", "Groot nieuws", "have a great day").
+ *   a hashtag or handle in camel case ("Pieter opened it", "groeten, pieter", "#BedanktPieter"),
+ *   only when the text shows that person in one of the ways above too (the author: when it stands
+ *   alone on its line, a signature) and the word is no ordinary English or Dutch word
+ *   (isOrdinaryWord): there a word is too often just a word ("Will you", "Mark your calendars",
+ *   "Groot nieuws", "have a great day").
  * Finds that overlap, or that only a space parts, become one placeholder: a tag that shows a first
  * name is cut whole with the surname typed after it. Inside an e-mail address that `emailAddresses`
  * finds (pieter.jansen@example.org) the name becomes PERSON_IN_AN_ADDRESS (person@example.org): the
@@ -60,22 +62,30 @@ const UNDECOMPOSED_AS: Readonly<Record<string, string>> = { ß: 'ss', ł: 'l', �
 export function cutNames(text: string, people: readonly PersonToCut[], emailAddresses?: (text: string) => readonly Span[]): { text: string; count: number } {
   if (people.length === 0) return { text, count: 0 };
   const view = nameView(text);
-  const cuts = merged(
-    people.flatMap((person) => placesShowing(person, text, view)),
-    text,
-  );
-  if (cuts.length === 0) return { text, count: 0 };
-  // The recogniser reads the whole text: only asked when a cut stands in a run of characters holding an @.
-  const addresses = emailAddresses && cuts.some((cut) => inARunWithAnAt(text, cut)) ? emailAddresses(text) : [];
+  const tagParts = camelCaseParts(text);
+  const places = people.flatMap((person) => placesShowing(person, text, view, tagParts));
+  if (places.length === 0) return { text, count: 0 };
+  // The recogniser reads the whole text: only asked when a find stands in a run of characters holding an @.
+  const addresses = emailAddresses && places.some((place) => inARunWithAnAt(text, place)) ? emailAddresses(text) : [];
+  const addressOf = (span: Span) => addresses.findIndex((address) => address.start <= span.start && span.end <= address.end);
+  // A name and an address after it (Anna de Vries, anna.devries@…) stay two cuts: one joined cut would break the address.
+  const cuts = merged(places, text, addressOf);
   const parts: string[] = [];
   let copiedTo = 0;
   for (const cut of cuts) {
-    const inAnAddress = addresses.some((address) => address.start <= cut.start && cut.end <= address.end);
-    parts.push(text.slice(copiedTo, cut.start), inAnAddress ? PERSON_IN_AN_ADDRESS : PERSON_PLACEHOLDER);
+    parts.push(text.slice(copiedTo, cut.start), addressOf(cut) >= 0 ? PERSON_IN_AN_ADDRESS : PERSON_PLACEHOLDER);
     copiedTo = cut.end;
   }
   parts.push(text.slice(copiedTo));
   return { text: parts.join(''), count: cuts.length };
+}
+
+/** Whether nothing but blanks and punctuation shares the span's line (a signature: "Groeten,\nPieter"). */
+function aloneOnItsLine(text: string, span: Span): boolean {
+  const lineStart = Math.max(text.lastIndexOf('\n', span.start - 1) + 1, 0);
+  const lineEnd = text.indexOf('\n', span.end);
+  const rest = text.slice(lineStart, span.start) + text.slice(span.end, lineEnd === -1 ? text.length : lineEnd);
+  return !/[\p{L}\p{N}]/u.test(rest);
 }
 
 /** Whether an @ stands between the blanks around the span: where an e-mail address could hold it. */
@@ -86,7 +96,7 @@ function inARunWithAnAt(text: string, span: Span): boolean {
 }
 
 /** Every place the text shows one person's name, in the ways cutNames lists. */
-function placesShowing(person: PersonToCut, text: string, view: NameView): Span[] {
+function placesShowing(person: PersonToCut, text: string, view: NameView, tagParts: readonly TagPart[]): Span[] {
   // Each word as written, and folded; a double name (Anne-Marie) folds to its halves.
   const written = person.name.trim().split(/\s+/u).map((word) => ({ word, folded: foldedWords(word) }));
   const nameWords = ([] as string[]).concat(...written.map((w) => w.folded));
@@ -107,8 +117,9 @@ function placesShowing(person: PersonToCut, text: string, view: NameView): Span[
   }
   for (const words of forms.values()) places.push(...occurrences(view, words));
   places.push(...handles(view, nameWords));
-  // Of the words that are no particles: Kees de Groot has no initial D (vitamine D. Groot nieuws).
-  const initials = new Set(nameWords.filter((word) => !PARTICLES.has(word)).map((word) => String.fromCodePoint(word.codePointAt(0)!)));
+  // Of the given names: Kees de Groot has no initial D (vitamine D. Groot nieuws), Will Green no G (Hall G. Will you).
+  const givenNames = nameWords.filter((word) => !PARTICLES.has(word)).slice(0, -1);
+  const initials = new Set(givenNames.map((word) => String.fromCodePoint(word.codePointAt(0)!)));
   const elsewhere: Span[] = [];
   for (const words of wordsOfName(written)) {
     const ordinary = words.length === 1 && isOrdinaryWord(words[0]!);
@@ -123,16 +134,21 @@ function placesShowing(person: PersonToCut, text: string, view: NameView): Span[
     const genitive = words.length === 1 ? `${words[0]!}s` : undefined;
     if (genitive !== undefined && !isOrdinaryWord(genitive)) {
       for (const place of occurrences(view, [genitive])) {
+        // Pieters fiets, not Annelies Pieters or Douwe Egberts: a surname of its own follows a capitalised name, a genitive comes before a noun.
+        if (!/^\s+\p{Ll}/u.test(text.slice(place.end, place.end + 3)) || /\p{Lu}[\p{L}\p{M}]*\s+$/u.test(text.slice(Math.max(0, place.start - 40), place.start))) continue;
         if (!startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start, initials)) places.push(place);
         else elsewhere.push(place);
       }
     }
   }
-  const camelCaseWords = new Set<string>();
-  for (const words of wordsOfName(written)) if (words.length === 1 && !isOrdinaryWord(words[0]!)) camelCaseWords.add(words[0]!);
-  elsewhere.push(...camelCaseParts(text, camelCaseWords));
-  // A word that is no ordinary word, where the text also shows the person (or the person wrote it), is them.
-  if (places.length > 0 || person.author) places.push(...elsewhere);
+  if (tagParts.length > 0) {
+    const camelCaseWords = new Set<string>();
+    for (const words of wordsOfName(written)) if (words.length === 1 && !isOrdinaryWord(words[0]!)) camelCaseWords.add(words[0]!);
+    elsewhere.push(...tagParts.filter((part) => camelCaseWords.has(part.read)));
+  }
+  // A word that is no ordinary word, where the text also shows the person, is them; the author's alone on its line signs the post.
+  if (places.length > 0) places.push(...elsewhere);
+  else if (person.author) places.push(...elsewhere.filter((place) => aloneOnItsLine(text, place)));
   return places;
 }
 
@@ -142,15 +158,19 @@ const CAPITALISED_PART = /\p{Lu}[\p{Ll}\p{M}]*/gu;
 // eslint-disable-next-line no-control-regex -- ASCII is what it tells apart
 const NOT_ASCII = /[^\x00-\x7f]/;
 
-/** Where a capitalised part of a hashtag or handle is one of `words` (folded). */
-function camelCaseParts(text: string, words: ReadonlySet<string>): Span[] {
-  if (words.size === 0 || (!text.includes('#') && !text.includes('@'))) return [];
-  const found: Span[] = [];
+interface TagPart extends Span {
+  /** The part folded as names are compared. */
+  read: string;
+}
+
+/** The capitalised parts of the text's hashtags and handles, read once for every person. */
+function camelCaseParts(text: string): readonly TagPart[] {
+  if (!text.includes('#') && !text.includes('@')) return [];
+  const found: TagPart[] = [];
   for (const token of text.matchAll(TAG_TOKEN)) {
     for (const part of token[0].matchAll(CAPITALISED_PART)) {
       const start = token.index + part.index;
-      const read = NOT_ASCII.test(part[0]) ? foldedForNames(part[0]) : part[0].toLowerCase();
-      if (words.has(read)) found.push({ start, end: start + part[0].length });
+      found.push({ start, end: start + part[0].length, read: NOT_ASCII.test(part[0]) ? foldedForNames(part[0]) : part[0].toLowerCase() });
     }
   }
   return found;
@@ -393,7 +413,8 @@ const MAX_HANDLE_WORDS = 6;
  * - all its words (pieterjansen, pieter.van.dijk), the first as an initial (pjansen);
  * - the initials of all but the surname (jwdeboer, amjansen for Anne-Marie Jansen);
  * - the first name with one later word, a middle name or a suffix left out, either way round, the
- *   other as an initial or not (pieter.jansen for Pieter Jan Jansen, jansen.pieter, pieterj, jansenp);
+ *   (pieter.jansen for Pieter Jan Jansen, jansen.pieter); not with a single letter for a word
+ *   (pieterj would take Sarah for Sara H.);
  * - the particles as their initials (kvdberg, kees.vd.berg), or the surname with its particles
  *   alone (devries);
  * and each without the apostrophes of its words (sean.obrien).
@@ -408,7 +429,7 @@ function handleShapes(words: readonly string[]): (readonly string[])[] {
     if (core.length >= 3) shapes.push([...words.slice(0, surnameAt).map((word) => (PARTICLES.has(word) ? word : initial(word))), ...words.slice(surnameAt)]);
     for (const word of later) {
       if (core.length >= 3) shapes.push([first, word]);
-      shapes.push([word, first], [first, initial(word)], [word, initial(first)]);
+      shapes.push([word, first]);
     }
     const particles = words.filter((word) => PARTICLES.has(word));
     if (particles.length > 0) for (const head of [first, initial(first)]) shapes.push([head, ...particles.map(initial), core.at(-1)!]);
@@ -488,8 +509,8 @@ function abbreviationBefore(text: string, dot: number, initials: ReadonlySet<str
   let start = dot;
   while (start > 0 && LETTER.test(text[start - 1]!)) start--;
   const word = text.slice(start, dot);
-  // v. and d. abbreviate the particles van and der or den (K. v.d. Berg).
-  if (word.length === 1) return startsLowerCase(word) ? word === 'v' || word === 'd' : initials.has(word.toLowerCase());
+  // v. and d. abbreviate the particles van and der or den (K. v.d. Berg); o.a., e.g., i.s.m. are abbreviations of letters and full stops.
+  if (word.length === 1) return startsLowerCase(word) ? word === 'v' || word === 'd' || text[start - 1] === '.' : initials.has(word.toLowerCase());
   return TITLES.has(word.toLowerCase());
 }
 
@@ -516,12 +537,13 @@ function startsLowerCase(word: string): boolean {
 /** Only spaces, dashes or invisible characters: what stands between two words of one name. */
 const WITHIN_A_NAME = /^[\s\p{Pd}\p{Cf}]*$/u;
 
-/** The spans in text order, joined where they overlap or only a space parts them (Piet, then Jansen). */
-function merged(spans: Span[], text: string): Span[] {
+/** The spans in text order, joined where they overlap, or where only a space parts them (Piet, then Jansen) and both are in the same e-mail address or in none. */
+function merged(spans: Span[], text: string, addressOf: (span: Span) => number): Span[] {
   const cuts: Span[] = [];
   for (const span of [...spans].sort((a, b) => a.start - b.start || b.end - a.end)) {
     const last = cuts.at(-1);
-    if (last && (span.start < last.end || WITHIN_A_NAME.test(text.slice(last.end, span.start)))) last.end = Math.max(last.end, span.end);
+    const joins = last && (span.start < last.end || (WITHIN_A_NAME.test(text.slice(last.end, span.start)) && addressOf(last) === addressOf(span)));
+    if (last && joins) last.end = Math.max(last.end, span.end);
     else cuts.push({ ...span });
   }
   return cuts;
