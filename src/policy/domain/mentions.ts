@@ -204,12 +204,8 @@ function wordsOfName(written: readonly { word: string; folded: readonly string[]
 /**
  * Whether the text a tag covers is its name as a post may show it: in any case, with or without
  * accents, in compatibility forms (full-width letters), with invisible characters inside or other
- * apostrophes, some of its words, or the start of one (Piet for Pieter).
+ * apostrophes, some of its words, or the start of one (Piet for Pieter). `ofName`: the name's words, folded.
  */
-export function readsAsName(covered: string, name: string): boolean {
-  return showsNameWords(covered, foldedWords(name));
-}
-
 function showsNameWords(covered: string, ofName: readonly string[]): boolean {
   const shownWords = foldedWords(covered);
   const shows = (word: string) => ofName.some((part) => part === word || (word.length >= SHORTENED_NAME_MIN && part.startsWith(word)));
