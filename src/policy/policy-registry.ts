@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SLUICE_CONFIG, type SluiceConfig } from '../platform/config/config.js';
+import { preloadOrdinaryWords } from './domain/lexicon/ordinary-words.js';
 import { loadPolicyBundle, PolicyLoadError, type PolicyBundle, type PolicyProblem } from './domain/loader.js';
 
 /**
@@ -14,6 +15,8 @@ export class PolicyRegistry {
 
   constructor(@Inject(SLUICE_CONFIG) private readonly config: SluiceConfig) {
     this.active = loadPolicyBundle(config.policiesDir);
+    // Read at start, not inside the first decision that needs it (some 60 ms), and a missing list stops the start.
+    preloadOrdinaryWords();
     this.logger.log(`loaded ${this.active.policies.length} policy file(s) from ${config.policiesDir}, bundle ${this.active.hash}`);
   }
 

@@ -8,12 +8,18 @@ let ordinaryWords: ReadonlySet<string> | undefined;
 
 /**
  * Whether a word, folded as names are compared (lower case, no marks), is an ordinary English or
- * Dutch word of three to nine letters (ordinary-words.txt, about 140,000 words, read on first use).
+ * Dutch word of three to nine letters (ordinary-words.txt, about 135,000 words, read on first use
+ * or at the gateway's start).
  * A name word that is one ("Will", "Day", "Bakker", "award") may just be the word.
  */
 export function isOrdinaryWord(folded: string): boolean {
   ordinaryWords ??= readOrdinaryWords();
   return ordinaryWords.has(folded);
+}
+
+/** Reads the list now: at the gateway's start rather than in its first decision. */
+export function preloadOrdinaryWords(): void {
+  ordinaryWords ??= readOrdinaryWords();
 }
 
 function readOrdinaryWords(): ReadonlySet<string> {
