@@ -120,13 +120,16 @@ function placesShowing(person: PersonToCut, text: string, view: NameView, tagPar
   // Of the given names: Kees de Groot has no initial D (vitamine D. Groot nieuws), Will Green no G (Hall G. Will you).
   const givenNames = nameWords.filter((word) => !PARTICLES.has(word)).slice(0, -1);
   const initials = new Set(givenNames.map((word) => String.fromCodePoint(word.codePointAt(0)!)));
+  const capitalisedInsideASentence = (place: Span) => !startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start, initials);
   const elsewhere: Span[] = [];
+  const camelCaseWords = new Set<string>();
   for (const words of wordsOfName(written)) {
     const ordinary = words.length === 1 && isOrdinaryWord(words[0]!);
+    if (words.length === 1 && !ordinary) camelCaseWords.add(words[0]!);
     const month = MONTHS.has(words.join(' '));
     for (const place of occurrences(view, words)) {
       if (month && besideANumber(text, place)) continue;
-      if (!startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start, initials)) places.push(withInitialsBefore(text, place, initials));
+      if (capitalisedInsideASentence(place)) places.push(withInitialsBefore(text, place, initials));
       // Capitalised with an apostrophe s (Ward's team) it is a name even where the word is an ordinary one.
       else if (!ordinary || (!startsLowerCase(text.slice(place.start, place.end)) && POSSESSIVE_AFTER.test(text.slice(place.end, place.end + 3)))) elsewhere.push(place);
     }
@@ -136,16 +139,12 @@ function placesShowing(person: PersonToCut, text: string, view: NameView, tagPar
       for (const place of occurrences(view, [genitive])) {
         // Pieters fiets, not Annelies Pieters or Douwe Egberts: a surname of its own follows a capitalised name, a genitive comes before a noun.
         if (!/^\s+\p{Ll}/u.test(text.slice(place.end, place.end + 3)) || /\p{Lu}[\p{L}\p{M}]*\s+$/u.test(text.slice(Math.max(0, place.start - 40), place.start))) continue;
-        if (!startsLowerCase(text.slice(place.start, place.end)) && !startsASentence(text, place.start, initials)) places.push(place);
+        if (capitalisedInsideASentence(place)) places.push(place);
         else elsewhere.push(place);
       }
     }
   }
-  if (tagParts.length > 0) {
-    const camelCaseWords = new Set<string>();
-    for (const words of wordsOfName(written)) if (words.length === 1 && !isOrdinaryWord(words[0]!)) camelCaseWords.add(words[0]!);
-    elsewhere.push(...tagParts.filter((part) => camelCaseWords.has(part.read)));
-  }
+  elsewhere.push(...tagParts.filter((part) => camelCaseWords.has(part.read)));
   // A word that is no ordinary word, where the text also shows the person, is them; the author's alone on its line signs the post.
   if (places.length > 0) places.push(...elsewhere);
   else if (person.author) places.push(...elsewhere.filter((place) => aloneOnItsLine(text, place)));
