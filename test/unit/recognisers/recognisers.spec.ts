@@ -159,6 +159,17 @@ describe('phone', () => {
     expect(found('Reorder 020-1234567', ['phone'])).toEqual([['phone', '020-1234567']]);
   });
 
+  it('does not count a reference word inside an IBAN or e-mail address before the number', () => {
+    expect(found('NL14 KVKA 0123 4567 89 of 020 123 4567', ['iban', 'phone'])).toEqual([
+      ['iban', 'NL14 KVKA 0123 4567 89'],
+      ['phone', '020 123 4567'],
+    ]);
+    expect(found('ticket@kvk.nl 020 123 4567', ['email', 'phone'])).toEqual([
+      ['email', 'ticket@kvk.nl'],
+      ['phone', '020 123 4567'],
+    ]);
+  });
+
   it('finds a number written digit by digit, as compact numbers: a landline only after a phone word', () => {
     expect(found('nummer: 0 6 1 2 3 4 5 6 7 8', ['phone'])).toEqual([['phone', '0 6 1 2 3 4 5 6 7 8']]);
     expect(found('bel 0 2 0 1 2 3 4 5 6 7', ['phone'])).toEqual([['phone', '0 2 0 1 2 3 4 5 6 7']]);
@@ -282,6 +293,14 @@ describe('bsn', () => {
   it('takes the formats printed on ID documents without a context word', () => {
     expect(found('nummer 1234 56 782', ['bsn'])).toEqual([['bsn', '1234 56 782']]);
     expect(found('nummer 123.456.782', ['bsn'])).toEqual([['bsn', '123.456.782']]);
+  });
+
+  it.each([
+    ['the bank code of an IBAN', 'GB14 KVKA 0000 0000 0000 00 1234 56 782', 'iban'],
+    ['an e-mail address', 'order@btw.nl 123.456.782', 'email'],
+  ])('does not let a reference word in %s unmask the number after it', (_case, text, value) => {
+    const findings = found(text, ['iban', 'email', 'bsn']);
+    expect(findings.map(([recogniser]) => recogniser)).toEqual([value, 'bsn']);
   });
 
   it.each([
@@ -471,6 +490,8 @@ describe('findPii', () => {
     ['a BSN after an IBAN', 'NL54 AAAA 0000 0000 00 000.000.061', [['iban', 'NL54 AAAA 0000 0000 00'], ['bsn', '000.000.061']]],
     ['a Dutch number after an international one', '+31610000000 06 10 00 00 00', [['phone', '+31610000000'], ['phone', '06 10 00 00 00']]],
     ['a card after a phone number', '+31 (0)6 1134 8623 3423 452413 00801', [['phone', '+31 (0)6 1134 8623'], ['payment_card', '3423 452413 00801']]],
+    // "5443 7401 4109 - 6011" passes Luhn and is longer than either card, but must not hide both.
+    ['two cards that a look-alike spans', '6011 5443 7401 4109 - 6011 8580 4140 5064', [['payment_card', '6011 5443 7401 4109'], ['payment_card', '6011 8580 4140 5064']]],
   ])('separates %s', (_case, text, expected) => {
     expect(found(text)).toEqual(expected);
   });

@@ -30,13 +30,13 @@ const MONEY_AFTER = /^\s?(?:euro|eur\b|dollar|usd|gbp|pond|pound)/i;
  */
 export const bsnRecogniser: Recogniser = {
   minDigits: 8,
-  find(text) {
+  find(text, _earlier, values) {
     const spans: Span[] = [];
     BSN_CANDIDATE.lastIndex = 0;
     for (let match = BSN_CANDIDATE.exec(text); match; match = BSN_CANDIDATE.exec(text)) {
       const start = match.index;
       const end = start + match[0].length;
-      if (isBsn(text, match, end)) spans.push({ start, end });
+      if (isBsn(text, match, end, values)) spans.push({ start, end });
       // Go on inside the candidate: a BSN may start there ("0000 00 000.000.061").
       BSN_CANDIDATE.lastIndex = start + 1;
     }
@@ -44,9 +44,9 @@ export const bsnRecogniser: Recogniser = {
   },
 };
 
-function isBsn(text: string, match: RegExpExecArray, end: number): boolean {
+function isBsn(text: string, match: RegExpExecArray, end: number, values: readonly Span[]): boolean {
   if (continuesAsNumber(text, end) || !passesElevenProof(digitsOf(match[0]))) return false;
-  const context = contextBefore(text, match.index, BSN_CONTEXT);
+  const context = contextBefore(text, match.index, BSN_CONTEXT, values);
   if (context === 'opposing') return false;
   const typicalFormat = match[1] !== undefined || (match[3] !== undefined && !MONEY_AFTER.test(text.slice(end, end + 8)));
   return context === 'supporting' || typicalFormat;

@@ -47,14 +47,26 @@ export function contextPattern(words: ContextWords): ContextPattern {
   return { pattern: new RegExp(`(${supporting})${opposing}`, 'gu') };
 }
 
-/** Which kind of context word occurs nearest before `start`, within `window` code units. */
-export function contextBefore(text: string, start: number, words: ContextPattern, window = CONTEXT_WINDOW): ContextVerdict {
-  // Lowercasing only the window keeps this cheap; the matches are not mapped back into the text.
-  const before = text.slice(Math.max(0, start - window), start).toLowerCase();
+/**
+ * Which kind of context word occurs nearest before `start`, within CONTEXT_WINDOW code units. An
+ * opposing word inside one of `values` (an e-mail address, an IBAN) is no word of the sentence: the
+ * bank code of "GB14 KVKA …" or the address order@shop.nl must not unmask the number after it.
+ */
+export function contextBefore(text: string, start: number, words: ContextPattern, values: readonly Span[] = []): ContextVerdict {
+  // Lowercasing only the window keeps this cheap; the offsets of matches are relative to it.
+  const windowStart = Math.max(0, start - CONTEXT_WINDOW);
+  const before = text.slice(windowStart, start).toLowerCase();
   let verdict: ContextVerdict = 'none';
   // Matches come left to right and do not overlap ("bestel" hides its "tel"): the last one is the nearest.
-  for (const match of allMatches(words.pattern, before)) verdict = match[1] === undefined ? 'opposing' : 'supporting';
+  for (const match of allMatches(words.pattern, before)) {
+    if (match[1] !== undefined) verdict = 'supporting';
+    else if (!insideAny(values, windowStart + match.index, windowStart + match.index + match[0].length)) verdict = 'opposing';
+  }
   return verdict;
+}
+
+function insideAny(spans: readonly Span[], start: number, end: number): boolean {
+  return spans.some((span) => start < span.end && span.start < end);
 }
 
 /**
@@ -120,8 +132,10 @@ export interface Recogniser {
   /** With fewer ASCII digits than this in the whole text the scan cannot find anything and is skipped. */
   minDigits: number;
   /**
-   * Spans may overlap, also those of other recognisers: findPii keeps the longest. `earlier` holds
-   * what the recognisers run before found; a costly scan may skip candidates that start inside them.
+   * Spans may overlap, also those of other recognisers: findPii keeps the disjoint set covering the
+   * most text. `earlier` holds what the recognisers run before found; a costly scan may skip
+   * candidates that start inside them. `values` are the e-mail addresses and IBANs among them,
+   * whose letters are no context words (see contextBefore).
    */
-  find(text: string, earlier: readonly Span[]): Span[];
+  find(text: string, earlier: readonly Span[], values: readonly Span[]): Span[];
 }

@@ -53,8 +53,9 @@ const RECOGNISERS: Readonly<Record<RecogniserId, Recogniser>> = {
 };
 
 /**
- * On overlap the longer finding wins (a URL contains the "pass@host" of its credentials, an IBAN
- * digit runs that may pass the Luhn check); at equal length the more specific shape, first here.
+ * On overlap the disjoint findings covering the most text win (a URL contains the "pass@host" of
+ * its credentials, an IBAN digit runs that may pass the Luhn check); at equal cover the more
+ * specific shapes, first here.
  */
 const SPECIFICITY: Readonly<Record<RecogniserId, number>> = {
   credential_url: 0,
@@ -75,8 +76,8 @@ const SCAN_ORDER: readonly RecogniserId[] = [...RECOGNISER_IDS.filter((id) => id
 
 /**
  * Every finding of the enabled recognisers, sorted by start, non-overlapping (on overlap the
- * longer/more specific one wins), in offsets of `text`. The recognisers read the text folded as a
- * reader sees it (recognitionView): digits of any script, full-width forms, invisible characters.
+ * findings covering the most text win), in offsets of `text`. The recognisers read the text folded
+ * as a reader sees it (recognitionView): digits of any script, full-width forms, invisible characters.
  * Never throws on any string input.
  */
 export function findPii(text: string, recognisers: readonly RecogniserId[] = RECOGNISER_IDS): PiiFinding[] {
@@ -107,32 +108,54 @@ function findInText(text: string, recognisers: readonly RecogniserId[]): PiiFind
     const recogniser = RECOGNISERS[id];
     if (!enabled.has(id) || digits < recogniser.minDigits) continue;
     const skip = id === 'phone' ? candidates.filter((c) => c.recogniser === 'iban') : candidates;
-    for (const span of recogniser.find(text, skip)) candidates.push({ recogniser: id, start: span.start, end: span.end });
+    const values = candidates.filter((c) => c.recogniser === 'email' || c.recogniser === 'iban');
+    for (const span of recogniser.find(text, skip, values)) candidates.push({ recogniser: id, start: span.start, end: span.end });
   }
   return withoutOverlaps(candidates);
 }
 
-/** Keeps the longest (then most specific) finding of each overlapping group, in text order. */
+/**
+ * Keeps, of overlapping findings, the disjoint set that covers the most text, then the one with
+ * the more specific shapes; in text order. The longest single finding is not enough: a card
+ * look-alike from the end of one card to the start of the next would hide both.
+ */
 function withoutOverlaps(candidates: PiiFinding[]): PiiFinding[] {
   if (candidates.length < 2) return candidates;
-  const byPriority = [...candidates].sort((a, b) => b.end - b.start - (a.end - a.start) || SPECIFICITY[a.recogniser] - SPECIFICITY[b.recogniser] || a.start - b.start);
-  // Kept in text order and disjoint, so their ends are ordered too and a binary search finds the
-  // one neighbour that could overlap: this stays fast on texts with thousands of candidates.
-  const kept: PiiFinding[] = [];
-  for (const candidate of byPriority) {
-    const next = firstEndingAfter(kept, candidate.start);
-    if (next < kept.length && kept[next]!.start < candidate.end) continue;
-    kept.splice(next, 0, candidate);
+  const byEnd = [...candidates].sort((a, b) => a.end - b.end || a.start - b.start || SPECIFICITY[a.recogniser] - SPECIFICITY[b.recogniser]);
+  const count = byEnd.length;
+  // Weighted interval scheduling: best[i] is the best choice among the first i findings by end,
+  // as code units covered and (lower is better) the sum of the kept findings' specificity ranks.
+  const covered = new Float64Array(count + 1);
+  const ranks = new Float64Array(count + 1);
+  const before = new Int32Array(count);
+  const taken = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const finding = byEnd[i]!;
+    before[i] = countEndingBy(byEnd, i, finding.start);
+    const withIt = covered[before[i]!]! + finding.end - finding.start;
+    const rankWithIt = ranks[before[i]!]! + SPECIFICITY[finding.recogniser];
+    const better = withIt > covered[i]! || (withIt === covered[i]! && rankWithIt < ranks[i]!);
+    covered[i + 1] = better ? withIt : covered[i]!;
+    ranks[i + 1] = better ? rankWithIt : ranks[i]!;
+    taken[i] = better ? 1 : 0;
   }
-  return kept;
+  const kept: PiiFinding[] = [];
+  for (let i = count; i > 0; ) {
+    if (taken[i - 1]) {
+      kept.push(byEnd[i - 1]!);
+      i = before[i - 1]!;
+    } else i--;
+  }
+  return kept.reverse();
 }
 
-function firstEndingAfter(kept: readonly PiiFinding[], position: number): number {
+/** How many of the first `limit` findings (sorted by end) end at or before `position`. */
+function countEndingBy(byEnd: readonly PiiFinding[], limit: number, position: number): number {
   let low = 0;
-  let high = kept.length;
+  let high = limit;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (kept[middle]!.end <= position) low = middle + 1;
+    if (byEnd[middle]!.end <= position) low = middle + 1;
     else high = middle;
   }
   return low;

@@ -94,14 +94,14 @@ type ValidityCache = Map<string, boolean>;
  */
 export const phoneRecogniser: Recogniser = {
   minDigits: 7,
-  find(text, earlier) {
+  find(text, earlier, values) {
     const spans: Span[] = [];
     const validity: ValidityCache = new Map();
     PHONE_CANDIDATE.lastIndex = 0;
     for (let match = PHONE_CANDIDATE.exec(text); match; match = PHONE_CANDIDATE.exec(text)) {
       const start = match.index;
       // Digits inside an IBAN, card or BSN found before are not parsed as a phone number.
-      const length = earlier.some((span) => start >= span.start && start < span.end) ? undefined : validLength(text, start, match[0], validity);
+      const length = earlier.some((span) => start >= span.start && start < span.end) ? undefined : validLength(text, start, match[0], values, validity);
       if (length !== undefined) spans.push({ start, end: start + length });
       // Go on inside the candidate: a number may start there ("0 06 12345678"), also when this one
       // will lose an overlap ("0300 0009 06" inside the card 4000 0000 0300 0009).
@@ -111,13 +111,13 @@ export const phoneRecogniser: Recogniser = {
     for (let match = BARE_INTERNATIONAL.exec(text); match; match = BARE_INTERNATIONAL.exec(text)) {
       const start = match.index;
       if (earlier.some((span) => start >= span.start && start < span.end) || spans.some((span) => start >= span.start && start < span.end)) continue;
-      if (isBareInternational(match[0], contextBefore(text, start, PHONE_CONTEXT), validity)) spans.push({ start, end: start + match[0].length });
+      if (isBareInternational(match[0], contextBefore(text, start, PHONE_CONTEXT, values), validity)) spans.push({ start, end: start + match[0].length });
     }
     NORTH_AMERICAN.lastIndex = 0;
     for (let match = NORTH_AMERICAN.exec(text); match; match = NORTH_AMERICAN.exec(text)) {
       const start = match.index;
       if (earlier.some((span) => start >= span.start && start < span.end) || spans.some((span) => start < span.end && span.start < start + match![0].length)) continue;
-      if (contextBefore(text, start, PHONE_CONTEXT) === 'supporting' && isValidIn(digitsOf(match[0]), 'US', validity)) spans.push({ start, end: start + match[0].length });
+      if (contextBefore(text, start, PHONE_CONTEXT, values) === 'supporting' && isValidIn(digitsOf(match[0]), 'US', validity)) spans.push({ start, end: start + match[0].length });
     }
     return spans.sort((a, b) => a.start - b.start);
   },
@@ -130,10 +130,10 @@ function isBareInternational(digits: string, context: ContextVerdict, validity: 
 }
 
 /** Length of the longest valid phone number at the start of the candidate, if any. */
-function validLength(text: string, start: number, candidate: string, validity: ValidityCache): number | undefined {
+function validLength(text: string, start: number, candidate: string, values: readonly Span[], validity: ValidityCache): number | undefined {
   const variants = variantsOf(text, start, candidate);
   if (variants.length === 0) return undefined;
-  const context = contextBefore(text, start, PHONE_CONTEXT);
+  const context = contextBefore(text, start, PHONE_CONTEXT, values);
   // Dutch first for every variant, so that "06 12345678 2" is not taken as a longer foreign number.
   const dutch = variants.find((variant) => isPhoneNumber(variant, context, NETHERLANDS, validity));
   if (dutch) return dutch.text.length;
