@@ -88,9 +88,13 @@ describe('two gateway processes on one PostgreSQL log', () => {
     const answered = shares.map((s) => s.json.audit);
     expect(new Set(answered.map((x) => x.index)).size).toBe(60);
 
-    // Wait for the delivery outcomes to be sequenced too: nothing left in the queue.
+    // Wait for the delivery outcomes to be sequenced too: every message sent and nothing left in
+    // the queue, read in one statement (one snapshot): read apart, a delivery committing between
+    // the two reads would put its entries in the queue after it was seen empty.
     const deadline = Date.now() + 20_000;
-    while (Number((await database.adminQuery<{ n: string }>(`SELECT count(*) AS n FROM audit_queue`))[0]!.n) > 0 || Number((await database.adminQuery<{ n: string }>(`SELECT count(*) AS n FROM outbox_messages WHERE state <> 'sent'`))[0]!.n) > 0) {
+    const unfinished = async () =>
+      Number((await database!.adminQuery<{ n: string }>(`SELECT (SELECT count(*) FROM audit_queue) + (SELECT count(*) FROM outbox_messages WHERE state <> 'sent') AS n`))[0]!.n);
+    while ((await unfinished()) > 0) {
       if (Date.now() > deadline) throw new Error('the queue did not drain');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
