@@ -43,13 +43,17 @@ describeEachDatabase('crash safety: SIGKILL while messages are in flight', (dial
     simulator = await CloudApiSimulator.start();
     database = await createTestDatabase(dialect);
     const apiKey = `test-${randomBytes(24).toString('hex')}`;
+    // Margins wide enough for a busy machine: B's held attempts must not time out before the
+    // kill (that would end them as unknown and send again before the crash), and their claims
+    // must outlive the restart until the status webhooks have settled two of them (an expired
+    // claim is taken and sent again). The other two are sent again once the claims expire.
     const env = gatewayEnv(database, dataDir, apiKey, {
       ...simulator.sluiceEnv(),
       DELIVERY_WORKER: 'on',
       DELIVERY_POLL_MS: '50',
       WHATSAPP_SEND_RATE: '1000',
-      WHATSAPP_TIMEOUT_MS: '1500',
-      DELIVERY_LEASE_MS: '6000',
+      WHATSAPP_TIMEOUT_MS: '6000',
+      DELIVERY_LEASE_MS: '15000',
       DELIVERY_RETRY_BASE_MS: '50',
     });
     const start = async () => {
