@@ -490,6 +490,10 @@ describe('findPii', () => {
     ['a BSN after an IBAN', 'NL54 AAAA 0000 0000 00 000.000.061', [['iban', 'NL54 AAAA 0000 0000 00'], ['bsn', '000.000.061']]],
     ['a Dutch number after an international one', '+31610000000 06 10 00 00 00', [['phone', '+31610000000'], ['phone', '06 10 00 00 00']]],
     ['a card after a phone number', '+31 (0)6 1134 8623 3423 452413 00801', [['phone', '+31 (0)6 1134 8623'], ['payment_card', '3423 452413 00801']]],
+    // "nl 0615708943 thanks" passes as an IBAN by its length and mod 97, but starts in a domain.
+    ['an e-mail address and a number after it', 'a@aaaaa.nl 0615708943 thanks', [['email', 'a@aaaaa.nl'], ['phone', '0615708943']]],
+    // The same look-alike after a URL loses to it, and must not keep the number from being read.
+    ['a URL and a number after it', 'https://x.example/?token=c/nl 0612345759 thanks', [['credential_url', 'https://x.example/?token=c/nl'], ['phone', '0612345759']]],
     // "5443 7401 4109 - 6011" passes Luhn and is longer than either card, but must not hide both.
     ['two cards that a look-alike spans', '6011 5443 7401 4109 - 6011 8580 4140 5064', [['payment_card', '6011 5443 7401 4109'], ['payment_card', '6011 8580 4140 5064']]],
   ])('separates %s', (_case, text, expected) => {

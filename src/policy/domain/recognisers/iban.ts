@@ -11,9 +11,10 @@ const IBAN_LENGTHS: Readonly<Record<string, number>> = {
 
 /**
  * Country code and check digits (sometimes printed "NL 91") at the start of a word (or of Markdown
- * italics: "_NL91…_"); the rest is read up to the country's length.
+ * italics: "_NL91…_"), not the end of a domain ("jan@example.nl 06…"); the rest is read up to the
+ * country's length.
  */
-const IBAN_START = /(?<![\p{L}\p{N}])[A-Za-z]{2}[ \u00a0\u202f]?\d{2}/gu;
+const IBAN_START = /(?<![\p{L}\p{N}]|[\p{L}\p{N}][.@])[A-Za-z]{2}[ \u00a0\u202f]?\d{2}/gu;
 /** Between two groups: " ", "  ", ".", "-", " - ". */
 const MAX_SEPARATORS = 3;
 

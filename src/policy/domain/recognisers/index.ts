@@ -69,7 +69,7 @@ const SPECIFICITY: Readonly<Record<RecogniserId, number>> = {
 
 /**
  * The phone scan (libphonenumber) is the costly one: it runs last and skips digits inside an IBAN
- * (never a phone number). It does not skip a card or BSN found before: such a finding may lose
+ * that wins its overlaps (never a phone number). It does not skip a card or BSN found before: such a finding may lose
  * its overlap with a longer phone number, and the number after it must then still be found.
  */
 const SCAN_ORDER: readonly RecogniserId[] = [...RECOGNISER_IDS.filter((id) => id !== 'phone'), 'phone'];
@@ -107,7 +107,8 @@ function findInText(text: string, recognisers: readonly RecogniserId[]): PiiFind
   for (const id of SCAN_ORDER) {
     const recogniser = RECOGNISERS[id];
     if (!enabled.has(id) || digits < recogniser.minDigits) continue;
-    const skip = id === 'phone' ? candidates.filter((c) => c.recogniser === 'iban') : candidates;
+    // Only IBANs that keep their place: a look-alike that loses to an address must not hide a number.
+    const skip = id === 'phone' ? withoutOverlaps(candidates).filter((c) => c.recogniser === 'iban') : candidates;
     const values = candidates.filter((c) => c.recogniser === 'email' || c.recogniser === 'iban');
     for (const span of recogniser.find(text, skip, values)) candidates.push({ recogniser: id, start: span.start, end: span.end });
   }
