@@ -299,6 +299,9 @@ describe('evaluateShare: no field outside the allow-list ever crosses (property)
             names.push(t.name);
             return true;
           });
+          // A word of the text that holds a name word may rightly be cut as that person's (the
+          // handle "rtyaab", the lone signature word "rty"): keep the text's words apart from names.
+          fc.pre(!c.words.some((w) => names.some((n) => words(n).some((v) => w.includes(v)))));
           let message = c.emojiPrefix;
           const tags = tagged.map((t, i) => {
             const offset = message.length;
@@ -324,7 +327,7 @@ describe('evaluateShare: no field outside the allow-list ever crosses (property)
           for (const t of tagged) {
             if (t.consent !== 'granted') {
               expect(visible).not.toContain(t.name);
-              for (const word of words(t.name).filter((w) => !c.words.includes(w))) expect(asRead(body)).not.toMatch(new RegExp(`\\b${word}\\b`));
+              for (const word of words(t.name)) expect(asRead(body)).not.toMatch(new RegExp(`\\b${word}\\b`));
               expect(asRead(body).replace(/[\s.]/g, '')).not.toContain(words(t.name).join(''));
             } else expect(body).toContain(t.name);
           }
