@@ -69,8 +69,9 @@ const SPECIFICITY: Readonly<Record<RecogniserId, number>> = {
 
 /**
  * The phone scan (libphonenumber) is the costly one: it runs last and skips digits inside an IBAN
- * that wins its overlaps (never a phone number). It does not skip a card or BSN found before: such a finding may lose
- * its overlap with a longer phone number, and the number after it must then still be found.
+ * that wins its overlaps (never a phone number). It does not skip a card or BSN found before: such
+ * a finding may lose its overlap with a longer phone number, and the number after it must then
+ * still be found.
  */
 const SCAN_ORDER: readonly RecogniserId[] = [...RECOGNISER_IDS.filter((id) => id !== 'phone'), 'phone'];
 

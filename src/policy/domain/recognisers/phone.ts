@@ -100,7 +100,7 @@ export const phoneRecogniser: Recogniser = {
     PHONE_CANDIDATE.lastIndex = 0;
     for (let match = PHONE_CANDIDATE.exec(text); match; match = PHONE_CANDIDATE.exec(text)) {
       const start = match.index;
-      // Digits inside an IBAN, card or BSN found before are not parsed as a phone number.
+      // Digits inside an IBAN found before (`earlier`) are not parsed as a phone number.
       const length = earlier.some((span) => start >= span.start && start < span.end) ? undefined : validLength(text, start, match[0], values, validity);
       if (length !== undefined) spans.push({ start, end: start + length });
       // Go on inside the candidate: a number may start there ("0 06 12345678"), also when this one
