@@ -500,6 +500,11 @@ describe('findPii', () => {
     expect(found(text)).toEqual(expected);
   });
 
+  it('masks the part of a value that a longer look-alike overlapping it leaves out', () => {
+    // "5443 7401 4109 - 6011" passes Luhn and covers more than the card before it.
+    expect(found('hallo 6011 5443 7401 4109 - 6011 8580 klaar')).toEqual([['payment_card', '6011 5443 7401 4109 - 6011']]);
+  });
+
   it.each([
     ['full-width digits', 'Bel ０６-１２３４５６７８ nu', [['phone', '０６-１２３４５６７８']]],
     ['Arabic-Indic digits', 'Call ٠٦١٢٣٤٥٦٧٨ now', [['phone', '٠٦١٢٣٤٥٦٧٨']]],

@@ -109,19 +109,20 @@ function findInText(text: string, recognisers: readonly RecogniserId[]): PiiFind
     const recogniser = RECOGNISERS[id];
     if (!enabled.has(id) || digits < recogniser.minDigits) continue;
     // Only IBANs that keep their place: a look-alike that loses to an address must not hide a number.
-    const skip = id === 'phone' ? withoutOverlaps(candidates).filter((c) => c.recogniser === 'iban') : candidates;
+    const skip = id === 'phone' ? withoutOverlaps(candidates, false).filter((c) => c.recogniser === 'iban') : candidates;
     const values = candidates.filter((c) => c.recogniser === 'email' || c.recogniser === 'iban');
     for (const span of recogniser.find(text, skip, values)) candidates.push({ recogniser: id, start: span.start, end: span.end });
   }
-  return withoutOverlaps(candidates);
+  return withoutOverlaps(candidates, true);
 }
 
 /**
  * Keeps, of overlapping findings, the disjoint set that covers the most text, then the one with
  * the more specific shapes; in text order. The longest single finding is not enough: a card
- * look-alike from the end of one card to the start of the next would hide both.
+ * look-alike from the end of one card to the start of the next would hide both. With `widen`, a
+ * finding that loses widens the one it overlaps (widenOver).
  */
-function withoutOverlaps(candidates: PiiFinding[]): PiiFinding[] {
+function withoutOverlaps(candidates: PiiFinding[], widen: boolean): PiiFinding[] {
   if (candidates.length < 2) return candidates;
   const byEnd = [...candidates].sort((a, b) => a.end - b.end || a.start - b.start || SPECIFICITY[a.recogniser] - SPECIFICITY[b.recogniser]);
   const count = byEnd.length;
@@ -142,13 +143,32 @@ function withoutOverlaps(candidates: PiiFinding[]): PiiFinding[] {
     taken[i] = better ? 1 : 0;
   }
   const kept: PiiFinding[] = [];
+  const isKept = new Uint8Array(count);
   for (let i = count; i > 0; ) {
     if (taken[i - 1]) {
-      kept.push(byEnd[i - 1]!);
+      kept.push({ ...byEnd[i - 1]! });
+      isKept[i - 1] = 1;
       i = before[i - 1]!;
     } else i--;
   }
-  return kept.reverse();
+  kept.reverse();
+  if (widen) for (let i = 0; i < count; i++) if (!isKept[i]) widenOver(kept, byEnd[i]!);
+  return kept;
+}
+
+/**
+ * Widens the one kept finding a loser overlaps so that it covers the loser too, unless that would
+ * reach another kept finding: the part of a value outside a longer look-alike must not cross.
+ */
+function widenOver(kept: PiiFinding[], loser: PiiFinding): void {
+  const first = countEndingBy(kept, kept.length, loser.start);
+  const winner = kept[first];
+  if (!winner || winner.start >= loser.end || (first + 1 < kept.length && kept[first + 1]!.start < loser.end)) return;
+  const start = Math.min(winner.start, loser.start);
+  const end = Math.max(winner.end, loser.end);
+  if ((first > 0 && kept[first - 1]!.end > start) || (first + 1 < kept.length && kept[first + 1]!.start < end)) return;
+  winner.start = start;
+  winner.end = end;
 }
 
 /** How many of the first `limit` findings (sorted by end) end at or before `position`. */
