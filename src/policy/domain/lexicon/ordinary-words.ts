@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const LIST = join('src', 'policy', 'domain', 'lexicon', 'ordinary-words.txt');
+/** Beside this module: in src/, and in dist/ where `npm run build` copies it. */
+const LIST = new URL('./ordinary-words.txt', import.meta.url);
 
 let ordinaryWords: ReadonlySet<string> | undefined;
 
@@ -23,15 +23,12 @@ export function preloadOrdinaryWords(): void {
 }
 
 function readOrdinaryWords(): ReadonlySet<string> {
-  const words = readFileSync(listPath(), 'utf8').split('\n');
-  return new Set(words.filter((word) => word !== '' && !word.startsWith('#')));
-}
-
-/** The list in the source tree, found from here whether this runs from src/ or from its build in dist/. */
-function listPath(): string {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
-    const candidate = join(dir, LIST);
-    if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) throw new Error(`${LIST} not found above the policy module`);
+  let text: string;
+  try {
+    text = readFileSync(LIST, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new Error(`${fileURLToPath(LIST)} is missing: \`npm run build\` copies it beside the built module`, { cause: error });
   }
+  return new Set(text.split('\n').filter((word) => word !== '' && !word.startsWith('#')));
 }
