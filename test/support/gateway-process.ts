@@ -31,16 +31,19 @@ export interface GatewayProcess {
   errors(): string;
 }
 
-/** Starts the built server (`node dist/src/main.js`) as an operator would; resolves once it listens. */
-export async function startGatewayProcess(env: NodeJS.ProcessEnv): Promise<GatewayProcess> {
-  const started = spawnGatewayProcess(env);
+/**
+ * Starts the built server (`node dist/src/main.js`) as an operator would, from `root` (the
+ * repository, or a copy of what a deployment ships); resolves once it listens.
+ */
+export async function startGatewayProcess(env: NodeJS.ProcessEnv, root = REPO_ROOT): Promise<GatewayProcess> {
+  const started = spawnGatewayProcess(env, root);
   const baseUrl = await eventually(() => /listening on (http:\/\/127\.0\.0\.1:\d+)\D/.exec(started.output())?.[1], 'the server to listen');
   return { ...started, baseUrl };
 }
 
 /** Starts the built server without waiting for it to listen (to catch it during start-up). */
-export function spawnGatewayProcess(env: NodeJS.ProcessEnv): Omit<GatewayProcess, 'baseUrl'> {
-  const server = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnGatewayProcess(env: NodeJS.ProcessEnv, root = REPO_ROOT): Omit<GatewayProcess, 'baseUrl'> {
+  const server = spawn(process.execPath, [join(root, 'dist', 'src', 'main.js')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let errors = '';
   server.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
