@@ -63,7 +63,8 @@ export function cutNames(text: string, people: readonly PersonToCut[], emailAddr
   if (people.length === 0) return { text, count: 0 };
   const view = nameView(text);
   const tagParts = camelCaseParts(text);
-  const places = people.flatMap((person) => placesShowing(person, text, view, tagParts));
+  const places: Span[] = [];
+  for (const person of people) for (const place of placesShowing(person, text, view, tagParts)) places.push(place);
   if (places.length === 0) return { text, count: 0 };
   // The recogniser reads the whole text: only asked when a find stands in a run of characters holding an @.
   const addresses = emailAddresses && places.some((place) => inARunWithAnAt(text, place)) ? emailAddresses(text) : [];
@@ -166,8 +167,11 @@ interface TagPart extends Span {
 function camelCaseParts(text: string): readonly TagPart[] {
   if (!text.includes('#') && !text.includes('@')) return [];
   const found: TagPart[] = [];
-  for (const token of text.matchAll(TAG_TOKEN)) {
-    for (const part of token[0].matchAll(CAPITALISED_PART)) {
+  // exec on the shared expressions rather than matchAll, which copies its expression on every call.
+  TAG_TOKEN.lastIndex = 0;
+  for (let token = TAG_TOKEN.exec(text); token; token = TAG_TOKEN.exec(text)) {
+    CAPITALISED_PART.lastIndex = 0;
+    for (let part = CAPITALISED_PART.exec(token[0]); part; part = CAPITALISED_PART.exec(token[0])) {
       const start = token.index + part.index;
       found.push({ start, end: start + part[0].length, read: NOT_ASCII.test(part[0]) ? foldedForNames(part[0]) : part[0].toLowerCase() });
     }
