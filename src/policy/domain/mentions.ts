@@ -105,11 +105,10 @@ function placesShowing(person: PersonToCut, text: string, view: NameView, tagPar
   const places: Span[] = [];
   const forms = new Map<string, readonly string[]>([[nameWords.join(' '), nameWords]]);
   for (const tag of person.tags) {
-    const at = tagSpan(text, tag, nameWords);
-    if (!at) continue;
-    places.push(at);
-    const shown = foldedWords(text.slice(at.start, at.end));
-    forms.set(shown.join(' '), shown);
+    const shown = tagSpan(text, tag, nameWords);
+    if (!shown) continue;
+    places.push(shown.span);
+    forms.set(shown.words.join(' '), shown.words);
   }
   const surname = nameWords.slice(written[0]!.folded.length);
   if (surname.length > 0) {
@@ -205,12 +204,11 @@ function wordsOfName(written: readonly { word: string; folded: readonly string[]
 }
 
 /**
- * Whether the text a tag covers is its name as a post may show it: in any case, with or without
- * accents, in compatibility forms (full-width letters), with invisible characters inside or other
- * apostrophes, some of its words, or the start of one (Piet for Pieter). `ofName`: the name's words, folded.
+ * Whether the words a tag covers, folded, are its name as a post may show it: in any case, with or
+ * without accents, in compatibility forms (full-width letters), with invisible characters inside or
+ * other apostrophes, some of its words, or the start of one (Piet for Pieter). `ofName`: the name's words, folded.
  */
-function showsNameWords(covered: string, ofName: readonly string[]): boolean {
-  const shownWords = foldedWords(covered);
+function showsNameWords(shownWords: readonly string[], ofName: readonly string[]): boolean {
   const shows = (word: string) => ofName.some((part) => part === word || (word.length >= SHORTENED_NAME_MIN && part.startsWith(word)));
   // A tag shows the name or part of it, never more words than it has: a tag over a whole paragraph is no name.
   return shownWords.length > 0 && shownWords.length <= ofName.length && shownWords.every(shows);
@@ -221,13 +219,17 @@ export interface Span {
   end: number;
 }
 
-/** Where a tag shows the name: at its offsets in code units, else read as code points; undefined when neither reads as the name. */
-function tagSpan(text: string, tag: { offset: number; length: number }, nameWords: readonly string[]): Span | undefined {
-  const showsName = (span: Span | undefined): span is Span => span !== undefined && span.start >= 0 && span.end > span.start && span.end <= text.length && showsNameWords(text.slice(span.start, span.end), nameWords);
-  const asGiven = { start: tag.offset, end: tag.offset + tag.length };
-  if (showsName(asGiven)) return asGiven;
-  const byCodePoints = codePointSpan(text, tag.offset, tag.length);
-  return showsName(byCodePoints) ? byCodePoints : undefined;
+/**
+ * Where a tag shows the name, and the words it shows there, folded: at its offsets in code units,
+ * else read as code points; undefined when neither reads as the name.
+ */
+function tagSpan(text: string, tag: { offset: number; length: number }, nameWords: readonly string[]): { span: Span; words: readonly string[] } | undefined {
+  const shownAt = (span: Span | undefined) => {
+    if (span === undefined || span.start < 0 || span.end <= span.start || span.end > text.length) return undefined;
+    const words = foldedWords(text.slice(span.start, span.end));
+    return showsNameWords(words, nameWords) ? { span, words } : undefined;
+  };
+  return shownAt({ start: tag.offset, end: tag.offset + tag.length }) ?? shownAt(codePointSpan(text, tag.offset, tag.length));
 }
 
 function codePointSpan(text: string, offset: number, length: number): Span | undefined {
