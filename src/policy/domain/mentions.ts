@@ -126,7 +126,7 @@ function placesShowing(person: PersonToCut, text: string, view: NameView, tagPar
   for (const words of wordsOfName(written)) {
     const ordinary = words.length === 1 && isOrdinaryWord(words[0]!);
     if (words.length === 1 && !ordinary) camelCaseWords.add(words[0]!);
-    const month = MONTHS.has(words.join(' '));
+    const month = words.length === 1 && MONTHS.has(words[0]!);
     for (const place of occurrences(view, words)) {
       if (month && besideANumber(text, place)) continue;
       if (capitalisedInsideASentence(place)) places.push(withInitialsBefore(text, place, initials));
@@ -310,7 +310,10 @@ export function foldedForNames(word: string): string {
 
 /** The words of a name, or of what a tag shows, folded. Not cached: names are personal data, kept no longer than a decision. */
 function foldedWords(name: string): readonly string[] {
-  return nameView(name).text.split(' ').filter((word) => word !== '');
+  const folded = nameView(name).text;
+  // Most are one word: spared splitting.
+  if (!folded.includes(' ')) return folded === '' ? [] : [folded];
+  return folded.split(' ').filter((word) => word !== '');
 }
 
 /** Folds of the characters outside ASCII seen so far; bounded, as a hostile text may hold very many distinct ones. */
@@ -520,7 +523,9 @@ const INITIAL_BEFORE = /(?:^|[^\p{L}\p{N}.])((?:\p{Lu}\.\s?)+)((?:[\p{Ll}.]{1,6}
 
 /** The span grown back over the person's initials and the particles after them (J.W. de Boer, K. v.d. Berg). */
 function withInitialsBefore(text: string, place: Span, initials: ReadonlySet<string>): Span {
-  const before = INITIAL_BEFORE.exec(text.slice(Math.max(0, place.start - 24), place.start));
+  const preceding = text.slice(Math.max(0, place.start - 24), place.start);
+  // No initial without a full stop: most places are spared the expression.
+  const before = preceding.includes('.') ? INITIAL_BEFORE.exec(preceding) : null;
   if (!before) return place;
   const letters = before[1]!.match(/\p{Lu}/gu)!;
   const particles = before[2]!.trim().split(/\s+/u).filter((word) => word !== '');
