@@ -77,6 +77,22 @@ describe('cutNames', () => {
     expect(cut('#BedanktPieter')).toBe('#BedanktPieter');
   });
 
+  it('cuts a name word between ordinary words in a hashtag or handle written in one case, when the text shows the person', () => {
+    expect(cut('Welkom Pieter Jansen! #bedanktpieter #TEAMJANSEN #Pieterbedankt @teampieter2026')).toBe(
+      'Welkom [person]! #bedankt[person] #TEAM[person] #[person]bedankt @team[person]2026',
+    );
+    // Not where the text does not show the person otherwise, nor where the rest of the tag is no run of ordinary words.
+    expect(cut('#bedanktpieter #teamjansen')).toBe('#bedanktpieter #teamjansen');
+    expect(cut('Welkom Pieter Jansen! #kompieterx #pieterxyz #superpieterplein')).toBe('Welkom [person]! #kompieterx #pieterxyz #superpieterplein');
+  });
+
+  it('reads a hashtag of 300,000 letters, a name word 15,000 times in it, in one pass', () => {
+    // Checking the words around each of 15,000 finds afresh would read the 200,000 letters before them 15,000 times: some twenty minutes.
+    // (A q after each: pieter alone is pie and ter, ordinary words.)
+    const tag = `#${'team'.repeat(50_000)}${'pieterq'.repeat(15_000)}`;
+    expect(cut(`Welkom Pieter Jansen! ${tag} #teampieter`)).toBe(`Welkom [person]! ${tag} #team[person]`);
+  });
+
   it('finds a handle with or without the particles of the name, but never the first word alone', () => {
     expect(cut('Volg @pietervandijk en @pieter.van.dijk en pieter_dijk.', undefined, 'Pieter van Dijk')).toBe('Volg @[person] en @[person] en [person].');
     // Le is a surname here, and a particle elsewhere: the handle must hold it.

@@ -1,5 +1,5 @@
 import { CodeUnitOrigins } from './code-unit-origins.js';
-import { isOrdinaryWord } from './lexicon/ordinary-words.js';
+import { isOrdinaryWord, ORDINARY_WORD_LENGTHS } from './lexicon/ordinary-words.js';
 
 /** What replaces the name of someone who did not consent to it crossing. */
 export const PERSON_PLACEHOLDER = '[person]';
@@ -47,8 +47,9 @@ const UNDECOMPOSED_AS: Readonly<Record<string, string>> = { ß: 'ss', ł: 'l', �
  * - each word of the name of three or more letters where it stands capitalised inside a sentence
  *   ("Thanks Pieter", "met Jansen", "Dhr. P. Jansen"), but for particles such as van or der, and
  *   months beside a number ("vanaf Jan 2026", "on 3 May");
- * - and such a word elsewhere, at the start of a sentence or line, in lower case or as a part of
- *   a hashtag or handle in camel case ("Pieter opened it", "groeten, pieter", "#BedanktPieter"),
+ * - and such a word elsewhere, at the start of a sentence or line, in lower case, as a part of
+ *   a hashtag or handle in camel case, or between ordinary words alone in one written in one case
+ *   ("Pieter opened it", "groeten, pieter", "#BedanktPieter", "#bedanktpieter", "#TEAMPIETER"),
  *   only when the text shows that person in one of the ways above too (the author: when it stands
  *   alone on its line, a signature) and the word is no ordinary English or Dutch word
  *   (isOrdinaryWord): there a word is too often just a word ("Will you", "Mark your calendars",
@@ -62,9 +63,9 @@ const UNDECOMPOSED_AS: Readonly<Record<string, string>> = { ß: 'ss', ł: 'l', �
 export function cutNames(text: string, people: readonly PersonToCut[], emailAddresses?: (text: string) => readonly Span[]): { text: string; count: number } {
   if (people.length === 0) return { text, count: 0 };
   const view = nameView(text);
-  const tagParts = camelCaseParts(text);
+  const tags = hashtagsAndHandles(text);
   const places: Span[] = [];
-  for (const person of people) for (const place of placesShowing(person, text, view, tagParts)) places.push(place);
+  for (const person of people) for (const place of placesShowing(person, text, view, tags)) places.push(place);
   if (places.length === 0) return { text, count: 0 };
   // The recogniser reads the whole text: only asked when a find stands in a run of characters holding an @.
   const addresses = emailAddresses && places.some((place) => inARunWithAnAt(text, place)) ? emailAddresses(text) : [];
@@ -97,7 +98,7 @@ function inARunWithAnAt(text: string, span: Span): boolean {
 }
 
 /** Every place the text shows one person's name, in the ways cutNames lists. */
-function placesShowing(person: PersonToCut, text: string, view: NameView, tagParts: readonly TagPart[]): Span[] {
+function placesShowing(person: PersonToCut, text: string, view: NameView, tags: HashtagsAndHandles): Span[] {
   // Each word as written, and folded; a double name (Anne-Marie) folds to its halves.
   const written = person.name.trim().split(/\s+/u).map((word) => ({ word, folded: foldedWords(word) }));
   const nameWords = ([] as string[]).concat(...written.map((w) => w.folded));
@@ -144,7 +145,8 @@ function placesShowing(person: PersonToCut, text: string, view: NameView, tagPar
       }
     }
   }
-  elsewhere.push(...tagParts.filter((part) => camelCaseWords.has(part.read)));
+  for (const part of tags.camelCaseParts) if (camelCaseWords.has(part.read)) elsewhere.push(part);
+  for (const tag of tags.inOneCase) for (const place of tag.nameWordsBetweenOrdinaryWords(camelCaseWords)) elsewhere.push(place);
   // A word that is no ordinary word, where the text also shows the person, is them; the author's alone on its line signs the post.
   if (places.length > 0) places.push(...elsewhere);
   else if (person.author) places.push(...elsewhere.filter((place) => aloneOnItsLine(text, place)));
@@ -153,6 +155,8 @@ function placesShowing(person: PersonToCut, text: string, view: NameView, tagPar
 
 /** A hashtag or handle, and the capitalised parts camel case writes it in (#BedanktPieter, @TeamJansen). */
 const TAG_TOKEN = /[#@][\p{L}\p{M}\p{N}_]+/gu;
+/** A hashtag or handle (without its # or @) that camel case does not part: all in lower case or capitals, or capitalised only at its start. */
+const IN_ONE_CASE = /^(?:[^\p{Lu}]+|\p{Lu}[^\p{Lu}]*|[^\p{Ll}]+)$/u;
 const CAPITALISED_PART = /\p{Lu}[\p{Ll}\p{M}]*/gu;
 // eslint-disable-next-line no-control-regex -- ASCII is what it tells apart
 const NOT_ASCII = /[^\x00-\x7f]/;
@@ -162,20 +166,97 @@ interface TagPart extends Span {
   read: string;
 }
 
-/** The capitalised parts of the text's hashtags and handles, read once for every person. */
-function camelCaseParts(text: string): readonly TagPart[] {
-  if (!text.includes('#') && !text.includes('@')) return [];
-  const found: TagPart[] = [];
+/** The text's hashtags and handles, read once for every person. */
+interface HashtagsAndHandles {
+  /** The capitalised parts of those in camel case (Bedankt and Pieter of #BedanktPieter). */
+  camelCaseParts: readonly TagPart[];
+  /** Those in one case (#bedanktpieter, #BEDANKTPIETER), without their # or @; only those that fold letter for letter, so that a place in `read` is one in the text. */
+  inOneCase: readonly TagInOneCase[];
+}
+
+const NO_TAGS: HashtagsAndHandles = { camelCaseParts: [], inOneCase: [] };
+
+function hashtagsAndHandles(text: string): HashtagsAndHandles {
+  if (!text.includes('#') && !text.includes('@')) return NO_TAGS;
+  const camelCaseParts: TagPart[] = [];
+  const inOneCase: TagInOneCase[] = [];
+  const read = (written: string) => (NOT_ASCII.test(written) ? foldedForNames(written) : written.toLowerCase());
   // exec on the shared expressions rather than matchAll, which copies its expression on every call.
   TAG_TOKEN.lastIndex = 0;
   for (let token = TAG_TOKEN.exec(text); token; token = TAG_TOKEN.exec(text)) {
+    const tag = token[0].slice(1);
+    if (IN_ONE_CASE.test(tag)) {
+      const folded = read(tag);
+      if (folded.length === tag.length) inOneCase.push(new TagInOneCase(token.index + 1, folded));
+    }
     CAPITALISED_PART.lastIndex = 0;
     for (let part = CAPITALISED_PART.exec(token[0]); part; part = CAPITALISED_PART.exec(token[0])) {
       const start = token.index + part.index;
-      found.push({ start, end: start + part[0].length, read: NOT_ASCII.test(part[0]) ? foldedForNames(part[0]) : part[0].toLowerCase() });
+      camelCaseParts.push({ start, end: start + part[0].length, read: read(part[0]) });
     }
   }
-  return found;
+  return { camelCaseParts, inOneCase };
+}
+
+const DIGIT = /\p{N}/u;
+
+/** A hashtag or handle written in one case (#bedanktpieter, #TEAMPIETER), without its # or @, folded letter for letter. */
+class TagInOneCase implements TagPart {
+  readonly end: number;
+  /** Where its letters split into ordinary words, worked out once for every person, when a name word first stands in it. */
+  private splits?: { fromStart: readonly boolean[]; toEnd: readonly boolean[] };
+
+  constructor(
+    readonly start: number,
+    readonly read: string,
+  ) {
+    this.end = start + read.length;
+  }
+
+  /**
+   * Where one of `nameWords` stands in the tag between ordinary words alone (#bedanktpieter,
+   * #TEAMPIETER, #pieterbedankt; digits may end it): there camel case marks no part, so the
+   * ordinary words around the name are what tell it apart. A tag that spells the name word and
+   * nothing else is a whole word, found as one.
+   */
+  nameWordsBetweenOrdinaryWords(nameWords: ReadonlySet<string>): Span[] {
+    const found: Span[] = [];
+    for (const word of nameWords) {
+      for (let at = this.read.indexOf(word); at !== -1; at = this.read.indexOf(word, at + 1)) {
+        const end = at + word.length;
+        if (at === 0 && end === this.read.length) continue;
+        this.splits ??= ordinaryWordSplits(this.read);
+        if (this.splits.fromStart[at] && this.splits.toEnd[end]) found.push({ start: this.start + at, end: this.start + end });
+      }
+    }
+    return found;
+  }
+}
+
+/**
+ * For each place in the letters, whether those before it are ordinary words one after another
+ * (`fromStart`), and whether those from it on are, digits allowed at the end (`toEnd`); no letters
+ * are. Each place looks back or ahead only as far as the longest word of the list: linear in the
+ * letters, however long a hostile tag.
+ */
+function ordinaryWordSplits(letters: string): { fromStart: boolean[]; toEnd: boolean[] } {
+  const { shortest, longest } = ORDINARY_WORD_LENGTHS;
+  let digitsFrom = letters.length;
+  while (digitsFrom > 0 && DIGIT.test(letters[digitsFrom - 1]!)) digitsFrom--;
+  // Past `longest` places without a split, no later place can split: the rest stays false.
+  const fromStart = new Array<boolean>(letters.length + 1).fill(false);
+  fromStart[0] = true;
+  for (let end = shortest, lastSplit = 0; end <= letters.length && end - lastSplit <= longest; end++) {
+    for (let start = Math.max(0, end - longest); start <= end - shortest && !fromStart[end]; start++) fromStart[end] = fromStart[start]! && isOrdinaryWord(letters.slice(start, end));
+    if (fromStart[end]) lastSplit = end;
+  }
+  const toEnd = new Array<boolean>(letters.length + 1).fill(false);
+  for (let start = digitsFrom; start <= letters.length; start++) toEnd[start] = true;
+  for (let start = digitsFrom - shortest, lastSplit = digitsFrom; start >= 0 && lastSplit - start <= longest; start--) {
+    for (let end = start + shortest; end <= Math.min(digitsFrom, start + longest) && !toEnd[start]; end++) toEnd[start] = toEnd[end]! && isOrdinaryWord(letters.slice(start, end));
+    if (toEnd[start]) lastSplit = start;
+  }
+  return { fromStart, toEnd };
 }
 
 const POSSESSIVE_AFTER = /^['’]s(?![\p{L}\p{N}])/u;

@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { foldedForNames } from '../mentions.js';
+import { ORDINARY_WORD_LENGTHS } from './ordinary-words.js';
 
 /**
  * Words that are names too but so common as words that a name word equal to one is taken for the
@@ -63,7 +64,7 @@ for (const file of process.argv.slice(2)) {
 }
 // With their forms in s the lists hold in lower case (marks, bells), read as a genitive otherwise.
 const words = new Set<string>(ALSO_ORDINARY.flatMap((word) => (lowerCase.has(`${word}s`) ? [word, `${word}s`] : [word])));
-for (const word of lowerCase) if (word.length >= 3 && word.length <= 9 && !names.has(word)) words.add(word);
+for (const word of lowerCase) if (word.length >= ORDINARY_WORD_LENGTHS.shortest && word.length <= ORDINARY_WORD_LENGTHS.longest && !names.has(word)) words.add(word);
 process.stdout.write(
   [
     '# Ordinary English and Dutch words, folded as names are compared (see build-ordinary-words.ts).',

@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 /** Beside this module: in src/, and in dist/ where `npm run build` copies it. */
 const LIST = new URL('./ordinary-words.txt', import.meta.url);
 
+/** The lengths of the words the list holds (build-ordinary-words.ts keeps no others). */
+export const ORDINARY_WORD_LENGTHS = { shortest: 3, longest: 9 } as const;
+
 let ordinaryWords: ReadonlySet<string> | undefined;
 
 /**
