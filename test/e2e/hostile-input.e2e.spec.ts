@@ -34,6 +34,36 @@ describeEachDatabase('hostile input the fuzzer found', (dialect) => {
     expect((await share(JSON.stringify(shareRequest({ post: workplacePost({ extra: 'a\ud83d\ude42b' }) })))).status).toBe(201);
   });
 
+  it('refuses a member name given twice in an object, naming each place, and records nothing', async () => {
+    const headers = idempotencyKey();
+    const text = JSON.stringify(shareRequest({ post: workplacePost({ message: 'FIRST', extra: { a: 1, b: 2 } }) }))
+      .replace('"message":"FIRST"', '"message":"checked by a filter","message":"sent by sluice"')
+      .replace('"b":2', '"\\u0061":2');
+    const response = await sluice.request('POST', '/v1/shares', { body: text, headers });
+    expect(response.status).toBe(400);
+    const message = 'must not be given twice: the member names of a JSON object must be unique (RFC 7493)';
+    expect(errors(response)).toEqual([
+      { path: 'post.message', message },
+      { path: 'post.extra.a', message },
+    ]);
+    // Nothing was recorded under the key: the same key takes a valid request as new.
+    expect((await sluice.request('POST', '/v1/shares', { body: shareRequest(), headers })).status).toBe(201);
+  });
+
+  it('reads JSON as UTF-8 only: other bytes are 400, another charset 415', async () => {
+    const valid = Buffer.from(JSON.stringify(shareRequest({ post: workplacePost({ message: 'MARK' }) })));
+    const at = valid.indexOf('MARK');
+    const invalid = Buffer.concat([valid.subarray(0, at), Buffer.from([0xff, 0xfe]), valid.subarray(at + 4)]);
+    const response = await sluice.request('POST', '/v1/shares', { body: invalid, headers: idempotencyKey() });
+    expect(response.status).toBe(400);
+    expect(errors(response)).toEqual([{ path: '(body)', message: 'must be UTF-8 (RFC 8259): it holds bytes that are not' }]);
+
+    const utf16 = await sluice.request('POST', '/v1/shares', { body: valid, headers: { ...idempotencyKey(), 'content-type': 'application/json; charset=utf-16' } });
+    expect([utf16.status, utf16.json]).toEqual([415, expect.objectContaining({ detail: 'A JSON body must be UTF-8, not utf-16' })]);
+    const utf8 = await sluice.request('POST', '/v1/shares', { body: valid, headers: { ...idempotencyKey(), 'content-type': 'application/json; charset="UTF-8"' } });
+    expect(utf8.status).toBe(201);
+  });
+
   it('refuses a number beyond the range of a double (1e400 parses to Infinity)', async () => {
     const response = await share(JSON.stringify(shareRequest({ post: workplacePost({ big: 'BIG' }) })).replace('"BIG"', '-1e400'));
     expect(response.status).toBe(400);

@@ -24,6 +24,7 @@ export interface RunningApp {
   database: TestDatabase;
   /** Delivers every claimable outbox row now instead of waiting for the poll. */
   drainOutbox(): Promise<number>;
+  /** `body`: sent as it is if a string or bytes, else as its JSON. */
   request(method: string, path: string, options?: { body?: unknown; headers?: Record<string, string>; key?: string | null }): Promise<TestResponse>;
   /** Stops this gateway and starts a new one on the same database, keys and settings. */
   restart(env?: Record<string, string>): Promise<RunningApp>;
@@ -105,7 +106,7 @@ async function launch(env: Record<string, string>, database: TestDatabase, dataD
           ...(key !== null ? { authorization: `Bearer ${key}` } : {}),
           ...headers,
         },
-        body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+        body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? (body as string | Uint8Array<ArrayBuffer>) : JSON.stringify(body),
       });
       const text = await response.text();
       let json: unknown;

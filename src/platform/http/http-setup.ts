@@ -7,7 +7,7 @@ import type { SluiceConfig } from '../config/config.js';
 import { authenticateBeforeBody } from '../auth/authenticate-before-body.js';
 import { RequestAuthenticator } from '../auth/request-authenticator.js';
 import { applyRouteBodyLimits, DEFAULT_BODY_LIMIT } from './body-limits.js';
-import { refuseUnrepresentableJson } from './json-body.js';
+import { parseJsonAsIJson, refuseUnrepresentableJson } from './json-body.js';
 import { replyWithProblem, statusTitle } from './problem.js';
 import { contentLengthOf } from './read-body.js';
 import { addSecurityHeaders, registerCors, securityHeaders } from './security-headers.js';
@@ -81,6 +81,7 @@ export async function configureHttp(app: NestFastifyApplication, config: SluiceC
   acceptJsonBodiesOnly(fastify);
   applyRouteBodyLimits(fastify);
   addSecurityHeaders(fastify, securityHeaders(config));
+  parseJsonAsIJson(fastify);
   refuseUnrepresentableJson(fastify);
   await registerCors(app, config);
   // After CORS: a 401 or 429 sent from this hook ends the request's hooks, and must carry the CORS

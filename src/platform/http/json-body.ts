@@ -1,3 +1,4 @@
+import { UnsupportedMediaTypeException } from '@nestjs/common';
 import type { FastifyInstance } from 'fastify';
 import { ROUTE_ACCESS } from '../auth/auth.decorators.js';
 import { type FieldProblem, InvalidRequestException, MAX_PROBLEMS_NAMED } from './problem.js';
@@ -115,6 +116,99 @@ export function refuseUnrepresentableJson(fastify: FastifyInstance): void {
     const problems = request.body === undefined || signed ? [] : jsonBodyProblems(request.body, REQUEST_SHAPE_LIMITS);
     done(problems.length > 0 ? new InvalidRequestException(problems) : undefined);
   });
+}
+
+/**
+ * Reads JSON bodies as I-JSON (RFC 7493) asks, which the audit log's canonical form needs: UTF-8
+ * only (a body declared in another charset is 415; bytes that are not UTF-8 are 400, rather than
+ * read as U+FFFD, so that what is sealed or hashed is what was sent), and no member name twice
+ * in an object (JSON.parse keeps the last, so a filter in front of sluice that reads the first
+ * would check other text than sluice sends; 400 naming each place). Otherwise Fastify's own parser,
+ * with its defaults (an empty body, invalid JSON, `__proto__` members are 400).
+ */
+export function parseJsonAsIJson(fastify: FastifyInstance): void {
+  const parse = fastify.getDefaultJsonParser('error', 'error');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const charset = charsetOf(request.headers['content-type']);
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      done(new UnsupportedMediaTypeException(`A JSON body must be UTF-8, not ${charset.slice(0, 40)}`), undefined);
+      return;
+    }
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      done(new InvalidRequestException([{ path: '(body)', message: 'must be UTF-8 (RFC 8259): it holds bytes that are not' }]), undefined);
+      return;
+    }
+    const repeated = repeatedMemberNames(text);
+    if (repeated.count === 0) return parse(request, text, done);
+    const problems: FieldProblem[] = repeated.paths.map((path) => ({ path, message: 'must not be given twice: the member names of a JSON object must be unique (RFC 7493)' }));
+    if (repeated.count > repeated.paths.length) problems.push({ path: '(body)', message: `and ${repeated.count - repeated.paths.length} more problem(s) like those above` });
+    done(new InvalidRequestException(problems), undefined);
+  });
+}
+
+/** The charset parameter of a Content-Type, in lower case and unquoted; undefined without one. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const value = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i.exec(contentType ?? '')?.[2];
+  return value?.toLowerCase();
+}
+
+/**
+ * The members of a JSON text whose name an earlier member of the same object already has: the
+ * first MAX_PROBLEMS_NAMED paths (`post.message`) and how many in all. Names are compared as JSON
+ * reads them (`"a"` and `"\u0061"` are one name). One pass over the text, strings skipped at
+ * indexOf's speed; it stops deeper than MAX_JSON_DEPTH, which the body is refused for anyway. A
+ * text that is not JSON gives what it gives, for the parser to refuse.
+ */
+export function repeatedMemberNames(text: string): { paths: string[]; count: number } {
+  const paths: string[] = [];
+  let count = 0;
+  // From the outermost container in: an object's names so far and the name being read, or an array's index.
+  const open: ({ names: Set<string>; name: string; expectsName: boolean } | { index: number })[] = [];
+  const path = () => open.map((container) => ('names' in container ? container.name : String(container.index))).join('.');
+  for (let i = 0; i < text.length; i++) {
+    const character = text.charCodeAt(i);
+    if (character === 0x22) {
+      let end = text.indexOf('"', i + 1);
+      for (;;) {
+        if (end === -1) return { paths, count };
+        let backslashes = 0;
+        while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
+        if (backslashes % 2 === 0) break;
+        end = text.indexOf('"', end + 1);
+      }
+      const container = open.at(-1);
+      if (container !== undefined && 'names' in container && container.expectsName) {
+        const literal = text.slice(i, end + 1);
+        let name: string;
+        try {
+          name = literal.includes('\\') ? (JSON.parse(literal) as string) : literal.slice(1, -1);
+        } catch {
+          return { paths, count };
+        }
+        container.name = name;
+        container.expectsName = false;
+        if (!container.names.has(name)) container.names.add(name);
+        else if (++count <= MAX_PROBLEMS_NAMED) paths.push(path());
+      }
+      i = end;
+    } else if (character === 0x7b || character === 0x5b) {
+      if (open.length === MAX_JSON_DEPTH) return { paths, count };
+      open.push(character === 0x7b ? { names: new Set(), name: '', expectsName: true } : { index: 0 });
+    } else if (character === 0x7d || character === 0x5d) {
+      open.pop();
+    } else if (character === 0x2c) {
+      const container = open.at(-1);
+      if (container === undefined) continue;
+      if ('names' in container) container.expectsName = true;
+      else container.index++;
+    }
+  }
+  return { paths, count };
 }
 
 /** Bodies up to this size are parsed, then their depth looked at; larger ones the other way round. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { jsonBodyProblems, MAX_JSON_DEPTH, nestsDeeperThan, REQUEST_SHAPE_LIMITS } from '../../../src/platform/http/json-body.js';
+import { jsonBodyProblems, MAX_JSON_DEPTH, nestsDeeperThan, repeatedMemberNames, REQUEST_SHAPE_LIMITS } from '../../../src/platform/http/json-body.js';
 
 describe('jsonBodyProblems', () => {
   it('accepts what the audit log can hash: finite numbers, surrogate pairs, 64 levels', () => {
@@ -64,5 +64,28 @@ describe('nestsDeeperThan', () => {
     expect(nestsDeeperThan(Buffer.from(String.raw`["\\\"[[[["]`), 3)).toBe(false);
     expect(nestsDeeperThan(Buffer.from(String.raw`["\\"[[[["]`), 3)).toBe(true);
     expect(nestsDeeperThan(Buffer.from('["never closed [[[['), 3)).toBe(false);
+  });
+});
+
+describe('repeatedMemberNames', () => {
+  it('names each member whose name its object already has, names read as JSON reads them', () => {
+    const text = '{"a":1,"b":[{"c":1,"c":2},{"c":3}],"\\u0061":2,"d":{"a":1},"s":"{\\"s\\":1,\\"s\\":2}"}';
+    expect(repeatedMemberNames(text)).toEqual({ paths: ['b.0.c', 'a'], count: 2 });
+  });
+
+  it('finds none where names repeat only across objects, or inside strings', () => {
+    expect(repeatedMemberNames('{"a":{"a":{"a":[{"a":1},{"a":2}]}},"b":"\\"b\\":1,","c":"}{"}')).toEqual({ paths: [], count: 0 });
+  });
+
+  it('names at most 100 and counts the rest', () => {
+    const text = `{${Array.from({ length: 250 }, (_, i) => `"k":${i}`).join(',')}}`;
+    const repeated = repeatedMemberNames(text);
+    expect([repeated.paths.length, repeated.count]).toEqual([100, 249]);
+  });
+
+  it('stops deeper than 64 levels, and at text that is no JSON, leaving both to the parser', () => {
+    expect(repeatedMemberNames(`${'['.repeat(MAX_JSON_DEPTH)}{"a":1,"a":2}`)).toEqual({ paths: [], count: 0 });
+    expect(repeatedMemberNames(`${'['.repeat(MAX_JSON_DEPTH - 1)}{"a":1,"a":2}`).count).toBe(1);
+    expect(repeatedMemberNames('{"a":1,"a')).toEqual({ paths: [], count: 0 });
   });
 });
