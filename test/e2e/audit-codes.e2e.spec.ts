@@ -131,8 +131,8 @@ describeEachDatabase('codes an integration chooses, in the audit log', (dialect)
     ]);
     const sharer = (await sluice.request('GET', `/v1/subjects/workplace/${AUTHOR_ID}/report`)).json;
     expect(sharer.crossings.map((c: { share: string; purpose: string; roles: string[] }) => [c.share, c.purpose, c.roles])).toEqual([
-      // No policy decided it: the author is named as such only where one asks about them.
-      [unlistedShare, NAMED_PURPOSE, ['shared it']],
+      // No policy decided it, yet the post is the author's: named as such either way.
+      [unlistedShare, NAMED_PURPOSE, ['author', 'shared it']],
       [listedShare, 'frontline-updates', ['author', 'shared it']],
     ]);
     const page = (await sluice.request('GET', `/v1/subjects/workplace/${AUTHOR_ID}/report?format=html`)).text;

@@ -413,18 +413,37 @@ describeEachDatabase('subject access and erasure', (dialect) => {
 
   it('shows a tagged person who consented that their name crossed in the message', async () => {
     const tagged = '100049999042';
+    const recipient = '31687000042';
     await sluice.request('POST', '/v1/consents', { body: consent('workplace', tagged) });
+    await sluice.request('POST', '/v1/consents', { body: consent('whatsapp', recipient) });
     const tags = [{ id: tagged, name: 'Pieter Jansen', type: 'user', offset: 0, length: 13 }];
-    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Pieter Jansen opened it', message_tags: tags }), recipients: [{ waId: OTHER_RECIPIENT }] }), headers: idempotencyKey() });
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Pieter Jansen opened it', message_tags: tags }), recipients: [{ waId: recipient }] }), headers: idempotencyKey() });
+    expect(share.json.status).toBe('accepted');
     const theirs = await report('workplace', tagged);
-    expect(theirs.crossings).toEqual([expect.objectContaining({ share: share.json.id, roles: ['mentioned'], consent: 'granted', message: null })]);
+    expect(theirs.crossings).toEqual([expect.objectContaining({ share: share.json.id, roles: ['mentioned'], consent: 'granted', message: null, yourData: ['user.name'] })]);
     expect(theirs.crossings[0].crossed).toContainEqual({ path: 'message', category: 'user.content', transform: 'redact-pii', aboutYou: true });
+    expect((await report('whatsapp', recipient)).crossings).toEqual([expect.objectContaining({ share: share.json.id, roles: ['recipient'], yourData: ['user.contact.phone_number'] })]);
+    expect((await sluice.request('GET', `/v1/subjects/workplace/${tagged}/report?format=html`)).text).toContain('Your data that crossed: <code>user.name</code>.');
     // Without their consent their name is cut: the message carries nothing of them.
     const unconsenting = '100049999043';
     const cutTags = [{ id: unconsenting, name: 'Pieter Jansen', type: 'user', offset: 0, length: 13 }];
-    await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Pieter Jansen opened it', message_tags: cutTags }), recipients: [{ waId: OTHER_RECIPIENT }] }), headers: idempotencyKey() });
+    await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Pieter Jansen opened it', message_tags: cutTags }), recipients: [{ waId: recipient }] }), headers: idempotencyKey() });
     const cut = await report('workplace', unconsenting);
     expect(cut.crossings[0].crossed).toContainEqual({ path: 'message', category: 'user.content', transform: 'redact-pii', aboutYou: false });
+    expect(cut.crossings[0].yourData).toEqual([]);
+  });
+
+  it('tells the people of a share that no recipient was allowed that nothing of theirs crossed', async () => {
+    const tagged = '100049999044';
+    await sluice.request('POST', '/v1/consents', { body: consent('workplace', tagged) });
+    const tags = [{ id: tagged, name: 'Pieter Jansen', type: 'user', offset: 0, length: 13 }];
+    // OTHER_RECIPIENT withdrew and was erased above: the share is denied for want of consent, and nothing is sent.
+    const share = await sluice.request('POST', '/v1/shares', { body: shareRequest({ post: workplacePost({ message: 'Pieter Jansen opened it', message_tags: tags }), recipients: [{ waId: OTHER_RECIPIENT }] }), headers: idempotencyKey() });
+    expect([share.json.status, share.json.reasons]).toEqual(['denied', ['recipient.no_consent']]);
+    for (const [type, id] of [['workplace', tagged], ['workplace', AUTHOR_ID]] as const) {
+      const crossing = (await report(type, id)).crossings.find((c: { share: string }) => c.share === share.json.id);
+      expect(crossing).toEqual(expect.objectContaining({ status: 'denied', reasons: ['recipient.no_consent'], crossed: [], yourData: [], redactions: [], message: null, recipients: { allowed: 0, total: 1 } }));
+    }
   });
   it('keeps a key last recorded as used on the cutoff day: its use is recorded once a day, and may have come after the cutoff', async () => {
     const contact = { type: 'whatsapp' as const, id: '31687000321' };

@@ -39,6 +39,18 @@ describe('evaluateShare', () => {
     const decision = evaluateShare(undefined, bundle.hash, input(), everyone);
     expect(decision).toMatchObject({ status: 'denied', policy: null, reasons: ['policy.none_matches'], outbound: null });
     expect(decision.recipients).toEqual([{ waId: '31612345678', decision: 'denied', reasons: ['policy.none_matches'] }]);
+    // The post is still its author's: their access report and erasure find the share.
+    expect(decision.subjects).toEqual([{ role: 'author', type: 'workplace', id: AUTHOR, consent: 'not_asked', categories: [] }]);
+  });
+
+  it('denies a share no recipient may receive for the recipients\' reasons, each once', () => {
+    const recipients = ['31612345678', '31687654321', '31611111111'];
+    const states = consents({ 'whatsapp:31612345678': 'withdrawn', [`workplace:${AUTHOR}`]: 'granted', [`workplace:${TAGGED}`]: 'granted' });
+    const decision = evaluateShare(policy, bundle.hash, input({}, recipients), states);
+    expect([decision.status, decision.reasons, decision.outbound]).toEqual(['denied', ['recipient.consent_withdrawn', 'recipient.no_consent'], null]);
+    // Where one may receive it, the others' reasons stay theirs.
+    const partly = evaluateShare(policy, bundle.hash, input({}, recipients), consents({ 'whatsapp:31687654321': 'granted' }));
+    expect([partly.status, partly.reasons]).toEqual(['partially_accepted', []]);
   });
 
   it('lets the allow-listed fields cross and reports everything else as dropped', () => {

@@ -53,7 +53,7 @@ export interface ShareDecision {
   /** The policy bundle that decided, also when no policy of it matched. */
   bundle: string;
   lawfulBasis?: LawfulBasis;
-  /** Reasons that deny the whole share. */
+  /** Reasons that deny the whole share; where only the recipients are denied, theirs. */
   reasons: string[];
   recipients: { waId: string; decision: 'allowed' | 'denied'; reasons: string[] }[];
   /** The purpose whose consent every allowed recipient holds, checked again before sending; null when the policy asks none. */
@@ -258,7 +258,8 @@ function evaluate(policy: CompiledPolicy, bundle: string, input: ShareInput, too
     policy: named,
     bundle,
     lawfulBasis: policy.lawfulBasis,
-    reasons: [],
+    // A share no recipient may receive is denied for their reasons.
+    reasons: allowed === 0 ? [...new Set(recipients.flatMap((r) => r.reasons))] : [],
     recipients,
     recipientConsent: policy.recipientConsent?.purpose ?? null,
     crossing,
@@ -411,10 +412,17 @@ function denyAll(bundle: string, policy: ShareDecision['policy'], input: ShareIn
     recipients: input.recipients.map((r) => ({ waId: r.waId, decision: 'denied', reasons })),
     recipientConsent: compiled?.recipientConsent?.purpose ?? null,
     crossing: { fields: [], dropped: [], redactions: [] },
-    subjects: [],
+    // The post is the author's whatever denied it: their access report and erasure must find the share.
+    subjects: authorOf(input.post),
     outbound: null,
     outsideWindow: null,
   };
+}
+
+/** The post's author as a subject the policy asked nothing of, or none for a post without one. */
+function authorOf(post: Record<string, unknown>): ShareDecision['subjects'] {
+  const id = authorIdOf(post);
+  return id === undefined ? [] : [{ role: 'author', type: 'workplace', id, consent: 'not_asked', categories: [] }];
 }
 
 function authorNameOf(post: Record<string, unknown>): string | undefined {

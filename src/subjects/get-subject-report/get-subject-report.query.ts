@@ -77,6 +77,7 @@ export class GetSubjectReportHandler implements IQueryHandler<GetSubjectReportQu
       }
       first.roles = [...new Set([...first.roles, ...crossing.roles])];
       first.crossed = first.crossed.map((field, i) => ({ ...field, aboutYou: field.aboutYou || crossing.crossed[i]!.aboutYou }));
+      first.yourData = [...new Set([...first.yourData, ...crossing.yourData])];
     }
     report.crossings = [...crossings.values()];
     for (const list of [report.consents, report.crossings, report.deliveries] as { index: number }[][]) list.sort((a, b) => a.index - b.index);

@@ -14,6 +14,7 @@ export function renderSubjectReportHtml(report: SubjectReport): string {
   Sent to ${c.recipients.allowed} of ${c.recipients.total} recipient(s).</p>
   ${c.expired ? '<p>The details are past the retention period and are no longer kept.</p>' : ''}
   ${c.crossed.length ? `<table><tr><th>What crossed</th><th>Category</th><th>How</th><th>About you</th></tr>${c.crossed.map((f) => `<tr><td>${escape(f.path)}</td><td>${escape(f.category)}</td><td>${escape(f.transform)}</td><td>${f.aboutYou ? 'yes' : ''}</td></tr>`).join('')}</table>` : ''}
+  ${c.yourData.length ? `<p>Your data that crossed: ${c.yourData.map((category) => `<code>${escape(category)}</code>`).join(', ')}.</p>` : ''}
   ${c.redactions.length ? `<p>Removed before sending: ${c.redactions.map((r) => `${r.count} × ${escape(r.recogniser)}`).join(', ')}.</p>` : ''}
   ${c.message !== null ? `<pre>${escape(c.message)}</pre>` : ''}
 </section>`,

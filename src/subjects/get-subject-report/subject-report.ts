@@ -48,10 +48,13 @@ export interface Crossing {
   consent: string | null;
   /** Past the policy's audit retention: the detail is no longer shown. */
   expired: boolean;
+  /** Nothing where no recipient was allowed: then nothing was sent, whatever the policy made of the post. */
   crossed: { path: string; category: string; transform: string; aboutYou: boolean }[];
+  /** The categories of the person's own data that crossed: their name in the post, their number as a recipient's. */
+  yourData: string[];
   redactions: { path: string; recogniser: string; count: number }[];
   recipients: { allowed: number; total: number };
-  /** The exact text that crossed, for its author only. */
+  /** The exact text that crossed, for its author only; null where nothing was sent. */
   message: string | null;
 }
 
@@ -177,6 +180,9 @@ function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array,
   ];
   const retention = policies.retentionOf(policy.name);
   const expired = retention !== undefined && Date.parse(entry.time) + retention < now.getTime();
+  const allowed = recipients.filter((r) => r.decision === 'allowed').length;
+  // A share no recipient was allowed sent nothing: its crossing is what the policy made of the post, not what crossed.
+  const crossedAny = !expired && allowed > 0;
   const crossing = (entry.crossing ?? { fields: [], redactions: [] }) as {
     fields: { path: string; category: string; transform: string; subject?: string }[];
     redactions: { path: string; recogniser: string; count: number }[];
@@ -199,9 +205,10 @@ function decodeDecision(entry: Entry, pseudonym: string, subjectKey: Uint8Array,
     reasons: (entry.reasons as string[] | undefined) ?? [],
     consent: mine[0] ? (mine[0].consent === 'not_asked' ? null : mine[0].consent) : asRecipient ? recipientConsent(asRecipient, asked) : null,
     expired,
-    crossed: expired ? [] : crossing.fields.map((f) => ({ path: f.path, category: f.category, transform: f.transform, aboutYou: f.subject === pseudonym || (namedInMessage && f.path === 'message') })),
-    redactions: expired ? [] : crossing.redactions,
-    recipients: { allowed: recipients.filter((r) => r.decision === 'allowed').length, total: recipients.length },
-    message: !expired && isAuthor && content?.sealed ? (openSealedField(subjectKey, content.sealed, `share ${String(entry.share)}`) ?? null) : null,
+    crossed: crossedAny ? crossing.fields.map((f) => ({ path: f.path, category: f.category, transform: f.transform, aboutYou: f.subject === pseudonym || (namedInMessage && f.path === 'message') })) : [],
+    yourData: crossedAny ? [...new Set([...mine.flatMap((s) => s.categories ?? []), ...(asRecipient?.decision === 'allowed' ? ['user.contact.phone_number'] : [])])] : [],
+    redactions: crossedAny ? crossing.redactions : [],
+    recipients: { allowed, total: recipients.length },
+    message: crossedAny && isAuthor && content?.sealed ? (openSealedField(subjectKey, content.sealed, `share ${String(entry.share)}`) ?? null) : null,
   };
 }
