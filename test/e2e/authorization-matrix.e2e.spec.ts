@@ -148,6 +148,34 @@ describeEachDatabase('authorization matrix', (dialect) => {
     expect(got).toEqual(Object.fromEntries(Object.keys(MATRIX).map((route) => [route, Array(invalid.length + (route.startsWith('GET ') ? 1 : 0)).fill(401)])));
   });
 
+  it('answers 403 to a key without the route\'s scope before reading the body, whatever the body', async () => {
+    const post = (body: string | Uint8Array<ArrayBuffer>, contentType = 'application/json') =>
+      fetch(`${sluice.baseUrl}/v1/shares`, { method: 'POST', headers: { authorization: bearer('shares:read'), 'content-type': contentType, ...idempotencyKey() }, body });
+    const bodies: [string | Uint8Array<ArrayBuffer>, string][] = [
+      ['{bad', 'application/json'],
+      [JSON.stringify(shareRequest()), 'text/plain'],
+      [new Uint8Array(9 * 1024 * 1024), 'application/json'],
+      [`${'['.repeat(70)}${']'.repeat(70)}`, 'application/json'],
+    ];
+    const answers = await Promise.all(bodies.map(async ([body, contentType]) => {
+      const response = await post(body, contentType);
+      return [response.status, ((await response.json()) as { detail?: string }).detail];
+    }));
+    expect(answers).toEqual(Array(bodies.length).fill([403, 'This API key lacks the scope shares:write']));
+  });
+
+  it('names the challenge of every 401 (WWW-Authenticate) and takes the Bearer scheme in any case', async () => {
+    const missing = await fetch(`${sluice.baseUrl}/v1/audit/checkpoint`);
+    expect([missing.status, missing.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="sluice"']);
+    const invalid = await fetch(`${sluice.baseUrl}/v1/audit/checkpoint`, { headers: { authorization: `Bearer slk_${randomBytes(32).toString('base64url')}` } });
+    expect([invalid.status, invalid.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="sluice", error="invalid_token"']);
+    const unsigned = await fetch(`${sluice.baseUrl}/v1/webhooks/whatsapp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect([unsigned.status, unsigned.headers.get('www-authenticate')]).toEqual([401, 'HMAC-SHA256 header="X-Hub-Signature-256"']);
+    for (const scheme of ['bearer', 'BEARER', 'Bearer  ']) {
+      expect(await send(calls['GET /v1/audit/checkpoint']!(), `${scheme} ${keys.get('audit:read')}`)).toBe(200);
+    }
+  });
+
   it('keeps the public routes open to everyone: no key, a wrong key, any scope', async () => {
     const got: Record<string, number[]> = {};
     for (const route of Object.keys(PUBLIC)) {

@@ -18,8 +18,8 @@ interface RouteAccess {
 
 /**
  * Every route but a @PublicRoute needs an API key with the route's scope. The key is normally
- * authenticated (and rate limited) before the body was read, by the hook of authenticate-before-body.ts;
- * a route that hook does not know is authenticated here.
+ * authenticated, rate limited and its scope checked before the body was read, by the hook of
+ * authenticate-before-body.ts; a route that hook does not know is authenticated here.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -45,9 +45,8 @@ export class ApiKeyGuard implements CanActivate {
 
   private allow(key: AuthenticatedKey, scope: Scope | undefined): boolean {
     // A route that forgot to declare its scope is closed to everyone rather than open to every key.
-    if (scope === undefined || !key.scopes.has(scope)) {
-      throw withoutStackTrace(() => new ForbiddenException(scope ? `This API key lacks the scope ${scope}` : 'This route declares no scope'));
-    }
+    if (scope === undefined) throw withoutStackTrace(() => new ForbiddenException('This route declares no scope'));
+    if (!key.scopes.has(scope)) throw lacksScope(scope);
     return true;
   }
   /** The route's @PublicRoute and @RequireScope (handler first, then controller), cached per handler. */
@@ -65,4 +64,9 @@ export class ApiKeyGuard implements CanActivate {
     this.routes.set(handler, access);
     return access;
   }
+}
+
+/** The 403 of a key without the route's scope. */
+export function lacksScope(scope: Scope): ForbiddenException {
+  return withoutStackTrace(() => new ForbiddenException(`This API key lacks the scope ${scope}`));
 }

@@ -6,9 +6,11 @@ export const REQUIRED_SCOPE = 'sluice:required-scope';
 export const PUBLIC_ROUTE = 'sluice:public-route';
 /** The same declaration in the Fastify route's config, for the hook that authenticates before a body is read. */
 export const ROUTE_ACCESS = 'sluiceAccess';
+/** The route's scope in its Fastify config, for the same hook. */
+export const ROUTE_SCOPE = 'sluiceScope';
 
 /** The scope a caller's API key must hold for this route. */
-export const RequireScope = (scope: Scope) => applyDecorators(SetMetadata(REQUIRED_SCOPE, scope), WithRouteConfig({ [ROUTE_ACCESS]: 'key' }));
+export const RequireScope = (scope: Scope) => applyDecorators(SetMetadata(REQUIRED_SCOPE, scope), WithRouteConfig({ [ROUTE_ACCESS]: 'key', [ROUTE_SCOPE]: scope }));
 /** A route that needs no API key (health probes). Every other route needs one: fail closed. */
 export const PublicRoute = () => applyDecorators(SetMetadata(PUBLIC_ROUTE, true), WithRouteConfig({ [ROUTE_ACCESS]: 'public' }));
 

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Logger, UnauthorizedException } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { replyWithProblem } from '../http/problem.js';
+import { ChallengedUnauthorizedException, replyWithProblem } from '../http/problem.js';
 import { bodyStream, readBodyWithin } from '../http/read-body.js';
-import type { AuthenticatedRequest } from './api-key.guard.js';
-import { ROUTE_ACCESS, SIGNATURE, type SignedRouteSignature } from './auth.decorators.js';
+import { type AuthenticatedRequest, lacksScope } from './api-key.guard.js';
+import { ROUTE_ACCESS, ROUTE_SCOPE, SIGNATURE, type SignedRouteSignature } from './auth.decorators.js';
 import type { RequestAuthenticator } from './request-authenticator.js';
+import type { Scope } from './scopes.js';
 
 /** Signing secrets by the name a SignedRoute gives; an absent one refuses its routes. */
 export type SigningSecrets = Readonly<Record<string, string | undefined>>;
@@ -26,8 +27,9 @@ export function signatureMatches(body: Buffer, header: unknown, form: RegExp, se
 
 /**
  * Authenticates and rate limits a request to a route that needs an API key as soon as it arrives,
- * before its body is read: without a valid key, or past its rate, a caller cannot make the server
- * buffer and parse a body (up to 8 MiB on POST /v1/shares). The guard then checks the scope.
+ * before its body is read: without a valid key, without the route's scope, or past its rate, a
+ * caller cannot make the server buffer and parse a body (up to 8 MiB on POST /v1/shares), and
+ * is answered 401, 403 or 429 whatever the body.
  * A signed route (a webhook) is refused the same way without a signature of its form or without
  * its secret configured; else its body is read (within the route's limit) and its signature
  * checked against those bytes before any parser sees them, so an unsigned caller cannot make
@@ -46,7 +48,11 @@ export function authenticateBeforeBody(fastify: FastifyInstance, authenticator: 
     }
     if (routeAccess(request) !== 'key') return;
     try {
-      (request as AuthenticatedRequest).apiKey = await authenticator.authenticate(request.headers.authorization, request.ip);
+      const key = await authenticator.authenticate(request.headers.authorization, request.ip);
+      (request as AuthenticatedRequest).apiKey = key;
+      // The scope too, before the body: a key that may not use the route gets 403 whatever it sends.
+      const scope = (request.routeOptions.config as unknown as Record<string, unknown>)[ROUTE_SCOPE] as Scope;
+      if (!key.scopes.has(scope)) return refuse(request, reply, lacksScope(scope));
     } catch (error) {
       // The body is not read: the connection cannot carry another request after it.
       return refuse(request, reply, error);
@@ -69,6 +75,6 @@ function signatureOf(request: FastifyRequest): SignedRouteSignature | undefined 
   return routeAccess(request) === 'signed' ? ((request.routeOptions.config as unknown as Record<string, unknown>)[SIGNATURE] as SignedRouteSignature) : undefined;
 }
 
-function unsigned(signed: SignedRouteSignature): UnauthorizedException {
-  return new UnauthorizedException(`${signed.name} is missing or does not match the body`);
+function unsigned(signed: SignedRouteSignature): ChallengedUnauthorizedException {
+  return new ChallengedUnauthorizedException(`${signed.name} is missing or does not match the body`, `HMAC-SHA256 header="${signed.name}"`);
 }

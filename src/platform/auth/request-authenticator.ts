@@ -1,11 +1,16 @@
-import { Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { SLUICE_CONFIG, type SluiceConfig } from '../config/config.js';
 import { clientNetworkOf, ipv6SiteOf } from '../http/client-network.js';
 import { TokenBucketLimiter, TooManyRequestsException } from '../http/rate-limit.js';
+import { ChallengedUnauthorizedException } from '../http/problem.js';
 import { withoutStackTrace } from '../http/stackless.js';
 import { ApiKeyService, type AuthenticatedKey, hashApiKey } from './api-key.service.js';
 
-const BEARER = /^Bearer ([\x21-\x7e]{1,512})$/;
+/** The scheme is case-insensitive and may be followed by more than one space (RFC 9110, 11.1 and 11.4). */
+const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i;
+
+/** What a 401 asks for (RFC 6750, 3). */
+const BEARER_CHALLENGE = 'Bearer realm="sluice"';
 
 /**
  * Client addresses whose failed authentications are counted at once: a bound on that map
@@ -62,10 +67,10 @@ export class RequestAuthenticator {
   async authenticate(authorization: string | string[] | undefined, clientAddress: string | undefined): Promise<AuthenticatedKey> {
     const match = typeof authorization === 'string' ? BEARER.exec(authorization) : null;
     // Not counted as a failure: it costs no lookup and guesses nothing.
-    if (!match) throw withoutStackTrace(() => new UnauthorizedException('An API key is required: Authorization: Bearer <key>'));
+    if (!match) throw withoutStackTrace(() => new ChallengedUnauthorizedException('An API key is required: Authorization: Bearer <key>', BEARER_CHALLENGE));
     const keyHash = hashApiKey(match[1]!);
     const key = this.apiKeys.isKnown(keyHash) ? await this.apiKeys.authenticate(keyHash) : await this.lookUpUnknown(keyHash, clientAddress);
-    if (!key) throw withoutStackTrace(() => new UnauthorizedException('The API key is not valid'));
+    if (!key) throw withoutStackTrace(() => new ChallengedUnauthorizedException('The API key is not valid', `${BEARER_CHALLENGE}, error="invalid_token"`));
     // Per key and before any scope check: a key that only collects 403s is throttled all the same.
     const rate = this.keyLimiter.take(key.id);
     if (!rate.allowed) {

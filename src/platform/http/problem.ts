@@ -6,6 +6,7 @@ import {
   HttpException,
   HttpStatus,
   Logger,
+  UnauthorizedException,
 } from '@nestjs/common';
 import type { ValidationError } from 'class-validator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -26,6 +27,16 @@ const DATABASE_RETRY_AFTER_SECONDS = 2;
 
 /** Problems named in one answer; the rest are counted, so that a small request cannot ask for a huge answer. */
 export const MAX_PROBLEMS_NAMED = 100;
+
+/** A 401 with the challenge its WWW-Authenticate header names: every 401 must carry one (RFC 9110, 15.5.2). */
+export class ChallengedUnauthorizedException extends UnauthorizedException {
+  constructor(
+    message: string,
+    readonly challenge: string,
+  ) {
+    super(message);
+  }
+}
 
 /** A 400 that names every problem of the request, not just the first. Made without a stack trace (see withoutStackTrace). */
 @Stackless
@@ -131,6 +142,7 @@ export function toProblem(exception: unknown, bodyLimit?: number): Problem {
     const detail = typeof response === 'string' ? response : (response as { message?: unknown }).message;
     return {
       status,
+      ...(exception instanceof ChallengedUnauthorizedException ? { headers: { 'www-authenticate': exception.challenge } } : {}),
       body: {
         type: 'about:blank',
         title: statusTitle(status),
