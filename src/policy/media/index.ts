@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { minimisePhoto } from './photo.js';
-import { isPhotoType, type MediaType, type PhotoType, sniffMediaType, type VideoType } from './sniff.js';
+import { isPhotoType, type MediaType, type PhotoType, sniffMediaType, sniffUnsupportedMediaType, type VideoType } from './sniff.js';
 import { minimiseVideo } from './video.js';
 
 /**
@@ -55,7 +55,11 @@ async function minimise(bytes: Buffer, rules: MediaRules): Promise<MinimisedMedi
   const largestAllowed = Math.max(rules.photos.maxBytes, rules.videos.maxBytes);
   if (bytes.length > largestAllowed) return tooLarge(bytes.length, largestAllowed);
   const type = sniffMediaType(bytes);
-  if (!type) return refuse('media.unreadable', 'the bytes are not a JPEG, PNG, WebP, HEIC, MP4 or QuickTime file');
+  if (!type) {
+    const unsupported = sniffUnsupportedMediaType(bytes);
+    if (unsupported) return refuse('media.type_not_allowed', `${unsupported} media are not allowed: sluice minimises JPEG, PNG, WebP, HEIC, MP4 and QuickTime only`);
+    return refuse('media.unreadable', 'the bytes are not a JPEG, PNG, WebP, HEIC, MP4 or QuickTime file');
+  }
 
   if (isPhotoType(type)) {
     if (!rules.photos.allow || !rules.photos.types.includes(type)) return refuse('media.type_not_allowed', `${type} photos are not allowed`);

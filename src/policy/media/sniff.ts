@@ -68,3 +68,24 @@ export function sniffMediaType(bytes: Uint8Array): MediaType | undefined {
   if (bytes.length >= 12 && ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP') return 'webp';
   return sniffBoxFile(bytes);
 }
+
+const BMP_INFO_HEADER_SIZES: ReadonlySet<number> = new Set([12, 40, 52, 56, 64, 108, 124]);
+
+/**
+ * Image and video formats sluice knows but does not minimise (so no policy can allow them), by
+ * their opening bytes: a sender who sent one is told its type is not allowed, not that the bytes
+ * cannot be read. Undefined for anything else.
+ */
+export function sniffUnsupportedMediaType(bytes: Uint8Array): string | undefined {
+  const opening = ascii(bytes, 0, Math.min(bytes.length, 12));
+  if (opening.startsWith('GIF87a') || opening.startsWith('GIF89a')) return 'gif';
+  // A BMP's info header after its 14-byte file header opens with its own size, one of a few.
+  if (opening.startsWith('BM') && bytes.length >= 18 && BMP_INFO_HEADER_SIZES.has(bytes[14]! | (bytes[15]! << 8) | (bytes[16]! << 16) | (bytes[17]! << 24))) return 'bmp';
+  if (opening.startsWith('II*\0') || opening.startsWith('MM\0*')) return 'tiff';
+  if (startsWith(bytes, [0x1a, 0x45, 0xdf, 0xa3])) return 'webm';
+  if (opening.startsWith('RIFF') && opening.slice(8, 12) === 'AVI ') return 'avi';
+  if (bytes.length >= 12 && ascii(bytes, 4, 8) === 'ftyp') return `ISO media (${ascii(bytes, 8, 12).trim() || 'no brand'})`;
+  // SVG is text: its root element within the first kilobyte, after any XML declaration, comments or doctype.
+  if (/^(?:\uFEFF)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--[\s\S]*?-->\s*|<!DOCTYPE[^>]*>\s*)*<svg[\s>]/i.test(Buffer.from(bytes.subarray(0, 1024)).toString('latin1'))) return 'svg';
+  return undefined;
+}

@@ -250,6 +250,26 @@ describe('minimiseMedia: photos', () => {
     }
   });
 
+  it('refuses image and video formats it does not minimise for their type, not as unreadable', async () => {
+    const gif = await quadrantPixels().gif().toBuffer();
+    const tiff = await quadrantPixels().tiff().toBuffer();
+    const svg = Buffer.from('<?xml version="1.0"?>\n<!-- a drawing -->\n<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>');
+    const bmp = Buffer.concat([Buffer.from('BM'), Buffer.alloc(12), Buffer.from([40, 0, 0, 0]), Buffer.alloc(40)]);
+    const webm = Buffer.concat([Buffer.from([0x1a, 0x45, 0xdf, 0xa3]), Buffer.alloc(60)]);
+    const threeGp = Buffer.concat([Buffer.from([0, 0, 0, 20]), Buffer.from('ftyp3gp4'), Buffer.alloc(8)]);
+    const refused = await Promise.all([gif, tiff, svg, bmp, webm, threeGp].map((bytes) => minimiseMedia(bytes, RULES)));
+    expect(refused.map((r) => (r.ok ? 'ok' : [r.reason, r.detail.split(' ')[0]]))).toEqual([
+      ['media.type_not_allowed', 'gif'],
+      ['media.type_not_allowed', 'tiff'],
+      ['media.type_not_allowed', 'svg'],
+      ['media.type_not_allowed', 'bmp'],
+      ['media.type_not_allowed', 'webm'],
+      ['media.type_not_allowed', 'ISO'],
+    ]);
+    // Text that merely opens like one is not that format.
+    expect(await minimiseMedia(Buffer.from('BMW opened a new plant in Born today.'), RULES)).toMatchObject({ ok: false, reason: 'media.unreadable' });
+  });
+
   it('refuses bytes whose signature and content disagree', async () => {
     const png = await quadrantPixels().png().toBuffer();
     const jpegSignatureOnPng = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), png]);
