@@ -112,16 +112,17 @@ export class ConsentLedger {
    * never granted is withdrawn as well: the opt-out then stands against a grant captured before
    * it. A purpose withdrawn already is withdrawn again only by an opt-out captured after that
    * withdrawal: it must stand against a grant captured between the two (the state keeps the latest
-   * capture time), while the same opt-out delivered twice records nothing twice. Returns the
-   * purposes withdrawn.
+   * capture time), while the same opt-out delivered twice records nothing twice. Returns the ids
+   * of the withdrawals' audit entries.
    */
   async withdrawAll(manager: EntityManager, subject: SubjectRef, evidence: ConsentChange['evidence'], purposes: readonly string[] = []): Promise<string[]> {
     const states = await manager.getRepository(ConsentStateEntity).find({ where: { subjectType: subject.type, subjectId: subject.id } });
     const capturedAt = new Date(evidence.capturedAt ?? Date.now()).toISOString();
     const standing = new Set(states.filter((state) => state.status === 'withdrawn' && state.capturedAt !== null && state.capturedAt >= capturedAt).map((state) => state.purpose));
     const wanted = [...new Set([...states.map((state) => state.purpose), ...purposes])].filter((purpose) => !standing.has(purpose)).sort();
-    for (const purpose of wanted) await this.record(manager, { subject, purpose, status: 'withdrawn', evidence });
-    return wanted;
+    const entries: string[] = [];
+    for (const purpose of wanted) entries.push((await this.record(manager, { subject, purpose, status: 'withdrawn', evidence })).audit.id);
+    return entries;
   }
 
   /**

@@ -169,6 +169,17 @@ describeEachDatabase('WhatsApp webhooks', (dialect) => {
     });
   });
 
+  it('answers a STOP once its withdrawals are in the log: an access report asked for right after shows them', async () => {
+    await simulator.receiveText(contact, 'STOP');
+    const [queue] = await sluice.database.adminQuery<{ queued: number | string }>('SELECT count(*) AS queued FROM audit_queue');
+    expect(Number(queue!.queued)).toBe(0);
+    const report = (await sluice.request('GET', `/v1/subjects/whatsapp/${contact}/report`)).json as { consents: { status: string; evidence: string }[] };
+    expect(report.consents.map((c) => [c.status, c.evidence])).toEqual([
+      ['granted', 'form'],
+      ['withdrawn', 'whatsapp-opt-out'],
+    ]);
+  });
+
   describe('erasure', () => {
     it("leaves no copy of WhatsApp's message ids, which hold the number in base64, in the log or the tables", async () => {
       const { message } = await sentMessage();

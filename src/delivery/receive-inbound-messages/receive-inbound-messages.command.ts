@@ -2,6 +2,7 @@ import { Inject, Logger } from '@nestjs/common';
 import { Command, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import type { EntityManager } from 'typeorm';
 import { AuditLogService, type AuditDraft } from '../../audit/audit-log.service.js';
+import { AuditSequencer } from '../../audit/audit-sequencer.js';
 import { type ConsentChange, ConsentLedger } from '../../consent/consent-ledger.js';
 import { WHATSAPP_NUMBER_CHANGE_METHOD, WHATSAPP_OPT_OUT_METHOD } from '../../consent/evidence-methods.js';
 import { whatsAppIdForms } from '../../consent/subject.js';
@@ -61,6 +62,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
     @Inject(DeliveryRecords) private readonly records: DeliveryRecords,
     @Inject(AuditLogService) private readonly auditLog: AuditLogService,
     @Inject(PolicyRegistry) private readonly policies: PolicyRegistry,
+    @Inject(AuditSequencer) private readonly sequencer: AuditSequencer,
   ) {}
 
   @Traced('sluice.whatsapp.inbound', {
@@ -74,9 +76,9 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
   })
   async execute({ messages }: ReceiveInboundMessagesCommand): Promise<InboundMessagesReceived> {
     if (messages.length === 0) return { received: 0, optOuts: 0, optOutsUnmatched: 0, numberChanges: 0, numberChangesUnmatched: 0 };
-    const result = await this.transactions.run(async (manager) => {
+    const { counts: result, entries } = await this.transactions.run(async (manager) => {
       const now = new Date();
-      const ended: EndedHere = { drafts: [], touched: new Set<string>() };
+      const ended: EndedHere = { drafts: [], touched: new Set<string>(), entries: [] };
       const counts = { received: 0, optOuts: 0, optOutsUnmatched: 0, numberChanges: 0, numberChangesUnmatched: 0 };
       const named = messages.flatMap((m) => (m.from && m.fromUserId && m.system === undefined ? [{ userId: m.fromUserId, waId: m.from, at: m.sentAt }] : []));
       const sightings: UserIdSighting[] = [...named];
@@ -131,9 +133,11 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
       // Last, in the order the status reports and an erasure write them: no two of them wait for each other crosswise.
       await this.records.releaseFinishedMedia(manager, ended.touched);
       await this.userIds.learn(manager, sightings);
-      await this.auditLog.append(manager, ended.drafts);
-      return counts;
+      for (const queued of await this.auditLog.append(manager, ended.drafts)) ended.entries.push(queued.id);
+      return { counts, entries: ended.entries };
     });
+    // Answered once the withdrawals are in the log: an access report asked for after it shows them.
+    if (entries.length > 0) await this.sequencer.awaitIndices(entries);
     if (result.optOuts > 0) this.logger.log(`${result.optOuts} opt-out(s) received: consent withdrawn, queued messages cancelled`);
     if (result.numberChanges > 0) this.logger.log(`${result.numberChanges} contact(s) moved to another WhatsApp number: consent under the old one withdrawn, queued messages cancelled`);
     if (result.optOutsUnmatched > 0) {
@@ -159,7 +163,7 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
   private async endConsents(manager: EntityManager, forms: string[], evidence: ConsentChange['evidence'], via: string, ended: EndedHere): Promise<void> {
     const purposes = this.policies.bundle.policies.flatMap((policy) => (policy.recipientConsent ? [policy.recipientConsent.purpose] : []));
     for (const form of forms) {
-      await this.consents.withdrawAll(manager, { type: 'whatsapp', id: form }, evidence, purposes);
+      ended.entries.push(...(await this.consents.withdrawAll(manager, { type: 'whatsapp', id: form }, evidence, purposes)));
       // Messages already being sent are left to the worker: its consent check before each attempt sees the withdrawal.
       for (const queued of await this.outbox.idleMessagesFor(manager, form)) {
         if (!(await this.outbox.cancelIfIdle(manager, queued))) continue;
@@ -175,4 +179,6 @@ export class ReceiveInboundMessagesHandler implements ICommandHandler<ReceiveInb
 interface EndedHere {
   drafts: AuditDraft[];
   touched: Set<string>;
+  /** The ids of every audit entry written for them, to wait for their log indices. */
+  entries: string[];
 }
