@@ -53,6 +53,17 @@ describe('npx sluice, given something it cannot use', () => {
     noStack(result.stderr);
   });
 
+  it('names a key or kept checkpoint file that is not there, rather than calling it malformed', () => {
+    const bundle = join(dir, 'bundle.ndjson');
+    writeFileSync(bundle, '');
+    const key = join(dir, 'missing.vkey');
+    const checkpoint = join(dir, 'missing.checkpoint');
+    const keyMissing = sluice(['audit', 'verify', bundle, '--public-key', key]);
+    expect([keyMissing.status, keyMissing.stderr]).toEqual([2, `--public-key ${key}: no such file\n`]);
+    const checkpointMissing = sluice(['audit', 'verify', bundle, '--trusted-checkpoint', checkpoint]);
+    expect([checkpointMissing.status, checkpointMissing.stderr]).toEqual([2, `--trusted-checkpoint ${checkpoint}: no such file\n`]);
+  });
+
   it('refuses a folder given as the bundle to verify', () => {
     const result = sluice(['audit', 'verify', dir]);
     expect([result.status, result.stderr]).toEqual([2, `${dir}: not a file (a bundle is the one file audit export wrote)\n`]);

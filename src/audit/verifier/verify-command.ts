@@ -40,13 +40,16 @@ export async function runVerifyCommand(args: string[], io: Io): Promise<number> 
   let trustedCheckpoint: string | undefined;
   try {
     const keyArgument = values['public-key'];
-    // A verifier key never names a file (it holds '+'), so a path that exists is read.
+    // A verifier key never names a file (it holds '+'), so a path that exists is read; one without
+    // a '+' that does not exist was meant as a file.
+    if (keyArgument !== undefined && !keyArgument.includes('+') && !existsSync(keyArgument)) throw new Error(`--public-key ${keyArgument}: no such file`);
     publicKey = keyArgument !== undefined && existsSync(keyArgument) ? readFileSync(keyArgument, 'utf8') : keyArgument;
     if (publicKey !== undefined) usableKey(publicKey);
+    const kept = values['trusted-checkpoint'];
+    if (kept !== undefined && !existsSync(kept)) throw new Error(`--trusted-checkpoint ${kept}: no such file`);
     // A note ends in one newline; a kept copy may carry more (`jq -r` adds one) or none (an
     // editor, `printf %s`), \r\n line ends, or a byte order mark.
-    trustedCheckpoint =
-      values['trusted-checkpoint'] === undefined ? undefined : `${readFileSync(values['trusted-checkpoint'], 'utf8').replace(/^\uFEFF/, '').replace(/\r\n/g, '\n').replace(/\n+$/, '')}\n`;
+    trustedCheckpoint = kept === undefined ? undefined : `${readFileSync(kept, 'utf8').replace(/^\uFEFF/, '').replace(/\r\n/g, '\n').replace(/\n+$/, '')}\n`;
     if (!existsSync(bundle)) throw new Error(`${bundle}: no such file`);
     if (!statSync(bundle).isFile()) throw new Error(`${bundle}: not a file (a bundle is the one file audit export wrote)`);
   } catch (error) {
