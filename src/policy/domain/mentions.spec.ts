@@ -72,6 +72,14 @@ describe('cutNames', () => {
     expect(cut(`Thanks ${handle}!`, undefined, name)).toBe(expected);
   });
 
+  it('leaves the space beside a name whose tag offsets are one off', () => {
+    const text = 'Opened by Pieter Jansen today';
+    const at = text.indexOf('Pieter');
+    for (const tag of [{ offset: at - 1, length: 13 }, { offset: at, length: 14 }]) {
+      expect(cutNames(text, [{ name: PIETER, tags: [tag] }]).text).toBe('Opened by [person] today');
+    }
+  });
+
   it('cuts a name word written as a part of a hashtag in camel case when the text shows the person', () => {
     expect(cut('Welkom Pieter Jansen! #BedanktPieter #TeamJansen #GreatDay')).toBe('Welkom [person]! #Bedankt[person] #Team[person] #GreatDay');
     expect(cut('#BedanktPieter')).toBe('#BedanktPieter');

@@ -305,8 +305,12 @@ export interface Span {
  * else read as code points; undefined when neither reads as the name.
  */
 function tagSpan(text: string, tag: { offset: number; length: number }, nameWords: readonly string[]): { span: Span; words: readonly string[] } | undefined {
-  const shownAt = (span: Span | undefined) => {
-    if (span === undefined || span.start < 0 || span.end <= span.start || span.end > text.length) return undefined;
+  const shownAt = (given: Span | undefined) => {
+    if (given === undefined || given.start < 0 || given.end <= given.start || given.end > text.length) return undefined;
+    // Offsets one off take in the space beside the name: the cut leaves it.
+    const span = { ...given };
+    while (span.start < span.end && BLANK.test(text[span.start]!)) span.start++;
+    while (span.end > span.start && BLANK.test(text[span.end - 1]!)) span.end--;
     const words = foldedWords(text.slice(span.start, span.end));
     return showsNameWords(words, nameWords) ? { span, words } : undefined;
   };
