@@ -64,6 +64,18 @@ describeEachDatabase('hostile input the fuzzer found', (dialect) => {
     expect(utf8.status).toBe(201);
   });
 
+  it('names only the type of a value of the wrong type, not every rule about its length or range', async () => {
+    const tags = [{ id: '100049999', name: 'Pieter Jansen', type: 'user', offset: 0, length: '13' }];
+    const shared = await share(JSON.stringify(shareRequest({ post: workplacePost({ message_tags: tags }) })));
+    expect(errors(shared)).toEqual([{ path: 'post.message_tags.0.length', message: 'length must be an integer number' }]);
+    const noRecipients: Record<string, unknown> = shareRequest();
+    delete noRecipients.recipients;
+    expect(errors(await share(JSON.stringify(noRecipients)))).toEqual([{ path: 'recipients', message: 'recipients must be an array' }]);
+    const evidence = { ...consent('whatsapp', RECIPIENT).evidence, capturedAt: 12345 };
+    const recorded = await sluice.request('POST', '/v1/consents', { body: { ...consent('whatsapp', RECIPIENT), evidence } });
+    expect(errors(recorded)).toEqual([{ path: 'evidence.capturedAt', message: 'capturedAt must be a string' }]);
+  });
+
   it('refuses a number beyond the range of a double (1e400 parses to Infinity)', async () => {
     const response = await share(JSON.stringify(shareRequest({ post: workplacePost({ big: 'BIG' }) })).replace('"BIG"', '-1e400'));
     expect(response.status).toBe(400);

@@ -86,6 +86,7 @@ export class ConsentEvidenceDto {
 
   /** When the consent was given or withdrawn: a grant captured no later than the latest change recorded does not undo a withdrawal. */
   @IsOptional()
+  @IsString()
   @IsISO8601({ strict: true })
   @Matches(ZONED_TIME, { message: 'evidence.capturedAt must be a date and time with its zone, e.g. 2026-11-20T09:00:00Z or 2026-11-20T10:00:00+01:00' })
   @Validate(CapturedInThePast)

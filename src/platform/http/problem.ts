@@ -53,10 +53,18 @@ export class InvalidRequestException extends BadRequestException {
   }
 }
 
+/** class-validator's constraints on a value's type. */
+const TYPE_CONSTRAINTS: ReadonlySet<string> = new Set(['isDefined', 'isString', 'isInt', 'isNumber', 'isBoolean', 'isArray', 'isObject']);
+
 export function flattenValidationErrors(errors: ValidationError[], prefix = '', problems: FieldProblem[] = []): FieldProblem[] {
   for (const error of errors) {
     const path = prefix ? `${prefix}.${error.property}` : error.property;
-    for (const message of Object.values(error.constraints ?? {})) {
+    const constraints = Object.entries(error.constraints ?? {});
+    // A value of the wrong type (or none) breaks every rule about its length, range or form too, and
+    // one that is no array every rule about its items: only its own type is the problem.
+    const wrongType = constraints.filter(([name]) => TYPE_CONSTRAINTS.has(name));
+    const ownType = wrongType.filter(([, message]) => !message.startsWith('each value in '));
+    for (const [, message] of ownType.length > 0 ? ownType : wrongType.length > 0 ? wrongType : constraints) {
       problems.push({ path, message: message.replace(/^property (\S+) /, '$1 ') });
     }
     // Into the same array: spreading a child's many problems into push() overflows the stack.
