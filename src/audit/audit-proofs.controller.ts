@@ -40,6 +40,7 @@ export class AuditProofsController {
     const tree = new AuditTreeReader(this.transactions.reader.manager);
     const current = (await tree.latestCheckpoint())?.size ?? 0;
     if (from === 0) problems.push({ path: 'from', message: 'from must be at least 1: there is no consistency proof from an empty tree' });
+    else if (from !== undefined && from > current) problems.push({ path: 'from', message: `from ${from} is above the current tree size ${current}` });
     if (to !== undefined && to > current) problems.push({ path: 'to', message: `to ${to} is above the current tree size ${current}` });
     if (from !== undefined && to !== undefined && to < from) problems.push({ path: 'to', message: `to must not be below from (${from})` });
     if (problems.length > 0) throw new InvalidRequestException(problems);

@@ -135,12 +135,14 @@ describeEachDatabase('the DPO audits the log: proofs, export and offline verific
       ['inclusion', '?index=0&size=0', ['size: size must be at least 1: an empty tree includes nothing', 'index: index must be below size (0)']],
       ['inclusion', '?index=9999&size=100000', ['size: size 100000 is above the current tree size {size}']],
       ['inclusion', '?index=-1&size=1e3', ['index: index must be a non-negative integer', 'size: size must be a non-negative integer']],
-      ['inclusion', '?index=1&index=2&size=x', ['index: index must be a non-negative integer', 'size: size must be a non-negative integer']],
+      ['inclusion', '?index=1&index=2&size=x', ['index: index is given more than once', 'size: size must be a non-negative integer']],
+      ['inclusion', '?index=007&size=99999999999999999999', ['index: index must be written without leading zeros', 'size: size must be at most 9007199254740991']],
       ['consistency', '', ['from: from is required', 'to: to is required']],
       ['consistency', '?from=0&to=3', ['from: from must be at least 1: there is no consistency proof from an empty tree']],
       ['consistency', '?from=4&to=3', ['to: to must not be below from (4)']],
       ['consistency', '?from=1&to=100000', ['to: to 100000 is above the current tree size {size}']],
       ['consistency', '?from=0&to=100000', ['from: from must be at least 1: there is no consistency proof from an empty tree', 'to: to 100000 is above the current tree size {size}']],
+      ['consistency', '?from=100000&to=100000', ['from: from 100000 is above the current tree size {size}', 'to: to 100000 is above the current tree size {size}']],
     ])('answers %s%s with 400 problem+json naming every bad parameter', async (kind, query, expected) => {
       const size = await settled();
       const response = await sluice.request('GET', `/v1/audit/proofs/${kind}${query}`);

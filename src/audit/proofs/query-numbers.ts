@@ -10,6 +10,16 @@ export function parseIndexParameter(value: unknown, name: string, problems: Fiel
     return undefined;
   }
   if (typeof value === 'string' && /^(0|[1-9][0-9]{0,15})$/.test(value) && Number.isSafeInteger(Number(value))) return Number(value);
-  problems.push({ path: name, message: `${name} must be a non-negative integer` });
+  problems.push({ path: name, message: indexProblem(value, name) });
   return undefined;
+}
+
+/** What is wrong with a value that is no index, said as precisely as the value allows. */
+function indexProblem(value: unknown, name: string): string {
+  if (Array.isArray(value)) return `${name} is given more than once`;
+  if (typeof value === 'string' && /^[0-9]+$/.test(value)) {
+    if (value.length > 1 && value.startsWith('0')) return `${name} must be written without leading zeros`;
+    return `${name} must be at most ${Number.MAX_SAFE_INTEGER}`;
+  }
+  return `${name} must be a non-negative integer`;
 }
