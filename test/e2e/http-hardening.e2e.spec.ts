@@ -252,6 +252,7 @@ describeEachDatabase('HTTP hardening', (dialect) => {
       for (const headers of refusedHeaders) {
         const refused = await sluice.request('POST', '/v1/consents', { body, headers });
         expect([headers, refused.status, refused.headers.get('content-type')]).toEqual([headers, 415, 'application/problem+json; charset=utf-8']);
+        if (headers['content-type']) expect(refused.json.detail).toBe('Send the body as JSON: Content-Type application/json, in UTF-8');
       }
       expect(await consentsOf()).toEqual([]);
       expect((await sluice.request('POST', '/v1/consents', { body, headers: { 'content-type': 'application/json; charset=utf-8', 'content-encoding': 'identity' } })).status).toBe(201);

@@ -130,6 +130,9 @@ export function toProblem(exception: unknown, bodyLimit?: number): Problem {
       },
     };
   }
+  if (fastifyCode(exception) === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return { status: 415, body: { type: 'about:blank', title: statusTitle(415), status: 415, detail: 'Send the body as JSON: Content-Type application/json, in UTF-8' } };
+  }
   const unparsable = UNPARSABLE_BODY.get(fastifyCode(exception));
   if (unparsable) return toProblem(new InvalidRequestException([{ path: '(body)', message: unparsable }]));
   if (exception instanceof InvalidRequestException) {
