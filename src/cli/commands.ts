@@ -44,8 +44,14 @@ export async function runCli(argv: string[], out: NodeJS.WritableStream = proces
     const until = values.until ? new Date(values.until) : new Date();
     const since = values.since ? new Date(values.since) : new Date(until.getTime() - 365 * 86_400_000);
     const format = values.format ?? 'md';
-    if (Number.isNaN(since.getTime()) || Number.isNaN(until.getTime()) || since >= until || (format !== 'md' && format !== 'json')) {
-      process.stderr.write('report ropa: --since and --until must be dates with since before until; --format md or json\n');
+    const problems = [
+      ...(Number.isNaN(since.getTime()) ? [`--since ${values.since} is not a date (2026-01-01, or a date and time)`] : []),
+      ...(Number.isNaN(until.getTime()) ? [`--until ${values.until} is not a date (2026-01-01, or a date and time)`] : []),
+      ...(!Number.isNaN(since.getTime()) && !Number.isNaN(until.getTime()) && since >= until ? ['--since must come before --until'] : []),
+      ...(format !== 'md' && format !== 'json' ? [`--format ${format} is neither md nor json`] : []),
+    ];
+    if (problems.length > 0) {
+      process.stderr.write(`report ropa: ${problems.join('; ')}\n`);
       return 2;
     }
     const bundle = loadPolicyBundle(config.policiesDir);

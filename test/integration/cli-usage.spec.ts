@@ -64,6 +64,13 @@ describe('npx sluice, given something it cannot use', () => {
     expect([checkpointMissing.status, checkpointMissing.stderr]).toEqual([2, `--trusted-checkpoint ${checkpoint}: no such file\n`]);
   });
 
+  it('names each option of report ropa it cannot take', () => {
+    const result = sluice(['report', 'ropa', '--since', 'yesterday', '--format', 'xml']);
+    expect([result.status, result.stderr]).toEqual([2, 'report ropa: --since yesterday is not a date (2026-01-01, or a date and time); --format xml is neither md nor json\n']);
+    const backwards = sluice(['report', 'ropa', '--since', '2026-02-01', '--until', '2026-01-01']);
+    expect([backwards.status, backwards.stderr]).toEqual([2, 'report ropa: --since must come before --until\n']);
+  });
+
   it('refuses a folder given as the bundle to verify', () => {
     const result = sluice(['audit', 'verify', dir]);
     expect([result.status, result.stderr]).toEqual([2, `${dir}: not a file (a bundle is the one file audit export wrote)\n`]);
