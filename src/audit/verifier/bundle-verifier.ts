@@ -159,11 +159,13 @@ export class BundleVerifier {
     if (number === 1) {
       if (line[0] === 0x7b) this.format = 'ndjson';
       else if (line.toString('latin1') === `${CSV_COLUMNS}\r`) this.format = 'csv';
+      else if (line.toString('latin1') === CSV_COLUMNS) fail(null, 'the CSV column names end in LF, not CRLF: the line ends were changed since the export (verify the file as it was exported)');
       else fail(null, 'this is not an audit export bundle: line 1 is neither an NDJSON header nor the CSV column names');
       if (this.format === 'csv') return;
     }
     if (!isUtf8(line)) fail(null, 'the header is not valid UTF-8');
     if (this.format === 'ndjson') {
+      if (line.at(-1) === 0x0d) fail(null, 'the header line ends in CRLF, not LF: the line ends were changed since the export (verify the file as it was exported)');
       this.readHeader(line.toString('utf8'));
       return;
     }

@@ -63,6 +63,13 @@ describe('offline verification of an export bundle', () => {
     }
   });
 
+  it('says so when the line ends of a bundle were changed since the export', async () => {
+    const ndjson = buildBundle(log).toString('utf8').replaceAll('\n', '\r\n');
+    expect(failureOf(await verify(ndjson))).toBe('-: the header line ends in CRLF, not LF: the line ends were changed since the export (verify the file as it was exported)');
+    const csv = buildBundle(log, { format: 'csv' }).toString('utf8').replaceAll('\r\n', '\n');
+    expect(failureOf(await verify(csv))).toBe('-: the CSV column names end in LF, not CRLF: the line ends were changed since the export (verify the file as it was exported)');
+  });
+
   it('verifies any range against a later checkpoint with the subtrees left and right of it', async () => {
     for (const [since, until, size] of [[0, 0, 1], [0, 0, 40], [39, 39, 40], [13, 21, 40], [16, 31, 37], [1, 38, 40], [5, 9, 10]] as const) {
       const report = await verify(buildBundle(log, { since, until, size }), { publicKey: log.publicKey });
@@ -332,7 +339,7 @@ describe('offline verification of an export bundle', () => {
         expect(failureOf(await verify(withRow(7, csvEntryRow(columns, leaf, entryText(7)).trimEnd()), options))).toBe("7: the row's index, kind or time column differs from the entry's");
       }
       expect(failureOf(await verify(withRow(7, rows[9]!.replace('""', '"')), options))).toMatch(/^7: the row is not entry,/);
-      expect(failureOf(await verify(bundle.toString('utf8').replaceAll('\r\n', '\n'), options))).toMatch(/^-: this is not an audit export bundle/);
+      expect(failureOf(await verify(bundle.toString('utf8').replaceAll('\r\n', '\n'), options))).toMatch(/^-: the CSV column names end in LF, not CRLF/);
     });
 
     it('random bytes changed anywhere, or cut short: never verifies', async () => {
