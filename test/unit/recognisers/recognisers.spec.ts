@@ -174,6 +174,11 @@ describe('phone', () => {
     expect(found('nummer: 0 6 1 2 3 4 5 6 7 8', ['phone'])).toEqual([['phone', '0 6 1 2 3 4 5 6 7 8']]);
     expect(found('bel 0 2 0 1 2 3 4 5 6 7', ['phone'])).toEqual([['phone', '0 2 0 1 2 3 4 5 6 7']]);
     expect(found('+ 3 1 6 1 2 3 4 5 6 7 8', ['phone'])).toEqual([['phone', '+ 3 1 6 1 2 3 4 5 6 7 8']]);
+    // Without the +, as WhatsApp shows a number: a Dutch mobile always, another after a phone word.
+    expect(found('my number is 3 1 6 1 2 3 4 5 6 7 8 ok', ['phone'])).toEqual([['phone', '3 1 6 1 2 3 4 5 6 7 8']]);
+    expect(found('bel 4 4 7 9 1 1 1 2 3 4 5 6', ['phone'])).toEqual([['phone', '4 4 7 9 1 1 1 2 3 4 5 6']]);
+    expect(found('scores 4 4 7 9 1 1 1 2 3 4 5 6', ['phone'])).toEqual([]);
+    expect(found('1 3 1 6 1 2 3 4 5 6 7 8', ['phone'])).toEqual([]);
     expect(found('uitslag 0 3 2 1 4 5 2 3 1 0', ['phone'])).toEqual([]);
   });
 

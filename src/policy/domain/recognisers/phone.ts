@@ -41,6 +41,8 @@ const PHONE_CANDIDATE = new RegExp(
  * contact's number ("31612345678"). Not inside another number or word.
  */
 const BARE_INTERNATIONAL = /(?<![\p{L}\p{N}+]|\p{N}[.,/-])[1-9]\d{9,14}(?![\p{L}\p{N}]|[.,/-]\p{N})/gu;
+/** The same written digit by digit ("3 1 6 1 2 3 4 5 6 7 8"), as the national and "+" forms may be. */
+const BARE_INTERNATIONAL_DIGIT_BY_DIGIT = /(?<![\p{L}\p{N}+]|\p{N}[.,/-]|\p{N}[ \u00a0])[1-9](?:[ \u00a0]\d){9,14}(?![\p{L}\p{N}]|[ \u00a0]\p{N}|[.,/-]\p{N})/gu;
 /**
  * A North American number written nationally without brackets ("415-555-2671", "415.555.2671",
  * "1-415-555-2671", "4155552671"): an area code and exchange that do not start with 0 or 1, one
@@ -107,11 +109,13 @@ export const phoneRecogniser: Recogniser = {
       // will lose an overlap ("0300 0009 06" inside the card 4000 0000 0300 0009).
       PHONE_CANDIDATE.lastIndex = start + 1;
     }
-    BARE_INTERNATIONAL.lastIndex = 0;
-    for (let match = BARE_INTERNATIONAL.exec(text); match; match = BARE_INTERNATIONAL.exec(text)) {
-      const start = match.index;
-      if (earlier.some((span) => start >= span.start && start < span.end) || spans.some((span) => start >= span.start && start < span.end)) continue;
-      if (isBareInternational(match[0], contextBefore(text, start, PHONE_CONTEXT, values), validity)) spans.push({ start, end: start + match[0].length });
+    for (const bare of [BARE_INTERNATIONAL, BARE_INTERNATIONAL_DIGIT_BY_DIGIT]) {
+      bare.lastIndex = 0;
+      for (let match = bare.exec(text); match; match = bare.exec(text)) {
+        const start = match.index;
+        if (earlier.some((span) => start >= span.start && start < span.end) || spans.some((span) => start >= span.start && start < span.end)) continue;
+        if (isBareInternational(digitsOf(match[0]), contextBefore(text, start, PHONE_CONTEXT, values), validity)) spans.push({ start, end: start + match[0].length });
+      }
     }
     NORTH_AMERICAN.lastIndex = 0;
     for (let match = NORTH_AMERICAN.exec(text); match; match = NORTH_AMERICAN.exec(text)) {
