@@ -143,7 +143,7 @@ export function parseJsonAsIJson(fastify: FastifyInstance): void {
       done(new InvalidRequestException([{ path: '(body)', message: 'must be UTF-8 (RFC 8259): it holds bytes that are not' }]), undefined);
       return;
     }
-    const repeated = repeatedMemberNames(text);
+    const repeated = repeatedMemberNames(body as Buffer);
     if (repeated.count === 0) return parse(request, text, done);
     const problems: FieldProblem[] = repeated.paths.map((path) => ({ path, message: 'must not be given twice: the member names of a JSON object must be unique (RFC 7493)' }));
     if (repeated.count > repeated.paths.length) problems.push({ path: '(body)', message: `and ${repeated.count - repeated.paths.length} more problem(s) like those above` });
@@ -158,35 +158,28 @@ function charsetOf(contentType: string | undefined): string | undefined {
 }
 
 /**
- * The members of a JSON text whose name an earlier member of the same object already has: the
- * first MAX_PROBLEMS_NAMED paths (`post.message`) and how many in all. Names are compared as JSON
- * reads them (`"a"` and `"\u0061"` are one name). One pass over the text, strings skipped at
+ * The members of a JSON text (UTF-8) whose name an earlier member of the same object already has:
+ * the first MAX_PROBLEMS_NAMED paths (`post.message`) and how many in all. Names are compared as
+ * JSON reads them (`"a"` and `"\u0061"` are one name). One pass over the bytes, strings skipped at
  * indexOf's speed; it stops deeper than MAX_JSON_DEPTH, which the body is refused for anyway. A
  * text that is not JSON gives what it gives, for the parser to refuse.
  */
-export function repeatedMemberNames(text: string): { paths: string[]; count: number } {
+export function repeatedMemberNames(bytes: Buffer): { paths: string[]; count: number } {
   const paths: string[] = [];
   let count = 0;
   // From the outermost container in: an object's names so far and the name being read, or an array's index.
   const open: ({ names: Set<string>; name: string; expectsName: boolean } | { index: number })[] = [];
   const path = () => open.map((container) => ('names' in container ? container.name : String(container.index))).join('.');
-  for (let i = 0; i < text.length; i++) {
-    const character = text.charCodeAt(i);
+  for (let i = 0; i < bytes.length; i++) {
+    const character = bytes[i]!;
     if (character === 0x22) {
-      let end = text.indexOf('"', i + 1);
-      for (;;) {
-        if (end === -1) return { paths, count };
-        let backslashes = 0;
-        while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
-        if (backslashes % 2 === 0) break;
-        end = text.indexOf('"', end + 1);
-      }
+      const end = closingQuote(bytes, i);
+      if (end === -1) return { paths, count };
       const container = open.at(-1);
       if (container !== undefined && 'names' in container && container.expectsName) {
-        const literal = text.slice(i, end + 1);
         let name: string;
         try {
-          name = literal.includes('\\') ? (JSON.parse(literal) as string) : literal.slice(1, -1);
+          name = bytes.indexOf(0x5c, i) < end ? (JSON.parse(bytes.toString('utf8', i, end + 1)) as string) : bytes.toString('utf8', i + 1, end);
         } catch {
           return { paths, count };
         }
@@ -225,16 +218,8 @@ export function nestsDeeperThan(bytes: Uint8Array, maxDepth: number): boolean {
   for (let i = 0; i < buffer.length; i++) {
     const byte = buffer[i]!;
     if (byte === 0x22) {
-      // To the string's closing quote: the first one after an even number of backslashes. A
-      // photo inline as a data: URL is one long string, skipped at indexOf's speed.
-      let end = buffer.indexOf(0x22, i + 1);
-      for (;;) {
-        if (end === -1) return false;
-        let backslashes = 0;
-        while (buffer[end - 1 - backslashes] === 0x5c) backslashes++;
-        if (backslashes % 2 === 0) break;
-        end = buffer.indexOf(0x22, end + 1);
-      }
+      const end = closingQuote(buffer, i);
+      if (end === -1) return false;
       i = end;
     } else if (byte === 0x5b || byte === 0x7b) {
       if (++depth > maxDepth) return true;
@@ -243,4 +228,18 @@ export function nestsDeeperThan(bytes: Uint8Array, maxDepth: number): boolean {
     }
   }
   return false;
+}
+
+/**
+ * Where the string whose opening quote is at `opening` closes: the first quote after it that an
+ * even number of backslashes precedes; -1 if none does. A photo inline as a data: URL is one long
+ * string, skipped at indexOf's speed.
+ */
+function closingQuote(bytes: Buffer, opening: number): number {
+  for (let end = bytes.indexOf(0x22, opening + 1); end !== -1; end = bytes.indexOf(0x22, end + 1)) {
+    let backslashes = 0;
+    while (bytes[end - 1 - backslashes] === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return end;
+  }
+  return -1;
 }

@@ -70,22 +70,26 @@ describe('nestsDeeperThan', () => {
 describe('repeatedMemberNames', () => {
   it('names each member whose name its object already has, names read as JSON reads them', () => {
     const text = '{"a":1,"b":[{"c":1,"c":2},{"c":3}],"\\u0061":2,"d":{"a":1},"s":"{\\"s\\":1,\\"s\\":2}"}';
-    expect(repeatedMemberNames(text)).toEqual({ paths: ['b.0.c', 'a'], count: 2 });
+    expect(repeatedMemberNames(Buffer.from(text))).toEqual({ paths: ['b.0.c', 'a'], count: 2 });
+  });
+
+  it('reads names outside ASCII as the characters they are, escaped or not', () => {
+    expect(repeatedMemberNames(Buffer.from('{"é":1,"\\u00e9":2,"ë":3,"😀":4,"\\ud83d\\ude00":5}'))).toEqual({ paths: ['é', '😀'], count: 2 });
   });
 
   it('finds none where names repeat only across objects, or inside strings', () => {
-    expect(repeatedMemberNames('{"a":{"a":{"a":[{"a":1},{"a":2}]}},"b":"\\"b\\":1,","c":"}{"}')).toEqual({ paths: [], count: 0 });
+    expect(repeatedMemberNames(Buffer.from('{"a":{"a":{"a":[{"a":1},{"a":2}]}},"b":"\\"b\\":1,","c":"}{"}'))).toEqual({ paths: [], count: 0 });
   });
 
   it('names at most 100 and counts the rest', () => {
     const text = `{${Array.from({ length: 250 }, (_, i) => `"k":${i}`).join(',')}}`;
-    const repeated = repeatedMemberNames(text);
+    const repeated = repeatedMemberNames(Buffer.from(text));
     expect([repeated.paths.length, repeated.count]).toEqual([100, 249]);
   });
 
   it('stops deeper than 64 levels, and at text that is no JSON, leaving both to the parser', () => {
-    expect(repeatedMemberNames(`${'['.repeat(MAX_JSON_DEPTH)}{"a":1,"a":2}`)).toEqual({ paths: [], count: 0 });
-    expect(repeatedMemberNames(`${'['.repeat(MAX_JSON_DEPTH - 1)}{"a":1,"a":2}`).count).toBe(1);
-    expect(repeatedMemberNames('{"a":1,"a')).toEqual({ paths: [], count: 0 });
+    expect(repeatedMemberNames(Buffer.from(`${'['.repeat(MAX_JSON_DEPTH)}{"a":1,"a":2}`))).toEqual({ paths: [], count: 0 });
+    expect(repeatedMemberNames(Buffer.from(`${'['.repeat(MAX_JSON_DEPTH - 1)}{"a":1,"a":2}`)).count).toBe(1);
+    expect(repeatedMemberNames(Buffer.from('{"a":1,"a'))).toEqual({ paths: [], count: 0 });
   });
 });
